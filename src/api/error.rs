@@ -1,0 +1,167 @@
+//! The API's one error type and its JSON shape (SPEC 3):
+//! `{"code","message","http_status_code","details"?}`. Internal detail (SQL, paths, secrets)
+//! is never sent; it is logged with the request id instead.
+
+use serde_json::{Map, Value, json};
+
+use crate::input::InputError;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Map<String, Value>,
+    /// For the log only.
+    pub internal: Option<String>,
+    /// Methods the route accepts (405 only), sent as the `Allow` header.
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+            internal: None,
+            allow: None,
+        }
+    }
+
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn validation(field: &str, message: impl Into<String>) -> ApiError {
+        let e = ApiError::new(400, "validation_error", message);
+        if field.is_empty() {
+            e
+        } else {
+            e.with_detail("field", field)
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+
+    pub fn invalid_operation(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "invalid_operation", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(401, "unauthorized", message)
+    }
+
+    pub fn route_not_found() -> ApiError {
+        ApiError::new(404, "not_found", "No route matches this path")
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+        let mut e = ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("This route accepts only {allow}"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    pub fn payload_too_large(limit: u64) -> ApiError {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )
+        .with_detail("max_body_bytes", limit)
+    }
+
+    pub fn not_implemented(what: &str) -> ApiError {
+        ApiError::new(
+            501,
+            "not_implemented",
+            format!("{what} is not implemented in this version of exportd"),
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, "service_unavailable", message)
+    }
+
+    /// A failure that is ours, not the client's: a generic message out, the detail to the log.
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        let mut e = ApiError::new(
+            500,
+            "internal_error",
+            "An unexpected error occurred; the server log has details",
+        );
+        e.internal = Some(detail.into());
+        e
+    }
+
+    pub fn body(&self) -> Value {
+        let mut v = json!({
+            "code": self.code,
+            "message": self.message,
+            "http_status_code": self.status,
+        });
+        if !self.details.is_empty() {
+            v["details"] = Value::Object(self.details.clone());
+        }
+        v
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        ApiError::validation(&e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => {
+                let mut err = ApiError::unavailable("The database is busy; retry the request");
+                err.internal = Some(e.to_string());
+                err
+            }
+            other => {
+                let mut err = ApiError::new(
+                    500,
+                    "database_error",
+                    "A database error occurred; the server log has details",
+                );
+                err.internal = Some(other.to_string());
+                err
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shape_omits_empty_details_and_never_carries_internal_text() {
+        let e = ApiError::not_found("Scheduled task with ID x was not found");
+        assert_eq!(
+            e.body(),
+            json!({"code":"not_found","message":"Scheduled task with ID x was not found","http_status_code":404})
+        );
+        let e = ApiError::from(InputError::new(
+            "job_config.bucket",
+            "S3 bucket name is required",
+        ));
+        assert_eq!(e.body()["details"], json!({"field":"job_config.bucket"}));
+        let e = ApiError::from(StoreError::Corrupt("SELECT secret FROM x".into()));
+        assert_eq!(e.status, 500);
+        assert!(!e.body().to_string().contains("SELECT"));
+        assert_eq!(ApiError::from(StoreError::Busy).status, 503);
+    }
+}

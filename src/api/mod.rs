@@ -1,0 +1,330 @@
+//! The HTTP API on tiny_http: a fixed pool of worker threads, each taking one request at a
+//! time through [`handle`]: route, authenticate, read the body within its limit, run the
+//! handler (a panic becomes a 500), answer JSON, log one line.
+
+mod connections;
+pub mod error;
+mod query;
+pub mod router;
+mod runs;
+mod scheduled_tasks;
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::{KeyRing, Principal};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::secrets::SecretBox;
+use crate::store::{Scope, Store};
+pub use error::ApiError;
+use query::Query;
+use router::Route;
+
+/// What every handler can reach.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub keys: KeyRing,
+    pub secrets: SecretBox,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// One authenticated request as a handler sees it.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub principal: Principal,
+    pub scope: Scope,
+    pub query: Query,
+    pub body: Vec<u8>,
+    pub user_agent: String,
+}
+
+impl Ctx<'_> {
+    pub fn now(&self) -> i64 {
+        crate::clock::to_ms(self.app.clock.now())
+    }
+
+    /// The body parsed as strict JSON; an empty body is an error naming what was expected.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        // An empty body gets a clear message of its own rather than a JSON syntax error.
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::validation(
+                "",
+                "request body is required (a JSON object)",
+            ));
+        }
+        Ok(crate::input::parse_json(&self.body)?)
+    }
+}
+
+/// A 404 for an id of some kind. Ids that do not look like ours are not echoed back, so a
+/// hostile path cannot make the answer (or the log) long.
+pub fn not_found(kind: &str, id: &str) -> ApiError {
+    let plausible = id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plausible {
+        ApiError::not_found(format!("{kind} with ID {id} was not found")).with_detail("id", id)
+    } else {
+        ApiError::not_found(format!("{kind} with the given ID was not found"))
+    }
+}
+
+/// A successful answer: a status and a JSON body (none for 204).
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_value(value)
+            .map_err(|e| ApiError::internal(format!("serialising a response: {e}")))?;
+        Ok(Reply {
+            status,
+            body: Some(body),
+        })
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: None,
+        }
+    }
+}
+
+type Outcome = Result<Reply, ApiError>;
+
+/// The running HTTP server and its workers.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds `addr` and starts `threads` workers.
+    pub fn start(app: Arc<App>, addr: SocketAddr, threads: usize) -> io::Result<Server> {
+        let http = tiny_http::Server::http(addr).map_err(io::Error::other)?;
+        let addr = http
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("listener has no IP address"))?;
+        let http = Arc::new(http);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let workers = (0..threads)
+            .map(|i| {
+                let (http, app, stopping) = (http.clone(), app.clone(), stopping.clone());
+                std::thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || worker(&http, &app, &stopping))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Server {
+            http,
+            workers,
+            stopping,
+            addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops taking requests: every worker finishes what it holds and what is already queued,
+    /// then exits; requests that arrive after that get a JSON 503; then the listener closes.
+    pub fn shutdown(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in &self.workers {
+            self.http.unblock();
+        }
+        for w in self.workers {
+            if w.join().is_err() {
+                log::error!("an HTTP worker thread panicked during shutdown");
+            }
+        }
+        while let Ok(Some(req)) = self.http.try_recv() {
+            let err = ApiError::unavailable("exportd is shutting down");
+            respond(req, err.status, Some(err.body()), "-", None);
+        }
+    }
+}
+
+fn worker(http: &tiny_http::Server, app: &App, stopping: &AtomicBool) {
+    loop {
+        match http.recv() {
+            Ok(req) => handle(app, req),
+            Err(_) if stopping.load(Ordering::SeqCst) => return,
+            Err(e) => log::warn!("accepting a connection failed: {e}"),
+        }
+    }
+}
+
+/// Serves one request from start to finish.
+pub fn handle(app: &App, mut req: tiny_http::Request) {
+    let started = Instant::now();
+    let request_id = crate::ids::new_id(crate::ids::REQUEST);
+    let method = req.method().as_str().to_owned();
+    let url = req.url().to_owned();
+    let (path, raw_query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+
+    let mut pattern = "(no route)";
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let route = router::route(&method, path)?;
+        pattern = route.pattern();
+        dispatch(app, &mut req, route, raw_query)
+    }))
+    .unwrap_or_else(|_| Err(ApiError::internal("the request handler panicked")));
+
+    let (status, body, allow) = match outcome {
+        Ok(reply) => (reply.status, reply.body, None),
+        Err(err) => {
+            if let Some(detail) = &err.internal {
+                log::error!("{request_id} {method} {pattern}: {detail}");
+            }
+            (err.status, Some(err.body()), err.allow)
+        }
+    };
+    respond(req, status, body, &request_id, allow);
+    let path_note = if pattern == "(no route)" {
+        // Unmatched paths come from clients; show a bounded, escaped form.
+        format!(" {:?}", path.chars().take(120).collect::<String>())
+    } else {
+        String::new()
+    };
+    log::info!(
+        "{method} {pattern}{path_note} {status} {}ms {request_id}",
+        started.elapsed().as_millis()
+    );
+}
+
+fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query: &str) -> Outcome {
+    if !route.needs_key() {
+        return Reply::json(200, serde_json::json!({"status": "ok"}));
+    }
+    let principal = authenticate(app, req)?;
+    if let Route::NotImplemented(what) = route {
+        return Err(ApiError::not_implemented(what));
+    }
+    let body = if route.takes_body() {
+        read_body(req, app.config.max_body_bytes)?
+    } else {
+        Vec::new()
+    };
+    let ctx = Ctx {
+        app,
+        scope: Scope::from(&principal),
+        principal,
+        query: Query::parse(raw_query),
+        body,
+        user_agent: header(req, "user-agent").unwrap_or_default().to_owned(),
+    };
+    match route {
+        Route::ListScheduledTasks => scheduled_tasks::list(&ctx),
+        Route::CreateScheduledTask => scheduled_tasks::create(&ctx),
+        Route::GetScheduledTask(id) => scheduled_tasks::get(&ctx, id),
+        Route::UpdateScheduledTask(id) => scheduled_tasks::update(&ctx, id),
+        Route::DeleteScheduledTask(id) => scheduled_tasks::delete(&ctx, id),
+        Route::RunScheduledTask(id) => scheduled_tasks::force_run(&ctx, id),
+        Route::ListRuns => runs::list(&ctx),
+        Route::GetRun(id) => runs::get(&ctx, id),
+        Route::ListConnections => connections::list(&ctx),
+        Route::CreateConnection => connections::create(&ctx),
+        Route::GetConnection(id) => connections::get(&ctx, id),
+        Route::UpdateConnection(id) => connections::update(&ctx, id),
+        Route::DeleteConnection(id) => connections::delete(&ctx, id),
+        Route::Health | Route::NotImplemented(_) => Err(ApiError::route_not_found()),
+    }
+}
+
+fn header<'r>(req: &'r tiny_http::Request, name: &'static str) -> Option<&'r str> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn authenticate(app: &App, req: &tiny_http::Request) -> Result<Principal, ApiError> {
+    let key = header(req, "x-api-key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("Missing API key: send it in the x-api-key header")
+        })?;
+    app.keys
+        .authenticate(key)
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized("Invalid API key"))
+}
+
+/// Reads the body, refusing it as soon as it is known to exceed `limit`: at once when the
+/// declared length is too big, otherwise after `limit + 1` bytes.
+fn read_body(req: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>, ApiError> {
+    if req.body_length().is_some_and(|len| len as u64 > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut body = Vec::new();
+    req.as_reader()
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            let mut err = ApiError::validation("", "the request body could not be read");
+            err.internal = Some(format!("reading body: {e}"));
+            err
+        })?;
+    if body.len() as u64 > limit {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    Ok(body)
+}
+
+fn respond(
+    req: tiny_http::Request,
+    status: u16,
+    body: Option<Value>,
+    request_id: &str,
+    allow: Option<&str>,
+) {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let mut response = tiny_http::Response::from_data(bytes)
+        .with_status_code(status)
+        // Always send Content-Length: the whole body is in memory anyway.
+        .with_chunked_threshold(usize::MAX);
+    let mut add = |name: &str, value: &str| {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(h);
+        }
+    };
+    if status != 204 {
+        add("Content-Type", "application/json");
+    }
+    add("x-request-id", request_id);
+    if let Some(allow) = allow {
+        add("Allow", allow);
+    }
+    if let Err(e) = req.respond(response) {
+        log::debug!("{request_id}: the client went away before the response was sent: {e}");
+    }
+}
+
+/// Applies the endpoint_url rule (allowlist, then https and public addresses) to a field.
+pub fn check_endpoint(ctx: &Ctx<'_>, field: &str, url: &str) -> Result<(), ApiError> {
+    let resolver = crate::tasks::endpoint::system_resolver;
+    crate::tasks::endpoint::check(url, &ctx.app.config.allowed_endpoints, &resolver)
+        .map(|_| ())
+        .map_err(|why| ApiError::validation(field, format!("{field} {why}")))
+}

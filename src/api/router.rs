@@ -1,0 +1,216 @@
+//! Which handler a request goes to. Read this file to find where a route is served.
+
+use super::error::ApiError;
+
+/// A matched route and the path parameter it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    Health,
+    ListScheduledTasks,
+    CreateScheduledTask,
+    GetScheduledTask(&'a str),
+    UpdateScheduledTask(&'a str),
+    DeleteScheduledTask(&'a str),
+    RunScheduledTask(&'a str),
+    ListRuns,
+    GetRun(&'a str),
+    ListConnections,
+    CreateConnection,
+    GetConnection(&'a str),
+    UpdateConnection(&'a str),
+    DeleteConnection(&'a str),
+    /// Routes of later milestones: answered 501 with what is missing.
+    NotImplemented(&'static str),
+}
+
+impl Route<'_> {
+    /// The route's pattern, for logs (ids are left out so a hostile path cannot flood them).
+    pub fn pattern(&self) -> &'static str {
+        match self {
+            Route::Health => "/healthz",
+            Route::ListScheduledTasks | Route::CreateScheduledTask => "/v1/tasks/scheduled",
+            Route::GetScheduledTask(_)
+            | Route::UpdateScheduledTask(_)
+            | Route::DeleteScheduledTask(_) => "/v1/tasks/scheduled/{id}",
+            Route::RunScheduledTask(_) => "/v1/tasks/scheduled/{id}/run",
+            Route::ListRuns => "/v1/tasks",
+            Route::GetRun(_) => "/v1/tasks/{id}",
+            Route::ListConnections | Route::CreateConnection => "/v1/connections",
+            Route::GetConnection(_) | Route::UpdateConnection(_) | Route::DeleteConnection(_) => {
+                "/v1/connections/{id}"
+            }
+            Route::NotImplemented(what) => what,
+        }
+    }
+
+    /// Everything under `/v1` needs an API key.
+    pub fn needs_key(&self) -> bool {
+        !matches!(self, Route::Health)
+    }
+
+    /// Whether the handler reads a request body.
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Route::CreateScheduledTask
+                | Route::UpdateScheduledTask(_)
+                | Route::RunScheduledTask(_)
+                | Route::CreateConnection
+                | Route::UpdateConnection(_)
+        )
+    }
+}
+
+/// Matches a method and a path (without the query string). A trailing slash is ignored.
+pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
+    let trimmed = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let Some(rest) = trimmed.strip_prefix('/') else {
+        return Err(ApiError::route_not_found());
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(ApiError::route_not_found());
+    }
+    use Route::*;
+    let only = |allowed: &'static str, m: &str, r: Route<'a>| {
+        if m == allowed {
+            Ok(r)
+        } else {
+            Err(ApiError::method_not_allowed(allowed))
+        }
+    };
+    match segments.as_slice() {
+        ["healthz"] => only("GET", method, Health),
+        ["v1", "tasks", "scheduled"] => match method {
+            "GET" => Ok(ListScheduledTasks),
+            "POST" => Ok(CreateScheduledTask),
+            _ => Err(ApiError::method_not_allowed("GET, POST")),
+        },
+        ["v1", "tasks", "scheduled", "schedule-update-billing-period"]
+        | [
+            "v1",
+            "subscriptions",
+            "temporal",
+            "schedule-update-billing-period",
+        ] => only(
+            "POST",
+            method,
+            NotImplemented("schedule-update-billing-period"),
+        ),
+        ["v1", "tasks", "scheduled", "schedule-draft-finalization"]
+        | [
+            "v1",
+            "subscriptions",
+            "temporal",
+            "schedule-draft-finalization",
+        ] => only(
+            "POST",
+            method,
+            NotImplemented("schedule-draft-finalization"),
+        ),
+        ["v1", "tasks", "scheduled", id] => match method {
+            "GET" => Ok(GetScheduledTask(id)),
+            "PUT" => Ok(UpdateScheduledTask(id)),
+            "DELETE" => Ok(DeleteScheduledTask(id)),
+            _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
+        },
+        ["v1", "tasks", "scheduled", id, "run"] => only("POST", method, RunScheduledTask(id)),
+        ["v1", "tasks", "scheduled", _, "backfill"] => {
+            only("POST", method, NotImplemented("backfill"))
+        }
+        ["v1", "tasks"] => only("GET", method, ListRuns),
+        ["v1", "tasks", id] => only("GET", method, GetRun(id)),
+        ["v1", "tasks", _, "download"] => only("GET", method, NotImplemented("download")),
+        ["v1", "connections"] => match method {
+            "GET" => Ok(ListConnections),
+            "POST" => Ok(CreateConnection),
+            _ => Err(ApiError::method_not_allowed("GET, POST")),
+        },
+        ["v1", "connections", id] => match method {
+            "GET" => Ok(GetConnection(id)),
+            "PUT" => Ok(UpdateConnection(id)),
+            "DELETE" => Ok(DeleteConnection(id)),
+            _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
+        },
+        ["v1", "connections", _, "test"] => only("POST", method, NotImplemented("connection test")),
+        _ => Err(ApiError::route_not_found()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_routes_with_and_without_trailing_slash() {
+        assert_eq!(
+            route("GET", "/v1/tasks/scheduled"),
+            Ok(Route::ListScheduledTasks)
+        );
+        assert_eq!(
+            route("GET", "/v1/tasks/scheduled/"),
+            Ok(Route::ListScheduledTasks)
+        );
+        assert_eq!(
+            route("PUT", "/v1/tasks/scheduled/schtask_1"),
+            Ok(Route::UpdateScheduledTask("schtask_1"))
+        );
+        assert_eq!(
+            route("POST", "/v1/tasks/scheduled/schtask_1/run"),
+            Ok(Route::RunScheduledTask("schtask_1"))
+        );
+        assert_eq!(
+            route("GET", "/v1/tasks/task_1"),
+            Ok(Route::GetRun("task_1"))
+        );
+        assert_eq!(
+            route("DELETE", "/v1/connections/conn_1"),
+            Ok(Route::DeleteConnection("conn_1"))
+        );
+        assert_eq!(
+            route(
+                "POST",
+                "/v1/subscriptions/temporal/schedule-update-billing-period"
+            ),
+            Ok(Route::NotImplemented("schedule-update-billing-period"))
+        );
+    }
+
+    #[test]
+    fn literal_routes_win_over_ids() {
+        assert_eq!(
+            route("POST", "/v1/tasks/scheduled/schedule-draft-finalization"),
+            Ok(Route::NotImplemented("schedule-draft-finalization"))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        for path in [
+            "/",
+            "",
+            "/v1",
+            "/v1/tasks/scheduled//run",
+            "/v2/tasks",
+            "/v1/tasks/a/b/c",
+            "//v1/tasks",
+        ] {
+            assert_eq!(
+                route("GET", path).map_err(|e| e.status),
+                Err(404),
+                "{path:?}"
+            );
+        }
+        let err = route("PATCH", "/v1/tasks/scheduled/x").unwrap_err();
+        assert_eq!((err.status, err.allow), (405, Some("GET, PUT, DELETE")));
+        assert_eq!(
+            route("GET", "/v1/tasks/scheduled/x/run")
+                .unwrap_err()
+                .status,
+            405
+        );
+    }
+}

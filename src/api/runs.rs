@@ -1,0 +1,172 @@
+//! `/v1/tasks`: the run records, in Flexprice's Task shape plus exportd's extensions.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, Outcome, Reply, not_found};
+use crate::clock::rfc3339_ms;
+use crate::runs::{Run, RunStatus};
+use crate::store::{self, runs::RunFilter, runs::RunSort};
+use crate::tasks::{EntityType, MAX_ID_CHARS};
+
+#[derive(Serialize)]
+struct RunView<'a> {
+    id: &'a str,
+    task_type: &'static str,
+    entity_type: &'static str,
+    scheduled_task_id: &'a str,
+    workflow_id: &'a str,
+    file_url: &'a str,
+    file_name: Option<&'a str>,
+    file_type: &'static str,
+    task_status: &'static str,
+    total_records: Option<i64>,
+    processed_records: i64,
+    successful_records: i64,
+    failed_records: i64,
+    error_summary: Option<&'a str>,
+    metadata: Value,
+    started_at: Option<String>,
+    completed_at: Option<String>,
+    failed_at: Option<String>,
+    tenant_id: &'a str,
+    environment_id: &'a str,
+    status: &'static str,
+    created_at: String,
+    updated_at: String,
+    created_by: &'a str,
+    updated_by: &'a str,
+    trigger: &'static str,
+    attempt: i64,
+    window_start: String,
+    window_end: String,
+    object_key: Option<&'a str>,
+    stored_bytes: Option<i64>,
+    sha256: Option<&'a str>,
+}
+
+fn view(r: &Run) -> RunView<'_> {
+    // Flexprice's metadata keys: the window, and on success the uncompressed size and time.
+    let mut metadata = Map::new();
+    metadata.insert("start_time".into(), json!(rfc3339_ms(r.window_start)));
+    metadata.insert("end_time".into(), json!(rfc3339_ms(r.window_end)));
+    if let Some(bytes) = r.uncompressed_bytes {
+        metadata.insert("file_size_bytes".into(), json!(bytes));
+    }
+    if let Some(t) = r.completed_at {
+        metadata.insert("completed_at".into(), json!(rfc3339_ms(t)));
+    }
+    RunView {
+        id: &r.id,
+        task_type: "EXPORT",
+        entity_type: r.entity_type.as_str(),
+        scheduled_task_id: &r.scheduled_task_id,
+        workflow_id: &r.id,
+        file_url: r.file_url.as_deref().unwrap_or(""),
+        file_name: None,
+        file_type: "CSV",
+        task_status: r.task_status.as_str(),
+        total_records: r.total_records,
+        processed_records: r.processed_records,
+        successful_records: r.successful_records,
+        failed_records: r.failed_records,
+        error_summary: r.error_summary.as_deref(),
+        metadata: Value::Object(metadata),
+        started_at: r.started_at.map(rfc3339_ms),
+        completed_at: r.completed_at.map(rfc3339_ms),
+        failed_at: r.failed_at.map(rfc3339_ms),
+        tenant_id: &r.tenant_id,
+        environment_id: &r.environment_id,
+        status: "published",
+        created_at: rfc3339_ms(r.created_at),
+        updated_at: rfc3339_ms(r.updated_at),
+        created_by: &r.created_by,
+        updated_by: &r.created_by,
+        trigger: r.trigger.as_str(),
+        attempt: r.attempt,
+        window_start: rfc3339_ms(r.window_start),
+        window_end: rfc3339_ms(r.window_end),
+        object_key: r.object_key.as_deref(),
+        stored_bytes: r.stored_bytes,
+        sha256: r.sha256.as_deref(),
+    }
+}
+
+pub fn list(ctx: &Ctx<'_>) -> Outcome {
+    let q = &ctx.query;
+    let (limit, offset) = q.page()?;
+    let entities: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
+    let filter = RunFilter {
+        scheduled_task_id: q
+            .text("scheduled_task_id", MAX_ID_CHARS)?
+            .map(str::to_owned),
+        task_status: q.choice(
+            "task_status",
+            RunStatus::parse,
+            "PENDING, PROCESSING, COMPLETED, FAILED",
+        )?,
+        entity_type: q.choice("entity_type", EntityType::parse, &entities.join(", "))?,
+        created_from: q.timestamp("start_time")?,
+        created_to: q.timestamp("end_time")?,
+        sort: q
+            .choice(
+                "sort",
+                |s| match s {
+                    "created_at" => Some(RunSort::CreatedAt),
+                    "updated_at" => Some(RunSort::UpdatedAt),
+                    _ => None,
+                },
+                "created_at, updated_at",
+            )?
+            .unwrap_or(RunSort::CreatedAt),
+        descending: q
+            .choice(
+                "order",
+                |s| match s {
+                    "desc" => Some(true),
+                    "asc" => Some(false),
+                    _ => None,
+                },
+                "asc, desc",
+            )?
+            .unwrap_or(true),
+        limit,
+        offset,
+    };
+    // exportd only exports; an IMPORT filter matches nothing.
+    let imports_only = q
+        .choice(
+            "task_type",
+            |s| match s {
+                "EXPORT" => Some(false),
+                "IMPORT" => Some(true),
+                _ => None,
+            },
+            "EXPORT, IMPORT",
+        )?
+        .unwrap_or(false);
+    let page = if imports_only {
+        store::Page {
+            items: Vec::new(),
+            total: 0,
+        }
+    } else {
+        ctx.app
+            .store
+            .read(|tx| store::runs::list(tx, &ctx.scope, &filter))?
+    };
+    let items: Vec<_> = page.items.iter().map(view).collect();
+    Reply::json(
+        200,
+        json!({"items": items, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
+    )
+}
+
+pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let run = ctx
+        .app
+        .store
+        .read(|tx| store::runs::get(tx, &ctx.scope, id))?
+        .ok_or_else(|| not_found("Task", id))?;
+    Reply::json(200, view(&run))
+}

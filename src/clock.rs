@@ -1,0 +1,64 @@
+//! Time: a `Clock` the rest of the program asks for "now" (so tests can drive time), and the
+//! conversions between stored milliseconds and RFC 3339 text.
+
+use jiff::Timestamp;
+
+/// Where "now" comes from.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Milliseconds since the Unix epoch: how timestamps are stored in SQLite.
+pub fn to_ms(ts: Timestamp) -> i64 {
+    ts.as_millisecond()
+}
+
+/// The timestamp of stored milliseconds. Out-of-range values (which exportd never writes)
+/// clamp to the supported range instead of failing.
+pub fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// RFC 3339 in UTC, with fractional seconds only when they are not zero.
+pub fn rfc3339_ms(ms: i64) -> String {
+    from_ms(ms).to_string()
+}
+
+/// Parses an RFC 3339 timestamp with an offset (`Z` or `±hh:mm`) into UTC milliseconds.
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    text.trim().parse::<Timestamp>().ok().map(to_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_rfc3339() {
+        let ms = parse_rfc3339_ms("2025-10-16T10:00:00Z").expect("parses");
+        assert_eq!(rfc3339_ms(ms), "2025-10-16T10:00:00Z");
+        let ms = parse_rfc3339_ms("2025-10-16T12:00:00.250+02:00").expect("parses");
+        assert_eq!(rfc3339_ms(ms), "2025-10-16T10:00:00.25Z");
+    }
+
+    #[test]
+    fn rejects_timestamps_without_offset_or_garbage() {
+        assert_eq!(parse_rfc3339_ms("2025-10-16T10:00:00"), None);
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+        assert_eq!(parse_rfc3339_ms(""), None);
+    }
+}

@@ -1,0 +1,827 @@
+//! Configuration: a TOML file (optional: every key has an embedded default), then `EXPORTD_*`
+//! environment overrides, validated once into [`Config`]. A bad value fails with the key's
+//! name and what was expected.
+//!
+//! Overrides are named `EXPORTD_<SECTION>_<KEY>` (`EXPORTD_SERVER_LISTEN`,
+//! `EXPORTD_MANAGED_DESTINATION_PATH`); the type of the key's default decides how the text is
+//! read (lists are comma-separated). `[[auth.keys]]` cannot be set this way, but a key itself
+//! can come from the environment through `key_env`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::connections::S3Credentials;
+use crate::secrets::{KeySource, parse_hex32};
+use crate::tasks::endpoint::{Allowlist, Origin};
+use crate::tasks::job_config::{ManagedTarget, check_bucket_name};
+
+/// Environment variable that names the config file when `--config` is not given.
+pub const CONFIG_PATH_ENV: &str = "EXPORTD_CONFIG";
+const ENV_PREFIX: &str = "EXPORTD_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+// ---- The file's shape, with the embedded defaults --------------------------------------------
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    server: ServerFile,
+    storage: StorageFile,
+    auth: AuthFile,
+    secrets: SecretsFile,
+    scheduler: SchedulerFile,
+    s3: S3File,
+    managed_destination: ManagedFile,
+    log: LogFile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerFile {
+    listen: String,
+    threads: i64,
+    max_body_bytes: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StorageFile {
+    data_dir: String,
+    database: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AuthFile {
+    keys: Vec<KeyFile>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct KeyFile {
+    name: String,
+    tenant_id: String,
+    environment_id: String,
+    key_sha256: String,
+    key_env: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SecretsFile {
+    encryption_key: String,
+    key_file: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SchedulerFile {
+    allow_test_intervals: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct S3File {
+    allowed_endpoints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ManagedFile {
+    kind: String,
+    path: String,
+    bucket: String,
+    region: String,
+    endpoint_url: String,
+    use_path_style: bool,
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LogFile {
+    level: String,
+}
+
+// Each section has its own defaults, so a file that sets one key of a section keeps the
+// embedded defaults of the others.
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        ServerFile {
+            listen: "127.0.0.1:8080".into(),
+            threads: 8,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for StorageFile {
+    fn default() -> Self {
+        StorageFile {
+            data_dir: "data".into(),
+            database: "exportd.db".into(),
+        }
+    }
+}
+
+impl Default for SecretsFile {
+    fn default() -> Self {
+        SecretsFile {
+            encryption_key: String::new(),
+            key_file: "secret.key".into(),
+        }
+    }
+}
+
+impl Default for ManagedFile {
+    fn default() -> Self {
+        ManagedFile {
+            kind: "directory".into(),
+            path: "exports".into(),
+            bucket: "exportd-managed".into(),
+            region: "us-east-1".into(),
+            endpoint_url: String::new(),
+            use_path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: String::new(),
+        }
+    }
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        LogFile {
+            level: "info".into(),
+        }
+    }
+}
+
+// ---- The validated configuration -------------------------------------------------------------
+
+/// Everything exportd runs on, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub threads: usize,
+    pub max_body_bytes: u64,
+    pub data_dir: PathBuf,
+    pub database_path: PathBuf,
+    /// SHA-256 of each accepted key and whom it stands for.
+    pub api_keys: Vec<([u8; 32], Principal)>,
+    pub secret_key: KeySource,
+    pub allow_test_intervals: bool,
+    pub allowed_endpoints: Allowlist,
+    pub managed: Managed,
+    pub log_level: log::LevelFilter,
+}
+
+/// The operator's managed destination for `is_flexprice_managed` connections.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Managed {
+    /// Managed connections are refused.
+    Disabled,
+    /// Files under a local directory (development, air-gapped single hosts).
+    Directory {
+        root: PathBuf,
+        bucket: String,
+        region: String,
+    },
+    /// An S3 bucket with the operator's own credentials.
+    S3 {
+        bucket: String,
+        region: String,
+        endpoint_url: Option<String>,
+        use_path_style: bool,
+        credentials: S3Credentials,
+    },
+}
+
+impl Managed {
+    /// Where a tenant's environment writes, or `None` when managed connections are disabled.
+    pub fn target(&self, tenant_id: &str, environment_id: &str) -> Option<ManagedTarget> {
+        let (bucket, region) = match self {
+            Managed::Disabled => return None,
+            Managed::Directory { bucket, region, .. } | Managed::S3 { bucket, region, .. } => {
+                (bucket, region)
+            }
+        };
+        Some(ManagedTarget {
+            bucket: bucket.clone(),
+            region: region.clone(),
+            key_prefix: format!("{tenant_id}/{environment_id}"),
+        })
+    }
+}
+
+/// A loaded config and the non-fatal remarks made while loading it (unknown `EXPORTD_*`
+/// variables), to be logged once logging is set up.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the config file (if any), applies the environment and validates the result.
+pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
+    let mut table = match path {
+        None => toml::Table::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?
+        }
+    };
+    let warnings = apply_env(&mut table, env)?;
+    let file: FileConfig = serde_path_to_error::deserialize(table).map_err(|e| {
+        let key = e.path().to_string();
+        // toml appends a line naming the table; the key path already says it.
+        let message = e.into_inner().to_string();
+        let first_line = message.lines().next().unwrap_or_default().to_owned();
+        invalid(
+            if key == "." {
+                "(top level)".to_owned()
+            } else {
+                key
+            },
+            first_line,
+        )
+    })?;
+    let config = validate(file, env)?;
+    Ok(Loaded { config, warnings })
+}
+
+/// Writes `EXPORTD_<SECTION>_<KEY>` values into the table, typed like the key's default.
+fn apply_env(
+    table: &mut toml::Table,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<String>, ConfigError> {
+    let defaults = toml::Table::try_from(FileConfig::default())
+        .map_err(|e| invalid("(defaults)", e.to_string()))?;
+    // Longest section names first, so MANAGED_DESTINATION is not mistaken for another section.
+    let mut sections: Vec<&String> = defaults.keys().collect();
+    sections.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut warnings = Vec::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if name == CONFIG_PATH_ENV {
+            continue;
+        }
+        let target = sections.iter().find_map(|section| {
+            let upper = format!("{}_", section.to_ascii_uppercase());
+            let key = rest.strip_prefix(&upper)?.to_ascii_lowercase();
+            let default = defaults.get(section.as_str())?.as_table()?.get(&key)?;
+            Some((section.as_str(), key, default))
+        });
+        let Some((section, key, default)) = target else {
+            warnings.push(format!(
+                "environment variable {name} is not a known setting; ignored"
+            ));
+            continue;
+        };
+        let value = match default {
+            toml::Value::String(_) => toml::Value::String(raw.clone()),
+            toml::Value::Integer(_) => raw
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| invalid(name, format!("expected a whole number, got {raw:?}")))?,
+            toml::Value::Boolean(_) => match raw.trim() {
+                "true" | "1" => toml::Value::Boolean(true),
+                "false" | "0" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(invalid(
+                        name,
+                        format!("expected true or false, got {raw:?}"),
+                    ));
+                }
+            },
+            toml::Value::Array(a) if a.iter().all(toml::Value::is_str) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            ),
+            _ => {
+                warnings.push(format!(
+                    "environment variable {name} names {section}.{key}, which can only be set in the config file; ignored"
+                ));
+                continue;
+            }
+        };
+        let entry = table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry.as_table_mut() {
+            Some(t) => {
+                t.insert(key, value);
+            }
+            None => return Err(invalid(section, "expected a table")),
+        }
+    }
+    Ok(warnings)
+}
+
+fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    let listen: SocketAddr = file.server.listen.trim().parse().map_err(|_| {
+        invalid(
+            "server.listen",
+            format!(
+                "expected an IP address and port such as 127.0.0.1:8080, got {:?}",
+                file.server.listen
+            ),
+        )
+    })?;
+    let threads = bounded("server.threads", file.server.threads, 1, 256)? as usize;
+    let max_body_bytes = bounded(
+        "server.max_body_bytes",
+        file.server.max_body_bytes,
+        1024,
+        1 << 30,
+    )? as u64;
+
+    if file.storage.data_dir.trim().is_empty() {
+        return Err(invalid(
+            "storage.data_dir",
+            "expected a directory path, got an empty string",
+        ));
+    }
+    let data_dir = PathBuf::from(file.storage.data_dir.trim());
+    let in_data_dir = |key: &str, value: &str| -> Result<PathBuf, ConfigError> {
+        if value.trim().is_empty() {
+            return Err(invalid(key, "expected a path, got an empty string"));
+        }
+        Ok(data_dir.join(value.trim()))
+    };
+    let database_path = in_data_dir("storage.database", &file.storage.database)?;
+
+    let api_keys = validate_keys(&file.auth.keys, env)?;
+
+    let secret_key = if file.secrets.encryption_key.trim().is_empty() {
+        KeySource::File(in_data_dir("secrets.key_file", &file.secrets.key_file)?)
+    } else {
+        KeySource::Inline(parse_hex32(&file.secrets.encryption_key).ok_or_else(|| {
+            invalid(
+                "secrets.encryption_key",
+                "expected 64 hex characters (a 32-byte key; `openssl rand -hex 32` makes one)",
+            )
+        })?)
+    };
+
+    let allowed_endpoints = Allowlist(
+        file.s3
+            .allowed_endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                Origin::parse(text).map_err(|why| {
+                    invalid(
+                        format!("s3.allowed_endpoints[{i}]"),
+                        format!("expected an http(s) origin such as http://127.0.0.1:9000, got {text:?}: {why}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    );
+
+    let managed = validate_managed(&file.managed_destination, &data_dir)?;
+
+    let log_level = match file.log.level.trim().to_ascii_lowercase().as_str() {
+        "off" => log::LevelFilter::Off,
+        "error" => log::LevelFilter::Error,
+        "warn" => log::LevelFilter::Warn,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        _ => {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "expected one of off, error, warn, info, debug, trace, got {:?}",
+                    file.log.level
+                ),
+            ));
+        }
+    };
+
+    Ok(Config {
+        listen,
+        threads,
+        max_body_bytes,
+        data_dir,
+        database_path,
+        api_keys,
+        secret_key,
+        allow_test_intervals: file.scheduler.allow_test_intervals,
+        allowed_endpoints,
+        managed,
+        log_level,
+    })
+}
+
+fn bounded(key: &str, value: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            key,
+            format!("expected a whole number from {min} to {max}, got {value}"),
+        ))
+    }
+}
+
+/// Tenant and environment ids become path segments of managed object keys, so they are kept to
+/// a safe alphabet.
+fn check_scope_id(key: &str, value: &str) -> Result<(), ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 50
+        && value != "."
+        && value != ".."
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("expected 1 to 50 letters, digits, '_', '-' or '.', got {value:?}"),
+        ))
+    }
+}
+
+fn validate_keys(
+    keys: &[KeyFile],
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<([u8; 32], Principal)>, ConfigError> {
+    let mut out: Vec<([u8; 32], Principal)> = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let at = |field: &str| format!("auth.keys[{i}].{field}");
+        check_scope_id(&at("tenant_id"), &k.tenant_id)?;
+        check_scope_id(&at("environment_id"), &k.environment_id)?;
+        let hash = match (k.key_sha256.trim(), k.key_env.trim()) {
+            (hex, "") if !hex.is_empty() => parse_hex32(hex).ok_or_else(|| {
+                invalid(
+                    at("key_sha256"),
+                    "expected the 64 hex characters that `exportd keygen` prints",
+                )
+            })?,
+            ("", var) if !var.is_empty() => {
+                let key = env.get(var).map(|v| v.trim()).unwrap_or("");
+                if key.len() < 16 {
+                    return Err(invalid(
+                        at("key_env"),
+                        format!(
+                            "expected environment variable {var} to hold an API key of at least 16 characters"
+                        ),
+                    ));
+                }
+                crate::auth::hash_key(key)
+            }
+            _ => {
+                return Err(invalid(
+                    format!("auth.keys[{i}]"),
+                    "expected exactly one of key_sha256 or key_env",
+                ));
+            }
+        };
+        if let Some(j) = out.iter().position(|(h, _)| *h == hash) {
+            return Err(invalid(
+                format!("auth.keys[{i}]"),
+                format!("the same key is already configured as auth.keys[{j}]"),
+            ));
+        }
+        let name = if k.name.trim().is_empty() {
+            format!("key-{i}")
+        } else {
+            k.name.trim().to_owned()
+        };
+        out.push((
+            hash,
+            Principal {
+                tenant_id: k.tenant_id.clone(),
+                environment_id: k.environment_id.clone(),
+                key_name: name,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn validate_managed(m: &ManagedFile, data_dir: &Path) -> Result<Managed, ConfigError> {
+    let key = |field: &str| format!("managed_destination.{field}");
+    let bucket = || -> Result<String, ConfigError> {
+        check_bucket_name(m.bucket.trim()).map_err(|why| invalid(key("bucket"), why))?;
+        Ok(m.bucket.trim().to_owned())
+    };
+    let region = || -> Result<String, ConfigError> {
+        let r = m.region.trim();
+        if r.is_empty() || r.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                key("region"),
+                format!(
+                    "expected a region name such as us-east-1, got {:?}",
+                    m.region
+                ),
+            ));
+        }
+        Ok(r.to_owned())
+    };
+    match m.kind.trim() {
+        "none" => Ok(Managed::Disabled),
+        "directory" => {
+            if m.path.trim().is_empty() {
+                return Err(invalid(
+                    key("path"),
+                    "expected a directory path, got an empty string",
+                ));
+            }
+            Ok(Managed::Directory {
+                root: data_dir.join(m.path.trim()),
+                bucket: bucket()?,
+                region: region()?,
+            })
+        }
+        "s3" => {
+            let endpoint_url = match m.endpoint_url.trim() {
+                "" => None,
+                text => {
+                    let origin = Origin::parse(text).map_err(|why| {
+                        invalid(
+                            key("endpoint_url"),
+                            format!("expected an http(s) URL, got {text:?}: {why}"),
+                        )
+                    })?;
+                    Some(origin.display())
+                }
+            };
+            for field in ["access_key_id", "secret_access_key"] {
+                let value = if field == "access_key_id" {
+                    &m.access_key_id
+                } else {
+                    &m.secret_access_key
+                };
+                if value.trim().is_empty() {
+                    return Err(invalid(key(field), "expected a value when kind = \"s3\""));
+                }
+            }
+            Ok(Managed::S3 {
+                bucket: bucket()?,
+                region: region()?,
+                endpoint_url,
+                use_path_style: m.use_path_style,
+                credentials: S3Credentials {
+                    access_key_id: m.access_key_id.trim().to_owned(),
+                    secret_access_key: m.secret_access_key.trim().to_owned(),
+                    session_token: Some(m.session_token.trim().to_owned())
+                        .filter(|t| !t.is_empty()),
+                },
+            })
+        }
+        other => Err(invalid(
+            key("kind"),
+            format!("expected one of directory, s3, none, got {other:?}"),
+        )),
+    }
+}
+
+impl fmt::Display for Config {
+    /// A short summary for `check-config` and the start-up log (never a secret).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let managed = match &self.managed {
+            Managed::Disabled => "disabled".to_owned(),
+            Managed::Directory { root, .. } => format!("directory {}", root.display()),
+            Managed::S3 { bucket, .. } => format!("s3 bucket {bucket}"),
+        };
+        write!(
+            f,
+            "listen {}, {} threads, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}",
+            self.listen,
+            self.threads,
+            self.data_dir.display(),
+            self.database_path.display(),
+            self.api_keys.len(),
+            self.allowed_endpoints.0.len(),
+            managed
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn from_text(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        load(Some(file.path()), &env(vars))
+    }
+
+    fn error_of(text: &str, vars: &[(&str, &str)]) -> String {
+        from_text(text, vars).expect_err("should fail").to_string()
+    }
+
+    #[test]
+    fn embedded_defaults_need_no_file() {
+        let c = load(None, &env(&[])).expect("defaults").config;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.database_path, PathBuf::from("data/exportd.db"));
+        assert_eq!(c.secret_key, KeySource::File("data/secret.key".into()));
+        assert!(c.api_keys.is_empty());
+        assert!(matches!(c.managed, Managed::Directory { .. }));
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../config.example.toml");
+        let loaded = from_text(text, &[]).expect("config.example.toml must load");
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_are_typed_by_the_default() {
+        let c = from_text(
+            "[server]\nlisten = \"127.0.0.1:1\"\n",
+            &[
+                ("EXPORTD_SERVER_LISTEN", "0.0.0.0:9000"),
+                ("EXPORTD_SERVER_THREADS", "3"),
+                ("EXPORTD_SCHEDULER_ALLOW_TEST_INTERVALS", "true"),
+                (
+                    "EXPORTD_S3_ALLOWED_ENDPOINTS",
+                    "http://127.0.0.1:8333, http://127.0.0.1:5000",
+                ),
+                ("EXPORTD_MANAGED_DESTINATION_KIND", "none"),
+                ("EXPORTD_CONFIG", "ignored.toml"),
+            ],
+        )
+        .expect("valid")
+        .config;
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.threads, 3);
+        assert!(c.allow_test_intervals);
+        assert_eq!(c.allowed_endpoints.0.len(), 2);
+        assert_eq!(c.managed, Managed::Disabled);
+        let err = error_of("", &[("EXPORTD_SERVER_THREADS", "many")]);
+        assert_eq!(
+            err,
+            "config: EXPORTD_SERVER_THREADS: expected a whole number, got \"many\""
+        );
+        let loaded =
+            from_text("", &[("EXPORTD_SERVER_LISTN", "x")]).expect("unknown vars only warn");
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("EXPORTD_SERVER_LISTN"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_was_expected() {
+        let cases = [
+            (
+                "[server]\nlisten = \"localhost\"",
+                "config: server.listen: expected an IP address and port",
+            ),
+            (
+                "[server]\nthreads = 0",
+                "config: server.threads: expected a whole number from 1 to 256, got 0",
+            ),
+            (
+                "[server]\nthreads = \"4\"",
+                "config: server.threads: invalid type: string \"4\", expected i64",
+            ),
+            (
+                "[server]\nlisen = \"x\"",
+                "config: server.lisen: unknown field `lisen`, expected one of `listen`",
+            ),
+            (
+                "[serverr]\nlisten = \"x\"",
+                "config: serverr: unknown field `serverr`",
+            ),
+            (
+                "[log]\nlevel = \"loud\"",
+                "config: log.level: expected one of off, error",
+            ),
+            (
+                "[secrets]\nencryption_key = \"abc\"",
+                "config: secrets.encryption_key: expected 64 hex characters",
+            ),
+            (
+                "[s3]\nallowed_endpoints = [\"minio:9000\"]",
+                "config: s3.allowed_endpoints[0]: expected an http(s) origin",
+            ),
+            (
+                "[managed_destination]\nkind = \"gcs\"",
+                "config: managed_destination.kind: expected one of directory, s3, none",
+            ),
+            (
+                "[managed_destination]\nkind = \"s3\"\nbucket = \"b-1\"",
+                "config: managed_destination.access_key_id: expected a value",
+            ),
+            (
+                "[[auth.keys]]\ntenant_id = \"t\"\nenvironment_id = \"e\"",
+                "config: auth.keys[0]: expected exactly one of key_sha256 or key_env",
+            ),
+            (
+                "[[auth.keys]]\ntenant_id = \"a/b\"\nenvironment_id = \"e\"\nkey_sha256 = \"00\"",
+                "config: auth.keys[0].tenant_id: expected 1 to 50 letters",
+            ),
+            (
+                "[[auth.keys]]\ntenant_id = \"t\"\nenvironment_id = \"e\"\nkey_sha256 = \"00\"",
+                "config: auth.keys[0].key_sha256: expected the 64 hex characters",
+            ),
+            (
+                "[[auth.keys]]\ntenant_id = \"t\"\nenvironment_id = \"e\"\nkey_env = \"NOPE\"",
+                "config: auth.keys[0].key_env: expected environment variable NOPE",
+            ),
+            ("[server\n", "is not valid TOML"),
+        ];
+        for (text, want) in cases {
+            let err = error_of(text, &[]);
+            assert!(err.contains(want), "{text:?}\n got: {err}\nwant: {want}");
+        }
+    }
+
+    #[test]
+    fn api_keys_from_hashes_and_environment() {
+        let hash = crate::secrets::to_hex(&crate::auth::hash_key("a-key-of-enough-length"));
+        let text = format!(
+            "[[auth.keys]]\nname = \"ci\"\ntenant_id = \"acme\"\nenvironment_id = \"prod\"\nkey_sha256 = \"{hash}\"\n\
+             [[auth.keys]]\ntenant_id = \"acme\"\nenvironment_id = \"dev\"\nkey_env = \"DEV_KEY\"\n"
+        );
+        let c = from_text(&text, &[("DEV_KEY", "another-key-long-enough")])
+            .expect("valid")
+            .config;
+        let ring = crate::auth::KeyRing::new(c.api_keys);
+        let p = ring
+            .authenticate("a-key-of-enough-length")
+            .expect("accepted");
+        assert_eq!(
+            (
+                p.tenant_id.as_str(),
+                p.environment_id.as_str(),
+                p.key_name.as_str()
+            ),
+            ("acme", "prod", "ci")
+        );
+        assert_eq!(
+            ring.authenticate("another-key-long-enough")
+                .map(|p| p.key_name.as_str()),
+            Some("key-1")
+        );
+        let dup = format!(
+            "{text}[[auth.keys]]\ntenant_id = \"x\"\nenvironment_id = \"y\"\nkey_sha256 = \"{hash}\"\n"
+        );
+        let err = from_text(&dup, &[("DEV_KEY", "another-key-long-enough")])
+            .expect_err("duplicate")
+            .to_string();
+        assert!(err.contains("already configured as auth.keys[0]"), "{err}");
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error_that_names_it() {
+        let err =
+            load(Some(Path::new("/nonexistent/exportd.toml")), &env(&[])).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/exportd.toml"));
+    }
+}

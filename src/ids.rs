@@ -1,0 +1,30 @@
+//! Identifiers: Flexprice-style `<prefix>_<ULID>`.
+
+/// Prefix of scheduled task ids (`schtask_…`).
+pub const SCHEDULED_TASK: &str = "schtask";
+/// Prefix of run ids; Flexprice calls a run a "task" (`task_…`).
+pub const RUN: &str = "task";
+/// Prefix of connection ids (`conn_…`).
+pub const CONNECTION: &str = "conn";
+/// Prefix of request ids shown in logs and the `x-request-id` header.
+pub const REQUEST: &str = "req";
+
+/// A new id: the prefix, an underscore and a ULID (time-ordered, 26 characters).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_prefix_and_ulid() {
+        let id = new_id(SCHEDULED_TASK);
+        let (prefix, ulid) = id.split_once('_').expect("underscore");
+        assert_eq!(prefix, "schtask");
+        assert_eq!(ulid.len(), 26);
+        assert!(ulid::Ulid::from_string(ulid).is_ok());
+        assert_ne!(new_id(RUN), new_id(RUN));
+    }
+}

@@ -1,0 +1,293 @@
+//! Runs: one row per export attempt, shown through the API in Flexprice's Task shape
+//! (`/v1/tasks`). Also the force-run request rules, which are pure.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
+use crate::input::{InputError, Obj, parse_json};
+use crate::tasks::{EntityType, Interval};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 4] = [
+        RunStatus::Pending,
+        RunStatus::Processing,
+        RunStatus::Completed,
+        RunStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "PENDING",
+            RunStatus::Processing => "PROCESSING",
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Why a run exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Scheduled,
+    Manual,
+    Retry,
+    Backfill,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+            Trigger::Retry => "retry",
+            Trigger::Backfill => "backfill",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Trigger> {
+        [
+            Trigger::Scheduled,
+            Trigger::Manual,
+            Trigger::Retry,
+            Trigger::Backfill,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: String,
+    pub tenant_id: String,
+    pub environment_id: String,
+    pub scheduled_task_id: String,
+    pub entity_type: EntityType,
+    pub trigger: Trigger,
+    pub attempt: i64,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub task_status: RunStatus,
+    pub file_url: Option<String>,
+    pub object_key: Option<String>,
+    pub total_records: Option<i64>,
+    pub processed_records: i64,
+    pub successful_records: i64,
+    pub failed_records: i64,
+    pub uncompressed_bytes: Option<i64>,
+    pub stored_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub error_summary: Option<String>,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub created_by: String,
+}
+
+/// The window of a force run and how it was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForceWindow {
+    pub start: i64,
+    pub end: i64,
+    /// `true` when the caller gave the bounds (`mode: "custom"`).
+    pub custom: bool,
+}
+
+impl ForceWindow {
+    /// Flexprice's `mode` string.
+    pub fn mode(&self) -> &'static str {
+        if self.custom { "custom" } else { "force run" }
+    }
+}
+
+/// Longest window a force run may cover: a leap year.
+pub const MAX_FORCE_SPAN_MS: i64 = 366 * 24 * 3_600_000;
+
+/// Reads a force-run body. Empty (or whitespace) and `{}` mean automatic; otherwise both
+/// bounds are required. A malformed body is an error, never a silent "automatic".
+pub fn parse_force_run(
+    body: &[u8],
+    interval: Interval,
+    now: i64,
+) -> Result<ForceWindow, InputError> {
+    let automatic = ForceWindow {
+        start: interval.floor_ms(now),
+        end: interval.floor_ms(now) + interval.duration_ms(),
+        custom: false,
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(automatic);
+    }
+    let value = parse_json(body)?;
+    let mut obj = Obj::root(&value)?;
+    let start = obj.str("start_time", 64)?;
+    let end = obj.str("end_time", 64)?;
+    obj.finish()?;
+    let (start, end) = match (start, end) {
+        (None, None) => return Ok(automatic),
+        (Some(s), Some(e)) => (timestamp("start_time", s)?, timestamp("end_time", e)?),
+        (missing_end, _) => {
+            let field = if missing_end.is_some() {
+                "end_time"
+            } else {
+                "start_time"
+            };
+            return Err(InputError::new(
+                field,
+                "Please provide both start_time and end_time, or neither for automatic calculation",
+            ));
+        }
+    };
+    if end <= start {
+        return Err(InputError::new(
+            "end_time",
+            "End time must be after start time",
+        ));
+    }
+    if end > now {
+        return Err(InputError::new(
+            "end_time",
+            format!(
+                "End time must be in the past or present (now is {})",
+                rfc3339_ms(now)
+            ),
+        ));
+    }
+    if end - start > MAX_FORCE_SPAN_MS {
+        return Err(InputError::new(
+            "end_time",
+            "Maximum allowed time range is 366 days",
+        ));
+    }
+    Ok(ForceWindow {
+        start,
+        end,
+        custom: true,
+    })
+}
+
+fn timestamp(field: &str, text: &str) -> Result<i64, InputError> {
+    parse_rfc3339_ms(text).ok_or_else(|| {
+        InputError::new(
+            field,
+            format!(
+                "{field} must be an RFC 3339 timestamp with an offset, such as 2025-10-16T10:00:00Z"
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> i64 {
+        parse_rfc3339_ms("2025-10-16T10:40:00Z").expect("ts")
+    }
+
+    fn run(body: &str) -> Result<ForceWindow, InputError> {
+        parse_force_run(body.as_bytes(), Interval::Hourly, now())
+    }
+
+    #[test]
+    fn empty_bodies_mean_the_current_interval() {
+        for body in ["", "  \n", "{}", r#"{"start_time":null}"#] {
+            let w = run(body).expect(body);
+            assert_eq!(rfc3339_ms(w.start), "2025-10-16T10:00:00Z");
+            assert_eq!(rfc3339_ms(w.end), "2025-10-16T11:00:00Z");
+            assert_eq!(w.mode(), "force run");
+        }
+        let w = parse_force_run(b"", Interval::Min30, now()).expect("ok");
+        assert_eq!(rfc3339_ms(w.start), "2025-10-16T10:30:00Z");
+        assert_eq!(rfc3339_ms(w.end), "2025-10-16T11:00:00Z");
+    }
+
+    #[test]
+    fn custom_windows_keep_the_given_bounds_in_utc() {
+        let w =
+            run(r#"{"start_time":"2025-10-16T09:00:00+02:00","end_time":"2025-10-16T10:30:00Z"}"#)
+                .expect("ok");
+        assert_eq!(rfc3339_ms(w.start), "2025-10-16T07:00:00Z");
+        assert_eq!(rfc3339_ms(w.end), "2025-10-16T10:30:00Z");
+        assert_eq!(w.mode(), "custom");
+    }
+
+    #[test]
+    fn every_rule_has_its_message() {
+        let cases = [
+            (
+                r#"{"start_time":"2025-10-16T09:00:00Z"}"#,
+                "Please provide both start_time and end_time, or neither for automatic calculation",
+            ),
+            (
+                r#"{"end_time":"2025-10-16T09:00:00Z"}"#,
+                "Please provide both start_time and end_time, or neither for automatic calculation",
+            ),
+            (
+                r#"{"start_time":"2025-10-16T09:00:00Z","end_time":"2025-10-16T09:00:00Z"}"#,
+                "End time must be after start time",
+            ),
+            (
+                r#"{"start_time":"2025-10-16T09:00:00Z","end_time":"2025-10-16T08:00:00Z"}"#,
+                "End time must be after start time",
+            ),
+            (
+                r#"{"start_time":"2024-10-14T09:00:00Z","end_time":"2025-10-16T09:00:00Z"}"#,
+                "Maximum allowed time range is 366 days",
+            ),
+        ];
+        for (body, msg) in cases {
+            assert_eq!(run(body).unwrap_err().message, msg, "{body}");
+        }
+        let err = run(r#"{"start_time":"2025-10-16T09:00:00Z","end_time":"2025-10-16T11:00:00Z"}"#)
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("End time must be in the past or present"),
+            "{}",
+            err.message
+        );
+        // Exactly 366 days is allowed.
+        assert!(
+            run(r#"{"start_time":"2024-10-15T09:00:00Z","end_time":"2025-10-16T09:00:00Z"}"#)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_automatic() {
+        for body in [
+            "{",
+            "null",
+            "[]",
+            r#"{"start_time":"yesterday","end_time":"today"}"#,
+            r#"{"start":"x"}"#,
+            r#"{"start_time":1,"end_time":2}"#,
+        ] {
+            assert!(run(body).is_err(), "{body}");
+        }
+        assert_eq!(
+            run(r#"{"start_time":"x","end_time":"2025-10-16T09:00:00Z"}"#)
+                .unwrap_err()
+                .field,
+            "start_time"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! The SQLite store: one writer connection behind a mutex (every write is one transaction),
+//! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
+//! migrations applied at start in one transaction.
+
+pub mod connections;
+pub mod keys;
+pub mod runs;
+pub mod scheduled_tasks;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::auth::Principal;
+
+/// Migrations in order; the number is the schema version each one produces.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+/// How long a statement waits for a lock held by another connection before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is busy")]
+    Busy,
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error(
+        "the database schema is version {found}, newer than this exportd understands ({supported}): run a newer exportd"
+    )]
+    TooNew { found: i64, supported: i64 },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(format!("JSON column: {e}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The tenant and environment a query is limited to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant_id: String,
+    pub environment_id: String,
+}
+
+impl From<&Principal> for Scope {
+    fn from(p: &Principal) -> Self {
+        Scope {
+            tenant_id: p.tenant_id.clone(),
+            environment_id: p.environment_id.clone(),
+        }
+    }
+}
+
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL lets readers run beside the writer; FULL makes a commit durable on power loss.
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "cannot switch {} to WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        writer.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        migrate(&mut writer)?;
+        Ok(Store {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f` succeeds.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// Runs `f` on a read-only connection from the pool, in one read transaction so that
+    /// a page and its total come from the same snapshot.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut conn = match lock(&self.readers).pop() {
+            Some(conn) => conn,
+            None => self.open_reader()?,
+        };
+        let out = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(StoreError::from)?;
+            let out = f(&tx)?;
+            tx.finish().map_err(StoreError::from)?;
+            Ok(out)
+        })();
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|source| StoreError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    /// Checkpoints the WAL into the main file and closes every connection.
+    pub fn close(self) -> Result<()> {
+        lock(&self.readers).clear();
+        let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
+        writer.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        writer.close().map_err(|(_, e)| StoreError::from(e))
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.read(|tx| current_version(tx))
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the connection's own
+/// transaction was rolled back when that thread unwound, so it is safe to go on.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn current_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    INTEGER PRIMARY KEY,
+             applied_at INTEGER NOT NULL
+         );",
+    )?;
+    let found = current_version(&tx)?;
+    let supported = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    let now = crate::clock::to_ms(jiff::Timestamp::now());
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            (version, now),
+        )?;
+        log::info!("database schema migrated to version {version}");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A `WHERE` clause built from optional filters, with its parameters.
+#[derive(Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Filter {
+    /// Every query starts from the caller's scope.
+    pub(crate) fn scoped(scope: &Scope) -> Filter {
+        let mut f = Filter::default();
+        f.eq("tenant_id", scope.tenant_id.clone());
+        f.eq("environment_id", scope.environment_id.clone());
+        f
+    }
+
+    /// Adds `column <op> ?`; `column` and `op` are always literals from this crate.
+    pub(crate) fn cmp(&mut self, column: &str, op: &str, value: impl Into<rusqlite::types::Value>) {
+        self.params.push(value.into());
+        self.clauses
+            .push(format!("{column} {op} ?{}", self.params.len()));
+    }
+
+    pub(crate) fn eq(&mut self, column: &str, value: impl Into<rusqlite::types::Value>) {
+        self.cmp(column, "=", value);
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+
+    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
+        rusqlite::params_from_iter(&self.params)
+    }
+}
+
+/// A page of a list and the true count of rows that match the filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// Reads an enum column, turning an unknown stored value into [`StoreError::Corrupt`].
+pub(crate) fn parse_column<T>(
+    column: &str,
+    value: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T> {
+    parse(&value)
+        .ok_or_else(|| StoreError::Corrupt(format!("{column} has unknown value {value:?}")))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A fresh store in a temporary directory (kept alive by the returned guard).
+    pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).expect("open");
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_reopens_at_the_same_version() {
+        let (dir, store) = temp_store();
+        assert_eq!(store.schema_version().expect("version"), 1);
+        store.close().expect("close");
+        let again = Store::open(&dir.path().join("t.db")).expect("reopen");
+        assert_eq!(again.schema_version().expect("version"), 1);
+        let count: i64 = again
+            .read(|tx| {
+                Ok::<_, StoreError>(tx.query_row(
+                    "SELECT COUNT(*) FROM schema_version",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .expect("count");
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_exportd() {
+        let (dir, store) = temp_store();
+        store
+            .write(|tx| {
+                Ok::<_, StoreError>(tx.execute("INSERT INTO schema_version VALUES (99, 0)", [])?)
+            })
+            .expect("insert");
+        store.close().expect("close");
+        match Store::open(&dir.path().join("t.db")) {
+            Err(StoreError::TooNew {
+                found: 99,
+                supported: 1,
+            }) => {}
+            other => panic!("expected TooNew, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn a_failed_write_rolls_back() {
+        let (_dir, store) = temp_store();
+        let result: Result<()> = store.write(|tx| {
+            tx.execute(
+                "INSERT INTO generated_api_keys VALUES ('h', 't', 'e', 0)",
+                [],
+            )?;
+            Err(StoreError::Corrupt("stop".into()))
+        });
+        assert!(result.is_err());
+        let count: i64 = store
+            .read(|tx| {
+                Ok::<_, StoreError>(tx.query_row(
+                    "SELECT COUNT(*) FROM generated_api_keys",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .expect("count");
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn readers_cannot_write() {
+        let (_dir, store) = temp_store();
+        let result = store.read(|tx| Ok::<_, StoreError>(tx.execute("DELETE FROM runs", [])?));
+        assert!(result.is_err());
+    }
+}

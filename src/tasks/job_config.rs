@@ -1,0 +1,698 @@
+//! `job_config` (Flexprice's S3JobConfig plus exportd's extensions): parsing, validation, and
+//! the defaults that the API echoes back.
+
+use serde::{Deserialize, Serialize};
+
+use super::EntityType;
+use crate::input::{InputError, Obj, check_text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encryption {
+    #[serde(rename = "AES256")]
+    Aes256,
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+    #[serde(rename = "aws:kms:dsse")]
+    AwsKmsDsse,
+    /// exportd extension: send no SSE header (for stores that reject it).
+    #[serde(rename = "none")]
+    None,
+}
+
+/// Object key layout: Flexprice's flat layout, or Hive-style `dt=YYYY-MM-DD/` partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyLayout {
+    Flexprice,
+    Partitioned,
+}
+
+/// Which timestamp places a row in a window (SPEC 5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowField {
+    IngestedAt,
+    Timestamp,
+    UpdatedAt,
+    CreatedAt,
+}
+
+/// `s3` writes to the task's own bucket; `flexprice` to the operator's managed destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    S3,
+    Flexprice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataEntity {
+    Customer,
+    Wallet,
+}
+
+/// An extra CSV column filled from customer or wallet metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataField {
+    pub entity_type: MetadataEntity,
+    pub field_key: String,
+    pub column_name: String,
+}
+
+/// A task's destination and file settings, with every default filled in. This is both the
+/// stored form and what the API echoes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobConfig {
+    pub bucket: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key_prefix: String,
+    pub compression: Compression,
+    pub compression_level: u8,
+    pub encryption: Encryption,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    pub use_path_style: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub export_metadata_fields: Vec<MetadataField>,
+    pub write_manifest: bool,
+    pub skip_empty: bool,
+    pub key_layout: KeyLayout,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_field: Option<WindowField>,
+    pub provider: Provider,
+}
+
+/// A parsed and checked job_config whose bucket and region may still be missing: a task on a
+/// managed connection gets them from the operator's config, so they are only required once the
+/// connection is known ([`JobConfigInput::resolve`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfigInput {
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+    pub config: JobConfig,
+}
+
+/// The managed destination a task on a managed connection writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedTarget {
+    pub bucket: String,
+    pub region: String,
+    /// `<tenant_id>/<environment_id>`: every managed object lives under it.
+    pub key_prefix: String,
+}
+
+pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
+const MAX_METADATA_FIELDS: usize = 50;
+const MAX_PREFIX_CHARS: usize = 512;
+
+/// Reads and checks a `job_config` object for a task exporting `entity`.
+pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, InputError> {
+    let field = |k: &str| format!("job_config.{k}");
+
+    let bucket = obj.str("bucket", 255)?.map(str::to_owned);
+    let region = obj.str("region", 255)?.map(str::to_owned);
+    let key_prefix = normalize_prefix(obj.str("key_prefix", MAX_PREFIX_CHARS)?.unwrap_or(""))
+        .map_err(|why| {
+            InputError::new(field("key_prefix"), format!("job_config.key_prefix {why}"))
+        })?;
+
+    let compression = match nonempty(obj.str("compression", 64)?) {
+        None | Some("none") => Compression::None,
+        Some("gzip") => Compression::Gzip,
+        Some(_) => {
+            return Err(InputError::new(
+                field("compression"),
+                "Compression type must be one of: none, gzip",
+            ));
+        }
+    };
+    let compression_level = obj
+        .int("compression_level", 1, 9)?
+        .map_or(DEFAULT_COMPRESSION_LEVEL, |l| l as u8);
+    let encryption = match nonempty(obj.str("encryption", 64)?) {
+        None | Some("AES256") => Encryption::Aes256,
+        Some("aws:kms") => Encryption::AwsKms,
+        Some("aws:kms:dsse") => Encryption::AwsKmsDsse,
+        Some("none") => Encryption::None,
+        Some(_) => {
+            return Err(InputError::new(
+                field("encryption"),
+                "Encryption type must be one of: AES256, aws:kms, aws:kms:dsse, none",
+            ));
+        }
+    };
+    let kms_key_id = nonempty(obj.str("kms_key_id", 2048)?).map(str::to_owned);
+    if kms_key_id.is_some() && !matches!(encryption, Encryption::AwsKms | Encryption::AwsKmsDsse) {
+        return Err(InputError::new(
+            field("kms_key_id"),
+            "job_config.kms_key_id needs encryption aws:kms or aws:kms:dsse",
+        ));
+    }
+    let endpoint_url = nonempty(obj.str("endpoint_url", 2048)?).map(|s| s.trim().to_owned());
+    let use_path_style = obj.bool("use_path_style")?.unwrap_or(false);
+    let metadata_items = obj.obj_array("export_metadata_fields", MAX_METADATA_FIELDS)?;
+    let export_metadata_fields = parse_metadata_fields(metadata_items, entity)?;
+    let write_manifest = obj.bool("write_manifest")?.unwrap_or(false);
+    let skip_empty = obj.bool("skip_empty")?.unwrap_or(false);
+    let key_layout = match nonempty(obj.str("key_layout", 64)?) {
+        None | Some("flexprice") => KeyLayout::Flexprice,
+        Some("partitioned") => KeyLayout::Partitioned,
+        Some(_) => {
+            return Err(InputError::new(
+                field("key_layout"),
+                "job_config.key_layout must be one of: flexprice, partitioned",
+            ));
+        }
+    };
+    let window_field = parse_window_field(nonempty(obj.str("window_field", 64)?), entity)?;
+    let provider = match nonempty(obj.str("provider", 64)?) {
+        None | Some("s3") => Provider::S3,
+        Some("flexprice") => Provider::Flexprice,
+        Some(other) => {
+            return Err(InputError::new(
+                field("provider"),
+                format!(
+                    "job_config.provider must be s3 or flexprice, not {other:?}: exportd writes to S3-compatible storage only"
+                ),
+            ));
+        }
+    };
+    obj.finish()?;
+
+    if let Some(b) = nonempty(bucket.as_deref()) {
+        check_bucket_name(b).map_err(|why| InputError::new(field("bucket"), why))?;
+    }
+    if let Some(r) = nonempty(region.as_deref())
+        && r.chars().any(char::is_whitespace)
+    {
+        return Err(InputError::new(
+            field("region"),
+            "AWS region must not contain spaces",
+        ));
+    }
+    Ok(JobConfigInput {
+        bucket: nonempty(bucket.as_deref()).map(str::to_owned),
+        region: nonempty(region.as_deref()).map(str::to_owned),
+        config: JobConfig {
+            bucket: String::new(),
+            region: String::new(),
+            key_prefix,
+            compression,
+            compression_level,
+            encryption,
+            kms_key_id,
+            endpoint_url,
+            use_path_style,
+            export_metadata_fields,
+            write_manifest,
+            skip_empty,
+            key_layout,
+            window_field,
+            provider,
+        },
+    })
+}
+
+impl JobConfigInput {
+    /// Completes the config once the connection is known. A customer bucket needs `bucket` and
+    /// `region`; a managed connection (or `provider: flexprice`) takes them from the operator's
+    /// managed destination, puts the key under `<tenant>/<environment>`, and ignores the
+    /// endpoint settings, as Flexprice does.
+    pub fn resolve(self, managed: Option<&ManagedTarget>) -> Result<JobConfig, InputError> {
+        let mut config = self.config;
+        match managed {
+            Some(target) => {
+                config.bucket = target.bucket.clone();
+                config.region = target.region.clone();
+                config.key_prefix = if config.key_prefix.is_empty() {
+                    target.key_prefix.clone()
+                } else {
+                    format!("{}/{}", target.key_prefix, config.key_prefix)
+                };
+                config.endpoint_url = None;
+                config.use_path_style = false;
+                config.provider = Provider::Flexprice;
+            }
+            None => {
+                if config.provider == Provider::Flexprice {
+                    return Err(InputError::new(
+                        "job_config.provider",
+                        "job_config.provider flexprice needs a managed connection (sync_config.s3.is_flexprice_managed)",
+                    ));
+                }
+                config.bucket = self.bucket.ok_or_else(|| {
+                    InputError::new("job_config.bucket", "S3 bucket name is required")
+                })?;
+                config.region = self.region.ok_or_else(|| {
+                    InputError::new("job_config.region", "AWS region is required")
+                })?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Whether the request asked for the managed destination explicitly.
+    pub fn wants_managed(&self) -> bool {
+        self.config.provider == Provider::Flexprice
+    }
+}
+
+fn nonempty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+fn parse_window_field(
+    value: Option<&str>,
+    entity: EntityType,
+) -> Result<Option<WindowField>, InputError> {
+    use WindowField::*;
+    let (allowed, default): (&[WindowField], Option<WindowField>) = match entity {
+        EntityType::Events | EntityType::UsageAnalytics => {
+            (&[IngestedAt, Timestamp], Some(IngestedAt))
+        }
+        EntityType::Invoice => (&[UpdatedAt, CreatedAt], Some(UpdatedAt)),
+        EntityType::CreditTopups => (&[CreatedAt], Some(CreatedAt)),
+        EntityType::CreditUsage => (&[], None),
+    };
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let names: Vec<String> = allowed
+        .iter()
+        .map(|w| {
+            serde_json::to_value(w)
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    if let Some(i) = names.iter().position(|n| n == value) {
+        return Ok(Some(allowed[i]));
+    }
+    let message = if allowed.is_empty() {
+        format!(
+            "job_config.window_field does not apply to {} exports (a balance snapshot at the window end)",
+            entity.as_str()
+        )
+    } else {
+        format!(
+            "job_config.window_field for {} exports must be one of: {}",
+            entity.as_str(),
+            names.join(", ")
+        )
+    };
+    Err(InputError::new("job_config.window_field", message))
+}
+
+fn parse_metadata_fields(
+    items: Vec<Obj<'_>>,
+    entity: EntityType,
+) -> Result<Vec<MetadataField>, InputError> {
+    let allowed: &[MetadataEntity] = match entity {
+        EntityType::CreditUsage => &[MetadataEntity::Customer, MetadataEntity::Wallet],
+        EntityType::UsageAnalytics => &[MetadataEntity::Customer],
+        _ => &[],
+    };
+    if !items.is_empty() && allowed.is_empty() {
+        return Err(InputError::new(
+            "job_config.export_metadata_fields",
+            format!(
+                "job_config.export_metadata_fields is not supported for {} exports (only credit_usage and usage_analytics)",
+                entity.as_str()
+            ),
+        ));
+    }
+    let mut out: Vec<MetadataField> = Vec::with_capacity(items.len());
+    for (i, mut item) in items.into_iter().enumerate() {
+        let at = format!("job_config.export_metadata_fields[{i}]");
+        let entity_type = item.str("entity_type", 64)?;
+        let field_key = item.str("field_key", 255)?;
+        let column_name = item.str("column_name", 255)?;
+        item.finish()?;
+        let entity_type = match nonempty(entity_type) {
+            None => {
+                return Err(InputError::new(
+                    format!("{at}.entity_type"),
+                    format!("export_metadata_fields[{i}] is missing entity_type"),
+                ));
+            }
+            Some("customer") => MetadataEntity::Customer,
+            Some("wallet") => MetadataEntity::Wallet,
+            Some(_) => {
+                return Err(InputError::new(
+                    format!("{at}.entity_type"),
+                    format!("{at}.entity_type must be one of: customer, wallet"),
+                ));
+            }
+        };
+        if !allowed.contains(&entity_type) {
+            return Err(InputError::new(
+                format!("{at}.entity_type"),
+                format!(
+                    "{at}.entity_type wallet is not supported for {} exports (allowed: customer)",
+                    entity.as_str()
+                ),
+            ));
+        }
+        let Some(field_key) = nonempty(field_key) else {
+            return Err(InputError::new(
+                format!("{at}.field_key"),
+                format!("export_metadata_fields[{i}] is missing field_key"),
+            ));
+        };
+        let column_name = nonempty(column_name).unwrap_or(field_key);
+        if out.iter().any(|f| f.column_name == column_name) {
+            return Err(InputError::new(
+                format!("{at}.column_name"),
+                format!(
+                    "{at}.column_name {column_name:?} is already used by another metadata column"
+                ),
+            ));
+        }
+        out.push(MetadataField {
+            entity_type,
+            field_key: field_key.to_owned(),
+            column_name: column_name.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// Normalises a key prefix: no leading or trailing slash, no empty segments. `.` and `..`
+/// segments are refused so a key can never climb out of its prefix (or a directory root).
+pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    let mut segments = Vec::new();
+    for segment in prefix.split('/') {
+        match segment {
+            "" => continue,
+            "." | ".." => return Err("must not contain . or .. segments".to_owned()),
+            s if s.trim() != s => {
+                return Err("segments must not start or end with spaces".to_owned());
+            }
+            s => segments.push(s),
+        }
+    }
+    let joined = segments.join("/");
+    check_text("prefix", &joined, MAX_PREFIX_CHARS)
+        .map_err(|_| "must not contain control characters".to_owned())?;
+    if joined.contains('\\') {
+        return Err("must not contain backslashes".to_owned());
+    }
+    Ok(joined)
+}
+
+/// S3 bucket naming rules; the error says which rule the name breaks.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let len = name.len();
+    if !(3..=63).contains(&len) {
+        return Err(format!(
+            "S3 bucket name must be 3 to 63 characters long, got {len}"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(
+            "S3 bucket name may contain only lowercase letters, digits, dots and hyphens"
+                .to_owned(),
+        );
+    }
+    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !edge_ok(name.bytes().next()) || !edge_ok(name.bytes().last()) {
+        return Err("S3 bucket name must begin and end with a letter or digit".to_owned());
+    }
+    if name.contains("..") {
+        return Err("S3 bucket name must not contain two adjacent dots".to_owned());
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("S3 bucket name must not be formatted as an IP address".to_owned());
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!(
+                "S3 bucket name must not start with the reserved prefix {prefix}"
+            ));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return Err(format!(
+                "S3 bucket name must not end with the reserved suffix {suffix}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parse_for(v: Value, entity: EntityType) -> Result<JobConfigInput, InputError> {
+        let body = json!({ "job_config": v });
+        let mut root = Obj::root(&body).expect("object");
+        parse(
+            root.obj("job_config").expect("ok").expect("present"),
+            entity,
+        )
+    }
+
+    fn customer(v: Value) -> Result<JobConfig, InputError> {
+        parse_for(v, EntityType::Events)?.resolve(None)
+    }
+
+    #[test]
+    fn fills_defaults() {
+        let c = customer(json!({"bucket":"exports","region":"us-east-1"})).expect("valid");
+        let echoed = serde_json::to_value(&c).expect("json");
+        assert_eq!(
+            echoed,
+            json!({"bucket":"exports","region":"us-east-1","compression":"none",
+                   "compression_level":6,"encryption":"AES256","use_path_style":false,
+                   "write_manifest":false,"skip_empty":false,"key_layout":"flexprice",
+                   "window_field":"ingested_at","provider":"s3"})
+        );
+        let back: JobConfig = serde_json::from_value(echoed).expect("round trip");
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn requires_bucket_and_region_for_customer_buckets() {
+        let err = customer(json!({"region":"us-east-1"})).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.message.as_str()),
+            ("job_config.bucket", "S3 bucket name is required")
+        );
+        let err = customer(json!({"bucket":"","region":"us-east-1"})).unwrap_err();
+        assert_eq!(err.message, "S3 bucket name is required");
+        let err = customer(json!({"bucket":"exports","region":" "})).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.message.as_str()),
+            ("job_config.region", "AWS region is required")
+        );
+    }
+
+    #[test]
+    fn managed_targets_supply_bucket_region_and_prefix() {
+        let target = ManagedTarget {
+            bucket: "managed".into(),
+            region: "local".into(),
+            key_prefix: "acme/prod".into(),
+        };
+        let input = parse_for(
+            json!({"key_prefix":"/daily/","endpoint_url":"https://x.example.com","use_path_style":true}),
+            EntityType::Invoice,
+        )
+        .expect("valid");
+        let c = input.resolve(Some(&target)).expect("resolves");
+        assert_eq!((c.bucket.as_str(), c.region.as_str()), ("managed", "local"));
+        assert_eq!(c.key_prefix, "acme/prod/daily");
+        assert_eq!(
+            (c.endpoint_url, c.use_path_style, c.provider),
+            (None, false, Provider::Flexprice)
+        );
+        let err = parse_for(json!({"provider":"flexprice"}), EntityType::Events)
+            .expect("parses")
+            .resolve(None)
+            .unwrap_err();
+        assert_eq!(err.field, "job_config.provider");
+    }
+
+    #[test]
+    fn enum_errors_list_the_allowed_values() {
+        let cases = [
+            (
+                json!({"compression":"zip"}),
+                "Compression type must be one of: none, gzip",
+            ),
+            (
+                json!({"encryption":"SSE"}),
+                "Encryption type must be one of: AES256, aws:kms, aws:kms:dsse, none",
+            ),
+            (
+                json!({"key_layout":"hive"}),
+                "job_config.key_layout must be one of: flexprice, partitioned",
+            ),
+            (
+                json!({"compression_level":10}),
+                "job_config.compression_level must be a whole number from 1 to 9",
+            ),
+            (
+                json!({"kms_key_id":"k"}),
+                "job_config.kms_key_id needs encryption aws:kms or aws:kms:dsse",
+            ),
+            (
+                json!({"bucketname":"x"}),
+                "job_config.bucketname is not a known field",
+            ),
+        ];
+        for (v, msg) in cases {
+            assert_eq!(parse_for(v, EntityType::Events).unwrap_err().message, msg);
+        }
+        let err = parse_for(json!({"provider":"gcs"}), EntityType::Events).unwrap_err();
+        assert!(
+            err.message.contains("S3-compatible storage only"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn metadata_fields_follow_the_entity_rules() {
+        let fields = json!([{"entity_type":"customer","field_key":"acct","column_name":"Account"},
+                            {"entity_type":"wallet","field_key":"tier"}]);
+        let c = parse_for(
+            json!({"export_metadata_fields": fields}),
+            EntityType::CreditUsage,
+        )
+        .expect("valid");
+        let cols: Vec<_> = c
+            .config
+            .export_metadata_fields
+            .iter()
+            .map(|f| f.column_name.as_str())
+            .collect();
+        assert_eq!(cols, ["Account", "tier"]);
+
+        let err = parse_for(
+            json!({"export_metadata_fields": fields}),
+            EntityType::UsageAnalytics,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.field,
+            "job_config.export_metadata_fields[1].entity_type"
+        );
+        let err = parse_for(
+            json!({"export_metadata_fields": fields}),
+            EntityType::Invoice,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("not supported for invoice"),
+            "{}",
+            err.message
+        );
+        let err = parse_for(
+            json!({"export_metadata_fields":[{"entity_type":"customer"}]}),
+            EntityType::CreditUsage,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "export_metadata_fields[0] is missing field_key"
+        );
+        let err = parse_for(
+            json!({"export_metadata_fields":[{"field_key":"a"}]}),
+            EntityType::CreditUsage,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "export_metadata_fields[0] is missing entity_type"
+        );
+        let dup = json!([{"entity_type":"customer","field_key":"a"},{"entity_type":"wallet","field_key":"a"}]);
+        let err = parse_for(
+            json!({"export_metadata_fields": dup}),
+            EntityType::CreditUsage,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("already used"), "{}", err.message);
+        // An empty list is fine for every entity (Flexprice's 2026-05-14 regression).
+        assert!(parse_for(json!({"export_metadata_fields": []}), EntityType::Events).is_ok());
+    }
+
+    #[test]
+    fn window_field_depends_on_the_entity() {
+        let wf =
+            |v: &str, e| parse_for(json!({"window_field": v}), e).map(|c| c.config.window_field);
+        assert_eq!(
+            wf("timestamp", EntityType::Events),
+            Ok(Some(WindowField::Timestamp))
+        );
+        assert_eq!(
+            wf("created_at", EntityType::Invoice),
+            Ok(Some(WindowField::CreatedAt))
+        );
+        assert!(
+            wf("timestamp", EntityType::Invoice)
+                .unwrap_err()
+                .message
+                .contains("updated_at, created_at")
+        );
+        assert!(
+            wf("created_at", EntityType::CreditUsage)
+                .unwrap_err()
+                .message
+                .contains("does not apply")
+        );
+        let none = parse_for(json!({}), EntityType::CreditUsage).expect("valid");
+        assert_eq!(none.config.window_field, None);
+    }
+
+    #[test]
+    fn prefixes_are_normalised_and_cannot_climb() {
+        assert_eq!(
+            normalize_prefix("/exports//daily/").as_deref(),
+            Ok("exports/daily")
+        );
+        assert_eq!(normalize_prefix("").as_deref(), Ok(""));
+        assert!(normalize_prefix("a/../b").is_err());
+        assert!(normalize_prefix("./a").is_err());
+        assert!(normalize_prefix("a\\b").is_err());
+        assert!(normalize_prefix("a\nb").is_err());
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["exports", "my.bucket-1", "abc"] {
+            assert_eq!(check_bucket_name(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("ab", "3 to 63"),
+            ("Exports", "lowercase"),
+            ("my_bucket", "lowercase"),
+            ("-abc", "begin and end"),
+            ("abc.", "begin and end"),
+            ("a..b", "adjacent dots"),
+            ("192.168.1.1", "IP address"),
+            ("xn--abc", "reserved prefix"),
+            ("abc-s3alias", "reserved suffix"),
+        ] {
+            let err = check_bucket_name(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}
