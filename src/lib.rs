@@ -16,6 +16,7 @@ pub mod runs;
 pub mod secrets;
 pub mod serve;
 pub mod store;
+pub mod systemd;
 pub mod tasks;
 
 /// Runs exportd with the given command line (program name first) and returns the exit code:

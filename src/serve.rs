@@ -75,6 +75,7 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let server = Server::start(app.clone(), listen, threads)
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     log::info!("listening on http://{}", server.addr());
+    crate::systemd::notify("READY=1");
 
     let signal = signals.forever().next();
     log::info!(
@@ -84,6 +85,7 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
             _ => "SIGTERM",
         }
     );
+    crate::systemd::notify("STOPPING=1");
     server.shutdown();
     match Arc::try_unwrap(app) {
         Ok(app) => app.store.close()?,

@@ -1,0 +1,472 @@
+//! The test vocabulary: start the real `exportd` binary on a free port with a temporary data
+//! directory, talk HTTP to it with a raw client (so tests can send anything, including bytes
+//! no well-behaved client would), and stop it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// API key of tenant `acme`, environment `prod`.
+pub const KEY_PROD: &str = "test-key-prod-0123456789abcdef";
+/// API key of tenant `acme`, environment `staging`.
+pub const KEY_STAGING: &str = "test-key-staging-0123456789abcdef";
+/// An S3 endpoint the test config allows although it is plain http on loopback.
+pub const ALLOWED_ENDPOINT: &str = "http://127.0.0.1:9";
+
+pub fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_exportd")
+}
+
+fn hash_hex(key: &str) -> String {
+    exportd::secrets::to_hex(&exportd::auth::hash_key(key))
+}
+
+/// How to start a daemon.
+pub struct Setup {
+    keys: bool,
+    extra_config: String,
+    env: Vec<(String, String)>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Setup {
+    /// Two keys (prod and staging of tenant acme) and the test endpoint allowlist.
+    pub fn new() -> Setup {
+        Setup {
+            keys: true,
+            extra_config: String::new(),
+            env: Vec::new(),
+            dir: None,
+        }
+    }
+
+    /// No `[[auth.keys]]`: the daemon makes a development key.
+    pub fn without_keys(mut self) -> Setup {
+        self.keys = false;
+        self
+    }
+
+    /// More TOML appended to the config file.
+    pub fn config(mut self, toml: &str) -> Setup {
+        self.extra_config.push_str(toml);
+        self.extra_config.push('\n');
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Setup {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Reuse a data directory (to restart a daemon on the same database).
+    pub fn in_dir(mut self, dir: tempfile::TempDir) -> Setup {
+        self.dir = Some(dir);
+        self
+    }
+
+    fn write_config(&self, dir: &Path) -> PathBuf {
+        let mut toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n\n[storage]\ndata_dir = {:?}\n\n\
+             [s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\"]\n\n",
+            dir.join("data")
+        );
+        if self.keys {
+            for (name, env, key) in [
+                ("prod", "prod", KEY_PROD),
+                ("staging", "staging", KEY_STAGING),
+            ] {
+                toml.push_str(&format!(
+                    "[[auth.keys]]\nname = \"{name}\"\ntenant_id = \"acme\"\nenvironment_id = \"{env}\"\nkey_sha256 = \"{}\"\n\n",
+                    hash_hex(key)
+                ));
+            }
+        }
+        toml.push_str(&self.extra_config);
+        let path = dir.join("exportd.toml");
+        std::fs::write(&path, toml).expect("write config");
+        path
+    }
+
+    /// Runs `exportd <args> --config <the config>` to completion.
+    pub fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = self.write_config(dir.path());
+        let out = Command::new(exe())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .envs(self.env.iter().cloned())
+            .current_dir(dir.path())
+            .output()
+            .expect("run exportd");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts `exportd serve` and waits until it listens.
+    pub fn start(mut self) -> Daemon {
+        let dir = self
+            .dir
+            .take()
+            .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let config = self.write_config(dir.path());
+        let mut child = Command::new(exe())
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .envs(self.env.iter().cloned())
+            .env_remove("EXPORTD_CONFIG")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn exportd");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr.parse().expect("address"),
+            Err(_) => {
+                let _ = child.kill();
+                let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                panic!("exportd did not start listening; its log:\n{log}");
+            }
+        };
+        Daemon {
+            child,
+            addr,
+            dir: Some(dir),
+            log,
+        }
+    }
+}
+
+/// A running `exportd serve`; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    dir: Option<tempfile::TempDir>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Setup::new().start()
+    }
+
+    /// A client that sends the prod key.
+    pub fn prod(&self) -> Client {
+        Client::new(self.addr, Some(KEY_PROD))
+    }
+
+    /// A client that sends the staging key.
+    pub fn staging(&self) -> Client {
+        Client::new(self.addr, Some(KEY_STAGING))
+    }
+
+    pub fn client(&self, key: Option<&str>) -> Client {
+        Client::new(self.addr, key)
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("dir").path()
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status, the whole log and the data
+    /// directory (to restart on it).
+    pub fn terminate(mut self) -> (ExitStatus, String, tempfile::TempDir) {
+        signal(self.child.id(), "TERM");
+        let status = wait_for_exit(&mut self.child, Duration::from_secs(20));
+        // Let the reader thread drain the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.log(), self.dir.take().expect("dir"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{name} {pid} failed");
+}
+
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exportd did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response {} is not JSON ({e}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status and that the body is the JSON error shape; returns the body.
+    pub fn error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let v = self.json();
+        assert_eq!(v["http_status_code"], status, "{v}");
+        assert!(v["code"].is_string() && v["message"].is_string(), "{v}");
+        v
+    }
+
+    /// Asserts a 400 validation error naming `field`, whose message contains `text`.
+    pub fn invalid(&self, field: &str, text: &str) -> Value {
+        let v = self.error(400);
+        assert_eq!(v["code"], "validation_error", "{v}");
+        assert_eq!(v["details"]["field"], field, "{v}");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(text),
+            "message {message:?} should contain {text:?}"
+        );
+        v
+    }
+
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        self.json()
+    }
+}
+
+/// A raw HTTP/1.1 client, one connection per request.
+#[derive(Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    key: Option<String>,
+    pub user_agent: String,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, key: Option<&str>) -> Client {
+        Client {
+            addr,
+            key: key.map(str::to_owned),
+            user_agent: "exportd-tests".into(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.send("GET", path, None)
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.send("DELETE", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Response {
+        self.send("POST", path, Some(body.to_string().as_bytes()))
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> Response {
+        self.send("PUT", path, Some(body.to_string().as_bytes()))
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: {}\r\n",
+            self.addr, self.user_agent
+        );
+        if let Some(key) = &self.key {
+            head.push_str(&format!("x-api-key: {key}\r\n"));
+        }
+        if let Some(body) = body {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        let mut raw = head.into_bytes();
+        raw.extend_from_slice(body.unwrap_or_default());
+        self.raw(&raw)
+    }
+
+    /// Sends bytes as they are and reads the response.
+    pub fn raw(&self, request: &[u8]) -> Response {
+        let mut stream = self.connect();
+        // The server may answer (and stop reading) before a big body is sent; keep going so the
+        // answer can still be read.
+        let _ = stream.write_all(request);
+        read_response(&mut stream)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        stream
+    }
+}
+
+/// Reads a whole response from a connection the server will close.
+pub fn read_response(stream: &mut TcpStream) -> Response {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no complete response head in {:?}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[end + 2 + size + 2..];
+    }
+    out
+}
+
+/// Ids and bodies used across tests.
+pub mod fixtures {
+    use super::*;
+    use serde_json::json;
+
+    pub const SECRET_KEY_ID: &str = "AKIAEXPORTDTEST0001";
+    pub const SECRET_ACCESS_KEY: &str = "s3cr3t-Acc3ss-K3y-that-must-never-leak-0001";
+    pub const SESSION_TOKEN: &str = "session-token-that-must-never-leak-0001";
+
+    pub fn connection_body() -> Value {
+        json!({
+            "name": "Prod exports",
+            "provider_type": "s3",
+            "encrypted_secret_data": {
+                "aws_access_key_id": SECRET_KEY_ID,
+                "aws_secret_access_key": SECRET_ACCESS_KEY,
+                "aws_session_token": SESSION_TOKEN,
+            },
+            "metadata": {"team": "billing"},
+        })
+    }
+
+    /// Creates a connection and returns its id.
+    pub fn connection(c: &Client) -> String {
+        let v = c.post("/v1/connections", connection_body()).ok(201);
+        v["id"].as_str().expect("id").to_owned()
+    }
+
+    pub fn task_body(connection_id: &str) -> Value {
+        json!({
+            "connection_id": connection_id,
+            "entity_type": "events",
+            "interval": "hourly",
+            "enabled": true,
+            "job_config": {"bucket": "exports", "region": "us-east-1", "key_prefix": "flexprice-exports/", "compression": "gzip"},
+        })
+    }
+
+    /// Creates a scheduled task on a new connection and returns the task id.
+    pub fn task(c: &Client) -> String {
+        let conn = connection(c);
+        let v = c.post("/v1/tasks/scheduled", task_body(&conn)).ok(201);
+        v["id"].as_str().expect("id").to_owned()
+    }
+}

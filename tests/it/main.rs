@@ -1,0 +1,16 @@
+//! Integration tests: each starts the real `exportd` binary on a free port with a temporary
+//! data directory and talks HTTP to it.
+
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod cli;
+mod connections;
+mod hostile;
+mod isolation;
+mod lifecycle;
+mod runs;
+mod scheduled_tasks;
+mod sdk;
+mod secrets;

@@ -1,0 +1,123 @@
+"""Drives a running exportd with the official Flexprice Python SDK (PyPI `flexprice`).
+
+Usage: python flexprice_sdk.py BASE_URL API_KEY
+Every call goes through the SDK and every response is parsed by the SDK's own models; any
+mismatch raises. Connections are not part of the SDK, so the one this script needs is made
+over plain HTTP. Prints "ok" and exits 0 when everything held.
+"""
+
+import json
+import sys
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+from flexprice import Flexprice, models
+from flexprice.models import errors
+
+BASE, KEY = sys.argv[1], sys.argv[2]
+
+
+def raw(method, path, body=None):
+    req = urllib.request.Request(
+        BASE + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"x-api-key": KEY, "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as resp:
+        return json.load(resp)
+
+
+def expect_error(code, call):
+    try:
+        call()
+    except errors.ErrorResponse as e:
+        assert e.data.code == code, (e.data.code, e.data.message)
+        assert isinstance(e.data.message, str) and e.data.message
+        return e.data
+    raise AssertionError(f"expected an ErrorResponse with code {code}")
+
+
+connection_id = raw(
+    "POST",
+    "/v1/connections",
+    {
+        "name": "sdk",
+        "provider_type": "s3",
+        "encrypted_secret_data": {"aws_access_key_id": "AKIASDK", "aws_secret_access_key": "sdk-secret"},
+    },
+)["id"]
+
+with Flexprice(server_url=BASE + "/v1", api_key_auth=KEY) as fp:
+    st = fp.scheduled_tasks
+
+    created = st.create_scheduled_task(
+        connection_id=connection_id,
+        entity_type="events",
+        interval="hourly",
+        enabled=True,
+        job_config=models.S3JobConfig(bucket="exports", region="us-east-1", key_prefix="sdk/", compression="gzip"),
+    )
+    assert isinstance(created, models.ScheduledTaskResponse), type(created)
+    assert created.id.startswith("schtask_"), created.id
+    assert created.connection_id == connection_id
+    assert created.entity_type == "events" and created.interval == "hourly" and created.enabled is True
+    assert created.status == "published"
+    assert isinstance(created.created_at, datetime) and created.created_at.tzinfo is not None
+    assert isinstance(created.job_config, models.S3JobConfig)
+    assert created.job_config.compression == "gzip" and created.job_config.encryption == "AES256"
+    assert created.job_config.key_prefix == "sdk"
+
+    got = st.get_scheduled_task(id=created.id)
+    assert got == created, (got, created)
+
+    listed = st.list_scheduled_tasks(limit=10, offset=0, connection_id=connection_id, enabled=True)
+    assert isinstance(listed, models.ListScheduledTasksResponse)
+    assert listed.pagination.total == 1 and listed.pagination.limit == 10
+    assert [t.id for t in listed.items] == [created.id]
+
+    paused = st.update_scheduled_task(id=created.id, enabled=False)
+    assert isinstance(paused, models.ScheduledTaskResponse) and paused.enabled is False
+
+    run = st.trigger_scheduled_task_run(id=created.id)
+    assert isinstance(run, models.TriggerForceRunResponse)
+    assert run.workflow_id.startswith("task_") and run.mode == "force run"
+    assert run.message == "Force run triggered successfully"
+    assert isinstance(run.start_time, datetime) and run.end_time - run.start_time == timedelta(hours=1)
+
+    end = datetime(2025, 10, 16, 11, 0, tzinfo=timezone.utc)
+    custom = st.trigger_scheduled_task_run(id=created.id, start_time=end - timedelta(hours=1), end_time=end)
+    assert custom.mode == "custom" and custom.end_time == end, custom
+
+    task = fp.tasks.get_task(id=run.workflow_id)
+    assert isinstance(task, models.TaskResponse)
+    assert task.id == run.workflow_id and task.task_status == "PENDING" and task.task_type == "EXPORT"
+    assert task.scheduled_task_id == created.id and task.file_type == "CSV"
+    assert task.metadata["start_time"] == run.start_time.isoformat().replace("+00:00", "Z")
+
+    tasks = fp.tasks.list_tasks(scheduled_task_id=created.id, limit=5)
+    assert isinstance(tasks, models.ListTasksResponse)
+    assert tasks.pagination.total == 2 and {t.id for t in tasks.items} == {run.workflow_id, custom.workflow_id}
+
+    err = expect_error("not_found", lambda: st.get_scheduled_task(id="schtask_missing"))
+    assert err.http_status_code == 404
+    err = expect_error(
+        "validation_error",
+        lambda: st.create_scheduled_task(
+            connection_id=connection_id,
+            entity_type="events",
+            interval="weekly",
+            job_config=models.S3JobConfig(bucket="exports", region="us-east-1"),
+        ),
+    )
+    assert err.message == "Interval must be one of: 15MIN, 30MIN, hourly, daily", err.message
+    expect_error(
+        "validation_error",
+        lambda: st.trigger_scheduled_task_run(id=created.id, start_time=end),
+    )
+
+    assert st.delete_scheduled_task(id=created.id) is None
+    assert st.get_scheduled_task(id=created.id).status == "deleted"
+    expect_error("invalid_operation", lambda: st.update_scheduled_task(id=created.id, enabled=True))
+
+print("ok")
