@@ -126,7 +126,7 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
         ("DELETE", format!("/v1/tasks/scheduled/{long_id}")),
         ("DELETE", "/v1/connections/%2e%2e".to_owned()),
     ] {
-        assert_client_error(&c.send(&method, &path, None), "hostile delete");
+        assert_client_error(&c.send(method, &path, None), "hostile delete");
     }
     let big_key = Client::new(d.addr, Some(&"k".repeat(6000)));
     assert_client_error(&big_key.get("/v1/tasks"), "huge api key");
