@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::input::{InputError, Obj};
 use crate::secrets::{SecretBox, SecretError};
-use crate::tasks::job_config::{Compression, Encryption, check_bucket_name, normalize_prefix};
+use crate::tasks::job_config::{
+    Compression, Encryption, check_bucket_name, normalize_prefix, parse_compression,
+    parse_encryption,
+};
 
 /// Flexprice's only export provider, and exportd's only one.
 pub const PROVIDER_S3: &str = "s3";
@@ -247,28 +250,8 @@ fn parse_sync_config(obj: &mut Obj<'_>) -> Result<Option<SyncS3>, InputError> {
             format!("sync_config.s3.key_prefix {why}"),
         )
     })?;
-    let compression = match s3.str("compression", 64)?.unwrap_or("") {
-        "" | "none" => Compression::None,
-        "gzip" => Compression::Gzip,
-        _ => {
-            return Err(InputError::new(
-                "sync_config.s3.compression",
-                "Compression type must be one of: none, gzip",
-            ));
-        }
-    };
-    let encryption = match s3.str("encryption", 64)?.unwrap_or("") {
-        "" | "AES256" => Encryption::Aes256,
-        "aws:kms" => Encryption::AwsKms,
-        "aws:kms:dsse" => Encryption::AwsKmsDsse,
-        "none" => Encryption::None,
-        _ => {
-            return Err(InputError::new(
-                "sync_config.s3.encryption",
-                "Encryption type must be one of: AES256, aws:kms, aws:kms:dsse, none",
-            ));
-        }
-    };
+    let compression = parse_compression(&mut s3, "compression")?;
+    let encryption = parse_encryption(&mut s3, "encryption")?;
     let endpoint_url = s3
         .str("endpoint_url", 2048)?
         .map(str::trim)

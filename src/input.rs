@@ -18,11 +18,23 @@ pub struct InputError {
     pub message: String,
 }
 
+/// Messages and field paths can quote client input (an unknown key, say); they are cut to
+/// these lengths so a hostile request cannot make a huge answer.
+const MAX_FIELD_CHARS: usize = 200;
+const MAX_MESSAGE_CHARS: usize = 500;
+
+fn shorten(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
 impl InputError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         InputError {
-            field: field.into(),
-            message: message.into(),
+            field: shorten(field.into(), MAX_FIELD_CHARS),
+            message: shorten(message.into(), MAX_MESSAGE_CHARS),
         }
     }
 }
@@ -360,6 +372,16 @@ impl<'a> Obj<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_quoting_huge_input_stay_short() {
+        let key = "k".repeat(100_000);
+        let v = parse_json(format!("{{\"{key}\":1}}").as_bytes()).expect("json");
+        let err = Obj::root(&v).expect("object").finish().unwrap_err();
+        assert!(err.field.chars().count() <= MAX_FIELD_CHARS + 1);
+        assert!(err.message.chars().count() <= MAX_MESSAGE_CHARS + 1);
+        assert!(err.message.ends_with('…'));
+    }
 
     #[test]
     fn rejects_duplicate_keys_at_any_depth() {

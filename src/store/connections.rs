@@ -2,7 +2,7 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Filter, Page, Result, Scope, parse_column};
+use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::connections::{Connection, ConnectionStatus};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, name, provider_type, sync_s3, metadata, \
@@ -87,12 +87,7 @@ pub fn update(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
 pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Connection>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
-    let mut stmt = tx.prepare(&format!(
-        "SELECT {COLUMNS} FROM connections WHERE {}",
-        f.sql()
-    ))?;
-    let mut rows = stmt.query(f.params())?;
-    rows.next()?.map(read_row).transpose()
+    select_one(tx, "connections", COLUMNS, &f, read_row)
 }
 
 pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &ConnectionFilter) -> Result<Page<Connection>> {
@@ -101,22 +96,14 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &ConnectionFilter) -> Result
     if let Some(p) = &q.provider_type {
         f.eq("provider_type", p.clone());
     }
-    let total: i64 = tx.query_row(
-        &format!("SELECT COUNT(*) FROM connections WHERE {}", f.sql()),
-        f.params(),
-        |r| r.get(0),
-    )?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM connections WHERE {} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
-        f.sql(),
-        q.limit,
-        q.offset
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    let mut rows = stmt.query(f.params())?;
-    let mut items = Vec::new();
-    while let Some(r) = rows.next()? {
-        items.push(read_row(r)?);
-    }
-    Ok(Page { items, total })
+    let order = "created_at DESC, id DESC";
+    select_page(
+        tx,
+        "connections",
+        COLUMNS,
+        &f,
+        order,
+        (q.limit, q.offset),
+        read_row,
+    )
 }

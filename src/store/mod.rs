@@ -247,6 +247,51 @@ impl Filter {
     }
 }
 
+/// The row of `table` that matches `filter`, if any.
+pub(crate) fn select_one<T>(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &str,
+    filter: &Filter,
+    read: fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {columns} FROM {table} WHERE {}",
+        filter.sql()
+    ))?;
+    let mut rows = stmt.query(filter.params())?;
+    rows.next()?.map(read).transpose()
+}
+
+/// One page of the rows of `table` that match `filter`, in `order`, with the true total.
+/// `table`, `columns` and `order` are always literals from this crate.
+pub(crate) fn select_page<T>(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &str,
+    filter: &Filter,
+    order: &str,
+    (limit, offset): (i64, i64),
+    read: fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Page<T>> {
+    let total: i64 = tx.query_row(
+        &format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql()),
+        filter.params(),
+        |r| r.get(0),
+    )?;
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+        filter.sql()
+    );
+    let mut stmt = tx.prepare(&sql)?;
+    let mut rows = stmt.query(filter.params())?;
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        items.push(read(r)?);
+    }
+    Ok(Page { items, total })
+}
+
 /// A page of a list and the true count of rows that match the filters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

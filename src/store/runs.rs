@@ -2,7 +2,7 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Filter, Page, Result, Scope, parse_column};
+use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::runs::{Run, RunStatus, Trigger};
 use crate::tasks::EntityType;
 
@@ -105,9 +105,7 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
 pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Run>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
-    let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM runs WHERE {}", f.sql()))?;
-    let mut rows = stmt.query(f.params())?;
-    rows.next()?.map(read_row).transpose()
+    select_one(tx, "runs", COLUMNS, &f, read_row)
 }
 
 pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<Run>> {
@@ -127,27 +125,19 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<R
     if let Some(t) = q.created_to {
         f.cmp("created_at", "<=", t);
     }
-    let total: i64 = tx.query_row(
-        &format!("SELECT COUNT(*) FROM runs WHERE {}", f.sql()),
-        f.params(),
-        |r| r.get(0),
-    )?;
     let column = match q.sort {
         RunSort::CreatedAt => "created_at",
         RunSort::UpdatedAt => "updated_at",
     };
     let dir = if q.descending { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM runs WHERE {} ORDER BY {column} {dir}, id {dir} LIMIT {} OFFSET {}",
-        f.sql(),
-        q.limit,
-        q.offset
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    let mut rows = stmt.query(f.params())?;
-    let mut items = Vec::new();
-    while let Some(r) = rows.next()? {
-        items.push(read_row(r)?);
-    }
-    Ok(Page { items, total })
+    let order = format!("{column} {dir}, id {dir}");
+    select_page(
+        tx,
+        "runs",
+        COLUMNS,
+        &f,
+        &order,
+        (q.limit, q.offset),
+        read_row,
+    )
 }

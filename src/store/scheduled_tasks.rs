@@ -2,7 +2,7 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Filter, Page, Result, Scope, parse_column};
+use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, connection_id, entity_type, interval, \
@@ -73,10 +73,7 @@ pub fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
 pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<ScheduledTask>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
-    let sql = format!("SELECT {COLUMNS} FROM scheduled_tasks WHERE {}", f.sql());
-    let mut stmt = tx.prepare(&sql)?;
-    let mut rows = stmt.query(f.params())?;
-    rows.next()?.map(read_row).transpose()
+    select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
 }
 
 /// Newest first, id as tie-break; `total` counts every match, not just this page.
@@ -95,24 +92,16 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &TaskFilter) -> Result<Page<
     if let Some(e) = q.enabled {
         f.eq("enabled", e as i64);
     }
-    let total: i64 = tx.query_row(
-        &format!("SELECT COUNT(*) FROM scheduled_tasks WHERE {}", f.sql()),
-        f.params(),
-        |r| r.get(0),
-    )?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM scheduled_tasks WHERE {} ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
-        f.sql(),
-        q.limit,
-        q.offset
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    let mut rows = stmt.query(f.params())?;
-    let mut items = Vec::new();
-    while let Some(r) = rows.next()? {
-        items.push(read_row(r)?);
-    }
-    Ok(Page { items, total })
+    let order = "created_at DESC, id DESC";
+    select_page(
+        tx,
+        "scheduled_tasks",
+        COLUMNS,
+        &f,
+        order,
+        (q.limit, q.offset),
+        read_row,
+    )
 }
 
 pub fn set_enabled(

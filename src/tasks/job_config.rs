@@ -127,31 +127,11 @@ pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, Inp
             InputError::new(field("key_prefix"), format!("job_config.key_prefix {why}"))
         })?;
 
-    let compression = match nonempty(obj.str("compression", 64)?) {
-        None | Some("none") => Compression::None,
-        Some("gzip") => Compression::Gzip,
-        Some(_) => {
-            return Err(InputError::new(
-                field("compression"),
-                "Compression type must be one of: none, gzip",
-            ));
-        }
-    };
+    let compression = parse_compression(&mut obj, "compression")?;
     let compression_level = obj
         .int("compression_level", 1, 9)?
         .map_or(DEFAULT_COMPRESSION_LEVEL, |l| l as u8);
-    let encryption = match nonempty(obj.str("encryption", 64)?) {
-        None | Some("AES256") => Encryption::Aes256,
-        Some("aws:kms") => Encryption::AwsKms,
-        Some("aws:kms:dsse") => Encryption::AwsKmsDsse,
-        Some("none") => Encryption::None,
-        Some(_) => {
-            return Err(InputError::new(
-                field("encryption"),
-                "Encryption type must be one of: AES256, aws:kms, aws:kms:dsse, none",
-            ));
-        }
-    };
+    let encryption = parse_encryption(&mut obj, "encryption")?;
     let kms_key_id = nonempty(obj.str("kms_key_id", 2048)?).map(str::to_owned);
     if kms_key_id.is_some() && !matches!(encryption, Encryption::AwsKms | Encryption::AwsKmsDsse) {
         return Err(InputError::new(
@@ -265,6 +245,32 @@ impl JobConfigInput {
     /// Whether the request asked for the managed destination explicitly.
     pub fn wants_managed(&self) -> bool {
         self.config.provider == Provider::Flexprice
+    }
+}
+
+/// Reads a `compression` field (absent or empty = `none`), with Flexprice's message.
+pub fn parse_compression<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Compression, InputError> {
+    match nonempty(obj.str(key, 64)?) {
+        None | Some("none") => Ok(Compression::None),
+        Some("gzip") => Ok(Compression::Gzip),
+        Some(_) => Err(InputError::new(
+            obj.field(key),
+            "Compression type must be one of: none, gzip",
+        )),
+    }
+}
+
+/// Reads an `encryption` field (absent or empty = `AES256`), with Flexprice's message.
+pub fn parse_encryption<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Encryption, InputError> {
+    match nonempty(obj.str(key, 64)?) {
+        None | Some("AES256") => Ok(Encryption::Aes256),
+        Some("aws:kms") => Ok(Encryption::AwsKms),
+        Some("aws:kms:dsse") => Ok(Encryption::AwsKmsDsse),
+        Some("none") => Ok(Encryption::None),
+        Some(_) => Err(InputError::new(
+            obj.field(key),
+            "Encryption type must be one of: AES256, aws:kms, aws:kms:dsse, none",
+        )),
     }
 }
 

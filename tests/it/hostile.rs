@@ -59,6 +59,7 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
         ("wrong types", json!({"name": 5, "provider_type": [], "connection_id": 1, "entity_type": {}, "interval": true,
                                "job_config": "x", "enabled": "yes", "start_time": 5, "end_time": false}).to_string().into_bytes()),
         ("unknown field", json!({"zzz": 1}).to_string().into_bytes()),
+        ("huge unknown field name", format!("{{\"{}\":1}}", "z".repeat(1 << 20)).into_bytes()),
         ("duplicate keys", b"{\"enabled\":true,\"enabled\":false}".to_vec()),
         ("huge string", json!({"name": huge, "connection_id": huge, "enabled": huge, "start_time": huge}).to_string().into_bytes()),
         ("deep nesting", deep.into_bytes()),
@@ -83,6 +84,10 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
             }
             let r = c.send(method, path, Some(body));
             assert_client_error(&r, &format!("{method} {path} with {what}"));
+            assert!(
+                r.body.len() < 2000,
+                "{method} {path} with {what}: the answer must not echo huge input"
+            );
         }
         if !path.ends_with("/run") {
             assert_client_error(

@@ -134,3 +134,12 @@ fn under_systemd_it_reports_ready_and_stopping() {
     let n = socket.recv(&mut buf).expect("STOPPING=1 on shutdown");
     assert_eq!(&buf[..n], b"STOPPING=1");
 }
+
+#[test]
+fn sigint_stops_it_cleanly_too() {
+    let d = Setup::new().start();
+    crate::harness::signal(d.pid(), "INT");
+    let (status, log, _) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("received SIGINT"), "{log}");
+}
