@@ -12,6 +12,8 @@ const USAGE: &str = "\
 usage:
   exportd serve [--config PATH]          run the daemon (API and exports)
   exportd check-config [--config PATH]   validate the configuration and print a summary
+  exportd export --task ID --start T --end T [--config PATH]
+                                         export one window of a task now (RFC 3339 times)
   exportd keygen [--tenant T] [--environment E] [--name N]
                                          print a new API key and its [[auth.keys]] block
   exportd --version                      print the version
@@ -26,6 +28,12 @@ enum Command {
     },
     CheckConfig {
         config: Option<PathBuf>,
+    },
+    Export {
+        config: Option<PathBuf>,
+        task: String,
+        start: String,
+        end: String,
     },
     Keygen {
         tenant: String,
@@ -62,6 +70,8 @@ where
         Some(other) => return Err(other.unexpected()),
     };
     let mut config = None;
+    let (mut task, mut start, mut end) = (None, None, None);
+    let export = command == "export";
     let (mut tenant, mut environment, mut name) = (
         DEV_TENANT.to_owned(),
         DEV_ENVIRONMENT.to_owned(),
@@ -74,6 +84,9 @@ where
             Long("tenant") if keygen => tenant = parser.value()?.string()?,
             Long("environment") if keygen => environment = parser.value()?.string()?,
             Long("name") if keygen => name = parser.value()?.string()?,
+            Long("task") if export => task = Some(parser.value()?.string()?),
+            Long("start") if export => start = Some(parser.value()?.string()?),
+            Long("end") if export => end = Some(parser.value()?.string()?),
             Long("help") | Short('h') => return Ok(Command::Help),
             other => return Err(other.unexpected()),
         }
@@ -81,6 +94,15 @@ where
     match command.as_str() {
         "serve" => Ok(Command::Serve { config }),
         "check-config" => Ok(Command::CheckConfig { config }),
+        "export" => match (task, start, end) {
+            (Some(task), Some(start), Some(end)) => Ok(Command::Export {
+                config,
+                task,
+                start,
+                end,
+            }),
+            _ => Err("export needs --task, --start and --end".into()),
+        },
         "keygen" => {
             if name.is_empty() {
                 name = format!("{tenant}-{environment}");
@@ -137,6 +159,28 @@ fn execute(command: Command) -> i32 {
             }
             Err(code) => code,
         },
+        Command::Export {
+            config,
+            task,
+            start,
+            end,
+        } => {
+            let loaded = match load_config(config) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            match crate::oneshot::export(loaded, &task, &start, &end) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(e) => {
+                    eprintln!("exportd: {e}");
+                    match e {
+                        ServeError::Config(_) => 2,
+                        ServeError::Runtime(_) => 1,
+                    }
+                }
+            }
+        }
         Command::Serve { config } => {
             let loaded = match load_config(config) {
                 Ok(loaded) => loaded,

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,7 @@ struct ServerFile {
     listen: String,
     threads: i64,
     max_body_bytes: i64,
+    public_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,16 +97,21 @@ struct SecretsFile {
     key_file: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct SchedulerFile {
+    workers: i64,
+    shutdown_timeout: String,
     allow_test_intervals: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct S3File {
     allowed_endpoints: Vec<String>,
+    part_size: i64,
+    request_timeout: String,
+    retries: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +143,7 @@ impl Default for ServerFile {
             listen: "127.0.0.1:8080".into(),
             threads: 8,
             max_body_bytes: 10 * 1024 * 1024,
+            public_url: String::new(),
         }
     }
 }
@@ -145,6 +153,27 @@ impl Default for StorageFile {
         StorageFile {
             data_dir: "data".into(),
             database: "exportd.db".into(),
+        }
+    }
+}
+
+impl Default for SchedulerFile {
+    fn default() -> Self {
+        SchedulerFile {
+            workers: 2,
+            shutdown_timeout: "30s".into(),
+            allow_test_intervals: false,
+        }
+    }
+}
+
+impl Default for S3File {
+    fn default() -> Self {
+        S3File {
+            allowed_endpoints: Vec::new(),
+            part_size: 8 * 1024 * 1024,
+            request_timeout: "60s".into(),
+            retries: 1,
         }
     }
 }
@@ -190,13 +219,26 @@ pub struct Config {
     pub listen: SocketAddr,
     pub threads: usize,
     pub max_body_bytes: u64,
+    /// Base URL clients reach exportd at, for download links it serves itself; when empty,
+    /// the request's Host header is used.
+    pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_path: PathBuf,
     /// SHA-256 of each accepted key and whom it stands for.
     pub api_keys: Vec<([u8; 32], Principal)>,
     pub secret_key: KeySource,
     pub allow_test_intervals: bool,
+    /// Export workers: how many runs execute at once.
+    pub workers: usize,
+    /// How long running exports may go on after SIGTERM before they are interrupted.
+    pub shutdown_timeout: Duration,
     pub allowed_endpoints: Allowlist,
+    /// Size of each multipart upload part (and of the single-PUT threshold).
+    pub part_size: usize,
+    /// Limit on each S3 request, connecting included.
+    pub request_timeout: Duration,
+    /// Retries of idempotent S3 requests (reads, part uploads) within one run.
+    pub s3_retries: u8,
     pub managed: Managed,
     pub log_level: log::LevelFilter,
 }
@@ -373,6 +415,34 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         1024,
         1 << 30,
     )? as u64;
+    let public_url = match file.server.public_url.trim().trim_end_matches('/') {
+        "" => None,
+        url => {
+            let parsed = url::Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"));
+            if parsed.is_none() {
+                return Err(invalid(
+                    "server.public_url",
+                    format!(
+                        "expected an http(s) URL such as https://exports.example.com, got {url:?}"
+                    ),
+                ));
+            }
+            Some(url.to_owned())
+        }
+    };
+    let workers = bounded("scheduler.workers", file.scheduler.workers, 1, 64)? as usize;
+    let shutdown_timeout = duration(
+        "scheduler.shutdown_timeout",
+        &file.scheduler.shutdown_timeout,
+        0,
+        3600,
+    )?;
+    // S3 parts other than the last must be at least 5 MiB; 5 GiB is S3's largest part.
+    let part_size = bounded("s3.part_size", file.s3.part_size, 5 << 20, 5 << 30)? as usize;
+    let request_timeout = duration("s3.request_timeout", &file.s3.request_timeout, 1, 3600)?;
+    let s3_retries = bounded("s3.retries", file.s3.retries, 0, 10)? as u8;
 
     if file.storage.data_dir.trim().is_empty() {
         return Err(invalid(
@@ -442,12 +512,18 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         listen,
         threads,
         max_body_bytes,
+        public_url,
         data_dir,
         database_path,
         api_keys,
         secret_key,
         allow_test_intervals: file.scheduler.allow_test_intervals,
+        workers,
+        shutdown_timeout,
         allowed_endpoints,
+        part_size,
+        request_timeout,
+        s3_retries,
         managed,
         log_level,
     })
@@ -462,6 +538,21 @@ fn bounded(key: &str, value: i64, min: i64, max: i64) -> Result<i64, ConfigError
             format!("expected a whole number from {min} to {max}, got {value}"),
         ))
     }
+}
+
+/// A duration such as `30s`, `15m` or `1h 30m`, within `min..=max` seconds.
+fn duration(key: &str, text: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    let expected = || {
+        format!(
+            "expected a duration from {min}s to {max}s such as \"30s\" or \"15m\", got {text:?}"
+        )
+    };
+    let parsed: jiff::SignedDuration = text.trim().parse().map_err(|_| invalid(key, expected()))?;
+    let d = Duration::try_from(parsed).map_err(|_| invalid(key, expected()))?;
+    if d < Duration::from_secs(min) || d > Duration::from_secs(max) {
+        return Err(invalid(key, expected()));
+    }
+    Ok(d)
 }
 
 /// Tenant and environment ids become path segments of managed object keys, so they are kept to
@@ -672,6 +763,14 @@ mod tests {
         assert_eq!(c.secret_key, KeySource::File("data/secret.key".into()));
         assert!(c.api_keys.is_empty());
         assert!(matches!(c.managed, Managed::Directory { .. }));
+        assert_eq!(
+            (c.workers, c.shutdown_timeout, c.part_size),
+            (2, Duration::from_secs(30), 8 << 20)
+        );
+        assert_eq!(
+            (c.request_timeout, c.s3_retries, c.public_url.as_deref()),
+            (Duration::from_secs(60), 1, None)
+        );
     }
 
     #[test]

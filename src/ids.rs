@@ -6,6 +6,8 @@ pub const SCHEDULED_TASK: &str = "schtask";
 pub const RUN: &str = "task";
 /// Prefix of connection ids (`conn_…`).
 pub const CONNECTION: &str = "conn";
+/// Prefix of event ids exportd makes when the client gives none (`event_…`).
+pub const EVENT: &str = "event";
 /// Prefix of request ids shown in logs and the `x-request-id` header.
 pub const REQUEST: &str = "req";
 

@@ -278,6 +278,18 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An optional object of any JSON values, returned as it is.
+    pub fn any_object(
+        &mut self,
+        key: &'a str,
+    ) -> Result<Option<&'a Map<String, Value>>, InputError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map)),
+            Some(other) => Err(self.type_error(key, "an object", other)),
+        }
+    }
+
     /// An optional array of objects, each to be read with its own [`Obj`] (path `key[i]`).
     pub fn obj_array(&mut self, key: &'a str, max_len: usize) -> Result<Vec<Obj<'a>>, InputError> {
         let items = match self.get(key) {

@@ -4,17 +4,22 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod export;
 pub mod ids;
 pub mod input;
+pub mod ledger;
 pub mod logging;
+pub mod oneshot;
 pub mod runs;
 pub mod secrets;
 pub mod serve;
+pub mod sink;
 pub mod store;
 pub mod systemd;
 pub mod tasks;

@@ -99,6 +99,20 @@ pub struct Run {
     pub created_at: i64,
     pub updated_at: i64,
     pub created_by: String,
+    /// The multipart upload a PROCESSING run has open (internal, not shown).
+    pub upload_id: Option<String>,
+}
+
+/// What a completed export produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completed {
+    pub rows: i64,
+    /// `None` when `skip_empty` left an empty window without an object.
+    pub object_key: Option<String>,
+    pub file_url: Option<String>,
+    pub uncompressed_bytes: i64,
+    pub stored_bytes: i64,
+    pub sha256: Option<String>,
 }
 
 /// The window of a force run and how it was chosen.

@@ -45,13 +45,25 @@ impl std::fmt::Debug for KeySource {
 /// Seals and opens secret strings.
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    key: [u8; 32],
 }
 
 impl SecretBox {
     pub fn from_key(key: &[u8; 32]) -> SecretBox {
         SecretBox {
             cipher: Aes256Gcm::new(key.into()),
+            key: *key,
         }
+    }
+
+    /// A key for another purpose (signing download links), derived so that it reveals
+    /// nothing about the sealing key: HMAC-SHA256(sealing key, purpose).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Loads the key, creating the key file (mode 0600) on first start.

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::api::{App, Server};
+use crate::api::Server;
+use crate::app::App;
 use crate::auth::{KeyRing, Principal, generate_key, hash_key};
 use crate::clock::{SystemClock, to_ms};
 use crate::config::{Config, Loaded};
+use crate::export::pool::Workers;
 use crate::secrets::SecretBox;
 use crate::store::{self, Store, StoreError};
 
@@ -63,15 +65,24 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
         SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
     let keys = key_ring(&config, &store)?;
 
-    let (listen, threads) = (config.listen, config.threads);
+    let (listen, threads, workers, grace) = (
+        config.listen,
+        config.threads,
+        config.workers,
+        config.shutdown_timeout,
+    );
     log::info!("exportd {} starting: {config}", env!("CARGO_PKG_VERSION"));
-    let app = Arc::new(App {
+    s3::set_retries(config.s3_retries);
+    let app = Arc::new(App::new(
         config,
         store,
         keys,
         secrets,
-        clock: Arc::new(SystemClock),
-    });
+        Arc::new(SystemClock),
+    )?);
+    recover_runs(&app)?;
+    let workers = Workers::start(app.clone(), workers)
+        .map_err(|e| ServeError::Runtime(format!("cannot start export workers: {e}")))?;
     let server = Server::start(app.clone(), listen, threads)
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     log::info!("listening on http://{}", server.addr());
@@ -87,6 +98,8 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     );
     crate::systemd::notify("STOPPING=1");
     server.shutdown();
+    workers.shutdown(grace);
+    interrupt_runs(&app)?;
     match Arc::try_unwrap(app) {
         Ok(app) => app.store.close()?,
         Err(_) => log::warn!(
@@ -139,4 +152,72 @@ fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, ServeError> {
             key_name: "development".to_owned(),
         },
     )]))
+}
+
+/// Runs a previous process left PROCESSING are marked FAILED (their multipart uploads are
+/// aborted in the background); runs still PENDING are queued again.
+fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
+    let now = app.now_ms();
+    let interrupted = app.store.write(|tx| {
+        store::runs::fail_interrupted(tx, "interrupted: exportd stopped during this export", now)
+    })?;
+    if !interrupted.is_empty() {
+        log::warn!(
+            "{} run(s) were interrupted by the last stop and are marked FAILED",
+            interrupted.len()
+        );
+        let app = app.clone();
+        std::thread::spawn(move || abort_uploads(&app, &interrupted));
+    }
+    let pending = app.store.read(store::runs::pending)?;
+    for (run_id, task_id) in &pending {
+        app.queue.push(run_id, task_id);
+    }
+    if !pending.is_empty() {
+        log::info!("{} pending run(s) queued", pending.len());
+    }
+    Ok(())
+}
+
+/// Aborts the multipart uploads interrupted runs left open, so no partial upload lingers.
+fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
+    for run in runs {
+        let (Some(key), Some(upload_id)) = (&run.object_key, &run.upload_id) else {
+            continue;
+        };
+        let scope = store::Scope {
+            tenant_id: run.tenant_id.clone(),
+            environment_id: run.environment_id.clone(),
+        };
+        let found = app.store.read(|tx| {
+            let task = store::scheduled_tasks::get(tx, &scope, &run.scheduled_task_id)?;
+            let conn = match &task {
+                Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
+                None => None,
+            };
+            Ok::<_, StoreError>(task.zip(conn))
+        });
+        let result = match found {
+            Ok(Some((task, conn))) => crate::export::run::destination(app, &task, &conn)
+                .and_then(|dest| dest.abort_upload(key, upload_id))
+                .map_err(|e| e.to_string()),
+            Ok(None) => Err("its task or connection is gone".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => log::info!("run {}: aborted its interrupted upload {upload_id}", run.id),
+            Err(e) => log::warn!("run {}: could not abort upload {upload_id}: {e}", run.id),
+        }
+    }
+}
+
+/// After shutdown, runs that were still running (interrupted past the grace period) have
+/// been marked FAILED by their workers; any left PROCESSING are marked now.
+fn interrupt_runs(app: &App) -> Result<(), ServeError> {
+    let now = app.now_ms();
+    let left = app
+        .store
+        .write(|tx| store::runs::fail_interrupted(tx, "interrupted by shutdown", now))?;
+    abort_uploads(app, &left);
+    Ok(())
 }

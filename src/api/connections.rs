@@ -202,3 +202,100 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     })?;
     Ok(Reply::no_content())
 }
+
+/// `POST /v1/connections/{id}/test`: writes and deletes a probe object with the connection's
+/// credentials and reports each step. A customer connection names the bucket to try
+/// (`{bucket, region, endpoint_url?, use_path_style?, encryption?, kms_key_id?}`); a managed
+/// one tests the operator's destination and takes no body.
+pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let conn = ctx
+        .app
+        .store
+        .read(|tx| store::connections::get(tx, &ctx.scope, id))?
+        .filter(|c| c.status == ConnectionStatus::Published)
+        .ok_or_else(|| connection_not_found(id))?;
+    let body = if ctx.body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Object(Default::default())
+    } else {
+        ctx.json()?
+    };
+    // The body's fields are a job_config's (same rules and messages), at the top level.
+    let untie = |e: crate::input::InputError| {
+        ApiError::validation(
+            e.field.trim_start_matches("job_config."),
+            e.message.replace("job_config.", ""),
+        )
+    };
+    let mut job = crate::tasks::job_config::parse(
+        crate::input::Obj::root(&body)?,
+        crate::tasks::EntityType::Events,
+    )
+    .map_err(untie)?;
+    if conn.is_managed() {
+        job.config.provider = crate::tasks::job_config::Provider::Flexprice;
+    } else if let Some(url) = &job.config.endpoint_url {
+        check_endpoint(ctx, "endpoint_url", url)?;
+    }
+    let target = if conn.is_managed() {
+        let target = ctx
+            .app
+            .config
+            .managed
+            .target(&ctx.scope.tenant_id, &ctx.scope.environment_id);
+        Some(target.ok_or_else(no_managed_destination)?)
+    } else {
+        None
+    };
+    let encryption = job.config.encryption;
+    let kms_key_id = job.config.kms_key_id.clone();
+    let job_config = job.resolve(target.as_ref()).map_err(untie)?;
+    let task = crate::tasks::ScheduledTask {
+        id: String::new(),
+        tenant_id: ctx.scope.tenant_id.clone(),
+        environment_id: ctx.scope.environment_id.clone(),
+        connection_id: conn.id.clone(),
+        entity_type: crate::tasks::EntityType::Events,
+        interval: crate::tasks::Interval::Hourly,
+        enabled: false,
+        job_config,
+        status: crate::tasks::TaskStatus::Published,
+        created_at: 0,
+        updated_at: 0,
+        created_by: String::new(),
+        updated_by: String::new(),
+        next_run_at: None,
+        last_run_at: None,
+        last_run_status: None,
+        watermark: None,
+    };
+    let steps = match crate::export::run::destination(ctx.app, &task, &conn) {
+        Ok(dest) => {
+            let meta = crate::export::run::probe_meta(encryption, kms_key_id);
+            dest.probe(&meta)
+        }
+        Err(e) => vec![crate::sink::ProbeStep::new("connect", Err(e))],
+    };
+    let failed = steps
+        .iter()
+        .find_map(|s| s.error.as_ref().map(|e| (s.step, e)));
+    for s in &steps {
+        if let Some(e) = &s.error {
+            log::info!("connection test {id}: step {} failed: {}", s.step, e.detail);
+        }
+    }
+    let report: Vec<_> = steps
+        .iter()
+        .map(|s| json!({"step": s.step, "success": s.error.is_none(), "error": s.error.as_ref().map(|e| e.summary.clone())}))
+        .collect();
+    let message = match failed {
+        None => format!(
+            "wrote and deleted a test object in bucket '{}'",
+            task.job_config.bucket
+        ),
+        Some((step, e)) => format!("the {step} step failed: {}", e.summary),
+    };
+    Reply::json(
+        200,
+        json!({"success": failed.is_none(), "message": message, "steps": report}),
+    )
+}

@@ -3,7 +3,9 @@
 //! handler (a panic becomes a 500), answer JSON, log one line.
 
 mod connections;
+mod downloads;
 pub mod error;
+mod events;
 mod query;
 pub mod router;
 mod runs;
@@ -20,23 +22,12 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::{KeyRing, Principal};
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::secrets::SecretBox;
-use crate::store::{Scope, Store};
+pub use crate::app::App;
+use crate::auth::Principal;
+use crate::store::Scope;
 pub use error::ApiError;
 use query::Query;
 use router::Route;
-
-/// What every handler can reach.
-pub struct App {
-    pub config: Config,
-    pub store: Store,
-    pub keys: KeyRing,
-    pub secrets: SecretBox,
-    pub clock: Arc<dyn Clock>,
-}
 
 /// One authenticated request as a handler sees it.
 pub struct Ctx<'a> {
@@ -46,11 +37,13 @@ pub struct Ctx<'a> {
     pub query: Query,
     pub body: Vec<u8>,
     pub user_agent: String,
+    /// The Host header, for links to exportd itself when no public_url is configured.
+    pub host: String,
 }
 
 impl Ctx<'_> {
     pub fn now(&self) -> i64 {
-        crate::clock::to_ms(self.app.clock.now())
+        self.app.now_ms()
     }
 
     /// The body parsed as strict JSON; an empty body is an error naming what was expected.
@@ -80,10 +73,21 @@ pub fn not_found(kind: &str, id: &str) -> ApiError {
     }
 }
 
-/// A successful answer: a status and a JSON body (none for 204).
+/// A successful answer: a status and a JSON body, nothing (204), or a file streamed from disk.
 pub struct Reply {
     pub status: u16,
-    pub body: Option<Value>,
+    pub body: Body,
+}
+
+pub enum Body {
+    Json(Value),
+    Empty,
+    File {
+        file: std::fs::File,
+        len: u64,
+        content_type: &'static str,
+        filename: String,
+    },
 }
 
 impl Reply {
@@ -92,14 +96,14 @@ impl Reply {
             .map_err(|e| ApiError::internal(format!("serialising a response: {e}")))?;
         Ok(Reply {
             status,
-            body: Some(body),
+            body: Body::Json(body),
         })
     }
 
     pub fn no_content() -> Reply {
         Reply {
             status: 204,
-            body: None,
+            body: Body::Empty,
         }
     }
 }
@@ -159,7 +163,7 @@ impl Server {
         }
         while let Ok(Some(req)) = self.http.try_recv() {
             let err = ApiError::unavailable("exportd is shutting down");
-            respond(req, err.status, Some(err.body()), "-", None);
+            respond(req, err.status, Body::Json(err.body()), "-", None);
         }
     }
 }
@@ -196,7 +200,7 @@ pub fn handle(app: &App, mut req: tiny_http::Request) {
             if let Some(detail) = &err.internal {
                 log::error!("{request_id} {method} {pattern}: {detail}");
             }
-            (err.status, Some(err.body()), err.allow)
+            (err.status, Body::Json(err.body()), err.allow)
         }
     };
     respond(req, status, body, &request_id, allow);
@@ -213,8 +217,10 @@ pub fn handle(app: &App, mut req: tiny_http::Request) {
 }
 
 fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query: &str) -> Outcome {
-    if !route.needs_key() {
-        return Reply::json(200, serde_json::json!({"status": "ok"}));
+    match route {
+        Route::Health => return Reply::json(200, serde_json::json!({"status": "ok"})),
+        Route::Download(id) => return downloads::serve(app, id, &Query::parse(raw_query)),
+        _ => {}
     }
     let principal = authenticate(app, req)?;
     if let Route::NotImplemented(what) = route {
@@ -232,6 +238,7 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         query: Query::parse(raw_query),
         body,
         user_agent: header(req, "user-agent").unwrap_or_default().to_owned(),
+        host: header(req, "host").unwrap_or("localhost").to_owned(),
     };
     match route {
         Route::ListScheduledTasks => scheduled_tasks::list(&ctx),
@@ -247,7 +254,13 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         Route::GetConnection(id) => connections::get(&ctx, id),
         Route::UpdateConnection(id) => connections::update(&ctx, id),
         Route::DeleteConnection(id) => connections::delete(&ctx, id),
-        Route::Health | Route::NotImplemented(_) => Err(ApiError::route_not_found()),
+        Route::TestConnection(id) => connections::test(&ctx, id),
+        Route::IngestEvent => events::ingest(&ctx),
+        Route::IngestEvents => events::ingest_bulk(&ctx),
+        Route::DownloadLink(id) => downloads::link(&ctx, id),
+        Route::Health | Route::Download(_) | Route::NotImplemented(_) => {
+            Err(ApiError::route_not_found())
+        }
     }
 }
 
@@ -295,27 +308,49 @@ fn read_body(req: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>, ApiErr
 fn respond(
     req: tiny_http::Request,
     status: u16,
-    body: Option<Value>,
+    body: Body,
     request_id: &str,
     allow: Option<&str>,
 ) {
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let mut response = tiny_http::Response::from_data(bytes)
-        .with_status_code(status)
-        // Always send Content-Length: the whole body is in memory anyway.
-        .with_chunked_threshold(usize::MAX);
-    let mut add = |name: &str, value: &str| {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(h);
+    let mut headers = vec![("x-request-id".to_owned(), request_id.to_owned())];
+    if let Some(allow) = allow {
+        headers.push(("Allow".to_owned(), allow.to_owned()));
+    }
+    let (reader, len): (Box<dyn Read + Send>, usize) = match body {
+        Body::Json(v) => {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+            let bytes = v.to_string().into_bytes();
+            let len = bytes.len();
+            (Box::new(io::Cursor::new(bytes)), len)
+        }
+        Body::Empty => (Box::new(io::empty()), 0),
+        Body::File {
+            file,
+            len,
+            content_type,
+            filename,
+        } => {
+            headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+            headers.push((
+                "Content-Disposition".to_owned(),
+                format!("attachment; filename=\"{filename}\""),
+            ));
+            (Box::new(file), len as usize)
         }
     };
-    if status != 204 {
-        add("Content-Type", "application/json");
-    }
-    add("x-request-id", request_id);
-    if let Some(allow) = allow {
-        add("Allow", allow);
-    }
+    let headers = headers
+        .iter()
+        .filter_map(|(k, v)| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    // Always send Content-Length: every body's size is known.
+    let response = tiny_http::Response::new(
+        tiny_http::StatusCode(status),
+        headers,
+        reader,
+        Some(len),
+        None,
+    )
+    .with_chunked_threshold(usize::MAX);
     if let Err(e) = req.respond(response) {
         log::debug!("{request_id}: the client went away before the response was sent: {e}");
     }

@@ -19,6 +19,12 @@ pub enum Route<'a> {
     GetConnection(&'a str),
     UpdateConnection(&'a str),
     DeleteConnection(&'a str),
+    TestConnection(&'a str),
+    IngestEvent,
+    IngestEvents,
+    DownloadLink(&'a str),
+    /// A file served through a signed link (no API key: the signature is the credential).
+    Download(&'a str),
     /// Routes of later milestones: answered 501 with what is missing.
     NotImplemented(&'static str),
 }
@@ -39,13 +45,18 @@ impl Route<'_> {
             Route::GetConnection(_) | Route::UpdateConnection(_) | Route::DeleteConnection(_) => {
                 "/v1/connections/{id}"
             }
+            Route::TestConnection(_) => "/v1/connections/{id}/test",
+            Route::IngestEvent => "/v1/events",
+            Route::IngestEvents => "/v1/events/bulk",
+            Route::DownloadLink(_) => "/v1/tasks/{id}/download",
+            Route::Download(_) => "/downloads/{id}",
             Route::NotImplemented(what) => what,
         }
     }
 
     /// Everything under `/v1` needs an API key.
     pub fn needs_key(&self) -> bool {
-        !matches!(self, Route::Health)
+        !matches!(self, Route::Health | Route::Download(_))
     }
 
     /// Whether the handler reads a request body.
@@ -57,6 +68,9 @@ impl Route<'_> {
                 | Route::RunScheduledTask(_)
                 | Route::CreateConnection
                 | Route::UpdateConnection(_)
+                | Route::TestConnection(_)
+                | Route::IngestEvent
+                | Route::IngestEvents
         )
     }
 }
@@ -123,7 +137,10 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         }
         ["v1", "tasks"] => only("GET", method, ListRuns),
         ["v1", "tasks", id] => only("GET", method, GetRun(id)),
-        ["v1", "tasks", _, "download"] => only("GET", method, NotImplemented("download")),
+        ["v1", "tasks", id, "download"] => only("GET", method, DownloadLink(id)),
+        ["downloads", id] => only("GET", method, Download(id)),
+        ["v1", "events"] => only("POST", method, IngestEvent),
+        ["v1", "events", "bulk"] => only("POST", method, IngestEvents),
         ["v1", "connections"] => match method {
             "GET" => Ok(ListConnections),
             "POST" => Ok(CreateConnection),
@@ -135,7 +152,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             "DELETE" => Ok(DeleteConnection(id)),
             _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
         },
-        ["v1", "connections", _, "test"] => only("POST", method, NotImplemented("connection test")),
+        ["v1", "connections", id, "test"] => only("POST", method, TestConnection(id)),
         _ => Err(ApiError::route_not_found()),
     }
 }

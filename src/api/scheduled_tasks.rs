@@ -243,10 +243,12 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
             created_at: now,
             updated_at: now,
             created_by: ctx.principal.key_name.clone(),
+            upload_id: None,
         };
         store::runs::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;
+    ctx.app.queue.push(&run.id, &run.scheduled_task_id);
     Reply::json(
         200,
         json!({

@@ -3,6 +3,7 @@
 //! migrations applied at start in one transaction.
 
 pub mod connections;
+pub mod events;
 pub mod keys;
 pub mod runs;
 pub mod scheduled_tasks;
@@ -16,7 +17,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 use crate::auth::Principal;
 
 /// Migrations in order; the number is the schema version each one produces.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_events.sql")),
+];
 
 /// How long a statement waits for a lock held by another connection before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -239,7 +243,11 @@ impl Filter {
     }
 
     pub(crate) fn sql(&self) -> String {
-        self.clauses.join(" AND ")
+        if self.clauses.is_empty() {
+            "1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
     }
 
     pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
@@ -329,10 +337,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 1);
+        assert_eq!(store.schema_version().expect("version"), 2);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 1);
+        assert_eq!(again.schema_version().expect("version"), 2);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -342,7 +350,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 1);
+        assert_eq!(count, 2);
     }
 
     #[test]
@@ -357,7 +365,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 1,
+                supported: 2,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }

@@ -3,13 +3,14 @@
 use rusqlite::{Row, Transaction};
 
 use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
-use crate::runs::{Run, RunStatus, Trigger};
+use crate::runs::{Completed, Run, RunStatus, Trigger};
 use crate::tasks::EntityType;
 
 const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_type, trigger, \
      attempt, window_start, window_end, task_status, file_url, object_key, total_records, \
      processed_records, successful_records, failed_records, uncompressed_bytes, stored_bytes, \
-     sha256, error_summary, started_at, completed_at, failed_at, created_at, updated_at, created_by";
+     sha256, error_summary, started_at, completed_at, failed_at, created_at, updated_at, created_by, \
+     upload_id";
 
 /// Sort column of `GET /v1/tasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,7 @@ fn read_row(r: &Row<'_>) -> Result<Run> {
         created_at: r.get(23)?,
         updated_at: r.get(24)?,
         created_by: r.get(25)?,
+        upload_id: r.get(26)?,
     })
 }
 
@@ -68,7 +70,7 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
         ),
         rusqlite::params![
             run.id,
@@ -97,6 +99,7 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
             run.created_at,
             run.updated_at,
             run.created_by,
+            run.upload_id,
         ],
     )?;
     Ok(())
@@ -140,4 +143,98 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<R
         (q.limit, q.offset),
         read_row,
     )
+}
+
+/// Any run by id, whatever its scope (for the workers and signed downloads, never for a
+/// client-scoped route).
+pub fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<Run>> {
+    let mut f = Filter::default();
+    f.eq("id", id.to_owned());
+    select_one(tx, "runs", COLUMNS, &f, read_row)
+}
+
+/// PENDING → PROCESSING; `None` if the run is not (or no longer) pending.
+pub fn claim(tx: &Transaction<'_>, id: &str, now: i64) -> Result<Option<Run>> {
+    let changed = tx.execute(
+        "UPDATE runs SET task_status = 'PROCESSING', started_at = ?1, updated_at = ?1
+         WHERE id = ?2 AND task_status = 'PENDING'",
+        rusqlite::params![now, id],
+    )?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    get_unscoped(tx, id)
+}
+
+/// Records the object and multipart upload a running export has open.
+pub fn set_upload(
+    tx: &Transaction<'_>,
+    id: &str,
+    object_key: &str,
+    upload_id: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE runs SET object_key = ?1, upload_id = ?2, updated_at = ?3 WHERE id = ?4",
+        rusqlite::params![object_key, upload_id, now, id],
+    )?;
+    Ok(())
+}
+
+pub fn complete(tx: &Transaction<'_>, id: &str, done: &Completed, now: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE runs SET task_status = 'COMPLETED', object_key = ?1, file_url = ?2, total_records = ?3,
+             processed_records = ?3, successful_records = ?3, failed_records = 0,
+             uncompressed_bytes = ?4, stored_bytes = ?5, sha256 = ?6, error_summary = NULL,
+             completed_at = ?7, updated_at = ?7, upload_id = NULL
+         WHERE id = ?8",
+        rusqlite::params![
+            done.object_key,
+            done.file_url,
+            done.rows,
+            done.uncompressed_bytes,
+            done.stored_bytes,
+            done.sha256,
+            now,
+            id
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn fail(tx: &Transaction<'_>, id: &str, summary: &str, now: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE runs SET task_status = 'FAILED', error_summary = ?1, failed_at = ?2, updated_at = ?2,
+             upload_id = NULL
+         WHERE id = ?3",
+        rusqlite::params![summary, now, id],
+    )?;
+    Ok(())
+}
+
+/// Runs waiting to execute, oldest first: `(run id, scheduled task id)`.
+pub fn pending(tx: &Transaction<'_>) -> Result<Vec<(String, String)>> {
+    let mut stmt = tx.prepare("SELECT id, scheduled_task_id FROM runs WHERE task_status = 'PENDING' ORDER BY created_at, id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Runs a previous process left PROCESSING (it stopped mid-export): marks them FAILED and
+/// returns them as they were, with any multipart upload still to abort.
+pub fn fail_interrupted(tx: &Transaction<'_>, summary: &str, now: i64) -> Result<Vec<Run>> {
+    let mut f = Filter::default();
+    f.eq("task_status", "PROCESSING".to_owned());
+    let page = select_page(
+        tx,
+        "runs",
+        COLUMNS,
+        &f,
+        "created_at, id",
+        (i64::MAX, 0),
+        read_row,
+    )?;
+    for run in &page.items {
+        fail(tx, &run.id, summary, now)?;
+    }
+    Ok(page.items)
 }

@@ -150,3 +150,10 @@ pub fn delete_for_connection(
         rusqlite::params![now, by, connection_id, scope.tenant_id, scope.environment_id],
     )?)
 }
+
+/// A task by id in any scope (operator tooling only, never a client route).
+pub fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<ScheduledTask>> {
+    let mut f = Filter::default();
+    f.eq("id", id.to_owned());
+    select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
+}

@@ -133,6 +133,15 @@ pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, Inp
         .map_or(DEFAULT_COMPRESSION_LEVEL, |l| l as u8);
     let encryption = parse_encryption(&mut obj, "encryption")?;
     let kms_key_id = nonempty(obj.str("kms_key_id", 2048)?).map(str::to_owned);
+    if kms_key_id
+        .as_deref()
+        .is_some_and(|id| !id.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(InputError::new(
+            field("kms_key_id"),
+            "job_config.kms_key_id must be a key id, ARN or alias without spaces (printable ASCII)",
+        ));
+    }
     if kms_key_id.is_some() && !matches!(encryption, Encryption::AwsKms | Encryption::AwsKmsDsse) {
         return Err(InputError::new(
             field("kms_key_id"),

@@ -72,10 +72,14 @@ impl Setup {
 
     fn write_config(&self, dir: &Path) -> PathBuf {
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n\n[storage]\ndata_dir = {:?}\n\n\
-             [s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\"]\n\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n\n[storage]\ndata_dir = {:?}\n\n",
             dir.join("data")
         );
+        if !self.extra_config.contains("[s3]") {
+            toml.push_str(&format!(
+                "[s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\"]\n\n"
+            ));
+        }
         if self.keys {
             for (name, env, key) in [
                 ("prod", "prod", KEY_PROD),
@@ -205,7 +209,13 @@ impl Daemon {
     /// Sends SIGTERM and waits for the exit; returns the status, the whole log and the data
     /// directory (to restart on it).
     pub fn terminate(mut self) -> (ExitStatus, String, tempfile::TempDir) {
-        signal(self.child.id(), "TERM");
+        if self.child.try_wait().ok().flatten().is_none() {
+            // It may have died on its own (a test killed it); then there is nothing to signal.
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+        }
         let status = wait_for_exit(&mut self.child, Duration::from_secs(20));
         // Let the reader thread drain the last lines.
         std::thread::sleep(Duration::from_millis(100));
@@ -459,7 +469,9 @@ pub mod fixtures {
             "entity_type": "events",
             "interval": "hourly",
             "enabled": true,
-            "job_config": {"bucket": "exports", "region": "us-east-1", "key_prefix": "flexprice-exports/", "compression": "gzip"},
+            // No server listens there: runs of these tasks fail fast ("connection refused").
+            "job_config": {"bucket": "exports", "region": "us-east-1", "key_prefix": "flexprice-exports/", "compression": "gzip",
+                           "endpoint_url": ALLOWED_ENDPOINT, "use_path_style": true},
         })
     }
 
@@ -469,4 +481,193 @@ pub mod fixtures {
         let v = c.post("/v1/tasks/scheduled", task_body(&conn)).ok(201);
         v["id"].as_str().expect("id").to_owned()
     }
+}
+
+/// The Python of the test virtualenv (`EXPORTD_TEST_VENV`, else `.ci/venv`), when it has the
+/// test tools installed.
+pub fn venv_python(module: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("EXPORTD_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/venv")));
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(python)
+}
+
+/// Fails under `CI=true`, otherwise prints why the test is skipped.
+pub fn skip_or_fail(test: &str, reason: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {reason}"
+    );
+    eprintln!("SKIPPED {test}: {reason}");
+}
+
+/// Region of every test bucket (moto refuses a LocationConstraint of us-east-1).
+pub const S3_REGION: &str = "us-west-2";
+
+/// A local S3 server (SeaweedFS or moto) started once per test process by `tests/s3/serve.py`;
+/// it stops when this process exits and the supervisor's stdin closes.
+pub struct S3Server {
+    pub kind: &'static str,
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    supervisor: Mutex<Option<Child>>,
+}
+
+static SEAWEEDFS: std::sync::OnceLock<Option<S3Server>> = std::sync::OnceLock::new();
+static MOTO: std::sync::OnceLock<Option<S3Server>> = std::sync::OnceLock::new();
+
+impl S3Server {
+    /// Starts a new server of this kind (not shared).
+    pub fn start(kind: &'static str) -> Option<S3Server> {
+        let python = venv_python("boto3")?;
+        let mut child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/serve.py"))
+            .arg(kind)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the S3 server supervisor");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the S3 server's address");
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{kind} did not start ({e}): {line:?}"));
+        let field = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("{kind}: no {k} in {v}"))
+                .to_owned()
+        };
+        Some(S3Server {
+            kind,
+            endpoint: field("endpoint"),
+            access_key: field("access_key"),
+            secret_key: field("secret_key"),
+            supervisor: Mutex::new(Some(child)),
+        })
+    }
+
+    /// Stops the server (its supervisor kills it when its stdin closes) and waits for that.
+    pub fn stop(&self) {
+        if let Some(mut child) = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+
+    pub fn shared(kind: &'static str) -> Option<&'static S3Server> {
+        let cell = match kind {
+            "seaweedfs" => &SEAWEEDFS,
+            _ => &MOTO,
+        };
+        cell.get_or_init(|| S3Server::start(kind)).as_ref()
+    }
+
+    /// A rust-s3 client for one bucket, to check what the daemon wrote.
+    pub fn bucket(&self, name: &str) -> Box<s3::Bucket> {
+        let region = s3::Region::Custom {
+            region: S3_REGION.into(),
+            endpoint: self.endpoint.clone(),
+        };
+        let creds = s3::creds::Credentials::new(
+            Some(&self.access_key),
+            Some(&self.secret_key),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        s3::Bucket::new(name, region, creds)
+            .unwrap()
+            .with_path_style()
+    }
+
+    /// A new, empty bucket.
+    pub fn new_bucket(&self) -> String {
+        let name = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let region = s3::Region::Custom {
+            region: S3_REGION.into(),
+            endpoint: self.endpoint.clone(),
+        };
+        let creds = s3::creds::Credentials::new(
+            Some(&self.access_key),
+            Some(&self.secret_key),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        s3::Bucket::create_with_path_style(
+            &name,
+            region,
+            creds,
+            s3::BucketConfiguration::default(),
+        )
+        .unwrap_or_else(|e| panic!("{}: creating bucket {name}: {e}", self.kind));
+        name
+    }
+
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.bucket(bucket)
+            .get_object(key)
+            .unwrap_or_else(|e| panic!("{}: get {key}: {e}", self.kind))
+            .bytes()
+            .to_vec()
+    }
+
+    /// Every key in the bucket.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        self.bucket(bucket)
+            .list(String::new(), None)
+            .unwrap()
+            .into_iter()
+            .flat_map(|page| page.contents.into_iter().map(|o| o.key))
+            .collect()
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn open_uploads(&self, bucket: &str) -> usize {
+        self.bucket(bucket)
+            .list_multiparts_uploads(None, None)
+            .unwrap()
+            .iter()
+            .map(|page| page.uploads.len())
+            .sum()
+    }
+
+    /// The config line that allows this server as an endpoint.
+    pub fn allow(&self) -> String {
+        format!(
+            "[s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\", \"{}\"]\n",
+            self.endpoint
+        )
+    }
+}
+
+/// Both shared servers, or none (with the skip reason printed) when the tools are missing.
+pub fn s3_servers(test: &str) -> Vec<&'static S3Server> {
+    let servers: Vec<_> = ["seaweedfs", "moto"]
+        .into_iter()
+        .filter_map(S3Server::shared)
+        .collect();
+    if servers.len() < 2 {
+        skip_or_fail(
+            test,
+            "the S3 test servers are not installed (run scripts/test.sh, or set EXPORTD_TEST_VENV)",
+        );
+        return Vec::new();
+    }
+    servers
 }

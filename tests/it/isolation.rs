@@ -22,6 +22,7 @@ fn environments_cannot_reach_each_others_tasks_connections_or_runs() {
         .as_str()
         .unwrap()
         .to_owned();
+    crate::runs::wait_run(&prod, &run);
     let before = (
         prod.get(&format!("/v1/tasks/scheduled/{task}")).ok(200),
         prod.get(&format!("/v1/connections/{conn}")).ok(200),

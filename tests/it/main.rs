@@ -7,10 +7,12 @@ mod harness;
 
 mod cli;
 mod connections;
+mod events;
+mod exports;
 mod hostile;
 mod isolation;
 mod lifecycle;
-mod runs;
+pub mod runs;
 mod scheduled_tasks;
 mod sdk;
 mod secrets;

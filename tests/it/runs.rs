@@ -5,6 +5,19 @@ use serde_json::{Value, json};
 use crate::harness::Daemon;
 use crate::harness::fixtures::task;
 
+/// Waits until a run has ended (COMPLETED or FAILED) and returns it.
+pub fn wait_run(c: &crate::harness::Client, run: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let r = c.get(&format!("/v1/tasks/{run}")).ok(200);
+        match r["task_status"].as_str() {
+            Some("COMPLETED" | "FAILED") => return r,
+            _ if std::time::Instant::now() > deadline => panic!("run {run} did not finish: {r}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
 fn run_path(id: &str) -> String {
     format!("/v1/tasks/scheduled/{id}/run")
 }
@@ -33,11 +46,25 @@ fn a_force_run_records_a_pending_run_before_answering() {
     assert_eq!(run["task_type"], "EXPORT");
     assert_eq!(run["entity_type"], "events");
     assert_eq!(run["file_type"], "CSV");
-    assert_eq!(run["task_status"], "PENDING");
+    // Workers take the run at once; it exists in one of its states from the moment of the answer.
+    assert!(
+        ["PENDING", "PROCESSING", "FAILED"].contains(&run["task_status"].as_str().unwrap()),
+        "{run}"
+    );
     assert_eq!(run["trigger"], "manual");
     assert_eq!(run["attempt"], 1);
     assert_eq!(run["file_url"], "");
     assert_eq!(run["total_records"], Value::Null);
+    // The fixture's endpoint has no server: the run ends FAILED, saying so.
+    let done = wait_run(&c, run_id);
+    assert_eq!(done["task_status"], "FAILED");
+    assert!(
+        done["error_summary"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{done}"
+    );
     assert_eq!(run["window_start"], r["start_time"]);
     assert_eq!(run["window_end"], r["end_time"]);
     assert_eq!(
@@ -181,9 +208,20 @@ fn run_lists_filter_sort_and_count_truly() {
         "ascending creation order"
     );
 
+    for id in &a_runs {
+        wait_run(&c, id);
+    }
+    let b_runs = c.get(&format!("/v1/tasks?scheduled_task_id={b}")).ok(200);
+    for r in b_runs["items"].as_array().unwrap() {
+        wait_run(&c, r["id"].as_str().unwrap());
+    }
+    assert_eq!(
+        c.get("/v1/tasks?task_status=FAILED").ok(200)["pagination"]["total"],
+        7
+    );
     assert_eq!(
         c.get("/v1/tasks?task_status=PENDING").ok(200)["pagination"]["total"],
-        7
+        0
     );
     assert_eq!(
         c.get("/v1/tasks?task_status=COMPLETED").ok(200)["pagination"]["total"],
@@ -221,7 +259,7 @@ fn run_lists_filter_sort_and_count_truly() {
 }
 
 #[test]
-fn routes_of_later_milestones_say_so() {
+fn downloads_wait_for_completion_and_backfill_is_not_built_yet() {
     let d = Daemon::start();
     let c = d.prod();
     let id = task(&c);
@@ -229,10 +267,11 @@ fn routes_of_later_milestones_say_so() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
-        c.get(&format!("/v1/tasks/{run}/download")).error(501)["code"],
-        "not_implemented"
-    );
+    // The fixture's endpoint has no server, so the run fails: there is nothing to download.
+    assert_eq!(wait_run(&c, &run)["task_status"], "FAILED");
+    let v = c.get(&format!("/v1/tasks/{run}/download")).error(404);
+    assert_eq!(v["message"], "Task export has not completed yet or failed");
+    c.get("/v1/tasks/task_nope/download").error(404);
     let v = c
         .post(&format!("/v1/tasks/scheduled/{id}/backfill"), json!({}))
         .error(501);

@@ -1,20 +1,24 @@
 """Drives a running exportd with the official Flexprice Python SDK (PyPI `flexprice`).
 
-Usage: python flexprice_sdk.py BASE_URL API_KEY
+Usage: python flexprice_sdk.py BASE_URL API_KEY S3_ENDPOINT ACCESS_KEY SECRET_KEY BUCKET REGION
 Every call goes through the SDK and every response is parsed by the SDK's own models; any
-mismatch raises. Connections are not part of the SDK, so the one this script needs is made
-over plain HTTP. Prints "ok" and exits 0 when everything held.
+mismatch raises. Connections are not part of the SDK, so the one this script needs (for the
+given S3 server) is made over plain HTTP. Prints "ok" and exits 0 when everything held.
 """
 
+import csv
+import gzip
+import io
 import json
 import sys
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from flexprice import Flexprice, models
 from flexprice.models import errors
 
-BASE, KEY = sys.argv[1], sys.argv[2]
+BASE, KEY, S3_ENDPOINT, ACCESS_KEY, SECRET_KEY, BUCKET, REGION = sys.argv[1:8]
 
 
 def raw(method, path, body=None):
@@ -44,7 +48,7 @@ connection_id = raw(
     {
         "name": "sdk",
         "provider_type": "s3",
-        "encrypted_secret_data": {"aws_access_key_id": "AKIASDK", "aws_secret_access_key": "sdk-secret"},
+        "encrypted_secret_data": {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY},
     },
 )["id"]
 
@@ -56,7 +60,10 @@ with Flexprice(server_url=BASE + "/v1", api_key_auth=KEY) as fp:
         entity_type="events",
         interval="hourly",
         enabled=True,
-        job_config=models.S3JobConfig(bucket="exports", region="us-east-1", key_prefix="sdk/", compression="gzip"),
+        job_config=models.S3JobConfig(
+            bucket=BUCKET, region=REGION, key_prefix="sdk/", compression="gzip",
+            endpoint_url=S3_ENDPOINT, use_path_style=True,
+        ),
     )
     assert isinstance(created, models.ScheduledTaskResponse), type(created)
     assert created.id.startswith("schtask_"), created.id
@@ -67,6 +74,13 @@ with Flexprice(server_url=BASE + "/v1", api_key_auth=KEY) as fp:
     assert isinstance(created.job_config, models.S3JobConfig)
     assert created.job_config.compression == "gzip" and created.job_config.encryption == "AES256"
     assert created.job_config.key_prefix == "sdk"
+
+    accepted = fp.events.ingest_event(
+        event_name="api_call", external_customer_id="cus_sdk", event_id="sdk-evt-1", properties={"region": "eu"}
+    )
+    assert accepted["event_id"] == "sdk-evt-1", accepted
+    bulk = fp.events.ingest_events_bulk(events=[{"event_name": "api_call", "external_customer_id": "cus_sdk", "event_id": "sdk-evt-2"}])
+    assert bulk["message"] == "Events accepted for processing", bulk
 
     got = st.get_scheduled_task(id=created.id)
     assert got == created, (got, created)
@@ -91,13 +105,33 @@ with Flexprice(server_url=BASE + "/v1", api_key_auth=KEY) as fp:
 
     task = fp.tasks.get_task(id=run.workflow_id)
     assert isinstance(task, models.TaskResponse)
-    assert task.id == run.workflow_id and task.task_status == "PENDING" and task.task_type == "EXPORT"
+    assert task.id == run.workflow_id and task.task_type == "EXPORT"
     assert task.scheduled_task_id == created.id and task.file_type == "CSV"
     assert task.metadata["start_time"] == run.start_time.isoformat().replace("+00:00", "Z")
 
+    # A window around now: the two events land in it; the run exports them to S3.
+    now = datetime.now(timezone.utc)
+    recent = st.trigger_scheduled_task_run(id=created.id, start_time=now - timedelta(hours=1), end_time=now)
+    deadline = time.time() + 60
+    while True:
+        done = fp.tasks.get_task(id=recent.workflow_id)
+        if done.task_status in ("COMPLETED", "FAILED") or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert done.task_status == "COMPLETED", (done.task_status, done.error_summary)
+    assert done.total_records == 2 and done.successful_records == 2, done
+    assert done.file_url.startswith(f"s3://{BUCKET}/sdk/events/events-") and done.file_url.endswith(".csv.gz")
+    assert isinstance(done.completed_at, datetime)
+    link = fp.tasks.download_task_export(id=recent.workflow_id)
+    with urllib.request.urlopen(link["download_url"]) as resp:
+        rows = list(csv.reader(io.StringIO(gzip.decompress(resp.read()).decode())))
+    assert [r[0] for r in rows[1:]] == ["sdk-evt-1", "sdk-evt-2"], rows
+    assert rows[1][17] == '{"region":"eu"}', rows[1]
+
     tasks = fp.tasks.list_tasks(scheduled_task_id=created.id, limit=5)
     assert isinstance(tasks, models.ListTasksResponse)
-    assert tasks.pagination.total == 2 and {t.id for t in tasks.items} == {run.workflow_id, custom.workflow_id}
+    assert tasks.pagination.total == 3
+    assert {t.id for t in tasks.items} == {run.workflow_id, custom.workflow_id, recent.workflow_id}
 
     err = expect_error("not_found", lambda: st.get_scheduled_task(id="schtask_missing"))
     assert err.http_status_code == 404

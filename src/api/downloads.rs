@@ -1,0 +1,162 @@
+//! Downloads: `GET /v1/tasks/{id}/download` answers a link valid for 30 minutes, a presigned
+//! S3 GET (with the task's endpoint and addressing style) or, for a directory destination, a
+//! link to exportd itself signed with HMAC-SHA256 (`GET /downloads/{run id}`).
+
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, Body, Ctx, Outcome, Reply, not_found};
+use crate::app::App;
+use crate::clock::rfc3339_ms;
+use crate::export::key::content_type;
+use crate::export::run::destination;
+use crate::runs::{Run, RunStatus};
+use crate::secrets::{parse_hex32, to_hex};
+use crate::sink::Destination;
+use crate::store::{self, Scope, StoreError};
+use crate::tasks::ScheduledTask;
+use crate::tasks::job_config::Compression;
+
+/// How long a download link works.
+pub const LINK_SECONDS: i64 = 30 * 60;
+const PURPOSE: &str = "exportd download links v1";
+
+fn signature(app: &App, run_id: &str, expires: i64) -> [u8; 32] {
+    let key = app.secrets.derive(PURPOSE);
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(format!("{run_id}\n{expires}").as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The run's task and connection, for a run in `scope`.
+fn task_of(
+    app: &App,
+    run: &Run,
+) -> Result<(ScheduledTask, crate::connections::Connection), ApiError> {
+    let scope = Scope {
+        tenant_id: run.tenant_id.clone(),
+        environment_id: run.environment_id.clone(),
+    };
+    app.store
+        .read(|tx| {
+            let task = store::scheduled_tasks::get(tx, &scope, &run.scheduled_task_id)?;
+            let conn = match &task {
+                Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
+                None => None,
+            };
+            Ok::<_, StoreError>(task.zip(conn))
+        })?
+        .ok_or_else(|| {
+            ApiError::not_found("The task's scheduled task or connection no longer exists")
+        })
+}
+
+fn completed_key(run: &Run) -> Result<&str, ApiError> {
+    match (&run.task_status, &run.object_key) {
+        (RunStatus::Completed, Some(key)) => Ok(key),
+        _ => Err(ApiError::not_found(
+            "Task export has not completed yet or failed",
+        )),
+    }
+}
+
+pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let run = ctx
+        .app
+        .store
+        .read(|tx| store::runs::get(tx, &ctx.scope, id))?
+        .ok_or_else(|| not_found("Task", id))?;
+    let key = completed_key(&run)?;
+    let (task, conn) = task_of(ctx.app, &run)?;
+    let dest = destination(ctx.app, &task, &conn).map_err(|e| {
+        let mut err =
+            ApiError::invalid_operation(format!("The export cannot be downloaded: {}", e.summary));
+        err.internal = Some(e.detail);
+        err
+    })?;
+    let expires = ctx.now() / 1000 + LINK_SECONDS;
+    let url = match &dest {
+        Destination::S3(s3) => s3.presign_get(key, LINK_SECONDS as u32).map_err(|e| {
+            let mut err = ApiError::internal(e.detail);
+            err.message = e.summary;
+            err
+        })?,
+        Destination::Directory(_) => {
+            let base = match &ctx.app.config.public_url {
+                Some(base) => base.clone(),
+                None => format!("http://{}", ctx.host),
+            };
+            format!(
+                "{base}/downloads/{}?expires={expires}&signature={}",
+                run.id,
+                to_hex(&signature(ctx.app, &run.id, expires))
+            )
+        }
+    };
+    Reply::json(
+        200,
+        json!({"download_url": url, "expires_at": rfc3339_ms(expires * 1000)}),
+    )
+}
+
+/// Serves a file of a directory destination to whoever holds a valid, unexpired link.
+pub fn serve(app: &App, run_id: &str, query: &super::query::Query) -> Outcome {
+    let refused = || {
+        ApiError::new(
+            403,
+            "permission_denied",
+            "This download link is invalid or has expired",
+        )
+    };
+    let expires: i64 = query
+        .get("expires")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(refused)?;
+    let given = query
+        .get("signature")
+        .ok()
+        .flatten()
+        .and_then(parse_hex32)
+        .ok_or_else(refused)?;
+    let expected = signature(app, run_id, expires);
+    if !bool::from(given.ct_eq(&expected)) || expires < app.now_ms() / 1000 {
+        return Err(refused());
+    }
+    let run = app
+        .store
+        .read(|tx| store::runs::get_unscoped(tx, run_id))?
+        .ok_or_else(|| not_found("Task", run_id))?;
+    let key = completed_key(&run)?.to_owned();
+    let (task, conn) = task_of(app, &run)?;
+    let Ok(Destination::Directory(dir)) = destination(app, &task, &conn) else {
+        return Err(ApiError::not_found("This export is not stored by exportd"));
+    };
+    let file = dir.open(&key).map_err(|e| {
+        let mut err = ApiError::not_found("The exported file is no longer there");
+        err.internal = Some(e.detail);
+        err
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| ApiError::internal(format!("stat {key}: {e}")))?
+        .len();
+    let compression = if key.ends_with(".gz") {
+        Compression::Gzip
+    } else {
+        Compression::None
+    };
+    Ok(Reply {
+        status: 200,
+        body: Body::File {
+            file,
+            len,
+            content_type: content_type(compression),
+            filename: key.rsplit('/').next().unwrap_or("export.csv").to_owned(),
+        },
+    })
+}

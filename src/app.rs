@@ -1,0 +1,57 @@
+//! What the API, the export workers and the CLI share.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::auth::KeyRing;
+use crate::clock::{Clock, to_ms};
+use crate::config::Config;
+use crate::export::pool::RunQueue;
+use crate::secrets::SecretBox;
+use crate::store::Store;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub keys: KeyRing,
+    pub secrets: SecretBox,
+    pub clock: Arc<dyn Clock>,
+    /// Runs waiting for an export worker.
+    pub queue: Arc<RunQueue>,
+    /// The last `ingested_at` handed out: ingest times never go back, even if the wall
+    /// clock does, so an event can never land in a window that was already exported.
+    last_ingested_at: AtomicI64,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: KeyRing,
+        secrets: SecretBox,
+        clock: Arc<dyn Clock>,
+    ) -> Result<App, crate::store::StoreError> {
+        let last = store.read(crate::store::events::max_ingested_at)?;
+        Ok(App {
+            config,
+            store,
+            keys,
+            secrets,
+            clock,
+            queue: Arc::new(RunQueue::default()),
+            last_ingested_at: AtomicI64::new(last),
+        })
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        to_ms(self.clock.now())
+    }
+
+    /// The next ingest time: now, or the last one given if the clock went back. Called inside
+    /// the write transaction, so ingest times follow commit order.
+    pub fn next_ingested_at(&self) -> i64 {
+        let now = self.now_ms();
+        let previous = self.last_ingested_at.fetch_max(now, Ordering::SeqCst);
+        previous.max(now)
+    }
+}

@@ -1,0 +1,91 @@
+//! Object keys (SPEC 6.2): `<prefix>/<entity>/<entity>-<YYMMDDHHMMSS>-<YYMMDDHHMMSS>.csv[.gz]`,
+//! Flexprice's layout, optionally with a Hive-style `dt=YYYY-MM-DD/` partition. The key is a
+//! pure function of the task and the window, so a retry replaces the same object.
+
+use super::format::{compact_stamp, date};
+use crate::tasks::EntityType;
+use crate::tasks::job_config::{Compression, JobConfig, KeyLayout};
+
+pub fn object_key(job: &JobConfig, entity: EntityType, start: i64, end: i64) -> String {
+    let e = entity.as_str();
+    let ext = match job.compression {
+        Compression::None => "csv",
+        Compression::Gzip => "csv.gz",
+    };
+    let mut key = String::new();
+    if !job.key_prefix.is_empty() {
+        key.push_str(&job.key_prefix);
+        key.push('/');
+    }
+    key.push_str(e);
+    key.push('/');
+    if job.key_layout == KeyLayout::Partitioned {
+        key.push_str(&format!("dt={}/", date(start)));
+    }
+    key.push_str(&format!(
+        "{e}-{}-{}.{ext}",
+        compact_stamp(start),
+        compact_stamp(end)
+    ));
+    key
+}
+
+/// The manifest written next to a data object.
+pub fn manifest_key(object_key: &str) -> String {
+    format!("{object_key}.manifest.json")
+}
+
+pub fn content_type(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => "text/csv; charset=utf-8",
+        Compression::Gzip => "application/gzip",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::parse_rfc3339_ms;
+    use serde_json::json;
+
+    fn job(extra: serde_json::Value) -> JobConfig {
+        let mut base = json!({"bucket":"b","region":"r","compression":"none","compression_level":6,
+            "encryption":"AES256","use_path_style":false,"write_manifest":false,"skip_empty":false,
+            "key_layout":"flexprice","provider":"s3"});
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn flexprice_layout_with_and_without_prefix() {
+        let (s, e) = (
+            parse_rfc3339_ms("2025-10-16T10:00:00Z").unwrap(),
+            parse_rfc3339_ms("2025-10-16T11:00:00Z").unwrap(),
+        );
+        assert_eq!(
+            object_key(&job(json!({})), EntityType::Events, s, e),
+            "events/events-251016100000-251016110000.csv"
+        );
+        assert_eq!(
+            object_key(
+                &job(json!({"key_prefix":"flexprice-exports","compression":"gzip"})),
+                EntityType::Invoice,
+                s,
+                e
+            ),
+            "flexprice-exports/invoice/invoice-251016100000-251016110000.csv.gz"
+        );
+        assert_eq!(
+            object_key(
+                &job(json!({"key_prefix":"a/b","key_layout":"partitioned"})),
+                EntityType::CreditTopups,
+                s,
+                e
+            ),
+            "a/b/credit_topups/dt=2025-10-16/credit_topups-251016100000-251016110000.csv"
+        );
+        assert_eq!(manifest_key("x/y.csv"), "x/y.csv.manifest.json");
+    }
+}

@@ -1,0 +1,292 @@
+//! One run from start to end: claim it, resolve where it writes, stream the window's rows into
+//! one object (plus a manifest if asked), and record the outcome on the run.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::key::{content_type, manifest_key, object_key};
+use super::pipeline::{Pipeline, PipelineOptions};
+use super::{ExportError, events};
+use crate::app::App;
+use crate::clock::rfc3339_ms;
+use crate::config::Managed;
+use crate::connections::{Connection, S3Credentials};
+use crate::runs::{Completed, Run};
+use crate::sink::directory::DirDestination;
+use crate::sink::s3::{S3Destination, S3Spec};
+use crate::sink::{Destination, ObjectMeta};
+use crate::store::events::EventTime;
+use crate::store::{self, Scope, StoreError};
+use crate::tasks::job_config::{Compression, Encryption, Provider, WindowField};
+use crate::tasks::{EntityType, ScheduledTask, endpoint};
+
+/// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
+/// or process took it) is left alone. Errors are only those of recording the outcome.
+pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), StoreError> {
+    let now = app.now_ms();
+    let Some(run) = app.store.write(|tx| store::runs::claim(tx, run_id, now))? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let window = format!(
+        "{}..{}",
+        rfc3339_ms(run.window_start),
+        rfc3339_ms(run.window_end)
+    );
+    log::info!(
+        "run {} started: task {} {} window {window} ({}, attempt {})",
+        run.id,
+        run.scheduled_task_id,
+        run.entity_type.as_str(),
+        run.trigger.as_str(),
+        run.attempt
+    );
+    let outcome = export(app, &run, cancel);
+    let now = app.now_ms();
+    let ms = started.elapsed().as_millis();
+    match outcome {
+        Ok(done) => {
+            log::info!(
+                "run {} COMPLETED: task {} window {window}, {} rows, {} bytes CSV, {} bytes stored, {ms}ms, {}",
+                run.id,
+                run.scheduled_task_id,
+                done.rows,
+                done.uncompressed_bytes,
+                done.stored_bytes,
+                done.file_url.as_deref().unwrap_or("no object (skip_empty)")
+            );
+            app.store
+                .write(|tx| store::runs::complete(tx, &run.id, &done, now))
+        }
+        Err(e) => {
+            log::warn!(
+                "run {} FAILED: task {} window {window}, {ms}ms: {} [{}]",
+                run.id,
+                run.scheduled_task_id,
+                e.summary,
+                e.detail
+            );
+            app.store
+                .write(|tx| store::runs::fail(tx, &run.id, &e.summary, now))
+        }
+    }
+}
+
+/// Marks a run FAILED whatever state it is in (after a worker panic).
+pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreError> {
+    let now = app.now_ms();
+    app.store
+        .write(|tx| store::runs::fail(tx, run_id, summary, now))
+}
+
+fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, ExportError> {
+    let scope = Scope {
+        tenant_id: run.tenant_id.clone(),
+        environment_id: run.environment_id.clone(),
+    };
+    let (task, connection) = app.store.read(|tx| {
+        let task = store::scheduled_tasks::get(tx, &scope, &run.scheduled_task_id)?;
+        let connection = match &task {
+            Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
+            None => None,
+        };
+        Ok::<_, StoreError>((task, connection))
+    })?;
+    let (Some(task), Some(connection)) = (task, connection) else {
+        return Err(ExportError::terminal(
+            "the scheduled task or its connection no longer exists",
+            format!("run {} of task {}", run.id, run.scheduled_task_id),
+        ));
+    };
+    let time = match (task.entity_type, task.job_config.window_field) {
+        (EntityType::Events, Some(WindowField::Timestamp)) => EventTime::Timestamp,
+        (EntityType::Events, _) => EventTime::IngestedAt,
+        (other, _) => {
+            return Err(ExportError::terminal(
+                format!(
+                    "{} exports are not built yet in this version of exportd; only events can be exported",
+                    other.as_str()
+                ),
+                format!("entity {}", other.as_str()),
+            ));
+        }
+    };
+    let dest = destination(app, &task, &connection)?;
+    let job = &task.job_config;
+    let key = object_key(job, task.entity_type, run.window_start, run.window_end);
+    let meta = ObjectMeta {
+        content_type: content_type(job.compression),
+        encryption: job.encryption,
+        kms_key_id: job.kms_key_id.clone(),
+    };
+    let upload = dest.begin(&key, &meta)?;
+    let mut pipeline = Pipeline::new(
+        upload,
+        PipelineOptions {
+            part_size: app.config.part_size,
+            gzip_level: match job.compression {
+                Compression::None => None,
+                Compression::Gzip => Some(u32::from(job.compression_level)),
+            },
+            cancel,
+            on_upload_id: Box::new(|upload_id| {
+                let now = app.now_ms();
+                if let Err(e) = app
+                    .store
+                    .write(|tx| store::runs::set_upload(tx, &run.id, &key, upload_id, now))
+                {
+                    log::warn!("run {}: could not record upload {upload_id}: {e}", run.id);
+                }
+            }),
+        },
+    );
+    let columns = events::COLUMNS;
+    if let Err(e) = pipeline.records.write_record(columns) {
+        let err = pipeline.write_error(e);
+        pipeline.abandon(err.clone());
+        return Err(err);
+    }
+    let rows = match events::write_rows(
+        &app.store,
+        &scope,
+        time,
+        (run.window_start, run.window_end),
+        &mut pipeline,
+        cancel,
+    ) {
+        Ok(rows) => rows,
+        Err(e) => {
+            pipeline.abandon(e.clone());
+            return Err(e);
+        }
+    };
+    if rows == 0 && job.skip_empty {
+        pipeline.abandon(ExportError::terminal(
+            "skipped",
+            "empty window with skip_empty",
+        ));
+        return Ok(Completed {
+            rows: 0,
+            object_key: None,
+            file_url: None,
+            uncompressed_bytes: 0,
+            stored_bytes: 0,
+            sha256: None,
+        });
+    }
+    let stored = pipeline.finish()?;
+    let file_url = dest.file_url(&key);
+    if job.write_manifest {
+        let manifest = json!({
+            "exportd_version": env!("CARGO_PKG_VERSION"),
+            "run_id": run.id,
+            "scheduled_task_id": task.id,
+            "entity_type": task.entity_type.as_str(),
+            "window_start": rfc3339_ms(run.window_start),
+            "window_end": rfc3339_ms(run.window_end),
+            "object_key": key,
+            "file_url": file_url,
+            "columns": columns,
+            "row_count": rows,
+            "uncompressed_bytes": stored.uncompressed_bytes,
+            "stored_bytes": stored.stored_bytes,
+            "sha256": stored.sha256,
+            "compression": job.compression,
+            "content_type": meta.content_type,
+        });
+        let manifest_meta = ObjectMeta {
+            content_type: "application/json",
+            ..meta
+        };
+        let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        dest.put(&manifest_key(&key), &body, &manifest_meta)?;
+    }
+    Ok(Completed {
+        rows: rows as i64,
+        object_key: Some(key),
+        file_url: Some(file_url),
+        uncompressed_bytes: stored.uncompressed_bytes as i64,
+        stored_bytes: stored.stored_bytes as i64,
+        sha256: Some(stored.sha256),
+    })
+}
+
+/// Where a task writes: the operator's managed destination, or the task's own bucket with the
+/// connection's credentials (the endpoint rule is checked again, with a fresh DNS lookup).
+pub fn destination(
+    app: &App,
+    task: &ScheduledTask,
+    connection: &Connection,
+) -> Result<Destination, ExportError> {
+    let job = &task.job_config;
+    let timeout = app.config.request_timeout;
+    if connection.is_managed() || job.provider == Provider::Flexprice {
+        return match &app.config.managed {
+            Managed::Disabled => Err(ExportError::terminal(
+                "the operator has disabled the managed destination ([managed_destination] kind = \"none\")",
+                "managed destination disabled",
+            )),
+            Managed::Directory { root, bucket, .. } => {
+                Ok(Destination::Directory(DirDestination::new(root, bucket)))
+            }
+            Managed::S3 {
+                bucket,
+                region,
+                endpoint_url,
+                use_path_style,
+                credentials,
+            } => Ok(Destination::S3(S3Destination::new(&S3Spec {
+                bucket,
+                region,
+                endpoint_url: endpoint_url.as_deref(),
+                path_style: *use_path_style,
+                credentials,
+                timeout,
+            })?)),
+        };
+    }
+    let sealed = connection.sealed_secrets.as_deref().ok_or_else(|| {
+        ExportError::terminal(
+            "the connection has no credentials: set them with PUT /v1/connections/{id}",
+            "no sealed secrets",
+        )
+    })?;
+    let credentials = S3Credentials::open(sealed, &app.secrets, &connection.id).map_err(|e| {
+        ExportError::terminal(
+            "the connection's credentials cannot be decrypted (the secrets key changed since they were stored): set them again with PUT /v1/connections/{id}",
+            e.to_string(),
+        )
+    })?;
+    if let Some(url) = &job.endpoint_url {
+        endpoint::check(
+            url,
+            &app.config.allowed_endpoints,
+            &endpoint::system_resolver,
+        )
+        .map_err(|why| {
+            ExportError::terminal(
+                format!("job_config.endpoint_url is not allowed: it {why}"),
+                format!("endpoint {url}: {why}"),
+            )
+        })?;
+    }
+    Ok(Destination::S3(S3Destination::new(&S3Spec {
+        bucket: &job.bucket,
+        region: &job.region,
+        endpoint_url: job.endpoint_url.as_deref(),
+        path_style: job.use_path_style,
+        credentials: &credentials,
+        timeout,
+    })?))
+}
+
+/// The object meta of a probe (connection test): no encryption unless asked.
+pub fn probe_meta(encryption: Encryption, kms_key_id: Option<String>) -> ObjectMeta {
+    ObjectMeta {
+        content_type: "text/plain; charset=utf-8",
+        encryption,
+        kms_key_id,
+    }
+}

@@ -1,0 +1,4 @@
+//! The embedded billing ledger: the data exports read, filled through Flexprice-shaped
+//! endpoints. So far: usage events.
+
+pub mod events;

@@ -1,0 +1,110 @@
+//! Where exported objects go: an S3-compatible bucket, or a directory on this host (the
+//! managed destination for development and air-gapped single hosts). Both take an object
+//! as a stream of fixed-size parts, so memory stays bounded whatever the object's size.
+
+pub mod directory;
+pub mod s3;
+pub mod sigv4;
+
+use crate::export::ExportError;
+use crate::tasks::job_config::Encryption;
+
+/// How an object is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub content_type: &'static str,
+    pub encryption: Encryption,
+    pub kms_key_id: Option<String>,
+}
+
+/// One object being written.
+pub trait Upload {
+    /// Sends one full part. Every part but the last has the same size.
+    fn part(&mut self, data: &[u8]) -> Result<(), ExportError>;
+    /// The server's multipart upload id, once one was started (kept on the run so an
+    /// interrupted upload can be aborted later).
+    fn upload_id(&self) -> Option<&str>;
+    /// Sends the remaining bytes (possibly the whole object) and makes the object visible.
+    fn finish(self: Box<Self>, tail: &[u8]) -> Result<(), ExportError>;
+    /// Gives up, leaving nothing behind: no partial object, no open multipart upload.
+    fn abort(self: Box<Self>);
+}
+
+/// A resolved destination for one run.
+pub enum Destination {
+    S3(s3::S3Destination),
+    Directory(directory::DirDestination),
+}
+
+impl Destination {
+    /// The bucket name shown in `file_url` (for a directory, the configured label).
+    pub fn bucket(&self) -> &str {
+        match self {
+            Destination::S3(d) => d.bucket_name(),
+            Destination::Directory(d) => d.bucket_name(),
+        }
+    }
+
+    /// `s3://bucket/key`, Flexprice's form, for both kinds.
+    pub fn file_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket())
+    }
+
+    pub fn begin(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn Upload + '_>, ExportError> {
+        match self {
+            Destination::S3(d) => Ok(Box::new(d.begin(key, meta))),
+            Destination::Directory(d) => Ok(Box::new(d.begin(key)?)),
+        }
+    }
+
+    /// Writes a small object in one go (a manifest, a probe).
+    pub fn put(&self, key: &str, bytes: &[u8], meta: &ObjectMeta) -> Result<(), ExportError> {
+        let upload = self.begin(key, meta)?;
+        upload.finish(bytes)
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), ExportError> {
+        match self {
+            Destination::S3(d) => d.delete(key),
+            Destination::Directory(d) => d.delete(key),
+        }
+    }
+
+    /// Aborts a multipart upload left open by an interrupted run.
+    pub fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), ExportError> {
+        match self {
+            Destination::S3(d) => d.abort_upload(key, upload_id),
+            // Directory uploads are temporary files removed by the writer; a crash can leave
+            // one behind, which is cleaned when the same key is written again.
+            Destination::Directory(_) => Ok(()),
+        }
+    }
+
+    /// Writes and deletes a small probe object, reporting each step.
+    pub fn probe(&self, meta: &ObjectMeta) -> Vec<ProbeStep> {
+        let key = format!("exportd-connection-test/{}.txt", ulid::Ulid::new());
+        let write = self.put(&key, b"exportd connection test\n", meta);
+        let wrote = write.is_ok();
+        let mut steps = vec![ProbeStep::new("write", write)];
+        if wrote {
+            steps.push(ProbeStep::new("delete", self.delete(&key)));
+        }
+        steps
+    }
+}
+
+/// One step of a connection test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeStep {
+    pub step: &'static str,
+    pub error: Option<ExportError>,
+}
+
+impl ProbeStep {
+    pub fn new(step: &'static str, result: Result<(), ExportError>) -> ProbeStep {
+        ProbeStep {
+            step,
+            error: result.err(),
+        }
+    }
+}

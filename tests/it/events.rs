@@ -1,0 +1,103 @@
+//! `/v1/events` and `/v1/events/bulk`: Flexprice's shapes, 202, validation, duplicates.
+
+use serde_json::{Value, json};
+
+use crate::harness::Daemon;
+
+fn count(d: &Daemon, env: &str) -> i64 {
+    let db = rusqlite::Connection::open(d.dir().join("data/exportd.db")).unwrap();
+    db.query_row(
+        "SELECT COUNT(*) FROM events WHERE environment_id = ?1",
+        [env],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn single_and_bulk_ingest_answer_202_and_store_duplicates_once() {
+    let d = Daemon::start();
+    let c = d.prod();
+    let r = c.post(
+        "/v1/events",
+        json!({"event_name": "api_call", "external_customer_id": "cus_1"}),
+    );
+    assert_eq!(r.status, 202);
+    let v = r.json();
+    assert_eq!(v["message"], "Event accepted for processing");
+    assert!(v["event_id"].as_str().unwrap().starts_with("event_"));
+    let given = json!({"event_id": "evt-1", "event_name": "api_call", "external_customer_id": "cus_1", "properties": {"a": 1}});
+    assert_eq!(
+        c.post("/v1/events", given.clone()).json()["event_id"],
+        "evt-1"
+    );
+    assert_eq!(
+        c.post("/v1/events", given.clone()).status,
+        202,
+        "a duplicate is accepted"
+    );
+    let events: Vec<Value> = (0..1000).map(|i| json!({"event_id": format!("b-{i}"), "event_name": "n", "external_customer_id": "c"})).collect();
+    let r = c.post("/v1/events/bulk", json!({ "events": events }));
+    assert_eq!(
+        (r.status, r.json()["message"].as_str()),
+        (202, Some("Events accepted for processing"))
+    );
+    assert_eq!(
+        c.post("/v1/events/bulk", json!({ "events": events }))
+            .status,
+        202,
+        "the same batch again"
+    );
+    assert_eq!(count(&d, "prod"), 1 + 1 + 1000);
+    // The same event_id in another environment is another event.
+    assert_eq!(d.staging().post("/v1/events", given).status, 202);
+    assert_eq!(count(&d, "staging"), 1);
+}
+
+#[test]
+fn bad_events_are_400s_naming_the_field_and_nothing_is_stored() {
+    let d = Daemon::start();
+    let c = d.prod();
+    c.post("/v1/events", json!({"external_customer_id": "c"}))
+        .invalid("event_name", "event_name is required");
+    c.post("/v1/events", json!({"event_name": "n"}))
+        .invalid("external_customer_id", "external_customer_id is required");
+    c.post(
+        "/v1/events",
+        json!({"event_name": "n", "external_customer_id": "c", "timestamp": "yesterday"}),
+    )
+    .invalid("timestamp", "RFC 3339");
+    c.post(
+        "/v1/events",
+        json!({"event_name": "n", "external_customer_id": "c", "properties": "x"}),
+    )
+    .invalid("properties", "must be an object");
+    c.post(
+        "/v1/events",
+        json!({"event_name": "n", "external_customer_id": "c", "quantity": 3}),
+    )
+    .invalid("quantity", "not a known field");
+    c.post(
+        "/v1/events",
+        json!({"event_name": "n".repeat(300), "external_customer_id": "c"}),
+    )
+    .invalid("event_name", "at most 255 characters");
+    let ok = json!({"event_name": "n", "external_customer_id": "c"});
+    c.post(
+        "/v1/events/bulk",
+        json!({"events": [ok, {"event_name": "n"}]}),
+    )
+    .invalid(
+        "events[1].external_customer_id",
+        "events[1].external_customer_id is required",
+    );
+    c.post("/v1/events/bulk", json!({"events": []}))
+        .invalid("events", "1 to 1000");
+    let many: Vec<Value> = (0..1001).map(|_| ok.clone()).collect();
+    c.post("/v1/events/bulk", json!({ "events": many }))
+        .invalid("events", "at most 1000");
+    c.post("/v1/events/bulk", json!({"event": [ok]}))
+        .invalid("event", "not a known field");
+    assert_eq!(count(&d, "prod"), 0, "an invalid batch stores nothing");
+    d.client(None).post("/v1/events", ok).error(401);
+}
