@@ -54,11 +54,6 @@ impl Route<'_> {
         }
     }
 
-    /// Everything under `/v1` needs an API key.
-    pub fn needs_key(&self) -> bool {
-        !matches!(self, Route::Health | Route::Download(_))
-    }
-
     /// Whether the handler reads a request body.
     pub fn takes_body(&self) -> bool {
         matches!(

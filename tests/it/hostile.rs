@@ -128,6 +128,12 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
         "/v1/tasks?limit=99999999999999999999999".to_owned(),
         "/v1/connections?offset=1e9".to_owned(),
         "/v1/nope".to_owned(),
+        "/downloads/task_x".to_owned(),
+        "/downloads/task_x?expires=abc&signature=zz".to_owned(),
+        format!(
+            "/downloads/{long_id}?expires=99999999999&signature={}",
+            "0".repeat(64)
+        ),
     ] {
         let r = c.get(&path);
         assert_client_error(&r, &format!("GET {}", &path[..path.len().min(80)]));
