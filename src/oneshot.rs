@@ -10,26 +10,16 @@ use crate::app::App;
 use crate::auth::KeyRing;
 use crate::clock::{SystemClock, rfc3339_ms};
 use crate::config::Loaded;
-use crate::ids::{RUN, new_id};
 use crate::runs::{Run, RunStatus, Trigger, parse_force_run};
-use crate::secrets::SecretBox;
 use crate::serve::ServeError;
-use crate::store::{self, Store};
+use crate::store;
 
 /// Exit code 0 when the run completed, 1 when it failed.
 pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<bool, ServeError> {
     let config = loaded.config;
     crate::logging::init(config.log_level);
     s3::set_retries(config.s3_retries);
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        ServeError::Runtime(format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        ))
-    })?;
-    let store = Store::open(&config.database_path)?;
-    let secrets =
-        SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let (store, secrets) = crate::serve::open_state(&config)?;
     let app = App::new(
         config,
         store,
@@ -46,35 +36,14 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
     let window = parse_force_run(body.as_bytes(), task.interval, now).map_err(|e| {
         ServeError::Config(format!("--{}: {}", e.field.replace("_time", ""), e.message))
     })?;
-    let run = Run {
-        id: new_id(RUN),
-        tenant_id: task.tenant_id.clone(),
-        environment_id: task.environment_id.clone(),
-        scheduled_task_id: task.id.clone(),
-        entity_type: task.entity_type,
-        trigger: Trigger::Manual,
-        attempt: 1,
-        window_start: window.start,
-        window_end: window.end,
-        task_status: RunStatus::Pending,
-        file_url: None,
-        object_key: None,
-        total_records: None,
-        processed_records: 0,
-        successful_records: 0,
-        failed_records: 0,
-        uncompressed_bytes: None,
-        stored_bytes: None,
-        sha256: None,
-        error_summary: None,
-        started_at: None,
-        completed_at: None,
-        failed_at: None,
-        created_at: now,
-        updated_at: now,
-        created_by: "exportd export".to_owned(),
-        upload_id: None,
-    };
+    let run = Run::pending(
+        &task,
+        Trigger::Manual,
+        1,
+        (window.start, window.end),
+        "exportd export",
+        now,
+    );
     app.store.write(|tx| store::runs::insert(tx, &run))?;
     crate::export::run::execute(&app, &run.id, &AtomicBool::new(false))?;
     let done = app

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
 use crate::input::{InputError, Obj, parse_json};
-use crate::tasks::{EntityType, Interval};
+use crate::tasks::{EntityType, Interval, ScheduledTask};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -101,6 +101,48 @@ pub struct Run {
     pub created_by: String,
     /// The multipart upload a PROCESSING run has open (internal, not shown).
     pub upload_id: Option<String>,
+}
+
+impl Run {
+    /// A new PENDING run of a task's window.
+    pub fn pending(
+        task: &ScheduledTask,
+        trigger: Trigger,
+        attempt: i64,
+        (start, end): (i64, i64),
+        by: &str,
+        now: i64,
+    ) -> Run {
+        Run {
+            id: crate::ids::new_id(crate::ids::RUN),
+            tenant_id: task.tenant_id.clone(),
+            environment_id: task.environment_id.clone(),
+            scheduled_task_id: task.id.clone(),
+            entity_type: task.entity_type,
+            trigger,
+            attempt,
+            window_start: start,
+            window_end: end,
+            task_status: RunStatus::Pending,
+            file_url: None,
+            object_key: None,
+            total_records: None,
+            processed_records: 0,
+            successful_records: 0,
+            failed_records: 0,
+            uncompressed_bytes: None,
+            stored_bytes: None,
+            sha256: None,
+            error_summary: None,
+            started_at: None,
+            completed_at: None,
+            failed_at: None,
+            created_at: now,
+            updated_at: now,
+            created_by: by.to_owned(),
+            upload_id: None,
+        }
+    }
 }
 
 /// What a completed export produced.

@@ -54,15 +54,7 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| ServeError::Runtime(format!("cannot install signal handlers: {e}")))?;
 
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        ServeError::Runtime(format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        ))
-    })?;
-    let store = Store::open(&config.database_path)?;
-    let secrets =
-        SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let (store, secrets) = open_state(&config)?;
     let keys = key_ring(&config, &store)?;
 
     let (listen, threads, workers, grace) = (
@@ -108,6 +100,20 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// The data directory, the database (migrated) and the secrets key (created on first start).
+pub fn open_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        ServeError::Runtime(format!(
+            "cannot create data directory {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let store = Store::open(&config.database_path)?;
+    let secrets =
+        SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    Ok((store, secrets))
 }
 
 /// The configured keys, or the development key: made (and printed once) on the first start of
@@ -198,7 +204,7 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
             Ok::<_, StoreError>(task.zip(conn))
         });
         let result = match found {
-            Ok(Some((task, conn))) => crate::export::run::destination(app, &task, &conn)
+            Ok(Some((task, conn))) => crate::export::run::destination(app, &task.job_config, &conn)
                 .and_then(|dest| dest.abort_upload(key, upload_id))
                 .map_err(|e| e.to_string()),
             Ok(None) => Err("its task or connection is gone".to_owned()),

@@ -3,7 +3,6 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::scheduled_tasks::no_managed_destination;
 use super::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
 use crate::connections::{self, Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
@@ -53,12 +52,7 @@ fn connection_not_found(id: &str) -> ApiError {
 
 /// Fills a managed connection's sync_config from the operator's destination.
 fn apply_managed(ctx: &Ctx<'_>, s3: &mut SyncS3) -> Result<(), ApiError> {
-    let target = ctx
-        .app
-        .config
-        .managed
-        .target(&ctx.scope.tenant_id, &ctx.scope.environment_id)
-        .ok_or_else(no_managed_destination)?;
+    let target = ctx.managed_target()?;
     s3.bucket = target.bucket;
     s3.region = target.region;
     s3.key_prefix = target.key_prefix;
@@ -237,38 +231,14 @@ pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
         check_endpoint(ctx, "endpoint_url", url)?;
     }
     let target = if conn.is_managed() {
-        let target = ctx
-            .app
-            .config
-            .managed
-            .target(&ctx.scope.tenant_id, &ctx.scope.environment_id);
-        Some(target.ok_or_else(no_managed_destination)?)
+        Some(ctx.managed_target()?)
     } else {
         None
     };
     let encryption = job.config.encryption;
     let kms_key_id = job.config.kms_key_id.clone();
     let job_config = job.resolve(target.as_ref()).map_err(untie)?;
-    let task = crate::tasks::ScheduledTask {
-        id: String::new(),
-        tenant_id: ctx.scope.tenant_id.clone(),
-        environment_id: ctx.scope.environment_id.clone(),
-        connection_id: conn.id.clone(),
-        entity_type: crate::tasks::EntityType::Events,
-        interval: crate::tasks::Interval::Hourly,
-        enabled: false,
-        job_config,
-        status: crate::tasks::TaskStatus::Published,
-        created_at: 0,
-        updated_at: 0,
-        created_by: String::new(),
-        updated_by: String::new(),
-        next_run_at: None,
-        last_run_at: None,
-        last_run_status: None,
-        watermark: None,
-    };
-    let steps = match crate::export::run::destination(ctx.app, &task, &conn) {
+    let steps = match crate::export::run::destination(ctx.app, &job_config, &conn) {
         Ok(dest) => {
             let meta = crate::export::run::probe_meta(encryption, kms_key_id);
             dest.probe(&meta)
@@ -290,7 +260,7 @@ pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let message = match failed {
         None => format!(
             "wrote and deleted a test object in bucket '{}'",
-            task.job_config.bucket
+            job_config.bucket
         ),
         Some((step, e)) => format!("the {step} step failed: {}", e.summary),
     };

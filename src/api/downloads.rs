@@ -71,7 +71,7 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
         .ok_or_else(|| not_found("Task", id))?;
     let key = completed_key(&run)?;
     let (task, conn) = task_of(ctx.app, &run)?;
-    let dest = destination(ctx.app, &task, &conn).map_err(|e| {
+    let dest = destination(ctx.app, &task.job_config, &conn).map_err(|e| {
         let mut err =
             ApiError::invalid_operation(format!("The export cannot be downloaded: {}", e.summary));
         err.internal = Some(e.detail);
@@ -133,7 +133,7 @@ pub fn serve(app: &App, run_id: &str, query: &super::query::Query) -> Outcome {
         .ok_or_else(|| not_found("Task", run_id))?;
     let key = completed_key(&run)?.to_owned();
     let (task, conn) = task_of(app, &run)?;
-    let Ok(Destination::Directory(dir)) = destination(app, &task, &conn) else {
+    let Ok(Destination::Directory(dir)) = destination(app, &task.job_config, &conn) else {
         return Err(ApiError::not_found("This export is not stored by exportd"));
     };
     let file = dir.open(&key).map_err(|e| {

@@ -46,6 +46,20 @@ impl Ctx<'_> {
         self.app.now_ms()
     }
 
+    /// Where this environment's managed connections write, or a 400 when the operator has
+    /// switched the managed destination off.
+    pub fn managed_target(&self) -> Result<crate::tasks::job_config::ManagedTarget, ApiError> {
+        self.app
+            .config
+            .managed
+            .target(&self.scope.tenant_id, &self.scope.environment_id)
+            .ok_or_else(|| {
+                ApiError::invalid_operation(
+                    "This exportd has no managed destination ([managed_destination] kind = \"none\"); ask the operator to configure one",
+                )
+            })
+    }
+
     /// The body parsed as strict JSON; an empty body is an error naming what was expected.
     pub fn json(&self) -> Result<Value, ApiError> {
         // An empty body gets a clear message of its own rather than a JSON syntax error.

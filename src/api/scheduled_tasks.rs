@@ -6,8 +6,8 @@ use serde_json::json;
 use super::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
-use crate::ids::{RUN, SCHEDULED_TASK, new_id};
-use crate::runs::{Run, RunStatus, Trigger, parse_force_run};
+use crate::ids::{SCHEDULED_TASK, new_id};
+use crate::runs::{Run, Trigger, parse_force_run};
 use crate::store::{self, scheduled_tasks::TaskFilter};
 use crate::tasks::{self, EntityType, Interval, JobConfig, ScheduledTask, TaskStatus};
 
@@ -74,12 +74,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
                     .with_detail("connection_id", input.connection_id.as_str())
             })?;
         let target = if connection.is_managed() {
-            let target = ctx
-                .app
-                .config
-                .managed
-                .target(&ctx.scope.tenant_id, &ctx.scope.environment_id);
-            Some(target.ok_or_else(no_managed_destination)?)
+            Some(ctx.managed_target()?)
         } else {
             None
         };
@@ -107,13 +102,6 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
         Ok::<_, ApiError>(task)
     })?;
     Reply::json(201, view(&task))
-}
-
-/// The operator switched managed connections off after this one was made.
-pub fn no_managed_destination() -> ApiError {
-    ApiError::invalid_operation(
-        "This exportd has no managed destination ([managed_destination] kind = \"none\"); ask the operator to configure one",
-    )
 }
 
 pub fn list(ctx: &Ctx<'_>) -> Outcome {
@@ -216,35 +204,14 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
             )));
         }
         let window = parse_force_run(&ctx.body, task.interval, now)?;
-        let run = Run {
-            id: new_id(RUN),
-            tenant_id: task.tenant_id,
-            environment_id: task.environment_id,
-            scheduled_task_id: task.id,
-            entity_type: task.entity_type,
-            trigger: Trigger::Manual,
-            attempt: 1,
-            window_start: window.start,
-            window_end: window.end,
-            task_status: RunStatus::Pending,
-            file_url: None,
-            object_key: None,
-            total_records: None,
-            processed_records: 0,
-            successful_records: 0,
-            failed_records: 0,
-            uncompressed_bytes: None,
-            stored_bytes: None,
-            sha256: None,
-            error_summary: None,
-            started_at: None,
-            completed_at: None,
-            failed_at: None,
-            created_at: now,
-            updated_at: now,
-            created_by: ctx.principal.key_name.clone(),
-            upload_id: None,
-        };
+        let run = Run::pending(
+            &task,
+            Trigger::Manual,
+            1,
+            (window.start, window.end),
+            &ctx.principal.key_name,
+            now,
+        );
         store::runs::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;

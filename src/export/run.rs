@@ -19,8 +19,8 @@ use crate::sink::s3::{S3Destination, S3Spec};
 use crate::sink::{Destination, ObjectMeta};
 use crate::store::events::EventTime;
 use crate::store::{self, Scope, StoreError};
-use crate::tasks::job_config::{Compression, Encryption, Provider, WindowField};
-use crate::tasks::{EntityType, ScheduledTask, endpoint};
+use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider, WindowField};
+use crate::tasks::{EntityType, endpoint};
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
 /// or process took it) is left alone. Errors are only those of recording the outcome.
@@ -113,7 +113,7 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
             ));
         }
     };
-    let dest = destination(app, &task, &connection)?;
+    let dest = destination(app, &task.job_config, &connection)?;
     let job = &task.job_config;
     let key = object_key(job, task.entity_type, run.window_start, run.window_end);
     let meta = ObjectMeta {
@@ -217,10 +217,9 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
 /// connection's credentials (the endpoint rule is checked again, with a fresh DNS lookup).
 pub fn destination(
     app: &App,
-    task: &ScheduledTask,
+    job: &JobConfig,
     connection: &Connection,
 ) -> Result<Destination, ExportError> {
-    let job = &task.job_config;
     let timeout = app.config.request_timeout;
     if connection.is_managed() || job.provider == Provider::Flexprice {
         return match &app.config.managed {

@@ -502,7 +502,7 @@ fn download_links_fetch_the_object_with_a_plain_http_client() {
             "uses the task's endpoint: {url}"
         );
         assert!(url.contains(&format!("/{bucket}/")), "path style: {url}");
-        let expires = jiff::Timestamp::from_str_ok(link["expires_at"].as_str().unwrap());
+        let expires = crate::harness::timestamp(link["expires_at"].as_str().unwrap());
         let left = expires.as_second() - jiff::Timestamp::now().as_second();
         assert!((1790..=1800).contains(&left), "valid 30 minutes: {left}s");
         let got = fetch(url);
@@ -625,11 +625,9 @@ fn connection_tests_report_the_failing_step() {
 
 #[test]
 fn the_export_command_runs_one_window_without_a_server() {
-    let Some(server) = S3Server::shared("seaweedfs") else {
-        crate::harness::skip_or_fail(
-            "the_export_command_runs_one_window_without_a_server",
-            "SeaweedFS is not installed",
-        );
+    let Some(server) =
+        crate::harness::seaweedfs("the_export_command_runs_one_window_without_a_server")
+    else {
         return;
     };
     let d = daemon_for(server, "");
@@ -699,17 +697,6 @@ fn the_export_command_runs_one_window_without_a_server() {
     );
 }
 
-trait FromStrOk {
-    fn from_str_ok(s: &str) -> jiff::Timestamp;
-}
-
-impl FromStrOk for jiff::Timestamp {
-    fn from_str_ok(s: &str) -> jiff::Timestamp {
-        s.parse()
-            .unwrap_or_else(|e| panic!("{s:?} is not a timestamp: {e}"))
-    }
-}
-
 /// Ingests `count` events of about 1.2 KB of CSV each, in batches of 1000.
 fn ingest_big(c: &Client, count: usize) {
     for batch in 0..count.div_ceil(1000) {
@@ -735,11 +722,9 @@ fn db_value(d: &Daemon, sql: &str, run: &str) -> Option<String> {
 
 #[test]
 fn an_upload_interrupted_by_shutdown_is_aborted_on_the_server() {
-    let Some(server) = S3Server::shared("seaweedfs") else {
-        crate::harness::skip_or_fail(
-            "an_upload_interrupted_by_shutdown_is_aborted_on_the_server",
-            "SeaweedFS is not installed",
-        );
+    let Some(server) =
+        crate::harness::seaweedfs("an_upload_interrupted_by_shutdown_is_aborted_on_the_server")
+    else {
         return;
     };
     let d = Setup::new()
@@ -791,11 +776,8 @@ fn an_upload_interrupted_by_shutdown_is_aborted_on_the_server() {
 
 #[test]
 fn the_endpoint_rule_is_checked_again_at_run_time() {
-    let Some(server) = S3Server::shared("seaweedfs") else {
-        crate::harness::skip_or_fail(
-            "the_endpoint_rule_is_checked_again_at_run_time",
-            "SeaweedFS is not installed",
-        );
+    let Some(server) = crate::harness::seaweedfs("the_endpoint_rule_is_checked_again_at_run_time")
+    else {
         return;
     };
     let d = daemon_for(server, "");
@@ -818,11 +800,9 @@ fn the_endpoint_rule_is_checked_again_at_run_time() {
 
 #[test]
 fn a_managed_s3_destination_writes_under_the_tenant_with_the_operators_keys() {
-    let Some(server) = S3Server::shared("seaweedfs") else {
-        crate::harness::skip_or_fail(
-            "a_managed_s3_destination_writes_under_the_tenant_with_the_operators_keys",
-            "SeaweedFS is not installed",
-        );
+    let Some(server) = crate::harness::seaweedfs(
+        "a_managed_s3_destination_writes_under_the_tenant_with_the_operators_keys",
+    ) else {
         return;
     };
     let bucket = server.new_bucket();

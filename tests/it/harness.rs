@@ -577,26 +577,13 @@ impl S3Server {
 
     /// A rust-s3 client for one bucket, to check what the daemon wrote.
     pub fn bucket(&self, name: &str) -> Box<s3::Bucket> {
-        let region = s3::Region::Custom {
-            region: S3_REGION.into(),
-            endpoint: self.endpoint.clone(),
-        };
-        let creds = s3::creds::Credentials::new(
-            Some(&self.access_key),
-            Some(&self.secret_key),
-            None,
-            None,
-            None,
-        )
-        .unwrap();
+        let (region, creds) = self.region_and_credentials();
         s3::Bucket::new(name, region, creds)
             .unwrap()
             .with_path_style()
     }
 
-    /// A new, empty bucket.
-    pub fn new_bucket(&self) -> String {
-        let name = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
+    fn region_and_credentials(&self) -> (s3::Region, s3::creds::Credentials) {
         let region = s3::Region::Custom {
             region: S3_REGION.into(),
             endpoint: self.endpoint.clone(),
@@ -609,6 +596,13 @@ impl S3Server {
             None,
         )
         .unwrap();
+        (region, creds)
+    }
+
+    /// A new, empty bucket.
+    pub fn new_bucket(&self) -> String {
+        let name = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let (region, creds) = self.region_and_credentials();
         s3::Bucket::create_with_path_style(
             &name,
             region,
@@ -654,6 +648,24 @@ impl S3Server {
             self.endpoint
         )
     }
+}
+
+/// The shared SeaweedFS, or `None` (with the skip reason printed) when it is not installed.
+pub fn seaweedfs(test: &str) -> Option<&'static S3Server> {
+    let server = S3Server::shared("seaweedfs");
+    if server.is_none() {
+        skip_or_fail(
+            test,
+            "SeaweedFS is not installed (run scripts/test.sh, or set EXPORTD_TEST_VENV)",
+        );
+    }
+    server
+}
+
+/// Parses an RFC 3339 timestamp from a response.
+pub fn timestamp(text: &str) -> jiff::Timestamp {
+    text.parse()
+        .unwrap_or_else(|e| panic!("{text:?} is not a timestamp: {e}"))
 }
 
 /// Both shared servers, or none (with the skip reason printed) when the tools are missing.

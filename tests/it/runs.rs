@@ -34,8 +34,8 @@ fn a_force_run_records_a_pending_run_before_answering() {
     assert!(run_id.starts_with("task_"), "{r}");
 
     // Automatic mode: the current hour.
-    let start = jiff::Timestamp::from_str_ok(r["start_time"].as_str().unwrap());
-    let end = jiff::Timestamp::from_str_ok(r["end_time"].as_str().unwrap());
+    let start = crate::harness::timestamp(r["start_time"].as_str().unwrap());
+    let end = crate::harness::timestamp(r["end_time"].as_str().unwrap());
     assert_eq!(end.as_second() - start.as_second(), 3600);
     assert_eq!(start.as_second() % 3600, 0);
 
@@ -276,15 +276,4 @@ fn downloads_wait_for_completion_and_backfill_is_not_built_yet() {
         .post(&format!("/v1/tasks/scheduled/{id}/backfill"), json!({}))
         .error(501);
     assert_eq!(v["code"], "not_implemented");
-}
-
-trait FromStrOk {
-    fn from_str_ok(s: &str) -> jiff::Timestamp;
-}
-
-impl FromStrOk for jiff::Timestamp {
-    fn from_str_ok(s: &str) -> jiff::Timestamp {
-        s.parse()
-            .unwrap_or_else(|e| panic!("{s:?} is not a timestamp: {e}"))
-    }
 }

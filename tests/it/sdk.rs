@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::harness::{KEY_PROD, S3_REGION, S3Server, Setup, skip_or_fail, venv_python};
+use crate::harness::{KEY_PROD, S3_REGION, Setup, skip_or_fail, venv_python};
 
 #[test]
 fn the_official_python_sdk_works_against_exportd() {
@@ -13,11 +13,8 @@ fn the_official_python_sdk_works_against_exportd() {
         skip_or_fail("the_official_python_sdk_works_against_exportd", reason);
         return;
     };
-    let Some(server) = S3Server::shared("seaweedfs") else {
-        skip_or_fail(
-            "the_official_python_sdk_works_against_exportd",
-            "SeaweedFS is not installed",
-        );
+    let Some(server) = crate::harness::seaweedfs("the_official_python_sdk_works_against_exportd")
+    else {
         return;
     };
     let d = Setup::new().config(&server.allow()).start();
