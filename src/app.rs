@@ -7,6 +7,7 @@ use crate::auth::KeyRing;
 use crate::clock::{Clock, to_ms};
 use crate::config::Config;
 use crate::export::pool::RunQueue;
+use crate::scheduler::Scheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 
@@ -18,6 +19,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Runs waiting for an export worker.
     pub queue: Arc<RunQueue>,
+    pub scheduler: Scheduler,
     /// The last `ingested_at` handed out: ingest times never go back, even if the wall
     /// clock does, so an event can never land in a window that was already exported.
     last_ingested_at: AtomicI64,
@@ -39,6 +41,7 @@ impl App {
             secrets,
             clock,
             queue: Arc::new(RunQueue::default()),
+            scheduler: Scheduler::default(),
             last_ingested_at: AtomicI64::new(last),
         })
     }
@@ -53,5 +56,21 @@ impl App {
         let now = self.now_ms();
         let previous = self.last_ingested_at.fetch_max(now, Ordering::SeqCst);
         previous.max(now)
+    }
+}
+
+/// The clock the config asks for: the real one, or a test clock file.
+pub fn clock_for(config: &Config) -> Result<Arc<dyn Clock>, String> {
+    match &config.test_clock {
+        None => Ok(Arc::new(crate::clock::SystemClock)),
+        Some(path) => {
+            let clock = crate::clock::FileClock::open(path)
+                .map_err(|e| format!("scheduler.test_clock: {e}"))?;
+            log::warn!(
+                "using the test clock in {}: time is whatever that file says",
+                path.display()
+            );
+            Ok(Arc::new(clock))
+        }
     }
 }

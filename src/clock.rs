@@ -6,6 +6,12 @@ use jiff::Timestamp;
 /// Where "now" comes from.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// A clock tests move by hand: whoever waits on it must look again often, since its time
+    /// can jump without any notification.
+    fn is_test(&self) -> bool {
+        false
+    }
 }
 
 /// The real wall clock.
@@ -15,6 +21,50 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+/// A test clock: the current time is the RFC 3339 text in a file, which tests rewrite to move
+/// time (it survives restarts, like real time). Set with `scheduler.test_clock`; never in
+/// production.
+pub struct FileClock {
+    path: std::path::PathBuf,
+    last: std::sync::atomic::AtomicI64,
+}
+
+impl FileClock {
+    /// Reads the file once, so a bad file fails at start rather than later.
+    pub fn open(path: &std::path::Path) -> Result<FileClock, String> {
+        let ms = read_clock_file(path)?;
+        Ok(FileClock {
+            path: path.to_owned(),
+            last: std::sync::atomic::AtomicI64::new(ms),
+        })
+    }
+}
+
+fn read_clock_file(path: &std::path::Path) -> Result<i64, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_rfc3339_ms(&text).ok_or_else(|| {
+        format!(
+            "{}: expected an RFC 3339 time, got {text:?}",
+            path.display()
+        )
+    })
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> Timestamp {
+        use std::sync::atomic::Ordering;
+        // A file caught mid-rewrite reads as garbage: keep the last good time.
+        if let Ok(ms) = read_clock_file(&self.path) {
+            self.last.store(ms, Ordering::Relaxed);
+        }
+        from_ms(self.last.load(Ordering::Relaxed))
+    }
+
+    fn is_test(&self) -> bool {
+        true
     }
 }
 

@@ -100,9 +100,14 @@ struct SecretsFile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct SchedulerFile {
+    delay: String,
     workers: i64,
+    retry_base: String,
+    retry_cap: String,
+    max_consecutive_failures: i64,
     shutdown_timeout: String,
     allow_test_intervals: bool,
+    test_clock: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,9 +165,14 @@ impl Default for StorageFile {
 impl Default for SchedulerFile {
     fn default() -> Self {
         SchedulerFile {
+            delay: "15m".into(),
             workers: 2,
+            retry_base: "30s".into(),
+            retry_cap: "30m".into(),
+            max_consecutive_failures: 20,
             shutdown_timeout: "30s".into(),
             allow_test_intervals: false,
+            test_clock: String::new(),
         }
     }
 }
@@ -228,8 +238,17 @@ pub struct Config {
     pub api_keys: Vec<([u8; 32], Principal)>,
     pub secret_key: KeySource,
     pub allow_test_intervals: bool,
+    /// A window is exported this long after it ends (for late data).
+    pub delay: Duration,
     /// Export workers: how many runs execute at once.
     pub workers: usize,
+    /// First retry wait of a failed window, doubling up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Failed attempts of one window in a row after which the task is paused.
+    pub max_consecutive_failures: u32,
+    /// A file holding the current time (tests only); `None` is the real clock.
+    pub test_clock: Option<PathBuf>,
     /// How long running exports may go on after SIGTERM before they are interrupted.
     pub shutdown_timeout: Duration,
     pub allowed_endpoints: Allowlist,
@@ -433,6 +452,31 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         }
     };
     let workers = bounded("scheduler.workers", file.scheduler.workers, 1, 64)? as usize;
+    let delay = duration("scheduler.delay", &file.scheduler.delay, 0, 7 * 86_400)?;
+    let retry_base = duration(
+        "scheduler.retry_base",
+        &file.scheduler.retry_base,
+        1,
+        86_400,
+    )?;
+    let retry_cap = duration(
+        "scheduler.retry_cap",
+        &file.scheduler.retry_cap,
+        1,
+        7 * 86_400,
+    )?;
+    if retry_cap < retry_base {
+        return Err(invalid(
+            "scheduler.retry_cap",
+            "expected a duration at least as long as scheduler.retry_base",
+        ));
+    }
+    let max_consecutive_failures = bounded(
+        "scheduler.max_consecutive_failures",
+        file.scheduler.max_consecutive_failures,
+        1,
+        10_000,
+    )? as u32;
     let shutdown_timeout = duration(
         "scheduler.shutdown_timeout",
         &file.scheduler.shutdown_timeout,
@@ -458,6 +502,10 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         Ok(data_dir.join(value.trim()))
     };
     let database_path = in_data_dir("storage.database", &file.storage.database)?;
+    let test_clock = match file.scheduler.test_clock.trim() {
+        "" => None,
+        path => Some(data_dir.join(path)),
+    };
 
     let api_keys = validate_keys(&file.auth.keys, env)?;
 
@@ -518,7 +566,12 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         api_keys,
         secret_key,
         allow_test_intervals: file.scheduler.allow_test_intervals,
+        delay,
         workers,
+        retry_base,
+        retry_cap,
+        max_consecutive_failures,
+        test_clock,
         shutdown_timeout,
         allowed_endpoints,
         part_size,
@@ -840,6 +893,34 @@ mod tests {
             (
                 "[log]\nlevel = \"loud\"",
                 "config: log.level: expected one of off, error",
+            ),
+            (
+                "[scheduler]\nshutdown_timeout = \"soon\"",
+                "config: scheduler.shutdown_timeout: expected a duration",
+            ),
+            (
+                "[scheduler]\nretry_base = \"10m\"\nretry_cap = \"1m\"",
+                "config: scheduler.retry_cap: expected a duration at least as long",
+            ),
+            (
+                "[scheduler]\nmax_consecutive_failures = 0",
+                "config: scheduler.max_consecutive_failures: expected a whole number from 1",
+            ),
+            (
+                "[scheduler]\ndelay = \"-5m\"",
+                "config: scheduler.delay: expected a duration",
+            ),
+            (
+                "[s3]\nrequest_timeout = \"0s\"",
+                "config: s3.request_timeout: expected a duration from 1s",
+            ),
+            (
+                "[s3]\npart_size = 1024",
+                "config: s3.part_size: expected a whole number from 5242880",
+            ),
+            (
+                "[server]\npublic_url = \"ftp://x\"",
+                "config: server.public_url: expected an http(s) URL",
             ),
             (
                 "[secrets]\nencryption_key = \"abc\"",

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod logging;
 pub mod oneshot;
 pub mod runs;
+pub mod scheduler;
 pub mod secrets;
 pub mod serve;
 pub mod sink;

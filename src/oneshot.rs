@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::auth::KeyRing;
-use crate::clock::{SystemClock, rfc3339_ms};
+use crate::clock::rfc3339_ms;
 use crate::config::Loaded;
 use crate::runs::{Run, RunStatus, Trigger, parse_force_run};
 use crate::serve::ServeError;
@@ -20,13 +20,8 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
     crate::logging::init(config.log_level);
     s3::set_retries(config.s3_retries);
     let (store, secrets) = crate::serve::open_state(&config)?;
-    let app = App::new(
-        config,
-        store,
-        KeyRing::default(),
-        secrets,
-        Arc::new(SystemClock),
-    )?;
+    let clock = crate::app::clock_for(&config).map_err(ServeError::Config)?;
+    let app = App::new(config, store, KeyRing::default(), secrets, clock)?;
     let now = app.now_ms();
     let task = app
         .store

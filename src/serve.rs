@@ -9,7 +9,7 @@ use signal_hook::iterator::Signals;
 use crate::api::Server;
 use crate::app::App;
 use crate::auth::{KeyRing, Principal, generate_key, hash_key};
-use crate::clock::{SystemClock, to_ms};
+use crate::clock::to_ms;
 use crate::config::{Config, Loaded};
 use crate::export::pool::Workers;
 use crate::secrets::SecretBox;
@@ -65,16 +65,18 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     );
     log::info!("exportd {} starting: {config}", env!("CARGO_PKG_VERSION"));
     s3::set_retries(config.s3_retries);
-    let app = Arc::new(App::new(
-        config,
-        store,
-        keys,
-        secrets,
-        Arc::new(SystemClock),
-    )?);
+    let clock = crate::app::clock_for(&config).map_err(ServeError::Config)?;
+    let app = Arc::new(App::new(config, store, keys, secrets, clock)?);
     recover_runs(&app)?;
     let workers = Workers::start(app.clone(), workers)
         .map_err(|e| ServeError::Runtime(format!("cannot start export workers: {e}")))?;
+    let scheduler = {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("scheduler".into())
+            .spawn(move || app.scheduler.run(&app))
+            .map_err(|e| ServeError::Runtime(format!("cannot start the scheduler: {e}")))?
+    };
     let server = Server::start(app.clone(), listen, threads)
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     log::info!("listening on http://{}", server.addr());
@@ -90,6 +92,10 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     );
     crate::systemd::notify("STOPPING=1");
     server.shutdown();
+    app.scheduler.stop();
+    if scheduler.join().is_err() {
+        log::error!("the scheduler thread panicked");
+    }
     workers.shutdown(grace);
     interrupt_runs(&app)?;
     match Arc::try_unwrap(app) {
@@ -174,6 +180,12 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
         );
         let app = app.clone();
         std::thread::spawn(move || abort_uploads(&app, &interrupted));
+    }
+    let rescheduled = crate::scheduler::reschedule_orphans(app)?;
+    if rescheduled > 0 {
+        log::info!(
+            "{rescheduled} task(s) had no next run (an interrupted window): scheduled again"
+        );
     }
     let pending = app.store.read(store::runs::pending)?;
     for (run_id, task_id) in &pending {

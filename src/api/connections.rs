@@ -194,6 +194,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
         }
         Ok::<_, ApiError>(())
     })?;
+    ctx.app.scheduler.notify();
     Ok(Reply::no_content())
 }
 

@@ -261,6 +261,7 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         Route::UpdateScheduledTask(id) => scheduled_tasks::update(&ctx, id),
         Route::DeleteScheduledTask(id) => scheduled_tasks::delete(&ctx, id),
         Route::RunScheduledTask(id) => scheduled_tasks::force_run(&ctx, id),
+        Route::BackfillScheduledTask(id) => scheduled_tasks::backfill(&ctx, id),
         Route::ListRuns => runs::list(&ctx),
         Route::GetRun(id) => runs::get(&ctx, id),
         Route::ListConnections => connections::list(&ctx),

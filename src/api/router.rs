@@ -12,6 +12,7 @@ pub enum Route<'a> {
     UpdateScheduledTask(&'a str),
     DeleteScheduledTask(&'a str),
     RunScheduledTask(&'a str),
+    BackfillScheduledTask(&'a str),
     ListRuns,
     GetRun(&'a str),
     ListConnections,
@@ -39,6 +40,7 @@ impl Route<'_> {
             | Route::UpdateScheduledTask(_)
             | Route::DeleteScheduledTask(_) => "/v1/tasks/scheduled/{id}",
             Route::RunScheduledTask(_) => "/v1/tasks/scheduled/{id}/run",
+            Route::BackfillScheduledTask(_) => "/v1/tasks/scheduled/{id}/backfill",
             Route::ListRuns => "/v1/tasks",
             Route::GetRun(_) => "/v1/tasks/{id}",
             Route::ListConnections | Route::CreateConnection => "/v1/connections",
@@ -61,6 +63,7 @@ impl Route<'_> {
             Route::CreateScheduledTask
                 | Route::UpdateScheduledTask(_)
                 | Route::RunScheduledTask(_)
+                | Route::BackfillScheduledTask(_)
                 | Route::CreateConnection
                 | Route::UpdateConnection(_)
                 | Route::TestConnection(_)
@@ -127,8 +130,8 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
         },
         ["v1", "tasks", "scheduled", id, "run"] => only("POST", method, RunScheduledTask(id)),
-        ["v1", "tasks", "scheduled", _, "backfill"] => {
-            only("POST", method, NotImplemented("backfill"))
+        ["v1", "tasks", "scheduled", id, "backfill"] => {
+            only("POST", method, BackfillScheduledTask(id))
         }
         ["v1", "tasks"] => only("GET", method, ListRuns),
         ["v1", "tasks", id] => only("GET", method, GetRun(id)),

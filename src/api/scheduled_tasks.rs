@@ -8,6 +8,7 @@ use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{Run, Trigger, parse_force_run};
+use crate::scheduler;
 use crate::store::{self, scheduled_tasks::TaskFilter};
 use crate::tasks::{self, EntityType, Interval, JobConfig, ScheduledTask, TaskStatus};
 
@@ -31,6 +32,8 @@ pub struct TaskView<'a> {
     last_run_at: Option<String>,
     last_run_status: Option<&'a str>,
     watermark: Option<String>,
+    consecutive_failures: i64,
+    paused_reason: Option<&'a str>,
 }
 
 pub fn view(t: &ScheduledTask) -> TaskView<'_> {
@@ -52,6 +55,8 @@ pub fn view(t: &ScheduledTask) -> TaskView<'_> {
         last_run_at: t.last_run_at.map(rfc3339_ms),
         last_run_status: t.last_run_status.as_deref(),
         watermark: t.watermark.map(rfc3339_ms),
+        consecutive_failures: t.consecutive_failures,
+        paused_reason: t.paused_reason.as_deref(),
     }
 }
 
@@ -79,7 +84,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
             None
         };
         let job_config = input.job_config.clone().resolve(target.as_ref())?;
-        let task = ScheduledTask {
+        let mut task = ScheduledTask {
             id: new_id(SCHEDULED_TASK),
             tenant_id: ctx.scope.tenant_id.clone(),
             environment_id: ctx.scope.environment_id.clone(),
@@ -97,10 +102,16 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
             last_run_at: None,
             last_run_status: None,
             watermark: None,
+            consecutive_failures: 0,
+            paused_reason: None,
         };
+        if task.enabled {
+            task.next_run_at = Some(scheduler::next_due(&task, &ctx.app.config));
+        }
         store::scheduled_tasks::insert(tx, &task)?;
         Ok::<_, ApiError>(task)
     })?;
+    ctx.app.scheduler.notify();
     Reply::json(201, view(&task))
 }
 
@@ -160,16 +171,22 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         if task.enabled == enabled {
             return Ok(task);
         }
+        // Resuming schedules the window after the watermark: missed windows are caught up.
+        // A scheduled run still in flight schedules the next one itself when it ends.
+        let next_run_at = (enabled && !store::scheduled_tasks::scheduled_run_in_flight(tx, id)?)
+            .then(|| scheduler::next_due(&task, &ctx.app.config));
         store::scheduled_tasks::set_enabled(
             tx,
             &ctx.scope,
             id,
             enabled,
+            next_run_at,
             now,
             &ctx.principal.key_name,
         )?;
         store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))
     })?;
+    ctx.app.scheduler.notify();
     Reply::json(200, view(&task))
 }
 
@@ -183,6 +200,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
         store::scheduled_tasks::mark_deleted(tx, &ctx.scope, id, now, &ctx.principal.key_name)?;
         Ok::<_, ApiError>(())
     })?;
+    ctx.app.scheduler.notify();
     if ctx.user_agent.starts_with("speakeasy-sdk/") {
         return Ok(Reply::no_content());
     }
@@ -225,5 +243,78 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
             "end_time": rfc3339_ms(run.window_end),
             "mode": mode,
         }),
+    )
+}
+
+/// Most windows one backfill request may queue.
+const MAX_BACKFILL_WINDOWS: usize = 1000;
+
+/// `POST /v1/tasks/scheduled/{id}/backfill {"start_time","end_time"}`: queues every aligned
+/// window that overlaps the range and has ended, as `backfill` runs. The watermark does not
+/// move: backfill re-exports windows, it never changes the schedule.
+pub fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let body = ctx.json()?;
+    let mut obj = crate::input::Obj::root(&body)?;
+    let start = obj.required_str("start_time", 64)?;
+    let end = obj.required_str("end_time", 64)?;
+    obj.finish()?;
+    let time = |field: &str, text: &str| {
+        crate::clock::parse_rfc3339_ms(text).filter(|ms| *ms >= 0).ok_or_else(|| {
+            ApiError::validation(
+                field,
+                format!("{field} must be an RFC 3339 timestamp after 1970, such as 2025-10-16T10:00:00Z"),
+            )
+        })
+    };
+    let (start, end) = (time("start_time", start)?, time("end_time", end)?);
+    if end <= start {
+        return Err(ApiError::validation(
+            "end_time",
+            "End time must be after start time",
+        ));
+    }
+    let now = ctx.now();
+    let runs = ctx.app.store.write(|tx| {
+        let task = store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        if task.status == TaskStatus::Deleted {
+            return Err(ApiError::invalid_operation(format!(
+                "Scheduled task {id} has been deleted and cannot be backfilled"
+            )));
+        }
+        let windows = scheduler::window::windows_in(task.interval, start, end, now);
+        if windows.is_empty() {
+            return Err(ApiError::validation(
+                "end_time",
+                "The range holds no complete window: a window is backfilled once it has ended",
+            ));
+        }
+        if windows.len() > MAX_BACKFILL_WINDOWS {
+            return Err(ApiError::validation(
+                "end_time",
+                format!(
+                    "The range holds {} {} windows; backfill at most {MAX_BACKFILL_WINDOWS} per request",
+                    windows.len(),
+                    task.interval.as_str()
+                ),
+            ));
+        }
+        let mut runs = Vec::with_capacity(windows.len());
+        for window in windows {
+            let run = Run::pending(&task, Trigger::Backfill, 1, window, &ctx.principal.key_name, now);
+            store::runs::insert(tx, &run)?;
+            runs.push(run);
+        }
+        Ok::<_, ApiError>(runs)
+    })?;
+    for run in &runs {
+        ctx.app.queue.push(&run.id, &run.scheduled_task_id);
+    }
+    let listed: Vec<_> = runs
+        .iter()
+        .map(|r| json!({"workflow_id": r.id, "start_time": rfc3339_ms(r.window_start), "end_time": rfc3339_ms(r.window_end)}))
+        .collect();
+    Reply::json(
+        200,
+        json!({"message": "Backfill triggered successfully", "count": runs.len(), "runs": listed}),
     )
 }

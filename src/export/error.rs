@@ -12,6 +12,9 @@ pub struct ExportError {
     pub summary: String,
     /// For the log only.
     pub detail: String,
+    /// Stopped from outside (shutdown), not failed: the window is run again, not counted as a
+    /// failure.
+    pub interrupted: bool,
 }
 
 impl ExportError {
@@ -20,6 +23,7 @@ impl ExportError {
             retryable: true,
             summary: summary.into(),
             detail: detail.into(),
+            interrupted: false,
         }
     }
 
@@ -28,6 +32,7 @@ impl ExportError {
             retryable: false,
             summary: summary.into(),
             detail: detail.into(),
+            interrupted: false,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::clock::rfc3339_ms;
 use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
 use crate::runs::{Completed, Run};
+use crate::scheduler;
 use crate::sink::directory::DirDestination;
 use crate::sink::s3::{S3Destination, S3Spec};
 use crate::sink::{Destination, ObjectMeta};
@@ -57,8 +58,12 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 done.stored_bytes,
                 done.file_url.as_deref().unwrap_or("no object (skip_empty)")
             );
-            app.store
-                .write(|tx| store::runs::complete(tx, &run.id, &done, now))
+            app.store.write(|tx| {
+                store::runs::complete(tx, &run.id, &done, now)?;
+                scheduler::record_outcome(tx, &app.config, &run, None, now)
+            })?;
+            app.scheduler.notify();
+            Ok(())
         }
         Err(e) => {
             log::warn!(
@@ -68,17 +73,30 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 e.summary,
                 e.detail
             );
-            app.store
-                .write(|tx| store::runs::fail(tx, &run.id, &e.summary, now))
+            app.store.write(|tx| {
+                store::runs::fail(tx, &run.id, &e.summary, now)?;
+                scheduler::record_outcome(tx, &app.config, &run, Some(&e), now)
+            })?;
+            app.scheduler.notify();
+            Ok(())
         }
     }
 }
 
-/// Marks a run FAILED whatever state it is in (after a worker panic).
+/// Marks a run FAILED whatever state it is in (after a worker panic), with the scheduler's
+/// bookkeeping as for any failure.
 pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreError> {
     let now = app.now_ms();
-    app.store
-        .write(|tx| store::runs::fail(tx, run_id, summary, now))
+    app.store.write(|tx| {
+        store::runs::fail(tx, run_id, summary, now)?;
+        if let Some(run) = store::runs::get_unscoped(tx, run_id)? {
+            let error = ExportError::retryable(summary, "worker panic");
+            scheduler::record_outcome(tx, &app.config, &run, Some(&error), now)?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    app.scheduler.notify();
+    Ok(())
 }
 
 fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, ExportError> {

@@ -20,6 +20,7 @@ use crate::auth::Principal;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_events.sql")),
+    (3, include_str!("migrations/0003_scheduler.sql")),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -337,10 +338,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 2);
+        assert_eq!(store.schema_version().expect("version"), 3);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 2);
+        assert_eq!(again.schema_version().expect("version"), 3);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -350,7 +351,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 2);
+        assert_eq!(count, 3);
     }
 
     #[test]
@@ -365,7 +366,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 2,
+                supported: 3,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }

@@ -7,7 +7,7 @@ use crate::tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, connection_id, entity_type, interval, \
      enabled, job_config, status, created_at, updated_at, created_by, updated_by, watermark, \
-     next_run_at, last_run_at, last_run_status";
+     next_run_at, last_run_at, last_run_status, consecutive_failures, paused_reason";
 
 /// Filters of `GET /v1/tasks/scheduled`.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,12 +41,14 @@ fn read_row(r: &Row<'_>) -> Result<ScheduledTask> {
         next_run_at: r.get(14)?,
         last_run_at: r.get(15)?,
         last_run_status: r.get(16)?,
+        consecutive_failures: r.get(17)?,
+        paused_reason: r.get(18)?,
     })
 }
 
 pub fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
     tx.execute(
-        &format!("INSERT INTO scheduled_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+        &format!("INSERT INTO scheduled_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
         rusqlite::params![
             t.id,
             t.tenant_id,
@@ -65,6 +67,8 @@ pub fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
             t.next_run_at,
             t.last_run_at,
             t.last_run_status,
+            t.consecutive_failures,
+            t.paused_reason,
         ],
     )?;
     Ok(())
@@ -104,18 +108,115 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &TaskFilter) -> Result<Page<
     )
 }
 
+/// Sets when the scheduler next starts a run of the task (`None`: not scheduled).
+pub fn set_next_run(tx: &Transaction<'_>, id: &str, next_run_at: Option<i64>) -> Result<()> {
+    tx.execute(
+        "UPDATE scheduled_tasks SET next_run_at = ?1 WHERE id = ?2",
+        rusqlite::params![next_run_at, id],
+    )?;
+    Ok(())
+}
+
+/// Enabled, published tasks whose next run is due, soonest first.
+pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<ScheduledTask>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM scheduled_tasks
+         WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1
+         ORDER BY next_run_at, id LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params![now, limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_row(r)?);
+    }
+    Ok(out)
+}
+
+/// The soonest next run of any enabled, published task.
+pub fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+    Ok(tx.query_row(
+        "SELECT MIN(next_run_at) FROM scheduled_tasks WHERE enabled = 1 AND status = 'published'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Enabled, published tasks with no next run and no scheduled run in flight: after a crash
+/// they are the ones whose interrupted windows must be scheduled again.
+pub fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {COLUMNS} FROM scheduled_tasks t
+         WHERE enabled = 1 AND status = 'published' AND next_run_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.scheduled_task_id = t.id
+                           AND r.trigger IN ('scheduled', 'retry')
+                           AND r.task_status IN ('PENDING', 'PROCESSING'))"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_row(r)?);
+    }
+    Ok(out)
+}
+
+/// Whether a scheduled (or retry) run of the task is pending or running.
+pub fn scheduled_run_in_flight(tx: &Transaction<'_>, id: &str) -> Result<bool> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM runs WHERE scheduled_task_id = ?1 AND trigger IN ('scheduled', 'retry')
+                        AND task_status IN ('PENDING', 'PROCESSING'))",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
+/// The scheduler's bookkeeping after a scheduled run ended (one statement, in the run's own
+/// transaction).
+pub struct ScheduleUpdate {
+    pub watermark: Option<i64>,
+    pub next_run_at: Option<i64>,
+    pub last_run_at: i64,
+    pub last_run_status: &'static str,
+    pub consecutive_failures: i64,
+    pub enabled: bool,
+    pub paused_reason: Option<String>,
+}
+
+pub fn record_schedule(tx: &Transaction<'_>, id: &str, u: &ScheduleUpdate) -> Result<()> {
+    tx.execute(
+        "UPDATE scheduled_tasks SET watermark = ?1, next_run_at = ?2, last_run_at = ?3, last_run_status = ?4,
+             consecutive_failures = ?5, enabled = ?6, paused_reason = ?7
+         WHERE id = ?8",
+        rusqlite::params![
+            u.watermark,
+            u.next_run_at,
+            u.last_run_at,
+            u.last_run_status,
+            u.consecutive_failures,
+            u.enabled,
+            u.paused_reason,
+            id
+        ],
+    )?;
+    Ok(())
+}
+
+/// Pauses or resumes. Resuming starts the failure count afresh (the user fixed something)
+/// and sets when the next run is due; pausing unschedules.
 pub fn set_enabled(
     tx: &Transaction<'_>,
     scope: &Scope,
     id: &str,
     enabled: bool,
+    next_run_at: Option<i64>,
     now: i64,
     by: &str,
 ) -> Result<()> {
     tx.execute(
-        "UPDATE scheduled_tasks SET enabled = ?1, updated_at = ?2, updated_by = ?3
-         WHERE id = ?4 AND tenant_id = ?5 AND environment_id = ?6",
-        rusqlite::params![enabled, now, by, id, scope.tenant_id, scope.environment_id],
+        "UPDATE scheduled_tasks SET enabled = ?1, next_run_at = ?2, updated_at = ?3, updated_by = ?4,
+             consecutive_failures = CASE WHEN ?1 THEN 0 ELSE consecutive_failures END,
+             paused_reason = CASE WHEN ?1 THEN NULL ELSE paused_reason END
+         WHERE id = ?5 AND tenant_id = ?6 AND environment_id = ?7",
+        rusqlite::params![enabled, next_run_at, now, by, id, scope.tenant_id, scope.environment_id],
     )?;
     Ok(())
 }
@@ -129,7 +230,8 @@ pub fn mark_deleted(
     by: &str,
 ) -> Result<()> {
     tx.execute(
-        "UPDATE scheduled_tasks SET status = 'deleted', enabled = 0, updated_at = ?1, updated_by = ?2
+        "UPDATE scheduled_tasks SET status = 'deleted', enabled = 0, next_run_at = NULL, updated_at = ?1,
+             updated_by = ?2
          WHERE id = ?3 AND tenant_id = ?4 AND environment_id = ?5 AND status <> 'deleted'",
         rusqlite::params![now, by, id, scope.tenant_id, scope.environment_id],
     )?;
@@ -145,7 +247,8 @@ pub fn delete_for_connection(
     by: &str,
 ) -> Result<usize> {
     Ok(tx.execute(
-        "UPDATE scheduled_tasks SET status = 'deleted', enabled = 0, updated_at = ?1, updated_by = ?2
+        "UPDATE scheduled_tasks SET status = 'deleted', enabled = 0, next_run_at = NULL, updated_at = ?1,
+             updated_by = ?2
          WHERE connection_id = ?3 AND tenant_id = ?4 AND environment_id = ?5 AND status <> 'deleted'",
         rusqlite::params![now, by, connection_id, scope.tenant_id, scope.environment_id],
     )?)

@@ -167,6 +167,10 @@ pub struct ScheduledTask {
     pub last_run_at: Option<i64>,
     pub last_run_status: Option<String>,
     pub watermark: Option<i64>,
+    /// Failed scheduled attempts of the current window in a row.
+    pub consecutive_failures: i64,
+    /// Why the scheduler paused the task, when it did.
+    pub paused_reason: Option<String>,
 }
 
 /// A validated create request, before the connection is known.

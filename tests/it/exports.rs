@@ -6,7 +6,6 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::harness::{Client, Daemon, S3_REGION, S3Server, Setup, s3_servers};
 
@@ -104,12 +103,7 @@ fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
     (header, records.collect())
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use crate::harness::sha256_hex as hex_sha256;
 
 fn key_of(run: &Value) -> String {
     run["object_key"]
@@ -729,7 +723,7 @@ fn an_upload_interrupted_by_shutdown_is_aborted_on_the_server() {
     };
     let d = Setup::new()
         .config(&format!("{}part_size = 5242880\n", server.allow()))
-        .config("[scheduler]\nshutdown_timeout = \"0s\"")
+        .scheduler("shutdown_timeout = \"0s\"")
         .start();
     let c = d.prod();
     let bucket = server.new_bucket();

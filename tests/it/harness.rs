@@ -31,6 +31,8 @@ fn hash_hex(key: &str) -> String {
 pub struct Setup {
     keys: bool,
     extra_config: String,
+    scheduler: String,
+    clock: Option<String>,
     env: Vec<(String, String)>,
     dir: Option<tempfile::TempDir>,
 }
@@ -41,6 +43,8 @@ impl Setup {
         Setup {
             keys: true,
             extra_config: String::new(),
+            scheduler: String::new(),
+            clock: None,
             env: Vec::new(),
             dir: None,
         }
@@ -56,6 +60,26 @@ impl Setup {
     pub fn config(mut self, toml: &str) -> Setup {
         self.extra_config.push_str(toml);
         self.extra_config.push('\n');
+        self
+    }
+
+    /// Keys of the `[scheduler]` section.
+    pub fn scheduler(mut self, keys: &str) -> Setup {
+        self.scheduler.push_str(keys);
+        self.scheduler.push('\n');
+        self
+    }
+
+    /// Runs on a test clock (`clock.txt` in the test directory) that starts at `time`, unless
+    /// the directory already has one (a restart keeps the time where the test left it).
+    pub fn clock(mut self, time: &str) -> Setup {
+        self.clock = Some(time.to_owned());
+        self
+    }
+
+    /// Runs on the test clock the directory (given with [`Setup::in_dir`]) already has.
+    pub fn clock_from_dir(mut self) -> Setup {
+        self.clock = Some(String::new());
         self
     }
 
@@ -75,6 +99,22 @@ impl Setup {
             "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n\n[storage]\ndata_dir = {:?}\n\n",
             dir.join("data")
         );
+        if let Some(start) = &self.clock {
+            let path = dir.join("clock.txt");
+            if !path.exists() {
+                assert!(
+                    !start.is_empty(),
+                    "clock_from_dir needs a directory with a clock"
+                );
+                set_clock_file(dir, start);
+            }
+            toml.push_str(&format!(
+                "[scheduler]\ntest_clock = {path:?}\n{}\n",
+                self.scheduler
+            ));
+        } else if !self.scheduler.is_empty() {
+            toml.push_str(&format!("[scheduler]\n{}\n", self.scheduler));
+        }
         if !self.extra_config.contains("[s3]") {
             toml.push_str(&format!(
                 "[s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\"]\n\n"
@@ -198,6 +238,11 @@ impl Daemon {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Moves the test clock (see [`Setup::clock`]).
+    pub fn set_clock(&self, time: &str) {
+        set_clock_file(self.dir(), time);
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -228,6 +273,22 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Lower-case hex SHA-256, as runs record it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes the test clock of a test directory, atomically (the daemon reads it at any time).
+pub fn set_clock_file(dir: &Path, time: &str) {
+    let temp = dir.join("clock.txt.new");
+    std::fs::write(&temp, time).expect("write the clock");
+    std::fs::rename(&temp, dir.join("clock.txt")).expect("move the clock");
 }
 
 pub fn signal(pid: u32, name: &str) {
@@ -516,7 +577,7 @@ pub struct S3Server {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
-    supervisor: Mutex<Option<Child>>,
+    supervisor: Mutex<Option<(Child, BufReader<std::process::ChildStdout>)>>,
 }
 
 static SEAWEEDFS: std::sync::OnceLock<Option<S3Server>> = std::sync::OnceLock::new();
@@ -535,7 +596,8 @@ impl S3Server {
             .spawn()
             .expect("start the S3 server supervisor");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdout
             .read_line(&mut line)
             .expect("read the S3 server's address");
         let v: Value = serde_json::from_str(&line)
@@ -550,21 +612,43 @@ impl S3Server {
             endpoint: field("endpoint"),
             access_key: field("access_key"),
             secret_key: field("secret_key"),
-            supervisor: Mutex::new(Some(child)),
+            supervisor: Mutex::new(Some((child, stdout))),
         })
     }
 
     /// Stops the server (its supervisor kills it when its stdin closes) and waits for that.
     pub fn stop(&self) {
-        if let Some(mut child) = self
+        let taken = self
             .supervisor
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+            .take();
+        if let Some((mut child, _)) = taken {
             drop(child.stdin.take());
             let _ = child.wait();
         }
+    }
+
+    /// Sends a command to the supervisor (`stop` or `start`) and waits for its answer.
+    fn command(&self, command: &str, answer: &str) {
+        let mut guard = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        let (child, stdout) = guard.as_mut().expect("the server was stopped for good");
+        let stdin = child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{command}").expect("send the command");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the answer");
+        assert_eq!(line.trim(), answer, "{}: {command}", self.kind);
+    }
+
+    /// Takes the server down (connections are refused); its data stays.
+    pub fn pause(&self) {
+        self.command("stop", "stopped");
+    }
+
+    /// Brings the server back on the same port with the same data (SeaweedFS only).
+    pub fn resume(&self) {
+        self.command("start", "started");
     }
 
     pub fn shared(kind: &'static str) -> Option<&'static S3Server> {
@@ -631,14 +715,33 @@ impl S3Server {
             .collect()
     }
 
-    /// Multipart uploads started and neither completed nor aborted.
+    /// Multipart uploads started and neither completed nor aborted. Listed with exportd's own
+    /// signer: rust-s3 cannot parse SeaweedFS's list once it holds an upload (no StorageClass).
     pub fn open_uploads(&self, bucket: &str) -> usize {
-        self.bucket(bucket)
-            .list_multiparts_uploads(None, None)
-            .unwrap()
-            .iter()
-            .map(|page| page.uploads.len())
-            .sum()
+        let url = url::Url::parse(&format!("{}/{bucket}?uploads", self.endpoint)).unwrap();
+        let time = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let signer = exportd::sink::sigv4::Signer {
+            access_key: &self.access_key,
+            secret_key: &self.secret_key,
+            session_token: None,
+            region: S3_REGION,
+        };
+        let mut request = attohttpc::get(url.as_str());
+        for (name, value) in signer.sign("GET", &url, &[], &sha256_hex(b""), &time) {
+            request = request.header(
+                attohttpc::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value,
+            );
+        }
+        let body = request.send().unwrap().text().unwrap();
+        assert!(
+            body.contains("ListMultipartUploadsResult"),
+            "{}: {body}",
+            self.kind
+        );
+        body.matches("<Upload>").count()
     }
 
     /// The config line that allows this server as an endpoint.

@@ -14,5 +14,6 @@ mod isolation;
 mod lifecycle;
 pub mod runs;
 mod scheduled_tasks;
+mod scheduler;
 mod sdk;
 mod secrets;

@@ -259,7 +259,7 @@ fn run_lists_filter_sort_and_count_truly() {
 }
 
 #[test]
-fn downloads_wait_for_completion_and_backfill_is_not_built_yet() {
+fn downloads_wait_for_completion() {
     let d = Daemon::start();
     let c = d.prod();
     let id = task(&c);
@@ -272,8 +272,4 @@ fn downloads_wait_for_completion_and_backfill_is_not_built_yet() {
     let v = c.get(&format!("/v1/tasks/{run}/download")).error(404);
     assert_eq!(v["message"], "Task export has not completed yet or failed");
     c.get("/v1/tasks/task_nope/download").error(404);
-    let v = c
-        .post(&format!("/v1/tasks/scheduled/{id}/backfill"), json!({}))
-        .error(501);
-    assert_eq!(v["code"], "not_implemented");
 }

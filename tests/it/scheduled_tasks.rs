@@ -117,7 +117,7 @@ fn create_validation_names_each_field() {
 #[test]
 fn custom_interval_is_accepted_only_when_test_intervals_are_allowed() {
     let d = Setup::new()
-        .config("[scheduler]\nallow_test_intervals = true")
+        .scheduler("allow_test_intervals = true")
         .start();
     let c = d.prod();
     let mut body = task_body(&connection(&c));

@@ -4,6 +4,9 @@ standard input closes (so it never outlives the test process that started it).
 Usage: python serve.py seaweedfs|moto
 Prints one JSON line when the server accepts signed requests:
   {"endpoint": "http://127.0.0.1:PORT", "access_key": "...", "secret_key": "...", "pid": N}
+Then reads commands, one per line: `stop` stops the server (its data stays) and answers
+`stopped`; `start` starts it again on the same ports and answers `started` once it serves
+(SeaweedFS only: moto keeps its data in memory). End of input stops everything.
 Runs with the test virtualenv's Python; `weed` and `moto_server` come from the same venv.
 """
 
@@ -55,12 +58,15 @@ def client(endpoint, ak, sk, service="s3"):
 
 
 def wait_signed(endpoint, ak, sk, deadline):
-    """Until a signed create + delete of a bucket works (SeaweedFS answers before it can)."""
+    """Until signed bucket and object writes work (SeaweedFS answers, and then makes buckets,
+    before it can store objects)."""
     s3 = client(endpoint, ak, sk)
     last = None
     while time.time() < deadline:
         try:
             s3.create_bucket(Bucket="exportd-ready-probe")
+            s3.put_object(Bucket="exportd-ready-probe", Key="probe", Body=b"ready")
+            s3.delete_object(Bucket="exportd-ready-probe", Key="probe")
             s3.delete_bucket(Bucket="exportd-ready-probe")
             return
         except Exception as e:  # noqa: BLE001 - anything means "not yet"
@@ -82,13 +88,18 @@ def start_seaweedfs(workdir):
     ports = {name: free_port() for name in [
         "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port",
         "volume.port.grpc", "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc"]}
+    return launch_seaweedfs(workdir, ports, ak, sk)
+
+
+def launch_seaweedfs(workdir, ports, ak, sk):
     cmd = [os.path.join(BIN, "weed"), "mini", f"-dir={workdir}/data", "-ip=127.0.0.1",
            "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
            "-s3.port.lance=0", f"-s3.config={workdir}/s3.json", "-s3.autoCreateBucket=false"]
     cmd += [f"-{name}={port}" for name, port in ports.items()]
-    log = open(os.path.join(workdir, "weed.log"), "w")
+    log = open(os.path.join(workdir, "weed.log"), "a")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return proc, f"http://127.0.0.1:{ports['s3.port']}", ak, sk
+    restart = lambda: launch_seaweedfs(workdir, ports, ak, sk)[0]  # noqa: E731
+    return proc, f"http://127.0.0.1:{ports['s3.port']}", ak, sk, restart
 
 
 def start_moto(workdir):
@@ -107,27 +118,40 @@ def start_moto(workdir):
     req = urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
                                  headers={"Content-Type": "text/plain"})
     urllib.request.urlopen(req, timeout=10)
-    return proc, endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+    return proc, endpoint, key["AccessKeyId"], key["SecretAccessKey"], None
+
+
+def stop(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except Exception:  # noqa: BLE001
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
 
 
 def main():
     kind = sys.argv[1]
     workdir = tempfile.mkdtemp(prefix=f"exportd-{kind}-")
     starter = {"seaweedfs": start_seaweedfs, "moto": start_moto}[kind]
-    proc, endpoint, ak, sk = starter(workdir)
+    proc, endpoint, ak, sk, restart = starter(workdir)
     try:
         wait_signed(endpoint, ak, sk, time.time() + 60)
         print(json.dumps({"endpoint": endpoint, "access_key": ak, "secret_key": sk, "pid": proc.pid}), flush=True)
-        sys.stdin.read()  # until the test process goes away
+        for line in sys.stdin:  # until the test process goes away
+            command = line.strip()
+            if command == "stop":
+                stop(proc)
+                print("stopped", flush=True)
+            elif command == "start" and restart is not None:
+                proc = restart()
+                wait_signed(endpoint, ak, sk, time.time() + 60)
+                print("started", flush=True)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,0 +1,269 @@
+//! The scheduler: every window of every enabled task exported exactly once, oldest first.
+//!
+//! All its state is in the store. A task is due when it is enabled, published and its
+//! `next_run_at` has passed; `next_run_at` is NULL while a scheduled run of the task is in
+//! flight, so a task never has two. One thread sleeps until the earliest `next_run_at` or until
+//! notified (a task created, resumed or deleted, a run finished, shutdown), starts the due runs,
+//! and goes back to sleep: it never looks at tasks that are not due. When a scheduled run ends,
+//! [`record_outcome`] updates the task in the same transaction that records the run: on
+//! success the watermark moves to the window's end and the next window is scheduled; on failure
+//! the same window is retried after a backoff, and the task is paused after too many failures.
+
+pub mod window;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Transaction;
+
+use crate::app::App;
+use crate::clock::rfc3339_ms;
+use crate::config::Config;
+use crate::export::ExportError;
+use crate::runs::{Run, Trigger};
+use crate::store::scheduled_tasks::{self, ScheduleUpdate};
+use crate::store::{self, StoreError};
+use crate::tasks::{ScheduledTask, TaskStatus};
+
+/// Longest sleep with the real clock: bounds the effect of a wall-clock jump.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// How often a test clock (a file) is looked at.
+const TEST_CLOCK_POLL: Duration = Duration::from_millis(25);
+/// Runs started per transaction when many tasks are due at once.
+const BATCH: usize = 500;
+
+#[derive(Default)]
+struct Signal {
+    dirty: bool,
+    stop: bool,
+}
+
+#[derive(Default)]
+pub struct Scheduler {
+    signal: Mutex<Signal>,
+    wake: Condvar,
+    wakeups: AtomicU64,
+}
+
+impl Scheduler {
+    fn lock(&self) -> MutexGuard<'_, Signal> {
+        self.signal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Something changed: look at the schedule again now.
+    pub fn notify(&self) {
+        self.lock().dirty = true;
+        self.wake.notify_all();
+    }
+
+    pub fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_all();
+    }
+
+    /// How many times the loop has woken up (idle cost is measured by this).
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// The loop; returns after [`Scheduler::stop`].
+    pub fn run(&self, app: &App) {
+        loop {
+            {
+                let mut s = self.lock();
+                if s.stop {
+                    return;
+                }
+                s.dirty = false;
+            }
+            let woke = self.wakeups.fetch_add(1, Ordering::Relaxed) + 1;
+            let now = app.now_ms();
+            match start_due(app, now) {
+                Ok(0) => {}
+                Ok(n) => log::info!("scheduler: started {n} run(s)"),
+                Err(e) => log::error!("scheduler: could not start due runs: {e}"),
+            }
+            let next = app
+                .store
+                .read(scheduled_tasks::earliest_due)
+                .unwrap_or_else(|e| {
+                    log::error!("scheduler: could not read the next due time: {e}");
+                    None
+                });
+            log::debug!(
+                "scheduler: woke ({woke}) at {}, next run due {}",
+                rfc3339_ms(now),
+                next.map_or("never".to_owned(), rfc3339_ms)
+            );
+            let sleep = if app.clock.is_test() {
+                TEST_CLOCK_POLL
+            } else {
+                match next {
+                    Some(due) => {
+                        Duration::from_millis(due.saturating_sub(now).max(0) as u64).min(MAX_SLEEP)
+                    }
+                    None => MAX_SLEEP,
+                }
+            };
+            let guard = self.lock();
+            let _ = self
+                .wake
+                .wait_timeout_while(guard, sleep, |s| !s.dirty && !s.stop)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// When the task's next window is due.
+pub fn next_due(task: &ScheduledTask, config: &Config) -> i64 {
+    let (_, end) = window::next_window(task.interval, task.created_at, task.watermark);
+    window::due_at(end, config.delay.as_millis() as i64)
+}
+
+/// Creates a run for every due task (its next window, as `scheduled` or `retry`) and queues
+/// them; returns how many.
+fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
+    let mut started = 0;
+    loop {
+        let runs = app.store.write(|tx| {
+            let due = scheduled_tasks::due(tx, now, BATCH)?;
+            let mut runs = Vec::with_capacity(due.len());
+            for task in due {
+                let window = window::next_window(task.interval, task.created_at, task.watermark);
+                let (trigger, attempt) = if task.consecutive_failures > 0 {
+                    (Trigger::Retry, task.consecutive_failures + 1)
+                } else {
+                    (Trigger::Scheduled, 1)
+                };
+                let run = Run::pending(&task, trigger, attempt, window, "scheduler", now);
+                store::runs::insert(tx, &run)?;
+                scheduled_tasks::set_next_run(tx, &task.id, None)?;
+                runs.push((run.id, task.id));
+            }
+            Ok::<_, StoreError>(runs)
+        })?;
+        for (run_id, task_id) in &runs {
+            app.queue.push(run_id, task_id);
+        }
+        started += runs.len();
+        if runs.len() < BATCH {
+            return Ok(started);
+        }
+    }
+}
+
+/// A number from 0 to 1 for retry jitter.
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    crate::secrets::random_bytes(&mut b);
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}
+
+/// The scheduler's bookkeeping when a run ends; called in the transaction that records the
+/// run's outcome. Only scheduled and retry runs count: manual and backfill runs never move the
+/// watermark.
+pub fn record_outcome(
+    tx: &Transaction<'_>,
+    config: &Config,
+    run: &Run,
+    failure: Option<&ExportError>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if !matches!(run.trigger, Trigger::Scheduled | Trigger::Retry) {
+        return Ok(());
+    }
+    let Some(mut task) = scheduled_tasks::get_unscoped(tx, &run.scheduled_task_id)? else {
+        return Ok(());
+    };
+    let live = task.enabled && task.status == TaskStatus::Published;
+    let window = format!(
+        "{}..{}",
+        rfc3339_ms(run.window_start),
+        rfc3339_ms(run.window_end)
+    );
+    let update = match failure {
+        None => {
+            let expected = window::next_window(task.interval, task.created_at, task.watermark).0;
+            if run.window_start == expected {
+                task.watermark = Some(run.window_end);
+            } else {
+                // Cannot happen while runs are created only by start_due; never skip a window.
+                log::error!(
+                    "task {}: run {} exported window {window} but the next window starts at {}; watermark kept",
+                    task.id,
+                    run.id,
+                    rfc3339_ms(expected)
+                );
+            }
+            ScheduleUpdate {
+                watermark: task.watermark,
+                next_run_at: live.then(|| next_due(&task, config)),
+                last_run_at: now,
+                last_run_status: "COMPLETED",
+                consecutive_failures: 0,
+                enabled: task.enabled,
+                paused_reason: None,
+            }
+        }
+        // Stopped by shutdown or a crash: not the window's fault, run it again at once.
+        Some(e) if e.interrupted => ScheduleUpdate {
+            watermark: task.watermark,
+            next_run_at: live.then_some(now),
+            last_run_at: now,
+            last_run_status: "FAILED",
+            consecutive_failures: task.consecutive_failures,
+            enabled: task.enabled,
+            paused_reason: task.paused_reason.clone(),
+        },
+        Some(e) => {
+            let failures = task.consecutive_failures + 1;
+            let pause = live && failures >= i64::from(config.max_consecutive_failures);
+            let paused_reason = pause.then(|| {
+                let reason = format!(
+                    "paused after {failures} failed attempts in a row at window {window}; last error: {}",
+                    e.summary
+                );
+                log::warn!("task {}: {reason}", task.id);
+                reason
+            });
+            let wait = window::retry_delay(
+                failures as u32,
+                config.retry_base.as_millis() as i64,
+                config.retry_cap.as_millis() as i64,
+                e.retryable,
+                jitter(),
+            );
+            if live && !pause {
+                log::info!(
+                    "task {}: window {window} failed ({} attempt(s)); retrying at {}",
+                    task.id,
+                    failures,
+                    rfc3339_ms(now + wait)
+                );
+            }
+            ScheduleUpdate {
+                watermark: task.watermark,
+                next_run_at: (live && !pause).then_some(now + wait),
+                last_run_at: now,
+                last_run_status: "FAILED",
+                consecutive_failures: failures,
+                enabled: task.enabled && !pause,
+                paused_reason: paused_reason.or(task.paused_reason.clone()),
+            }
+        }
+    };
+    scheduled_tasks::record_schedule(tx, &task.id, &update)
+}
+
+/// Gives every enabled task that has neither a next run nor a scheduled run in flight its next
+/// run: after a crash, the windows of interrupted runs are due again at once.
+pub fn reschedule_orphans(app: &App) -> Result<usize, StoreError> {
+    app.store.write(|tx| {
+        let tasks = scheduled_tasks::unscheduled(tx)?;
+        for task in &tasks {
+            scheduled_tasks::set_next_run(tx, &task.id, Some(next_due(task, &app.config)))?;
+        }
+        Ok(tasks.len())
+    })
+}
