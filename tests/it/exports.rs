@@ -232,17 +232,7 @@ fn a_window_of_more_than_four_parts_goes_up_as_multipart_and_reads_back_intact()
         );
         // About 27 MiB of CSV: five full 5 MiB parts and a tail.
         let total = 24_000;
-        for batch in 0..total / 1000 {
-            let events: Vec<Value> = (0..1000)
-                .map(|i| {
-                    let n = batch * 1000 + i;
-                    let pad: String = (0..1100).map(|j| char::from(b'a' + ((n * 7 + j) % 26) as u8)).collect();
-                    json!({"event_id": format!("big-{n:06}"), "event_name": "bulk", "external_customer_id": format!("cus_{}", n % 97), "properties": {"pad": pad, "n": n}})
-                })
-                .collect();
-            let r = c.post("/v1/events/bulk", json!({ "events": events }));
-            assert_eq!(r.status, 202, "{}", r.text());
-        }
+        crate::harness::fixtures::ingest_big(&c, "big", total);
         let run = run_recent(&c, &t);
         let stored = check_recorded(server, &bucket, &run);
         assert!(
@@ -691,23 +681,6 @@ fn the_export_command_runs_one_window_without_a_server() {
     );
 }
 
-/// Ingests `count` events of about 1.2 KB of CSV each, in batches of 1000.
-fn ingest_big(c: &Client, count: usize) {
-    for batch in 0..count.div_ceil(1000) {
-        let events: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(count))
-            .map(|n| {
-                let pad: String = (0..1100).map(|j| char::from(b'a' + ((n * 7 + j) % 26) as u8)).collect();
-                json!({"event_id": format!("big-{n:06}"), "event_name": "bulk", "external_customer_id": "c", "properties": {"pad": pad}})
-            })
-            .collect();
-        assert_eq!(
-            c.post("/v1/events/bulk", json!({ "events": events }))
-                .status,
-            202
-        );
-    }
-}
-
 fn db_value(d: &Daemon, sql: &str, run: &str) -> Option<String> {
     let db = rusqlite::Connection::open(d.dir().join("data/exportd.db")).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
@@ -727,7 +700,7 @@ fn an_upload_interrupted_by_shutdown_is_aborted_on_the_server() {
         .start();
     let c = d.prod();
     let bucket = server.new_bucket();
-    ingest_big(&c, 48_000);
+    crate::harness::fixtures::ingest_big(&c, "big", 48_000);
     let t = task(&c, server, &bucket, json!({}));
     let end = now_ms();
     let run = c

@@ -536,6 +536,22 @@ pub mod fixtures {
         })
     }
 
+    /// Ingests `count` events of about 1.2 KB of CSV each (`<prefix>-000000`...), in batches of
+    /// 1000: enough bytes for uploads of many parts.
+    pub fn ingest_big(c: &Client, prefix: &str, count: usize) {
+        for batch in 0..count.div_ceil(1000) {
+            let events: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(count))
+                .map(|n| {
+                    let pad: String = (0..1100).map(|j| char::from(b'a' + ((n * 7 + j) % 26) as u8)).collect();
+                    json!({"event_id": format!("{prefix}-{n:06}"), "event_name": "bulk",
+                           "external_customer_id": format!("cus_{}", n % 97), "properties": {"pad": pad, "n": n}})
+                })
+                .collect();
+            let r = c.post("/v1/events/bulk", json!({ "events": events }));
+            assert_eq!(r.status, 202, "{}", r.text());
+        }
+    }
+
     /// Creates a scheduled task on a new connection and returns the task id.
     pub fn task(c: &Client) -> String {
         let conn = connection(c);
@@ -686,15 +702,14 @@ impl S3Server {
     /// A new, empty bucket.
     pub fn new_bucket(&self) -> String {
         let name = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let (region, creds) = self.region_and_credentials();
-        s3::Bucket::create_with_path_style(
-            &name,
-            region,
-            creds,
-            s3::BucketConfiguration::default(),
-        )
-        .unwrap_or_else(|e| panic!("{}: creating bucket {name}: {e}", self.kind));
+        self.create_bucket(&name);
         name
+    }
+
+    pub fn create_bucket(&self, name: &str) {
+        let (region, creds) = self.region_and_credentials();
+        s3::Bucket::create_with_path_style(name, region, creds, s3::BucketConfiguration::default())
+            .unwrap_or_else(|e| panic!("{}: creating bucket {name}: {e}", self.kind));
     }
 
     pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {

@@ -374,13 +374,25 @@ fn a_paused_task_catches_up_when_resumed_and_deleted_tasks_stop() {
 
 /// A daemon and an hourly task on SeaweedFS writing to `bucket` (which may not exist yet).
 fn s3_task(server: &S3Server, bucket: &str, scheduler: &str) -> (Daemon, Client, String) {
+    s3_task_with(
+        server,
+        bucket,
+        scheduler,
+        "request_timeout = \"2s\"\nretries = 0",
+    )
+}
+
+/// The same, with more keys of the `[s3]` section.
+fn s3_task_with(
+    server: &S3Server,
+    bucket: &str,
+    scheduler: &str,
+    s3_keys: &str,
+) -> (Daemon, Client, String) {
     let d = Setup::new()
         .clock("2025-10-16T10:40:00Z")
         .scheduler(scheduler)
-        .config(&format!(
-            "{}request_timeout = \"2s\"\nretries = 0\n",
-            server.allow()
-        ))
+        .config(&format!("{}{s3_keys}\n", server.allow()))
         .start();
     let c = d.prod();
     let conn = c
@@ -457,20 +469,7 @@ fn a_window_that_fails_three_times_then_succeeds_yields_one_object_in_order() {
     assert!(summary.contains("does not exist"), "{summary}");
 
     // The bucket appears; the fourth attempt succeeds and the blocked window follows.
-    let region = s3::Region::Custom {
-        region: S3_REGION.into(),
-        endpoint: server.endpoint.clone(),
-    };
-    let creds = s3::creds::Credentials::new(
-        Some(&server.access_key),
-        Some(&server.secret_key),
-        None,
-        None,
-        None,
-    )
-    .unwrap();
-    s3::Bucket::create_with_path_style(&bucket, region, creds, s3::BucketConfiguration::default())
-        .unwrap();
+    server.create_bucket(&bucket);
     run_next(&d, &c, &t);
     wait_watermark(&c, &t, "2025-10-16T12:00:00Z");
     let rs = runs(&c, &t);
@@ -642,39 +641,9 @@ fn kill_9_during_an_upload_then_restart_exports_the_window_again_once() {
         return;
     };
     let bucket = server.new_bucket();
-    let d = Setup::new()
-        .clock("2025-10-16T10:40:00Z")
-        .config(&format!("{}part_size = 5242880\n", server.allow()))
-        .start();
-    let c = d.prod();
-    let conn = c
-        .post("/v1/connections", json!({"name": "s3", "provider_type": "s3",
-            "encrypted_secret_data": {"aws_access_key_id": server.access_key, "aws_secret_access_key": server.secret_key}}))
-        .ok(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let body = json!({"connection_id": conn, "entity_type": "events", "interval": "hourly", "enabled": true,
-        "job_config": {"bucket": bucket, "region": S3_REGION, "endpoint_url": server.endpoint, "use_path_style": true}});
-    let t = c.post("/v1/tasks/scheduled", body).ok(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (d, c, t) = s3_task_with(server, &bucket, "", "part_size = 5242880");
     // About 55 MB of CSV in the first window: an upload of many parts.
-    for batch in 0..48 {
-        let events: Vec<Value> = (0..1000)
-            .map(|i| {
-                let n = batch * 1000 + i;
-                let pad: String = (0..1100).map(|j| char::from(b'a' + ((n * 7 + j) % 26) as u8)).collect();
-                json!({"event_id": format!("k-{n:06}"), "event_name": "bulk", "external_customer_id": "c", "properties": {"pad": pad}})
-            })
-            .collect();
-        assert_eq!(
-            c.post("/v1/events/bulk", json!({ "events": events }))
-                .status,
-            202
-        );
-    }
+    crate::harness::fixtures::ingest_big(&c, "k", 48_000);
     d.set_clock("2025-10-16T11:15:00Z");
     let db_path = d.dir().join("data/exportd.db");
     wait_for("the upload to start", || {
