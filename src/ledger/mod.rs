@@ -1,4 +1,6 @@
 //! The embedded billing ledger: the data exports read, filled through Flexprice-shaped
-//! endpoints. So far: usage events.
+//! endpoints (SPEC 7): events, customers, wallets, invoices, subscriptions; and the meters
+//! declared in the config.
 
 pub mod events;
+pub mod meters;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_events.sql")),
     (3, include_str!("migrations/0003_scheduler.sql")),
+    (4, include_str!("migrations/0004_ledger.sql")),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -338,10 +339,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 3);
+        assert_eq!(again.schema_version().expect("version"), 4);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -351,7 +352,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 3);
+        assert_eq!(count, 4);
     }
 
     #[test]
@@ -366,7 +367,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 3,
+                supported: 4,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }
