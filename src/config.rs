@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::connections::S3Credentials;
+use crate::ledger::meters::{Aggregation, Meter, parse_decimal};
 use crate::secrets::{KeySource, parse_hex32};
 use crate::tasks::endpoint::{Allowlist, Origin};
 use crate::tasks::job_config::{ManagedTarget, check_bucket_name};
@@ -56,6 +57,22 @@ struct FileConfig {
     s3: S3File,
     managed_destination: ManagedFile,
     log: LogFile,
+    meters: Vec<MeterFile>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MeterFile {
+    id: String,
+    event_name: String,
+    aggregation: String,
+    field: String,
+    feature_id: String,
+    feature_name: String,
+    feature_group_name: String,
+    /// A decimal in quotes: a TOML float would already be binary floating point.
+    unit_price: Option<toml::Value>,
+    currency: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,6 +277,8 @@ pub struct Config {
     pub s3_retries: u8,
     pub managed: Managed,
     pub log_level: log::LevelFilter,
+    /// Meters, in the order the config lists them.
+    pub meters: Vec<Meter>,
 }
 
 /// The operator's managed destination for `is_flexprice_managed` connections.
@@ -537,6 +556,7 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
     );
 
     let managed = validate_managed(&file.managed_destination, &data_dir)?;
+    let meters = validate_meters(&file.meters)?;
 
     let log_level = match file.log.level.trim().to_ascii_lowercase().as_str() {
         "off" => log::LevelFilter::Off,
@@ -579,6 +599,7 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         s3_retries,
         managed,
         log_level,
+        meters,
     })
 }
 
@@ -682,6 +703,100 @@ fn validate_keys(
                 key_name: name,
             },
         ));
+    }
+    Ok(out)
+}
+
+fn validate_meters(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigError> {
+    let mut out: Vec<Meter> = Vec::with_capacity(meters.len());
+    for (i, m) in meters.iter().enumerate() {
+        let at = |field: &str| format!("meters[{i}].{field}");
+        let required = |field: &str, value: &str| -> Result<String, ConfigError> {
+            let v = value.trim();
+            if v.is_empty() {
+                return Err(invalid(at(field), "expected a value"));
+            }
+            Ok(v.to_owned())
+        };
+        let id = required("id", &m.id)?;
+        if out.iter().any(|o| o.id == id) {
+            return Err(invalid(at("id"), format!("meter id {id:?} is used twice")));
+        }
+        let event_name = required("event_name", &m.event_name)?;
+        let aggregation = Aggregation::parse(m.aggregation.trim()).ok_or_else(|| {
+            invalid(
+                at("aggregation"),
+                format!(
+                    "expected one of {}, got {:?}",
+                    Aggregation::NAMES,
+                    m.aggregation
+                ),
+            )
+        })?;
+        let field = m.field.trim().to_owned();
+        if aggregation.needs_field() && field.is_empty() {
+            return Err(invalid(
+                at("field"),
+                format!(
+                    "expected the event property that {} reads",
+                    aggregation.as_str()
+                ),
+            ));
+        }
+        let feature_id = if m.feature_id.trim().is_empty() {
+            id.clone()
+        } else {
+            m.feature_id.trim().to_owned()
+        };
+        let feature_name = if m.feature_name.trim().is_empty() {
+            feature_id.clone()
+        } else {
+            m.feature_name.trim().to_owned()
+        };
+        let unit_price = match &m.unit_price {
+            None => None,
+            Some(toml::Value::String(text)) => Some(
+                parse_decimal(text)
+                    .filter(|d| !d.is_sign_negative())
+                    .ok_or_else(|| {
+                        invalid(
+                            at("unit_price"),
+                            format!("expected a decimal of 0 or more in quotes, got {text:?}"),
+                        )
+                    })?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    at("unit_price"),
+                    format!(
+                        "expected a decimal in quotes such as \"0.025\" (floats lose cents), got {other}"
+                    ),
+                ));
+            }
+        };
+        let currency = m.currency.trim().to_ascii_uppercase();
+        if unit_price.is_some()
+            && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(invalid(
+                at("currency"),
+                format!(
+                    "expected the ISO 4217 code of unit_price, got {:?}",
+                    m.currency
+                ),
+            ));
+        }
+        out.push(Meter {
+            id,
+            event_name,
+            aggregation,
+            field,
+            feature_id,
+            feature_name,
+            feature_group_name: m.feature_group_name.trim().to_owned(),
+            unit_price,
+            currency,
+        });
     }
     Ok(out)
 }
@@ -893,6 +1008,26 @@ mod tests {
             (
                 "[log]\nlevel = \"loud\"",
                 "config: log.level: expected one of off, error",
+            ),
+            (
+                "[[meters]]\nid = \"m\"\nevent_name = \"e\"\naggregation = \"AVG\"",
+                "config: meters[0].aggregation: expected one of COUNT, SUM",
+            ),
+            (
+                "[[meters]]\nid = \"m\"\nevent_name = \"e\"\naggregation = \"SUM\"",
+                "config: meters[0].field: expected the event property",
+            ),
+            (
+                "[[meters]]\nid = \"m\"\nevent_name = \"e\"\naggregation = \"COUNT\"\nunit_price = 0.1\ncurrency = \"USD\"",
+                "config: meters[0].unit_price: expected a decimal in quotes",
+            ),
+            (
+                "[[meters]]\nid = \"m\"\nevent_name = \"e\"\naggregation = \"COUNT\"\nunit_price = \"0.1\"",
+                "config: meters[0].currency: expected the ISO 4217 code",
+            ),
+            (
+                "[[meters]]\nid = \"m\"\nevent_name = \"e\"\naggregation = \"COUNT\"\n[[meters]]\nid = \"m\"\nevent_name = \"f\"\naggregation = \"COUNT\"",
+                "config: meters[1].id: meter id \"m\" is used twice",
             ),
             (
                 "[scheduler]\nshutdown_timeout = \"soon\"",

@@ -98,3 +98,54 @@ mod tests {
         );
     }
 }
+
+/// A nullable time as an exported cell: RFC 3339 at second precision, or empty.
+pub fn time_cell(ms: Option<i64>) -> String {
+    let mut buf = [0u8; 20];
+    ms.map(|ms| rfc3339_seconds(ms, &mut buf).to_owned())
+        .unwrap_or_default()
+}
+
+/// A stored decimal as an exported cell: plain notation, trailing zeros trimmed; text that is
+/// not a decimal (never written by exportd) is passed through.
+pub fn decimal_cell(text: &str) -> String {
+    match crate::ledger::meters::parse_decimal(text) {
+        Some(d) => crate::ledger::meters::format_decimal(d),
+        None => text.to_owned(),
+    }
+}
+
+/// How a stored column becomes a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// As stored; NULL is empty.
+    Text,
+    /// A decimal string, normalised.
+    Decimal,
+    /// Milliseconds, as RFC 3339 seconds.
+    Time,
+    /// A whole number.
+    Int,
+}
+
+/// The cells of a row whose columns are of the given kinds, in order.
+pub fn cells(row: &rusqlite::Row<'_>, kinds: &[Kind]) -> rusqlite::Result<Vec<String>> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                Kind::Text => row.get::<_, Option<String>>(i)?.unwrap_or_default(),
+                Kind::Decimal => row
+                    .get::<_, Option<String>>(i)?
+                    .map(|t| decimal_cell(&t))
+                    .unwrap_or_default(),
+                Kind::Time => time_cell(row.get::<_, Option<i64>>(i)?),
+                Kind::Int => row
+                    .get::<_, Option<i64>>(i)?
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}

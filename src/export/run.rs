@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::ExportError;
 use super::key::{content_type, manifest_key, object_key};
 use super::pipeline::{Pipeline, PipelineOptions};
-use super::{ExportError, events};
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Managed;
@@ -18,10 +18,9 @@ use crate::scheduler;
 use crate::sink::directory::DirDestination;
 use crate::sink::s3::{S3Destination, S3Spec};
 use crate::sink::{Destination, ObjectMeta};
-use crate::store::events::EventTime;
 use crate::store::{self, Scope, StoreError};
-use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider, WindowField};
-use crate::tasks::{EntityType, endpoint};
+use crate::tasks::endpoint;
+use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider};
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
 /// or process took it) is left alone. Errors are only those of recording the outcome.
@@ -118,19 +117,6 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
             format!("run {} of task {}", run.id, run.scheduled_task_id),
         ));
     };
-    let time = match (task.entity_type, task.job_config.window_field) {
-        (EntityType::Events, Some(WindowField::Timestamp)) => EventTime::Timestamp,
-        (EntityType::Events, _) => EventTime::IngestedAt,
-        (other, _) => {
-            return Err(ExportError::terminal(
-                format!(
-                    "{} exports are not built yet in this version of exportd; only events can be exported",
-                    other.as_str()
-                ),
-                format!("entity {}", other.as_str()),
-            ));
-        }
-    };
     let dest = destination(app, &task.job_config, &connection)?;
     let job = &task.job_config;
     let key = object_key(job, task.entity_type, run.window_start, run.window_end);
@@ -160,20 +146,19 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
             }),
         },
     );
-    let columns = events::COLUMNS;
-    if let Err(e) = pipeline.records.write_record(columns) {
+    let columns = super::columns(&task);
+    if let Err(e) = pipeline.records.write_record(&columns) {
         let err = pipeline.write_error(e);
         pipeline.abandon(err.clone());
         return Err(err);
     }
-    let rows = match events::write_rows(
-        &app.store,
-        &scope,
-        time,
-        (run.window_start, run.window_end),
-        &mut pipeline,
-        cancel,
-    ) {
+    let source = super::Source {
+        app,
+        scope: scope.clone(),
+        task: &task,
+        window: (run.window_start, run.window_end),
+    };
+    let rows = match super::write_rows(&source, &mut pipeline, cancel) {
         Ok(rows) => rows,
         Err(e) => {
             pipeline.abandon(e.clone());

@@ -1,1 +1,287 @@
-//! Meters (SPEC 7.2), declared in the config: which events they count and how.
+//! Meters (SPEC 7.2), declared in the config: which events they count and how. They give the
+//! events export its meter columns, usage_analytics its rows, and subscription invoices their
+//! usage charges. Quantities are exact decimals parsed from the event's JSON text.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// How a meter turns events into usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    Count,
+    Sum,
+    Max,
+    CountUnique,
+    Latest,
+}
+
+impl Aggregation {
+    pub const NAMES: &'static str = "COUNT, SUM, MAX, COUNT_UNIQUE, LATEST";
+
+    pub fn parse(text: &str) -> Option<Aggregation> {
+        match text {
+            "COUNT" => Some(Aggregation::Count),
+            "SUM" => Some(Aggregation::Sum),
+            "MAX" => Some(Aggregation::Max),
+            "COUNT_UNIQUE" => Some(Aggregation::CountUnique),
+            "LATEST" => Some(Aggregation::Latest),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregation::Count => "COUNT",
+            Aggregation::Sum => "SUM",
+            Aggregation::Max => "MAX",
+            Aggregation::CountUnique => "COUNT_UNIQUE",
+            Aggregation::Latest => "LATEST",
+        }
+    }
+
+    /// Whether the meter reads a property (all but COUNT).
+    pub fn needs_field(self) -> bool {
+        self != Aggregation::Count
+    }
+}
+
+/// A validated meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meter {
+    pub id: String,
+    pub event_name: String,
+    pub aggregation: Aggregation,
+    /// The property it reads (empty for COUNT).
+    pub field: String,
+    pub feature_id: String,
+    pub feature_name: String,
+    pub feature_group_name: String,
+    pub unit_price: Option<Decimal>,
+    pub currency: String,
+}
+
+/// Parses a decimal from its text (never through binary floating point); plain or scientific
+/// notation as JSON writes numbers.
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    let text = text.trim();
+    if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text).ok()
+    } else {
+        text.parse::<Decimal>().ok()
+    }
+}
+
+/// Plain notation with trailing zeros trimmed: `3`, `1.5`, `0` (SPEC 6.3).
+pub fn format_decimal(d: Decimal) -> String {
+    let n = d.normalize();
+    if n.is_zero() {
+        "0".to_owned()
+    } else {
+        n.to_string()
+    }
+}
+
+/// What one event gives a meter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Contribution {
+    /// A quantity (COUNT: 1; SUM, MAX, LATEST: the property's number).
+    Quantity(Decimal),
+    /// COUNT_UNIQUE: the property's value, counted once per distinct value.
+    Unique(String),
+    /// The property is missing or not a number: the event still has its row, but adds nothing.
+    Nothing,
+}
+
+impl Meter {
+    pub fn matches(&self, event_name: &str) -> bool {
+        self.event_name == event_name
+    }
+
+    /// The event's contribution, read from its properties (compact JSON text or none).
+    pub fn contribution(&self, properties: Option<&Value>) -> Contribution {
+        if self.aggregation == Aggregation::Count {
+            return Contribution::Quantity(Decimal::ONE);
+        }
+        let value = properties.and_then(|p| p.get(&self.field));
+        match (self.aggregation, value) {
+            (_, None | Some(Value::Null)) => Contribution::Nothing,
+            (Aggregation::CountUnique, Some(Value::String(s))) => Contribution::Unique(s.clone()),
+            (Aggregation::CountUnique, Some(other)) => Contribution::Unique(other.to_string()),
+            (_, Some(Value::Number(n))) => {
+                parse_decimal(&n.to_string()).map_or(Contribution::Nothing, Contribution::Quantity)
+            }
+            (_, Some(Value::String(s))) => {
+                parse_decimal(s).map_or(Contribution::Nothing, Contribution::Quantity)
+            }
+            _ => Contribution::Nothing,
+        }
+    }
+
+    /// `qty_total` of one event row: the quantity, or 1 for a COUNT_UNIQUE value.
+    pub fn quantity(&self, contribution: &Contribution) -> Option<Decimal> {
+        match contribution {
+            Contribution::Quantity(q) => Some(*q),
+            Contribution::Unique(_) => Some(Decimal::ONE),
+            Contribution::Nothing => None,
+        }
+    }
+
+    /// `quantity × unit_price`, when the meter has a price.
+    pub fn cost(&self, quantity: Decimal) -> Option<Decimal> {
+        self.unit_price.map(|p| quantity * p)
+    }
+}
+
+/// A running total of one meter over many events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Accumulator {
+    pub events: u64,
+    sum: Decimal,
+    max: Option<Decimal>,
+    distinct: BTreeSet<String>,
+    /// The latest value by (timestamp, event id).
+    latest: Option<((i64, String), Decimal)>,
+}
+
+impl Accumulator {
+    pub fn add(&mut self, contribution: &Contribution, timestamp: i64, event_id: &str) {
+        self.events += 1;
+        match contribution {
+            Contribution::Quantity(q) => {
+                self.sum += *q;
+                self.max = Some(self.max.map_or(*q, |m| m.max(*q)));
+                let key = (timestamp, event_id.to_owned());
+                if self.latest.as_ref().is_none_or(|(k, _)| *k <= key) {
+                    self.latest = Some((key, *q));
+                }
+            }
+            Contribution::Unique(v) => {
+                self.distinct.insert(v.clone());
+            }
+            Contribution::Nothing => {}
+        }
+    }
+
+    /// The meter's usage over everything added.
+    pub fn total(&self, aggregation: Aggregation) -> Decimal {
+        match aggregation {
+            Aggregation::Count | Aggregation::Sum => self.sum,
+            Aggregation::Max => self.max.unwrap_or_default(),
+            Aggregation::CountUnique => Decimal::from(self.distinct.len() as u64),
+            Aggregation::Latest => self.latest.as_ref().map(|(_, v)| *v).unwrap_or_default(),
+        }
+    }
+}
+
+/// Meters by event name, in config order, for the per-event lookup.
+pub struct MeterIndex<'m> {
+    by_event: HashMap<&'m str, Vec<&'m Meter>>,
+}
+
+impl<'m> MeterIndex<'m> {
+    pub fn new(meters: &'m [Meter]) -> MeterIndex<'m> {
+        let mut by_event: HashMap<&str, Vec<&Meter>> = HashMap::new();
+        for m in meters {
+            by_event.entry(m.event_name.as_str()).or_default().push(m);
+        }
+        MeterIndex { by_event }
+    }
+
+    pub fn for_event(&self, event_name: &str) -> &[&'m Meter] {
+        self.by_event.get(event_name).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meter(aggregation: Aggregation, field: &str) -> Meter {
+        Meter {
+            id: "m".into(),
+            event_name: "api_call".into(),
+            aggregation,
+            field: field.into(),
+            feature_id: "f".into(),
+            feature_name: "F".into(),
+            feature_group_name: String::new(),
+            unit_price: Some(Decimal::new(25, 3)),
+            currency: "USD".into(),
+        }
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn decimals_are_exact_and_plain() {
+        assert_eq!(format_decimal(d("3.000")), "3");
+        assert_eq!(format_decimal(d("1.50")), "1.5");
+        assert_eq!(format_decimal(d("0.000")), "0");
+        assert_eq!(format_decimal(d("-2.10")), "-2.1");
+        assert_eq!(parse_decimal("1e3"), Some(d("1000")));
+        assert_eq!(
+            parse_decimal("0.1").map(|x| x + d("0.2")),
+            Some(d("0.3")),
+            "no binary floating point"
+        );
+        assert_eq!(parse_decimal("abc"), None);
+    }
+
+    #[test]
+    fn contributions_read_the_property_as_text() {
+        let props = json!({"bytes": 1.25, "n": "7", "user": "u1", "flag": true});
+        assert_eq!(
+            meter(Aggregation::Count, "").contribution(None),
+            Contribution::Quantity(Decimal::ONE)
+        );
+        assert_eq!(
+            meter(Aggregation::Sum, "bytes").contribution(Some(&props)),
+            Contribution::Quantity(d("1.25"))
+        );
+        assert_eq!(
+            meter(Aggregation::Max, "n").contribution(Some(&props)),
+            Contribution::Quantity(d("7"))
+        );
+        assert_eq!(
+            meter(Aggregation::Sum, "flag").contribution(Some(&props)),
+            Contribution::Nothing
+        );
+        assert_eq!(
+            meter(Aggregation::Sum, "missing").contribution(Some(&props)),
+            Contribution::Nothing
+        );
+        assert_eq!(
+            meter(Aggregation::CountUnique, "user").contribution(Some(&props)),
+            Contribution::Unique("u1".into())
+        );
+        let m = meter(Aggregation::Sum, "bytes");
+        assert_eq!(m.cost(d("4")), Some(d("0.1")));
+    }
+
+    #[test]
+    fn accumulators_aggregate_each_way() {
+        let mut acc = Accumulator::default();
+        acc.add(&Contribution::Quantity(d("2")), 10, "a");
+        acc.add(&Contribution::Quantity(d("5")), 30, "c");
+        acc.add(&Contribution::Quantity(d("1.5")), 20, "b");
+        acc.add(&Contribution::Nothing, 40, "d");
+        assert_eq!(acc.events, 4);
+        assert_eq!(acc.total(Aggregation::Sum), d("8.5"));
+        assert_eq!(acc.total(Aggregation::Max), d("5"));
+        assert_eq!(
+            acc.total(Aggregation::Latest),
+            d("5"),
+            "by timestamp, not arrival"
+        );
+        let mut uniq = Accumulator::default();
+        for v in ["a", "b", "a"] {
+            uniq.add(&Contribution::Unique(v.into()), 0, v);
+        }
+        assert_eq!(uniq.total(Aggregation::CountUnique), d("2"));
+    }
+}

@@ -46,7 +46,8 @@ pub fn max_ingested_at(tx: &Transaction<'_>) -> Result<i64> {
     )?)
 }
 
-/// An event as exports read it.
+/// An event as exports read it (`customer_id`: the event's own, else the customer whose
+/// external id it names, when that customer exists).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub id: String,
@@ -91,11 +92,14 @@ pub fn page(
     let t = time.column();
     // The cursor clause is written so SQLite can seek the (tenant, env, time, id) index.
     let sql = format!(
-        "SELECT id, event_name, external_customer_id, customer_id, source, timestamp, ingested_at, properties
-         FROM events
-         WHERE tenant_id = ?1 AND environment_id = ?2 AND {t} >= ?3 AND {t} < ?4
-           AND ({t}, id) > (?5, ?6)
-         ORDER BY {t}, id
+        "SELECT e.id, e.event_name, e.external_customer_id, COALESCE(e.customer_id, c.id), e.source,
+                e.timestamp, e.ingested_at, e.properties
+         FROM events e
+         LEFT JOIN customers c ON c.tenant_id = e.tenant_id AND c.environment_id = e.environment_id
+                              AND c.external_id = e.external_customer_id
+         WHERE e.tenant_id = ?1 AND e.environment_id = ?2 AND e.{t} >= ?3 AND e.{t} < ?4
+           AND (e.{t}, e.id) > (?5, ?6)
+         ORDER BY e.{t}, e.id
          LIMIT ?7"
     );
     let mut stmt = tx.prepare_cached(&sql)?;
