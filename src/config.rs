@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
 use crate::connections::S3Credentials;
-use crate::ledger::meters::{Aggregation, Meter, parse_decimal};
+use crate::ledger::meters::{Aggregation, Meter};
+use crate::ledger::money::parse_any as parse_decimal;
 use crate::secrets::{KeySource, parse_hex32};
 use crate::tasks::endpoint::{Allowlist, Origin};
 use crate::tasks::job_config::{ManagedTarget, check_bucket_name};
@@ -774,18 +775,19 @@ fn validate_meters(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigError> {
                 ));
             }
         };
-        let currency = m.currency.trim().to_ascii_uppercase();
-        if unit_price.is_some()
-            && (currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()))
-        {
-            return Err(invalid(
-                at("currency"),
-                format!(
-                    "expected the ISO 4217 code of unit_price, got {:?}",
-                    m.currency
-                ),
-            ));
-        }
+        // A currency is needed with a price, and must be a real ISO 4217 code when given.
+        let currency = match (m.currency.trim(), unit_price) {
+            ("", None) => String::new(),
+            (text, _) => crate::ledger::money::parse_currency("currency", text).map_err(|_| {
+                invalid(
+                    at("currency"),
+                    format!(
+                        "expected the ISO 4217 code of unit_price, got {:?}",
+                        m.currency
+                    ),
+                )
+            })?,
+        };
         out.push(Meter {
             id,
             event_name,

@@ -8,6 +8,18 @@ pub const RUN: &str = "task";
 pub const CONNECTION: &str = "conn";
 /// Prefix of event ids exportd makes when the client gives none (`event_…`).
 pub const EVENT: &str = "event";
+/// Prefix of customer ids (`cust_…`).
+pub const CUSTOMER: &str = "cust";
+/// Prefix of wallet ids (`wallet_…`).
+pub const WALLET: &str = "wallet";
+/// Prefix of wallet transaction ids (`wtx_…`).
+pub const WALLET_TRANSACTION: &str = "wtx";
+/// Prefix of invoice ids (`inv_…`).
+pub const INVOICE: &str = "inv";
+/// Prefix of invoice line item ids (`inli_…`).
+pub const INVOICE_LINE_ITEM: &str = "inli";
+/// Prefix of subscription ids (`subs_…`).
+pub const SUBSCRIPTION: &str = "subs";
 /// Prefix of request ids shown in logs and the `x-request-id` header.
 pub const REQUEST: &str = "req";
 

@@ -278,6 +278,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A field's value as it is (JSON null counts as absent), for readers with their own rules
+    /// (amounts that may be strings or numbers).
+    pub fn raw(&mut self, key: &'a str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
     /// An optional object of any JSON values, returned as it is.
     pub fn any_object(
         &mut self,

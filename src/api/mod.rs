@@ -3,13 +3,17 @@
 //! handler (a panic becomes a 500), answer JSON, log one line.
 
 mod connections;
+mod customers;
 mod downloads;
 pub mod error;
 mod events;
+mod invoices;
 mod query;
 pub mod router;
 mod runs;
 mod scheduled_tasks;
+mod subscriptions;
+mod wallets;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -273,6 +277,25 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         Route::IngestEvent => events::ingest(&ctx),
         Route::IngestEvents => events::ingest_bulk(&ctx),
         Route::DownloadLink(id) => downloads::link(&ctx, id),
+        Route::ListCustomers => customers::list(&ctx),
+        Route::CreateCustomer => customers::create(&ctx),
+        Route::GetCustomer(id) => customers::get(&ctx, id),
+        Route::UpdateCustomer(id) => customers::update(&ctx, id),
+        Route::ListWallets => wallets::list(&ctx),
+        Route::CreateWallet => wallets::create(&ctx),
+        Route::GetWallet(id) => wallets::get(&ctx, id),
+        Route::TopUpWallet(id) => wallets::top_up(&ctx, id),
+        Route::DebitWallet(id) => wallets::debit(&ctx, id),
+        Route::ListWalletTransactions(id) => wallets::transactions(&ctx, id),
+        Route::ListInvoices => invoices::list(&ctx),
+        Route::CreateInvoice => invoices::create(&ctx),
+        Route::GetInvoice(id) => invoices::get(&ctx, id),
+        Route::FinalizeInvoice(id) => invoices::finalize(&ctx, id),
+        Route::VoidInvoice(id) => invoices::void(&ctx, id),
+        Route::PayInvoice(id) => invoices::payment(&ctx, id),
+        Route::ListSubscriptions => subscriptions::list(&ctx),
+        Route::CreateSubscription => subscriptions::create(&ctx),
+        Route::GetSubscription(id) => subscriptions::get(&ctx, id),
         Route::Health | Route::Download(_) | Route::NotImplemented(_) => {
             Err(ApiError::route_not_found())
         }

@@ -24,6 +24,25 @@ pub enum Route<'a> {
     IngestEvent,
     IngestEvents,
     DownloadLink(&'a str),
+    ListCustomers,
+    CreateCustomer,
+    GetCustomer(&'a str),
+    UpdateCustomer(&'a str),
+    ListWallets,
+    CreateWallet,
+    GetWallet(&'a str),
+    TopUpWallet(&'a str),
+    DebitWallet(&'a str),
+    ListWalletTransactions(&'a str),
+    ListInvoices,
+    CreateInvoice,
+    GetInvoice(&'a str),
+    FinalizeInvoice(&'a str),
+    VoidInvoice(&'a str),
+    PayInvoice(&'a str),
+    ListSubscriptions,
+    CreateSubscription,
+    GetSubscription(&'a str),
     /// A file served through a signed link (no API key: the signature is the credential).
     Download(&'a str),
     /// Routes of later milestones: answered 501 with what is missing.
@@ -51,6 +70,20 @@ impl Route<'_> {
             Route::IngestEvent => "/v1/events",
             Route::IngestEvents => "/v1/events/bulk",
             Route::DownloadLink(_) => "/v1/tasks/{id}/download",
+            Route::ListCustomers | Route::CreateCustomer => "/v1/customers",
+            Route::GetCustomer(_) | Route::UpdateCustomer(_) => "/v1/customers/{id}",
+            Route::ListWallets | Route::CreateWallet => "/v1/wallets",
+            Route::GetWallet(_) => "/v1/wallets/{id}",
+            Route::TopUpWallet(_) => "/v1/wallets/{id}/top-up",
+            Route::DebitWallet(_) => "/v1/wallets/{id}/debit",
+            Route::ListWalletTransactions(_) => "/v1/wallets/{id}/transactions",
+            Route::ListInvoices | Route::CreateInvoice => "/v1/invoices",
+            Route::GetInvoice(_) => "/v1/invoices/{id}",
+            Route::FinalizeInvoice(_) => "/v1/invoices/{id}/finalize",
+            Route::VoidInvoice(_) => "/v1/invoices/{id}/void",
+            Route::PayInvoice(_) => "/v1/invoices/{id}/payment",
+            Route::ListSubscriptions | Route::CreateSubscription => "/v1/subscriptions",
+            Route::GetSubscription(_) => "/v1/subscriptions/{id}",
             Route::Download(_) => "/downloads/{id}",
             Route::NotImplemented(what) => what,
         }
@@ -69,6 +102,14 @@ impl Route<'_> {
                 | Route::TestConnection(_)
                 | Route::IngestEvent
                 | Route::IngestEvents
+                | Route::CreateCustomer
+                | Route::UpdateCustomer(_)
+                | Route::CreateWallet
+                | Route::TopUpWallet(_)
+                | Route::DebitWallet(_)
+                | Route::CreateInvoice
+                | Route::PayInvoice(_)
+                | Route::CreateSubscription
         )
     }
 }
@@ -151,6 +192,40 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
         },
         ["v1", "connections", id, "test"] => only("POST", method, TestConnection(id)),
+        ["v1", "customers"] => match method {
+            "GET" => Ok(ListCustomers),
+            "POST" => Ok(CreateCustomer),
+            _ => Err(ApiError::method_not_allowed("GET, POST")),
+        },
+        ["v1", "customers", id] => match method {
+            "GET" => Ok(GetCustomer(id)),
+            "PUT" => Ok(UpdateCustomer(id)),
+            _ => Err(ApiError::method_not_allowed("GET, PUT")),
+        },
+        ["v1", "wallets"] => match method {
+            "GET" => Ok(ListWallets),
+            "POST" => Ok(CreateWallet),
+            _ => Err(ApiError::method_not_allowed("GET, POST")),
+        },
+        ["v1", "wallets", id] => only("GET", method, GetWallet(id)),
+        ["v1", "wallets", id, "top-up"] => only("POST", method, TopUpWallet(id)),
+        ["v1", "wallets", id, "debit"] => only("POST", method, DebitWallet(id)),
+        ["v1", "wallets", id, "transactions"] => only("GET", method, ListWalletTransactions(id)),
+        ["v1", "invoices"] => match method {
+            "GET" => Ok(ListInvoices),
+            "POST" => Ok(CreateInvoice),
+            _ => Err(ApiError::method_not_allowed("GET, POST")),
+        },
+        ["v1", "invoices", id] => only("GET", method, GetInvoice(id)),
+        ["v1", "invoices", id, "finalize"] => only("POST", method, FinalizeInvoice(id)),
+        ["v1", "invoices", id, "void"] => only("POST", method, VoidInvoice(id)),
+        ["v1", "invoices", id, "payment"] => only("POST", method, PayInvoice(id)),
+        ["v1", "subscriptions"] => match method {
+            "GET" => Ok(ListSubscriptions),
+            "POST" => Ok(CreateSubscription),
+            _ => Err(ApiError::method_not_allowed("GET, POST")),
+        },
+        ["v1", "subscriptions", id] => only("GET", method, GetSubscription(id)),
         _ => Err(ApiError::route_not_found()),
     }
 }
@@ -192,6 +267,40 @@ mod tests {
             ),
             Ok(Route::NotImplemented("schedule-update-billing-period"))
         );
+    }
+
+    #[test]
+    fn matches_ledger_routes() {
+        assert_eq!(route("POST", "/v1/customers"), Ok(Route::CreateCustomer));
+        assert_eq!(
+            route("PUT", "/v1/customers/cust_1"),
+            Ok(Route::UpdateCustomer("cust_1"))
+        );
+        assert_eq!(
+            route("POST", "/v1/wallets/wallet_1/top-up"),
+            Ok(Route::TopUpWallet("wallet_1"))
+        );
+        assert_eq!(
+            route("GET", "/v1/wallets/wallet_1/transactions"),
+            Ok(Route::ListWalletTransactions("wallet_1"))
+        );
+        assert_eq!(
+            route("POST", "/v1/invoices/inv_1/payment"),
+            Ok(Route::PayInvoice("inv_1"))
+        );
+        assert_eq!(
+            route("GET", "/v1/subscriptions/subs_1"),
+            Ok(Route::GetSubscription("subs_1"))
+        );
+        assert_eq!(
+            route("DELETE", "/v1/customers/cust_1").map_err(|e| e.allow),
+            Err(Some("GET, PUT"))
+        );
+        assert_eq!(
+            route("GET", "/v1/invoices/inv_1/void").map_err(|e| e.status),
+            Err(405)
+        );
+        assert!(Route::PayInvoice("x").takes_body() && !Route::VoidInvoice("x").takes_body());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use super::pipeline::Pipeline;
 use super::{Cursor, ExportError, PAGE, Source, keyset_pages, metadata_cells};
-use crate::ledger::meters::{format_decimal, parse_decimal};
+use crate::ledger::money::{format as format_decimal, parse_any as parse_decimal};
 
 pub const COLUMNS: [&str; 6] = [
     "name",

@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicBool;
 use super::format::rfc3339_seconds;
 use super::pipeline::Pipeline;
 use super::{ExportError, PAGE, keyset_pages};
-use crate::ledger::meters::{MeterIndex, format_decimal};
+use crate::ledger::meters::MeterIndex;
+use crate::ledger::money::format as format_decimal;
 use crate::store::events::{self, EventTime, StoredEvent};
 use crate::store::{Scope, Store};
 

@@ -109,8 +109,8 @@ pub fn time_cell(ms: Option<i64>) -> String {
 /// A stored decimal as an exported cell: plain notation, trailing zeros trimmed; text that is
 /// not a decimal (never written by exportd) is passed through.
 pub fn decimal_cell(text: &str) -> String {
-    match crate::ledger::meters::parse_decimal(text) {
-        Some(d) => crate::ledger::meters::format_decimal(d),
+    match crate::ledger::money::parse_any(text) {
+        Some(d) => crate::ledger::money::format(d),
         None => text.to_owned(),
     }
 }

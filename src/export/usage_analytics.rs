@@ -12,7 +12,8 @@ use std::sync::atomic::AtomicBool;
 use super::format::time_cell;
 use super::pipeline::Pipeline;
 use super::{ExportError, PAGE, Source, keyset_pages, metadata_cells};
-use crate::ledger::meters::{Accumulator, MeterIndex, format_decimal};
+use crate::ledger::meters::{Accumulator, MeterIndex};
+use crate::ledger::money::format as format_decimal;
 use crate::store::events::{self, EventTime, StoredEvent};
 
 pub const COLUMNS: [&str; 15] = [

@@ -7,6 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::money::parse_any as parse_decimal;
+
 /// How a meter turns events into usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregation {
@@ -60,27 +62,6 @@ pub struct Meter {
     pub feature_group_name: String,
     pub unit_price: Option<Decimal>,
     pub currency: String,
-}
-
-/// Parses a decimal from its text (never through binary floating point); plain or scientific
-/// notation as JSON writes numbers.
-pub fn parse_decimal(text: &str) -> Option<Decimal> {
-    let text = text.trim();
-    if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text).ok()
-    } else {
-        text.parse::<Decimal>().ok()
-    }
-}
-
-/// Plain notation with trailing zeros trimmed: `3`, `1.5`, `0` (SPEC 6.3).
-pub fn format_decimal(d: Decimal) -> String {
-    let n = d.normalize();
-    if n.is_zero() {
-        "0".to_owned()
-    } else {
-        n.to_string()
-    }
 }
 
 /// What one event gives a meter.
@@ -219,17 +200,19 @@ mod tests {
 
     #[test]
     fn decimals_are_exact_and_plain() {
-        assert_eq!(format_decimal(d("3.000")), "3");
-        assert_eq!(format_decimal(d("1.50")), "1.5");
-        assert_eq!(format_decimal(d("0.000")), "0");
-        assert_eq!(format_decimal(d("-2.10")), "-2.1");
-        assert_eq!(parse_decimal("1e3"), Some(d("1000")));
+        use crate::ledger::money::{format, parse_any};
+        assert_eq!(format(d("3.000")), "3");
+        assert_eq!(format(d("1.50")), "1.5");
+        assert_eq!(format(d("0.000")), "0");
+        assert_eq!(format(d("-0.00")), "0");
+        assert_eq!(format(d("-2.10")), "-2.1");
+        assert_eq!(parse_any("1e3"), Some(d("1000")));
         assert_eq!(
-            parse_decimal("0.1").map(|x| x + d("0.2")),
+            parse_any("0.1").map(|x| x + d("0.2")),
             Some(d("0.3")),
             "no binary floating point"
         );
-        assert_eq!(parse_decimal("abc"), None);
+        assert_eq!(parse_any("abc"), None);
     }
 
     #[test]

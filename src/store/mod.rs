@@ -3,10 +3,14 @@
 //! migrations applied at start in one transaction.
 
 pub mod connections;
+pub mod customers;
 pub mod events;
+pub mod invoices;
 pub mod keys;
 pub mod runs;
 pub mod scheduled_tasks;
+pub mod subscriptions;
+pub mod wallets;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

@@ -45,6 +45,21 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
     let task = c.post("/v1/tasks/scheduled", task_body(&conn)).ok(201);
     let task_id = task["id"].as_str().unwrap().to_owned();
     let conn_before = c.get(&format!("/v1/connections/{conn}")).ok(200);
+    let new_id = |path: &str, body: Value| {
+        c.post(path, body).ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let cust = new_id("/v1/customers", json!({"external_id": "cus_1"}));
+    let wallet = new_id(
+        "/v1/wallets",
+        json!({"customer_id": cust, "currency": "USD"}),
+    );
+    let invoice = new_id(
+        "/v1/invoices",
+        json!({"customer_id": cust, "currency": "USD", "amount_due": "1"}),
+    );
 
     let huge = "a".repeat(5 << 20);
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
@@ -78,6 +93,14 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
         ("POST", format!("/v1/connections/{conn}/test")),
         ("POST", "/v1/events".to_owned()),
         ("POST", "/v1/events/bulk".to_owned()),
+        ("POST", "/v1/customers".to_owned()),
+        ("PUT", format!("/v1/customers/{cust}")),
+        ("POST", "/v1/wallets".to_owned()),
+        ("POST", format!("/v1/wallets/{wallet}/top-up")),
+        ("POST", format!("/v1/wallets/{wallet}/debit")),
+        ("POST", "/v1/invoices".to_owned()),
+        ("POST", format!("/v1/invoices/{invoice}/payment")),
+        ("POST", "/v1/subscriptions".to_owned()),
     ];
     for (method, path) in &routes {
         for (what, body) in &bodies {
@@ -164,6 +187,11 @@ fn every_body_route_refuses_hostile_bodies_and_the_daemon_keeps_serving() {
     );
     assert_eq!(c.get("/v1/connections").ok(200)["total"], 1);
     assert_eq!(c.get("/v1/tasks").ok(200)["pagination"]["total"], 0);
+    assert_eq!(
+        c.get(&format!("/v1/wallets/{wallet}")).ok(200)["balance"],
+        "0"
+    );
+    assert_eq!(c.get("/v1/invoices").ok(200)["pagination"]["total"], 1);
     assert!(
         !d.log().contains(" 500 "),
         "no request may end in a 500:\n{}",

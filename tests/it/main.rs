@@ -7,10 +7,12 @@ mod harness;
 
 mod cli;
 mod connections;
+mod entities;
 mod events;
 mod exports;
 mod hostile;
 mod isolation;
+mod ledger;
 mod lifecycle;
 pub mod runs;
 mod scheduled_tasks;

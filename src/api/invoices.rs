@@ -1,0 +1,329 @@
+//! `/v1/invoices`: one-off invoices (create, list, get) and their transitions: finalize,
+//! void and payment.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::json;
+
+use super::customers::customer_not_found;
+use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::clock::rfc3339_ms;
+use crate::ids::{INVOICE, new_id};
+use crate::ledger::invoices::{
+    self, Illegal, Invoice, InvoiceStatus, LineItem, PAYMENT_PENDING, PAYMENT_STATUSES,
+    REASON_MANUAL, TYPE_ONE_OFF,
+};
+use crate::ledger::money;
+use crate::store::{self, invoices::InvoiceFilter};
+
+/// An invoice on the wire: every column of the table, decimals as strings, times as RFC 3339
+/// or null; `line_items` on single-invoice answers (not in lists).
+#[derive(Serialize)]
+struct InvoiceView<'a> {
+    id: &'a str,
+    tenant_id: &'a str,
+    environment_id: &'a str,
+    customer_id: &'a str,
+    subscription_id: Option<&'a str>,
+    invoice_number: &'a str,
+    invoice_type: &'a str,
+    invoice_status: &'static str,
+    payment_status: &'a str,
+    currency: &'a str,
+    amount_due: String,
+    amount_paid: String,
+    amount_remaining: String,
+    subtotal: String,
+    total: String,
+    total_discount: String,
+    total_tax: String,
+    adjustment_amount: String,
+    refunded_amount: String,
+    billing_sequence: Option<i64>,
+    description: Option<&'a str>,
+    due_date: Option<String>,
+    paid_at: Option<String>,
+    voided_at: Option<String>,
+    finalized_at: Option<String>,
+    billing_period: Option<&'a str>,
+    period_start: Option<String>,
+    period_end: Option<String>,
+    invoice_pdf_url: Option<&'a str>,
+    billing_reason: &'a str,
+    metadata: Option<&'a BTreeMap<String, String>>,
+    idempotency_key: Option<&'a str>,
+    version: i64,
+    status: &'a str,
+    created_by: &'a str,
+    updated_by: &'a str,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line_items: Option<Vec<LineItemView<'a>>>,
+}
+
+#[derive(Serialize)]
+struct LineItemView<'a> {
+    id: &'a str,
+    tenant_id: &'a str,
+    environment_id: &'a str,
+    invoice_id: &'a str,
+    display_name: &'a str,
+    amount: String,
+    quantity: String,
+    meter_id: Option<&'a str>,
+    period_start: Option<String>,
+    period_end: Option<String>,
+    metadata: Option<&'a BTreeMap<String, String>>,
+    created_at: String,
+}
+
+fn line_view(l: &LineItem) -> LineItemView<'_> {
+    LineItemView {
+        id: &l.id,
+        tenant_id: &l.tenant_id,
+        environment_id: &l.environment_id,
+        invoice_id: &l.invoice_id,
+        display_name: &l.display_name,
+        amount: money::format(l.amount),
+        quantity: money::format(l.quantity),
+        meter_id: l.meter_id.as_deref(),
+        period_start: l.period_start.map(rfc3339_ms),
+        period_end: l.period_end.map(rfc3339_ms),
+        metadata: l.metadata.as_ref(),
+        created_at: rfc3339_ms(l.created_at),
+    }
+}
+
+fn view<'a>(i: &'a Invoice, lines: Option<&'a [LineItem]>) -> InvoiceView<'a> {
+    let f = |d: Decimal| money::format(d);
+    InvoiceView {
+        id: &i.id,
+        tenant_id: &i.tenant_id,
+        environment_id: &i.environment_id,
+        customer_id: &i.customer_id,
+        subscription_id: i.subscription_id.as_deref(),
+        invoice_number: &i.invoice_number,
+        invoice_type: &i.invoice_type,
+        invoice_status: i.invoice_status.as_str(),
+        payment_status: &i.payment_status,
+        currency: &i.currency,
+        amount_due: f(i.amount_due),
+        amount_paid: f(i.amount_paid),
+        amount_remaining: f(i.amount_remaining),
+        subtotal: f(i.subtotal),
+        total: f(i.total),
+        total_discount: f(i.total_discount),
+        total_tax: f(i.total_tax),
+        adjustment_amount: f(i.adjustment_amount),
+        refunded_amount: f(i.refunded_amount),
+        billing_sequence: i.billing_sequence,
+        description: i.description.as_deref(),
+        due_date: i.due_date.map(rfc3339_ms),
+        paid_at: i.paid_at.map(rfc3339_ms),
+        voided_at: i.voided_at.map(rfc3339_ms),
+        finalized_at: i.finalized_at.map(rfc3339_ms),
+        billing_period: i.billing_period.as_deref(),
+        period_start: i.period_start.map(rfc3339_ms),
+        period_end: i.period_end.map(rfc3339_ms),
+        invoice_pdf_url: i.invoice_pdf_url.as_deref(),
+        billing_reason: &i.billing_reason,
+        metadata: i.metadata.as_ref(),
+        idempotency_key: i.idempotency_key.as_deref(),
+        version: i.version,
+        status: &i.status,
+        created_by: &i.created_by,
+        updated_by: &i.updated_by,
+        created_at: rfc3339_ms(i.created_at),
+        updated_at: rfc3339_ms(i.updated_at),
+        line_items: lines.map(|ls| ls.iter().map(line_view).collect()),
+    }
+}
+
+fn invoice_not_found(id: &str) -> ApiError {
+    not_found("Invoice", id)
+}
+
+/// Creates a DRAFT one-off invoice with the next invoice number. A repeated idempotency key
+/// answers the invoice it made (200) instead.
+pub fn create(ctx: &Ctx<'_>) -> Outcome {
+    let input = invoices::parse_create(&ctx.json()?)?;
+    let now = ctx.now();
+    let by = &ctx.principal.key_name;
+    let (status, invoice, lines) = ctx.app.store.write(|tx| {
+        if let Some(key) = &input.idempotency_key
+            && let Some(existing) = store::invoices::get_by_idempotency_key(tx, &ctx.scope, key)?
+        {
+            if !invoices::same_request(&existing, &input) {
+                return Err(ApiError::new(
+                    409,
+                    "already_exists",
+                    format!(
+                        "idempotency_key was already used for invoice {} ({} {} for customer {})",
+                        existing.invoice_number,
+                        money::format(existing.amount_due),
+                        existing.currency,
+                        existing.customer_id
+                    ),
+                )
+                .with_detail("field", "idempotency_key")
+                .with_detail("id", existing.id.as_str()));
+            }
+            let lines = store::invoices::line_items(tx, &ctx.scope, &existing.id)?;
+            return Ok((200, existing, lines));
+        }
+        store::customers::get(tx, &ctx.scope, &input.customer_id)?.ok_or_else(|| {
+            customer_not_found(&input.customer_id)
+                .with_detail("customer_id", input.customer_id.as_str())
+        })?;
+        let invoice = Invoice {
+            id: new_id(INVOICE),
+            tenant_id: ctx.scope.tenant_id.clone(),
+            environment_id: ctx.scope.environment_id.clone(),
+            customer_id: input.customer_id.clone(),
+            subscription_id: None,
+            invoice_number: store::invoices::next_number(tx, &ctx.scope)?,
+            invoice_type: TYPE_ONE_OFF.to_owned(),
+            invoice_status: InvoiceStatus::Draft,
+            payment_status: PAYMENT_PENDING.to_owned(),
+            currency: input.currency.clone(),
+            amount_due: input.amount_due,
+            amount_paid: Decimal::ZERO,
+            amount_remaining: input.amount_due,
+            subtotal: input.amount_due,
+            total: input.amount_due,
+            total_discount: Decimal::ZERO,
+            total_tax: Decimal::ZERO,
+            adjustment_amount: Decimal::ZERO,
+            refunded_amount: Decimal::ZERO,
+            billing_sequence: None,
+            description: input.description.clone(),
+            due_date: input.due_date,
+            paid_at: None,
+            voided_at: None,
+            finalized_at: None,
+            billing_period: None,
+            period_start: None,
+            period_end: None,
+            invoice_pdf_url: None,
+            billing_reason: REASON_MANUAL.to_owned(),
+            metadata: input.metadata.clone(),
+            idempotency_key: input.idempotency_key.clone(),
+            version: 1,
+            status: "published".to_owned(),
+            created_by: by.clone(),
+            updated_by: by.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let ids = invoices::line_item_ids(input.line_items.len());
+        let lines: Vec<LineItem> = input
+            .line_items
+            .iter()
+            .zip(ids)
+            .map(|(item, id)| LineItem {
+                id,
+                tenant_id: invoice.tenant_id.clone(),
+                environment_id: invoice.environment_id.clone(),
+                invoice_id: invoice.id.clone(),
+                display_name: item.display_name.clone(),
+                amount: item.amount,
+                quantity: item.quantity,
+                meter_id: None,
+                period_start: None,
+                period_end: None,
+                metadata: item.metadata.clone(),
+                created_at: now,
+            })
+            .collect();
+        store::invoices::insert(tx, &invoice, &lines)?;
+        Ok::<_, ApiError>((201, invoice, lines))
+    })?;
+    Reply::json(status, view(&invoice, Some(&lines)))
+}
+
+pub fn list(ctx: &Ctx<'_>) -> Outcome {
+    let q = &ctx.query;
+    let (limit, offset) = q.page()?;
+    let statuses: Vec<_> = InvoiceStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let filter = InvoiceFilter {
+        customer_id: q
+            .text("customer_id", crate::ledger::customers::MAX_TEXT)?
+            .map(str::to_owned),
+        invoice_status: q.choice("invoice_status", InvoiceStatus::parse, &statuses.join(", "))?,
+        payment_status: q.choice(
+            "payment_status",
+            |s| PAYMENT_STATUSES.contains(&s).then(|| s.to_owned()),
+            &PAYMENT_STATUSES.join(", "),
+        )?,
+        limit,
+        offset,
+    };
+    let page = ctx
+        .app
+        .store
+        .read(|tx| store::invoices::list(tx, &ctx.scope, &filter))?;
+    let items: Vec<_> = page.items.iter().map(|i| view(i, None)).collect();
+    Reply::json(
+        200,
+        json!({"items": items, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
+    )
+}
+
+pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let (invoice, lines) = ctx.app.store.read(|tx| {
+        let invoice =
+            store::invoices::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let lines = store::invoices::line_items(tx, &ctx.scope, id)?;
+        Ok::<_, ApiError>((invoice, lines))
+    })?;
+    Reply::json(200, view(&invoice, Some(&lines)))
+}
+
+/// Applies a status transition in one transaction; an illegal one is a 400 invalid_operation
+/// that says the invoice's current status.
+fn transition(
+    ctx: &Ctx<'_>,
+    id: &str,
+    change: impl FnOnce(&mut Invoice, i64, &str) -> Result<(), Illegal>,
+) -> Outcome {
+    let now = ctx.now();
+    let (invoice, lines) = ctx.app.store.write(|tx| {
+        let mut invoice =
+            store::invoices::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        change(&mut invoice, now, &ctx.principal.key_name).map_err(|illegal| {
+            let err = ApiError::invalid_operation(illegal.message);
+            match illegal.field {
+                Some(field) => err.with_detail("field", field),
+                None => err,
+            }
+        })?;
+        // Every write goes through the one writer connection, so the version read above is
+        // still current; the check guards against a future writer elsewhere.
+        if !store::invoices::update_status(tx, &invoice)? {
+            return Err(ApiError::new(
+                409,
+                "version_conflict",
+                format!("Invoice {id} changed while this request ran; retry it"),
+            ));
+        }
+        let lines = store::invoices::line_items(tx, &ctx.scope, id)?;
+        Ok::<_, ApiError>((invoice, lines))
+    })?;
+    Reply::json(200, view(&invoice, Some(&lines)))
+}
+
+pub fn finalize(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    transition(ctx, id, Invoice::finalize)
+}
+
+pub fn void(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    transition(ctx, id, Invoice::void)
+}
+
+pub fn payment(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let amount = invoices::parse_payment(&ctx.json()?)?;
+    transition(ctx, id, |invoice, now, by| invoice.pay(amount, now, by))
+}

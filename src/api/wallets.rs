@@ -1,0 +1,259 @@
+//! `/v1/wallets`: create, list and get wallets; top up, debit and list their transactions.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::customers::customer_not_found;
+use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::clock::rfc3339_ms;
+use crate::ids::{WALLET, WALLET_TRANSACTION, new_id};
+use crate::ledger::money;
+use crate::ledger::wallets::{
+    self, TRANSACTION_COMPLETED, TxType, WALLET_ACTIVE, Wallet, WalletTransaction,
+};
+use crate::store::{self, wallets::WalletFilter};
+
+#[derive(Serialize)]
+struct WalletView<'a> {
+    id: &'a str,
+    customer_id: &'a str,
+    currency: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a BTreeMap<String, String>>,
+    balance: String,
+    wallet_status: &'a str,
+    tenant_id: &'a str,
+    environment_id: &'a str,
+    status: &'a str,
+    created_at: String,
+    updated_at: String,
+    created_by: &'a str,
+    updated_by: &'a str,
+}
+
+fn view(w: &Wallet) -> WalletView<'_> {
+    WalletView {
+        id: &w.id,
+        customer_id: &w.customer_id,
+        currency: &w.currency,
+        name: &w.name,
+        metadata: w.metadata.as_ref(),
+        balance: money::format(w.balance),
+        wallet_status: &w.wallet_status,
+        tenant_id: &w.tenant_id,
+        environment_id: &w.environment_id,
+        status: &w.status,
+        created_at: rfc3339_ms(w.created_at),
+        updated_at: rfc3339_ms(w.updated_at),
+        created_by: &w.created_by,
+        updated_by: &w.updated_by,
+    }
+}
+
+#[derive(Serialize)]
+struct TransactionView<'a> {
+    id: &'a str,
+    wallet_id: &'a str,
+    #[serde(rename = "type")]
+    tx_type: &'static str,
+    amount: String,
+    balance_before: String,
+    balance_after: String,
+    reference_id: Option<&'a str>,
+    transaction_reason: &'a str,
+    transaction_status: &'a str,
+    idempotency_key: Option<&'a str>,
+    tenant_id: &'a str,
+    environment_id: &'a str,
+    status: &'a str,
+    created_at: String,
+    created_by: &'a str,
+}
+
+fn transaction_view(t: &WalletTransaction) -> TransactionView<'_> {
+    TransactionView {
+        id: &t.id,
+        wallet_id: &t.wallet_id,
+        tx_type: t.tx_type.as_str(),
+        amount: money::format(t.amount),
+        balance_before: money::format(t.balance_before),
+        balance_after: money::format(t.balance_after),
+        reference_id: t.reference_id.as_deref(),
+        transaction_reason: &t.transaction_reason,
+        transaction_status: &t.transaction_status,
+        idempotency_key: t.idempotency_key.as_deref(),
+        tenant_id: &t.tenant_id,
+        environment_id: &t.environment_id,
+        status: &t.status,
+        created_at: rfc3339_ms(t.created_at),
+        created_by: &t.created_by,
+    }
+}
+
+fn wallet_not_found(id: &str) -> ApiError {
+    not_found("Wallet", id)
+}
+
+fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64, i64)) -> Outcome {
+    Reply::json(
+        200,
+        json!({"items": items, "pagination": {"total": total, "limit": limit, "offset": offset}}),
+    )
+}
+
+pub fn create(ctx: &Ctx<'_>) -> Outcome {
+    let input = wallets::parse_create(&ctx.json()?)?;
+    let now = ctx.now();
+    let by = &ctx.principal.key_name;
+    let wallet = Wallet {
+        id: new_id(WALLET),
+        tenant_id: ctx.scope.tenant_id.clone(),
+        environment_id: ctx.scope.environment_id.clone(),
+        customer_id: input.customer_id,
+        currency: input.currency,
+        name: input.name,
+        metadata: input.metadata,
+        balance: rust_decimal::Decimal::ZERO,
+        wallet_status: WALLET_ACTIVE.to_owned(),
+        status: "published".to_owned(),
+        created_at: now,
+        updated_at: now,
+        created_by: by.clone(),
+        updated_by: by.clone(),
+    };
+    ctx.app.store.write(|tx| {
+        store::customers::get(tx, &ctx.scope, &wallet.customer_id)?.ok_or_else(|| {
+            customer_not_found(&wallet.customer_id)
+                .with_detail("customer_id", wallet.customer_id.as_str())
+        })?;
+        store::wallets::insert(tx, &wallet)?;
+        Ok::<_, ApiError>(())
+    })?;
+    Reply::json(201, view(&wallet))
+}
+
+pub fn list(ctx: &Ctx<'_>) -> Outcome {
+    let q = &ctx.query;
+    let page_args = q.page()?;
+    let filter = WalletFilter {
+        customer_id: q
+            .text("customer_id", crate::ledger::customers::MAX_TEXT)?
+            .map(str::to_owned),
+        limit: page_args.0,
+        offset: page_args.1,
+    };
+    let page = ctx
+        .app
+        .store
+        .read(|tx| store::wallets::list(tx, &ctx.scope, &filter))?;
+    list_reply(page.items.iter().map(view).collect(), page.total, page_args)
+}
+
+pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let wallet = ctx
+        .app
+        .store
+        .read(|tx| store::wallets::get(tx, &ctx.scope, id))?
+        .ok_or_else(|| wallet_not_found(id))?;
+    Reply::json(200, view(&wallet))
+}
+
+pub fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    movement(ctx, id, TxType::Credit)
+}
+
+pub fn debit(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    movement(ctx, id, TxType::Debit)
+}
+
+/// One top-up or debit: the balance is read, checked and written in one transaction with the
+/// transaction row. A repeated idempotency key answers what the first request got.
+fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
+    let m = wallets::parse_movement(&ctx.json()?, tx_type)?;
+    let now = ctx.now();
+    let by = &ctx.principal.key_name;
+    let (wallet, transaction) = ctx.app.store.write(|tx| {
+        let mut wallet =
+            store::wallets::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+        if let Some(key) = &m.idempotency_key
+            && let Some(first) = store::wallets::transaction_by_key(tx, &ctx.scope, id, key)?
+        {
+            if !wallets::same_request(&first, &m) {
+                return Err(ApiError::new(
+                    409,
+                    "already_exists",
+                    format!(
+                        "idempotency_key was already used on this wallet for another transaction ({} of {})",
+                        first.tx_type.as_str(),
+                        money::format(first.amount)
+                    ),
+                )
+                .with_detail("field", "idempotency_key"));
+            }
+            // The wallet as that transaction left it: the same answer as the first time.
+            wallet.balance = first.balance_after;
+            wallet.updated_at = first.created_at;
+            wallet.updated_by = first.created_by.clone();
+            return Ok((wallet, first));
+        }
+        if wallet.wallet_status != WALLET_ACTIVE {
+            return Err(ApiError::invalid_operation(format!(
+                "Wallet {id} is {}: only an active wallet can be topped up or debited",
+                wallet.wallet_status
+            )));
+        }
+        let after = wallets::apply(wallet.balance, tx_type, m.amount).map_err(|refusal| {
+            ApiError::invalid_operation(refusal.message()).with_detail("field", "amount")
+        })?;
+        let last = store::wallets::last_position(tx, id)?;
+        let (created_at, tx_id) = wallets::position_after(
+            last.as_ref().map(|(at, last_id)| (*at, last_id.as_str())),
+            now,
+            new_id(WALLET_TRANSACTION),
+        );
+        let transaction = WalletTransaction {
+            id: tx_id,
+            tenant_id: ctx.scope.tenant_id.clone(),
+            environment_id: ctx.scope.environment_id.clone(),
+            wallet_id: wallet.id.clone(),
+            tx_type,
+            amount: m.amount,
+            balance_before: wallet.balance,
+            balance_after: after,
+            reference_id: m.reference_id.clone(),
+            transaction_reason: m.transaction_reason.clone(),
+            transaction_status: TRANSACTION_COMPLETED.to_owned(),
+            idempotency_key: m.idempotency_key.clone(),
+            status: "published".to_owned(),
+            created_at,
+            created_by: by.clone(),
+        };
+        store::wallets::insert_transaction(tx, &transaction)?;
+        store::wallets::set_balance(tx, &ctx.scope, id, after, created_at, by)?;
+        wallet.balance = after;
+        wallet.updated_at = created_at;
+        wallet.updated_by = by.clone();
+        Ok::<_, ApiError>((wallet, transaction))
+    })?;
+    Reply::json(
+        200,
+        json!({"wallet": view(&wallet), "transaction": transaction_view(&transaction)}),
+    )
+}
+
+/// `GET /v1/wallets/{id}/transactions`: newest first.
+pub fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let page_args = ctx.query.page()?;
+    let page = ctx.app.store.read(|tx| {
+        store::wallets::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+        Ok::<_, ApiError>(store::wallets::transactions(tx, &ctx.scope, id, page_args)?)
+    })?;
+    list_reply(
+        page.items.iter().map(transaction_view).collect(),
+        page.total,
+        page_args,
+    )
+}

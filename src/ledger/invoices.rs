@@ -1,0 +1,658 @@
+//! Invoices (Flexprice's `/v1/invoices`): the records, the parsing of one-off invoice
+//! requests, and the status transitions (finalize, void, payment) as pure functions.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::money::{self, Bound};
+use crate::clock::parse_rfc3339_ms;
+use crate::input::{InputError, Obj};
+
+const MAX_TEXT: usize = 255;
+const MAX_DESCRIPTION: usize = 4096;
+/// Most line items one request may carry.
+pub const MAX_LINE_ITEMS: usize = 500;
+
+/// One-off invoices made through the API.
+pub const TYPE_ONE_OFF: &str = "ONE_OFF";
+pub const REASON_MANUAL: &str = "MANUAL";
+
+/// Flexprice's payment statuses, and VOIDED for a voided invoice.
+pub const PAYMENT_PENDING: &str = "PENDING";
+pub const PAYMENT_SUCCEEDED: &str = "SUCCEEDED";
+pub const PAYMENT_VOIDED: &str = "VOIDED";
+pub const PAYMENT_STATUSES: [&str; 9] = [
+    "INITIATED",
+    "PENDING",
+    "PROCESSING",
+    "SUCCEEDED",
+    "OVERPAID",
+    "FAILED",
+    "REFUNDED",
+    "PARTIALLY_REFUNDED",
+    "VOIDED",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceStatus {
+    Draft,
+    Finalized,
+    Voided,
+    Skipped,
+}
+
+impl InvoiceStatus {
+    pub const ALL: [InvoiceStatus; 4] = [
+        InvoiceStatus::Draft,
+        InvoiceStatus::Finalized,
+        InvoiceStatus::Voided,
+        InvoiceStatus::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "DRAFT",
+            InvoiceStatus::Finalized => "FINALIZED",
+            InvoiceStatus::Voided => "VOIDED",
+            InvoiceStatus::Skipped => "SKIPPED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<InvoiceStatus> {
+        InvoiceStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// An invoice as stored: every column of the `invoices` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invoice {
+    pub id: String,
+    pub tenant_id: String,
+    pub environment_id: String,
+    pub customer_id: String,
+    pub subscription_id: Option<String>,
+    pub invoice_number: String,
+    pub invoice_type: String,
+    pub invoice_status: InvoiceStatus,
+    pub payment_status: String,
+    pub currency: String,
+    pub amount_due: Decimal,
+    pub amount_paid: Decimal,
+    pub amount_remaining: Decimal,
+    pub subtotal: Decimal,
+    pub total: Decimal,
+    pub total_discount: Decimal,
+    pub total_tax: Decimal,
+    pub adjustment_amount: Decimal,
+    pub refunded_amount: Decimal,
+    pub billing_sequence: Option<i64>,
+    pub description: Option<String>,
+    pub due_date: Option<i64>,
+    pub paid_at: Option<i64>,
+    pub voided_at: Option<i64>,
+    pub finalized_at: Option<i64>,
+    pub billing_period: Option<String>,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub invoice_pdf_url: Option<String>,
+    pub billing_reason: String,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub idempotency_key: Option<String>,
+    pub version: i64,
+    pub status: String,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A line item as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineItem {
+    pub id: String,
+    pub tenant_id: String,
+    pub environment_id: String,
+    pub invoice_id: String,
+    pub display_name: String,
+    pub amount: Decimal,
+    pub quantity: Decimal,
+    pub meter_id: Option<String>,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub created_at: i64,
+}
+
+/// A validated line item of a new invoice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLineItem {
+    pub display_name: String,
+    /// The unit amount; the line costs `amount × quantity`.
+    pub amount: Decimal,
+    pub quantity: Decimal,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A validated `POST /v1/invoices`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateInvoice {
+    pub customer_id: String,
+    pub currency: String,
+    pub amount_due: Decimal,
+    pub line_items: Vec<NewLineItem>,
+    pub due_date: Option<i64>,
+    pub description: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub idempotency_key: Option<String>,
+}
+
+/// An RFC 3339 time between 1970 and 9999.
+pub fn timestamp<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Option<i64>, InputError> {
+    let field = obj.field(key);
+    match obj.str(key, 64)?.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => parse_rfc3339_ms(text)
+            .filter(|ms| (0..=253_402_300_799_999).contains(ms))
+            .map(Some)
+            .ok_or_else(|| {
+                InputError::new(
+                    &field,
+                    format!(
+                        "{field} must be an RFC 3339 timestamp between 1970 and 9999, such as 2025-10-16T10:00:00Z"
+                    ),
+                )
+            }),
+    }
+}
+
+fn parse_line_item(mut obj: Obj<'_>) -> Result<NewLineItem, InputError> {
+    let display_name = obj.required_str("display_name", MAX_TEXT)?.to_owned();
+    let amount = money::required_amount(&mut obj, "amount", Bound::NonNegative)?;
+    let quantity = money::amount(&mut obj, "quantity", Bound::NonNegative)?.unwrap_or(Decimal::ONE);
+    let metadata = obj.string_map("metadata")?;
+    obj.finish()?;
+    Ok(NewLineItem {
+        display_name,
+        amount,
+        quantity,
+        metadata,
+    })
+}
+
+/// What a line costs: `amount × quantity`, exact, with at most 12 decimal places.
+pub fn line_total(field: &str, item: &NewLineItem) -> Result<Decimal, InputError> {
+    let total = money::exact_mul(item.amount, item.quantity).ok_or_else(|| {
+        InputError::new(
+            field,
+            format!(
+                "{field}: amount × quantity must be at most {}",
+                money::MAX_AMOUNT
+            ),
+        )
+    })?;
+    if total.scale() > money::MAX_SCALE {
+        return Err(InputError::new(
+            field,
+            format!(
+                "{field}: amount × quantity must have at most {} decimal places",
+                money::MAX_SCALE
+            ),
+        ));
+    }
+    if total > Decimal::from(money::MAX_AMOUNT) {
+        return Err(InputError::new(
+            field,
+            format!(
+                "{field}: amount × quantity must be at most {}",
+                money::MAX_AMOUNT
+            ),
+        ));
+    }
+    Ok(total)
+}
+
+/// `amount_due` must be what the line items add up to.
+pub fn check_total(amount_due: Decimal, items: &[NewLineItem]) -> Result<(), InputError> {
+    let mut sum = Decimal::ZERO;
+    for (i, item) in items.iter().enumerate() {
+        // Each line is at most MAX_AMOUNT and the sum is checked against it as it grows, so
+        // it never nears Decimal's range.
+        sum += line_total(&format!("line_items[{i}]"), item)?;
+        if sum > Decimal::from(money::MAX_AMOUNT) {
+            return Err(InputError::new(
+                "line_items",
+                format!("line_items must add up to at most {}", money::MAX_AMOUNT),
+            ));
+        }
+    }
+    if sum != amount_due {
+        return Err(InputError::new(
+            "amount_due",
+            format!(
+                "amount_due ({}) must equal the sum of the line items' amount × quantity ({})",
+                money::format(amount_due),
+                money::format(sum)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn parse_create(body: &Value) -> Result<CreateInvoice, InputError> {
+    let mut obj = Obj::root(body)?;
+    let customer_id = obj.required_str("customer_id", MAX_TEXT)?.to_owned();
+    let currency = money::required_currency(&mut obj, "currency")?;
+    let amount_due = money::required_amount(&mut obj, "amount_due", Bound::NonNegative)?;
+    let line_items = obj
+        .obj_array("line_items", MAX_LINE_ITEMS)?
+        .into_iter()
+        .map(parse_line_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    let due_date = timestamp(&mut obj, "due_date")?;
+    let description = obj
+        .str("description", MAX_DESCRIPTION)?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let metadata = obj.string_map("metadata")?;
+    let idempotency_key = obj
+        .str("idempotency_key", MAX_TEXT)?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    obj.finish()?;
+    // An empty list is no list: only given line items must add up.
+    if !line_items.is_empty() {
+        check_total(amount_due, &line_items)?;
+    }
+    Ok(CreateInvoice {
+        customer_id,
+        currency,
+        amount_due,
+        line_items,
+        due_date,
+        description,
+        metadata,
+        idempotency_key,
+    })
+}
+
+/// `n` new line item ids that sort in the order they are made (line items are listed by
+/// `(created_at, id)`, and all of an invoice's share one `created_at`).
+pub fn line_item_ids(n: usize) -> Vec<String> {
+    // Counting up from a fresh ULID: a carry out of the random part moves into the time part,
+    // which keeps the order.
+    let start = ulid::Ulid::new().0;
+    (0..n as u128)
+        .map(|i| {
+            let id = ulid::Ulid(start.wrapping_add(i));
+            format!("{}_{id}", crate::ids::INVOICE_LINE_ITEM)
+        })
+        .collect()
+}
+
+/// Whether a stored invoice is what a retried request with the same idempotency key asks for.
+pub fn same_request(invoice: &Invoice, input: &CreateInvoice) -> bool {
+    invoice.customer_id == input.customer_id
+        && invoice.currency == input.currency
+        && invoice.amount_due == input.amount_due
+}
+
+/// The invoice number of the `n`th invoice of an environment.
+pub fn invoice_number(n: i64) -> String {
+    format!("INV-{n:06}")
+}
+
+/// Why a transition is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Illegal {
+    pub message: String,
+    /// The request field at fault, when there is one (an overpayment's `amount`).
+    pub field: Option<&'static str>,
+}
+
+fn illegal(message: String) -> Illegal {
+    Illegal {
+        message,
+        field: None,
+    }
+}
+
+impl Invoice {
+    fn touch(&mut self, now: i64, by: &str) {
+        self.version += 1;
+        self.updated_at = now;
+        self.updated_by = by.to_owned();
+    }
+
+    /// DRAFT → FINALIZED. An invoice with nothing to pay is paid the moment it is final.
+    pub fn finalize(&mut self, now: i64, by: &str) -> Result<(), Illegal> {
+        if self.invoice_status != InvoiceStatus::Draft {
+            return Err(illegal(format!(
+                "Invoice {} is {}: only a DRAFT invoice can be finalized",
+                self.id,
+                self.invoice_status.as_str()
+            )));
+        }
+        self.invoice_status = InvoiceStatus::Finalized;
+        self.finalized_at = Some(now);
+        if self.amount_remaining.is_zero() && self.payment_status == PAYMENT_PENDING {
+            self.payment_status = PAYMENT_SUCCEEDED.to_owned();
+            self.paid_at = Some(now);
+        }
+        self.touch(now, by);
+        Ok(())
+    }
+
+    /// DRAFT, or FINALIZED with nothing paid → VOIDED.
+    pub fn void(&mut self, now: i64, by: &str) -> Result<(), Illegal> {
+        match self.invoice_status {
+            InvoiceStatus::Draft | InvoiceStatus::Finalized => {}
+            other => {
+                return Err(illegal(format!(
+                    "Invoice {} is {}: only a DRAFT or FINALIZED invoice can be voided",
+                    self.id,
+                    other.as_str()
+                )));
+            }
+        }
+        if !self.amount_paid.is_zero() || self.payment_status == PAYMENT_SUCCEEDED {
+            return Err(illegal(format!(
+                "Invoice {} is {} with payment_status {} and amount_paid {}: an invoice with payments cannot be voided",
+                self.id,
+                self.invoice_status.as_str(),
+                self.payment_status,
+                money::format(self.amount_paid)
+            )));
+        }
+        self.invoice_status = InvoiceStatus::Voided;
+        self.payment_status = PAYMENT_VOIDED.to_owned();
+        self.voided_at = Some(now);
+        self.touch(now, by);
+        Ok(())
+    }
+
+    /// Records a payment on a FINALIZED invoice: at most what remains; paid in full, the
+    /// payment status becomes SUCCEEDED.
+    pub fn pay(&mut self, amount: Decimal, now: i64, by: &str) -> Result<(), Illegal> {
+        if self.invoice_status != InvoiceStatus::Finalized {
+            return Err(illegal(format!(
+                "Invoice {} is {}: only a FINALIZED invoice can take payments",
+                self.id,
+                self.invoice_status.as_str()
+            )));
+        }
+        if self.payment_status == PAYMENT_SUCCEEDED || self.amount_remaining.is_zero() {
+            return Err(illegal(format!(
+                "Invoice {} is FINALIZED and already paid in full (payment_status {})",
+                self.id, self.payment_status
+            )));
+        }
+        if amount > self.amount_remaining {
+            return Err(Illegal {
+                message: format!(
+                    "Invoice {} is FINALIZED with amount_remaining {}: a payment of {} would overpay it",
+                    self.id,
+                    money::format(self.amount_remaining),
+                    money::format(amount)
+                ),
+                field: Some("amount"),
+            });
+        }
+        self.amount_paid = (self.amount_paid + amount).normalize();
+        self.amount_remaining = (self.amount_remaining - amount).normalize();
+        if self.amount_remaining.is_zero() {
+            self.payment_status = PAYMENT_SUCCEEDED.to_owned();
+            self.paid_at = Some(now);
+        }
+        self.touch(now, by);
+        Ok(())
+    }
+}
+
+/// `POST /v1/invoices/{id}/payment {"amount"}`.
+pub fn parse_payment(body: &Value) -> Result<Decimal, InputError> {
+    let mut obj = Obj::root(body)?;
+    let amount = money::required_amount(&mut obj, "amount", Bound::Positive)?;
+    obj.finish()?;
+    Ok(amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
+    fn invoice(amount: &str) -> Invoice {
+        let amount = dec(amount);
+        Invoice {
+            id: "inv_1".into(),
+            tenant_id: "t".into(),
+            environment_id: "e".into(),
+            customer_id: "cust_1".into(),
+            subscription_id: None,
+            invoice_number: invoice_number(1),
+            invoice_type: TYPE_ONE_OFF.into(),
+            invoice_status: InvoiceStatus::Draft,
+            payment_status: PAYMENT_PENDING.into(),
+            currency: "USD".into(),
+            amount_due: amount,
+            amount_paid: Decimal::ZERO,
+            amount_remaining: amount,
+            subtotal: amount,
+            total: amount,
+            total_discount: Decimal::ZERO,
+            total_tax: Decimal::ZERO,
+            adjustment_amount: Decimal::ZERO,
+            refunded_amount: Decimal::ZERO,
+            billing_sequence: None,
+            description: None,
+            due_date: None,
+            paid_at: None,
+            voided_at: None,
+            finalized_at: None,
+            billing_period: None,
+            period_start: None,
+            period_end: None,
+            invoice_pdf_url: None,
+            billing_reason: REASON_MANUAL.into(),
+            metadata: None,
+            idempotency_key: None,
+            version: 1,
+            status: "published".into(),
+            created_by: "k".into(),
+            updated_by: "k".into(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn parses_invoices_and_checks_the_line_items_add_up() {
+        let i = parse_create(&json!({"customer_id": "c", "currency": "eur", "amount_due": "10"}))
+            .unwrap();
+        assert_eq!((i.currency.as_str(), i.amount_due), ("EUR", dec("10")));
+        let i = parse_create(
+            &json!({"customer_id": "c", "currency": "USD", "amount_due": 25.5,
+            "line_items": [{"display_name": "Seats", "amount": "10", "quantity": "2"},
+                           {"display_name": "Setup", "amount": 5.5}],
+            "due_date": "2025-11-01T00:00:00Z", "idempotency_key": "k"}),
+        )
+        .unwrap();
+        assert_eq!(i.line_items.len(), 2);
+        assert_eq!(i.line_items[1].quantity, Decimal::ONE);
+        assert_eq!(i.due_date, parse_rfc3339_ms("2025-11-01T00:00:00Z"));
+        let err = |v: Value| parse_create(&v).unwrap_err();
+        let base = |extra: Value| {
+            let mut v = json!({"customer_id": "c", "currency": "USD", "amount_due": "10"});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let e = err(base(
+            json!({"line_items": [{"display_name": "a", "amount": "3", "quantity": 3}]}),
+        ));
+        assert_eq!(e.field, "amount_due");
+        assert_eq!(
+            e.message,
+            "amount_due (10) must equal the sum of the line items' amount × quantity (9)"
+        );
+        assert_eq!(
+            err(base(json!({"line_items": [{"amount": "10"}]}))).field,
+            "line_items[0].display_name"
+        );
+        assert_eq!(
+            err(base(
+                json!({"line_items": [{"display_name": "a", "amount": "-1"}]})
+            ))
+            .field,
+            "line_items[0].amount"
+        );
+        assert_eq!(
+            err(base(
+                json!({"line_items": [{"display_name": "a", "amount": "10", "qty": 1}]})
+            ))
+            .message,
+            "line_items[0].qty is not a known field"
+        );
+        assert_eq!(
+            err(base(
+                json!({"line_items": [{"display_name": "a", "amount": "0.000001",
+                                             "quantity": "0.0000001"}]})
+            ))
+            .field,
+            "line_items[0]"
+        );
+        assert_eq!(
+            err(base(
+                json!({"line_items": [{"display_name": "a", "amount": "1000000000000000",
+                                             "quantity": "2"}]})
+            ))
+            .field,
+            "line_items[0]"
+        );
+        assert_eq!(err(base(json!({"amount_due": "-1"}))).field, "amount_due");
+        assert_eq!(err(base(json!({"currency": "XYZ"}))).field, "currency");
+        assert_eq!(err(base(json!({"due_date": "tomorrow"}))).field, "due_date");
+        assert_eq!(
+            err(json!({"customer_id": "c", "currency": "USD"})).message,
+            "amount_due is required"
+        );
+        // An empty list is no list.
+        assert!(parse_create(&base(json!({"line_items": []}))).is_ok());
+    }
+
+    #[test]
+    fn finalize_void_and_pay_follow_the_status_rules() {
+        let mut inv = invoice("10");
+        assert!(
+            inv.pay(dec("1"), 5, "k")
+                .unwrap_err()
+                .message
+                .contains("is DRAFT")
+        );
+        inv.finalize(5, "k").unwrap();
+        assert_eq!(
+            (inv.invoice_status, inv.finalized_at, inv.version),
+            (InvoiceStatus::Finalized, Some(5), 2)
+        );
+        assert!(
+            inv.finalize(6, "k")
+                .unwrap_err()
+                .message
+                .contains("is FINALIZED: only a DRAFT invoice can be finalized")
+        );
+        let over = inv.pay(dec("10.01"), 6, "k").unwrap_err();
+        assert_eq!(over.field, Some("amount"));
+        inv.pay(dec("4"), 7, "k").unwrap();
+        assert_eq!(
+            (
+                inv.amount_paid,
+                inv.amount_remaining,
+                inv.payment_status.as_str(),
+                inv.paid_at
+            ),
+            (dec("4"), dec("6"), "PENDING", None)
+        );
+        assert!(
+            inv.void(8, "k")
+                .unwrap_err()
+                .message
+                .contains("cannot be voided")
+        );
+        inv.pay(dec("6"), 9, "k").unwrap();
+        assert_eq!(
+            (
+                inv.amount_remaining,
+                inv.payment_status.as_str(),
+                inv.paid_at,
+                inv.version
+            ),
+            (Decimal::ZERO, "SUCCEEDED", Some(9), 4)
+        );
+        assert!(
+            inv.pay(dec("1"), 10, "k")
+                .unwrap_err()
+                .message
+                .contains("already paid")
+        );
+        assert!(inv.void(10, "k").is_err());
+        assert_eq!(inv.version, 4, "refused transitions change nothing");
+
+        let mut draft = invoice("10");
+        draft.void(3, "k").unwrap();
+        assert_eq!(
+            (
+                draft.invoice_status,
+                draft.payment_status.as_str(),
+                draft.voided_at
+            ),
+            (InvoiceStatus::Voided, "VOIDED", Some(3))
+        );
+        assert!(
+            draft
+                .void(4, "k")
+                .unwrap_err()
+                .message
+                .contains("is VOIDED")
+        );
+        assert!(draft.finalize(4, "k").is_err());
+
+        let mut free = invoice("0");
+        free.finalize(2, "k").unwrap();
+        assert_eq!(
+            (free.payment_status.as_str(), free.paid_at),
+            ("SUCCEEDED", Some(2))
+        );
+    }
+
+    #[test]
+    fn line_item_ids_keep_their_order() {
+        let ids = line_item_ids(50);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(ids[0].starts_with("inli_"));
+    }
+
+    #[test]
+    fn numbers_and_payments_parse() {
+        assert_eq!(invoice_number(1), "INV-000001");
+        assert_eq!(invoice_number(1234567), "INV-1234567");
+        assert_eq!(
+            parse_payment(&json!({"amount": "2.50"})).unwrap(),
+            dec("2.5")
+        );
+        assert_eq!(
+            parse_payment(&json!({"amount": 0})).unwrap_err().field,
+            "amount"
+        );
+        assert_eq!(
+            parse_payment(&json!({})).unwrap_err().message,
+            "amount is required"
+        );
+    }
+}
