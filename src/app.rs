@@ -7,6 +7,7 @@ use crate::auth::KeyRing;
 use crate::clock::{Clock, to_ms};
 use crate::config::Config;
 use crate::export::pool::RunQueue;
+use crate::ledger::billing::Runner;
 use crate::scheduler::Scheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
@@ -20,6 +21,8 @@ pub struct App {
     /// Runs waiting for an export worker.
     pub queue: Arc<RunQueue>,
     pub scheduler: Scheduler,
+    /// System jobs (billing) the scheduler has claimed, for the billing thread.
+    pub billing: Runner,
     /// The last `ingested_at` handed out: ingest times never go back, even if the wall
     /// clock does, so an event can never land in a window that was already exported.
     last_ingested_at: AtomicI64,
@@ -42,6 +45,7 @@ impl App {
             clock,
             queue: Arc::new(RunQueue::default()),
             scheduler: Scheduler::default(),
+            billing: Runner::default(),
             last_ingested_at: AtomicI64::new(last),
         })
     }

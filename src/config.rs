@@ -59,6 +59,7 @@ struct FileConfig {
     managed_destination: ManagedFile,
     log: LogFile,
     meters: Vec<MeterFile>,
+    billing: BillingFile,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -157,6 +158,12 @@ struct LogFile {
     level: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct BillingFile {
+    finalization_delay: String,
+}
+
 // Each section has its own defaults, so a file that sets one key of a section keeps the
 // embedded defaults of the others.
 
@@ -239,6 +246,14 @@ impl Default for LogFile {
     }
 }
 
+impl Default for BillingFile {
+    fn default() -> Self {
+        BillingFile {
+            finalization_delay: "1h".into(),
+        }
+    }
+}
+
 // ---- The validated configuration -------------------------------------------------------------
 
 /// Everything exportd runs on, checked.
@@ -280,6 +295,9 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     /// Meters, in the order the config lists them.
     pub meters: Vec<Meter>,
+    /// A DRAFT invoice is finalized by the draft-finalization job once its period ended this
+    /// long ago.
+    pub finalization_delay: Duration,
 }
 
 /// The operator's managed destination for `is_flexprice_managed` connections.
@@ -506,6 +524,12 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
     // S3 parts other than the last must be at least 5 MiB; 5 GiB is S3's largest part.
     let part_size = bounded("s3.part_size", file.s3.part_size, 5 << 20, 5 << 30)? as usize;
     let request_timeout = duration("s3.request_timeout", &file.s3.request_timeout, 1, 3600)?;
+    let finalization_delay = duration(
+        "billing.finalization_delay",
+        &file.billing.finalization_delay,
+        0,
+        90 * 86_400,
+    )?;
     let s3_retries = bounded("s3.retries", file.s3.retries, 0, 10)? as u8;
 
     if file.storage.data_dir.trim().is_empty() {
@@ -601,6 +625,7 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         managed,
         log_level,
         meters,
+        finalization_delay,
     })
 }
 
@@ -941,6 +966,7 @@ mod tests {
             (c.request_timeout, c.s3_retries, c.public_url.as_deref()),
             (Duration::from_secs(60), 1, None)
         );
+        assert_eq!(c.finalization_delay, Duration::from_secs(3600));
     }
 
     #[test]
@@ -963,6 +989,7 @@ mod tests {
                     "http://127.0.0.1:8333, http://127.0.0.1:5000",
                 ),
                 ("EXPORTD_MANAGED_DESTINATION_KIND", "none"),
+                ("EXPORTD_BILLING_FINALIZATION_DELAY", "90m"),
                 ("EXPORTD_CONFIG", "ignored.toml"),
             ],
         )
@@ -973,6 +1000,7 @@ mod tests {
         assert!(c.allow_test_intervals);
         assert_eq!(c.allowed_endpoints.0.len(), 2);
         assert_eq!(c.managed, Managed::Disabled);
+        assert_eq!(c.finalization_delay, Duration::from_secs(90 * 60));
         let err = error_of("", &[("EXPORTD_SERVER_THREADS", "many")]);
         assert_eq!(
             err,
@@ -1046,6 +1074,18 @@ mod tests {
             (
                 "[scheduler]\ndelay = \"-5m\"",
                 "config: scheduler.delay: expected a duration",
+            ),
+            (
+                "[billing]\nfinalization_delay = \"soon\"",
+                "config: billing.finalization_delay: expected a duration from 0s to 7776000s",
+            ),
+            (
+                "[billing]\nfinalization_delay = \"-1h\"",
+                "config: billing.finalization_delay: expected a duration",
+            ),
+            (
+                "[billing]\nfinalisation_delay = \"1h\"",
+                "config: billing.finalisation_delay: unknown field `finalisation_delay`",
             ),
             (
                 "[s3]\nrequest_timeout = \"0s\"",

@@ -77,6 +77,13 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
             .spawn(move || app.scheduler.run(&app))
             .map_err(|e| ServeError::Runtime(format!("cannot start the scheduler: {e}")))?
     };
+    let billing = {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("billing".into())
+            .spawn(move || app.billing.run(&app))
+            .map_err(|e| ServeError::Runtime(format!("cannot start the billing thread: {e}")))?
+    };
     let server = Server::start(app.clone(), listen, threads)
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     log::info!("listening on http://{}", server.addr());
@@ -96,6 +103,11 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     if scheduler.join().is_err() {
         log::error!("the scheduler thread panicked");
     }
+    app.billing.stop();
+    if billing.join().is_err() {
+        log::error!("the billing thread panicked");
+    }
+    release_jobs(&app, "interrupted by shutdown")?;
     workers.shutdown(grace);
     interrupt_runs(&app)?;
     match Arc::try_unwrap(app) {
@@ -181,6 +193,7 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
         let app = app.clone();
         std::thread::spawn(move || abort_uploads(&app, &interrupted));
     }
+    release_jobs(app, "interrupted: exportd stopped during this run")?;
     let rescheduled = crate::scheduler::reschedule_orphans(app)?;
     if rescheduled > 0 {
         log::info!(
@@ -193,6 +206,19 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
     }
     if !pending.is_empty() {
         log::info!("{} pending run(s) queued", pending.len());
+    }
+    Ok(())
+}
+
+/// System jobs still claimed (their run was cut short, or never started) become idle again,
+/// still due: they run at once on this start, or the next.
+fn release_jobs(app: &App, message: &str) -> Result<(), ServeError> {
+    let now = app.now_ms();
+    let released = app
+        .store
+        .write(|tx| store::system_jobs::release_interrupted(tx, message, now))?;
+    if released > 0 {
+        log::warn!("{released} system job run(s) {message}; they run again when next due");
     }
     Ok(())
 }

@@ -80,14 +80,6 @@ impl ApiError {
         .with_detail("max_body_bytes", limit)
     }
 
-    pub fn not_implemented(what: &str) -> ApiError {
-        ApiError::new(
-            501,
-            "not_implemented",
-            format!("{what} is not implemented in this version of exportd"),
-        )
-    }
-
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(503, "service_unavailable", message)
     }

@@ -13,6 +13,7 @@ pub mod router;
 mod runs;
 mod scheduled_tasks;
 mod subscriptions;
+mod system_jobs;
 mod wallets;
 
 use std::io::{self, Read};
@@ -28,6 +29,7 @@ use serde_json::Value;
 
 pub use crate::app::App;
 use crate::auth::Principal;
+use crate::ledger::billing::JobName;
 use crate::store::Scope;
 pub use error::ApiError;
 use query::Query;
@@ -241,9 +243,6 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         _ => {}
     }
     let principal = authenticate(app, req)?;
-    if let Route::NotImplemented(what) = route {
-        return Err(ApiError::not_implemented(what));
-    }
     let body = if route.takes_body() {
         read_body(req, app.config.max_body_bytes)?
     } else {
@@ -296,9 +295,12 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         Route::ListSubscriptions => subscriptions::list(&ctx),
         Route::CreateSubscription => subscriptions::create(&ctx),
         Route::GetSubscription(id) => subscriptions::get(&ctx, id),
-        Route::Health | Route::Download(_) | Route::NotImplemented(_) => {
-            Err(ApiError::route_not_found())
+        Route::ScheduleUpdateBillingPeriod => {
+            system_jobs::schedule(&ctx, JobName::UpdateBillingPeriod)
         }
+        Route::ScheduleDraftFinalization => system_jobs::schedule(&ctx, JobName::DraftFinalization),
+        Route::ListSystemJobs => system_jobs::list(&ctx),
+        Route::Health | Route::Download(_) => Err(ApiError::route_not_found()),
     }
 }
 

@@ -45,8 +45,12 @@ pub enum Route<'a> {
     GetSubscription(&'a str),
     /// A file served through a signed link (no API key: the signature is the credential).
     Download(&'a str),
-    /// Routes of later milestones: answered 501 with what is missing.
-    NotImplemented(&'static str),
+    /// Enables the caller's billing-period update job and runs it now (SPEC 7.1).
+    ScheduleUpdateBillingPeriod,
+    /// Enables the caller's draft-finalization job and runs it now.
+    ScheduleDraftFinalization,
+    /// The caller's system jobs (exportd extension).
+    ListSystemJobs,
 }
 
 impl Route<'_> {
@@ -85,7 +89,11 @@ impl Route<'_> {
             Route::ListSubscriptions | Route::CreateSubscription => "/v1/subscriptions",
             Route::GetSubscription(_) => "/v1/subscriptions/{id}",
             Route::Download(_) => "/downloads/{id}",
-            Route::NotImplemented(what) => what,
+            Route::ScheduleUpdateBillingPeriod => {
+                "/v1/tasks/scheduled/schedule-update-billing-period"
+            }
+            Route::ScheduleDraftFinalization => "/v1/tasks/scheduled/schedule-draft-finalization",
+            Route::ListSystemJobs => "/v1/tasks/scheduled/system",
         }
     }
 
@@ -110,6 +118,8 @@ impl Route<'_> {
                 | Route::CreateInvoice
                 | Route::PayInvoice(_)
                 | Route::CreateSubscription
+                | Route::ScheduleUpdateBillingPeriod
+                | Route::ScheduleDraftFinalization
         )
     }
 }
@@ -148,22 +158,15 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             "subscriptions",
             "temporal",
             "schedule-update-billing-period",
-        ] => only(
-            "POST",
-            method,
-            NotImplemented("schedule-update-billing-period"),
-        ),
+        ] => only("POST", method, ScheduleUpdateBillingPeriod),
         ["v1", "tasks", "scheduled", "schedule-draft-finalization"]
         | [
             "v1",
             "subscriptions",
             "temporal",
             "schedule-draft-finalization",
-        ] => only(
-            "POST",
-            method,
-            NotImplemented("schedule-draft-finalization"),
-        ),
+        ] => only("POST", method, ScheduleDraftFinalization),
+        ["v1", "tasks", "scheduled", "system"] => only("GET", method, ListSystemJobs),
         ["v1", "tasks", "scheduled", id] => match method {
             "GET" => Ok(GetScheduledTask(id)),
             "PUT" => Ok(UpdateScheduledTask(id)),
@@ -265,8 +268,16 @@ mod tests {
                 "POST",
                 "/v1/subscriptions/temporal/schedule-update-billing-period"
             ),
-            Ok(Route::NotImplemented("schedule-update-billing-period"))
+            Ok(Route::ScheduleUpdateBillingPeriod)
         );
+        assert_eq!(
+            route(
+                "POST",
+                "/v1/subscriptions/temporal/schedule-draft-finalization/"
+            ),
+            Ok(Route::ScheduleDraftFinalization)
+        );
+        assert!(Route::ScheduleUpdateBillingPeriod.takes_body());
     }
 
     #[test]
@@ -307,7 +318,27 @@ mod tests {
     fn literal_routes_win_over_ids() {
         assert_eq!(
             route("POST", "/v1/tasks/scheduled/schedule-draft-finalization"),
-            Ok(Route::NotImplemented("schedule-draft-finalization"))
+            Ok(Route::ScheduleDraftFinalization)
+        );
+        assert_eq!(
+            route("POST", "/v1/tasks/scheduled/schedule-update-billing-period"),
+            Ok(Route::ScheduleUpdateBillingPeriod)
+        );
+        assert_eq!(
+            route("GET", "/v1/tasks/scheduled/system"),
+            Ok(Route::ListSystemJobs)
+        );
+        assert_eq!(
+            route("GET", "/v1/tasks/scheduled/schedule-draft-finalization").map_err(|e| e.allow),
+            Err(Some("POST"))
+        );
+        assert_eq!(
+            route("DELETE", "/v1/tasks/scheduled/system").map_err(|e| e.allow),
+            Err(Some("GET"))
+        );
+        assert_eq!(
+            route("GET", "/v1/tasks/scheduled/systems"),
+            Ok(Route::GetScheduledTask("systems"))
         );
     }
 

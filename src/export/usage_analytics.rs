@@ -102,7 +102,15 @@ pub fn write_rows(
     for ((external_id, meter, source), (acc, event_customer_id)) in &groups {
         let m = &meters[*meter];
         let customer = customers.get(external_id.as_str());
-        let total = acc.total(m.aggregation);
+        let total = acc.total(m.aggregation).ok_or_else(|| {
+            ExportError::terminal(
+                format!(
+                    "the usage of meter {} by customer {external_id} in this window is too large for a decimal (28 digits); check the events' {} values",
+                    m.id, m.field
+                ),
+                format!("overflow in meter {} for {external_id}", m.id),
+            )
+        })?;
         let mut row = vec![
             customer.map(|c| c.name.clone()).unwrap_or_default(),
             customer

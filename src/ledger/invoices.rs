@@ -18,6 +18,9 @@ pub const MAX_LINE_ITEMS: usize = 500;
 /// One-off invoices made through the API.
 pub const TYPE_ONE_OFF: &str = "ONE_OFF";
 pub const REASON_MANUAL: &str = "MANUAL";
+/// Invoices the billing-period job makes, one per subscription period.
+pub const TYPE_SUBSCRIPTION: &str = "SUBSCRIPTION";
+pub const REASON_SUBSCRIPTION_CYCLE: &str = "SUBSCRIPTION_CYCLE";
 
 /// Flexprice's payment statuses, and VOIDED for a voided invoice.
 pub const PAYMENT_PENDING: &str = "PENDING";

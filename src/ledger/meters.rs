@@ -109,16 +109,19 @@ impl Meter {
         }
     }
 
-    /// `quantity × unit_price`, when the meter has a price.
+    /// `quantity × unit_price`, when the meter has a price and the product fits a decimal.
     pub fn cost(&self, quantity: Decimal) -> Option<Decimal> {
-        self.unit_price.map(|p| quantity * p)
+        self.unit_price.and_then(|p| quantity.checked_mul(p))
     }
 }
 
-/// A running total of one meter over many events.
+/// A running total of one meter over many events. Sums are checked: event values come from
+/// clients, and a sum too large for a decimal (28 digits) is reported, never wrapped or a
+/// panic.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Accumulator {
     pub events: u64,
+    overflowed: bool,
     sum: Decimal,
     max: Option<Decimal>,
     distinct: BTreeSet<String>,
@@ -131,7 +134,10 @@ impl Accumulator {
         self.events += 1;
         match contribution {
             Contribution::Quantity(q) => {
-                self.sum += *q;
+                match self.sum.checked_add(*q) {
+                    Some(sum) => self.sum = sum,
+                    None => self.overflowed = true,
+                }
                 self.max = Some(self.max.map_or(*q, |m| m.max(*q)));
                 let key = (timestamp, event_id.to_owned());
                 if self.latest.as_ref().is_none_or(|(k, _)| *k <= key) {
@@ -145,14 +151,15 @@ impl Accumulator {
         }
     }
 
-    /// The meter's usage over everything added.
-    pub fn total(&self, aggregation: Aggregation) -> Decimal {
-        match aggregation {
+    /// The meter's usage over everything added; `None` when a sum outgrew a decimal.
+    pub fn total(&self, aggregation: Aggregation) -> Option<Decimal> {
+        Some(match aggregation {
+            Aggregation::Count | Aggregation::Sum if self.overflowed => return None,
             Aggregation::Count | Aggregation::Sum => self.sum,
             Aggregation::Max => self.max.unwrap_or_default(),
             Aggregation::CountUnique => Decimal::from(self.distinct.len() as u64),
             Aggregation::Latest => self.latest.as_ref().map(|(_, v)| *v).unwrap_or_default(),
-        }
+        })
     }
 }
 
@@ -244,6 +251,15 @@ mod tests {
         );
         let m = meter(Aggregation::Sum, "bytes");
         assert_eq!(m.cost(d("4")), Some(d("0.1")));
+        let dear = Meter {
+            unit_price: Some(d("2")),
+            ..meter(Aggregation::Sum, "bytes")
+        };
+        assert_eq!(
+            dear.cost(Decimal::MAX),
+            None,
+            "an overflowing cost is no cost, not a panic"
+        );
     }
 
     #[test]
@@ -254,17 +270,26 @@ mod tests {
         acc.add(&Contribution::Quantity(d("1.5")), 20, "b");
         acc.add(&Contribution::Nothing, 40, "d");
         assert_eq!(acc.events, 4);
-        assert_eq!(acc.total(Aggregation::Sum), d("8.5"));
-        assert_eq!(acc.total(Aggregation::Max), d("5"));
+        assert_eq!(acc.total(Aggregation::Sum), Some(d("8.5")));
+        assert_eq!(acc.total(Aggregation::Max), Some(d("5")));
         assert_eq!(
             acc.total(Aggregation::Latest),
-            d("5"),
+            Some(d("5")),
             "by timestamp, not arrival"
         );
+        let mut huge = Accumulator::default();
+        huge.add(&Contribution::Quantity(Decimal::MAX), 0, "x");
+        huge.add(&Contribution::Quantity(Decimal::MAX), 1, "y");
+        assert_eq!(
+            huge.total(Aggregation::Sum),
+            None,
+            "an overflowing sum is reported, not a panic"
+        );
+        assert_eq!(huge.total(Aggregation::Max), Some(Decimal::MAX));
         let mut uniq = Accumulator::default();
         for v in ["a", "b", "a"] {
             uniq.add(&Contribution::Unique(v.into()), 0, v);
         }
-        assert_eq!(uniq.total(Aggregation::CountUnique), d("2"));
+        assert_eq!(uniq.total(Aggregation::CountUnique), Some(d("2")));
     }
 }

@@ -8,6 +8,9 @@
 //! [`record_outcome`] updates the task in the same transaction that records the run: on
 //! success the watermark moves to the window's end and the next window is scheduled; on failure
 //! the same window is retried after a backoff, and the task is paused after too many failures.
+//!
+//! The same thread wakes for the billing system jobs (`ledger::billing`): it claims the due
+//! ones and hands them to the billing thread, and sleeps no later than the next one is due.
 
 pub mod window;
 
@@ -23,6 +26,7 @@ use crate::config::Config;
 use crate::export::ExportError;
 use crate::runs::{Run, Trigger};
 use crate::store::scheduled_tasks::{self, ScheduleUpdate};
+use crate::store::system_jobs;
 use crate::store::{self, StoreError};
 use crate::tasks::{ScheduledTask, TaskStatus};
 
@@ -84,6 +88,10 @@ impl Scheduler {
                 Ok(n) => log::info!("scheduler: started {n} run(s)"),
                 Err(e) => log::error!("scheduler: could not start due runs: {e}"),
             }
+            let next_job = start_due_jobs(app, now).unwrap_or_else(|e| {
+                log::error!("scheduler: could not start due system jobs: {e}");
+                None
+            });
             let next = app
                 .store
                 .read(scheduled_tasks::earliest_due)
@@ -91,6 +99,7 @@ impl Scheduler {
                     log::error!("scheduler: could not read the next due time: {e}");
                     None
                 });
+            let next = next.into_iter().chain(next_job).min();
             log::debug!(
                 "scheduler: woke ({woke}) at {}, next run due {}",
                 rfc3339_ms(now),
@@ -151,6 +160,20 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
             return Ok(started);
         }
     }
+}
+
+/// Claims every due system job and hands it to the billing thread; returns when the next
+/// idle job is due.
+fn start_due_jobs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
+    let next = app.store.read(system_jobs::earliest_due)?;
+    if next.is_none_or(|due| due > now) {
+        return Ok(next);
+    }
+    let jobs = app.store.write(|tx| system_jobs::claim_due(tx, now))?;
+    for job in jobs {
+        app.billing.push(job);
+    }
+    app.store.read(system_jobs::earliest_due)
 }
 
 /// A number from 0 to 1 for retry jitter.

@@ -255,6 +255,34 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &InvoiceFilter) -> Result<Pa
     )
 }
 
+/// Up to `limit` DRAFT invoices of the scope whose period ended before `before`, oldest
+/// period first (draft finalization).
+pub fn drafts_ended_before(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<Invoice>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM invoices
+         WHERE tenant_id = ?1 AND environment_id = ?2 AND invoice_status = ?3
+           AND status = 'published' AND period_end < ?4
+         ORDER BY period_end, id LIMIT ?5"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params![
+        scope.tenant_id,
+        scope.environment_id,
+        InvoiceStatus::Draft.as_str(),
+        before,
+        limit as i64
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read_row(r)?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod runs;
 pub mod scheduled_tasks;
 pub mod subscriptions;
+pub mod system_jobs;
 pub mod wallets;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_events.sql")),
     (3, include_str!("migrations/0003_scheduler.sql")),
     (4, include_str!("migrations/0004_ledger.sql")),
+    (5, include_str!("migrations/0005_billing.sql")),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -343,10 +345,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), 5);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 4);
+        assert_eq!(again.schema_version().expect("version"), 5);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -356,7 +358,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 4);
+        assert_eq!(count, 5);
     }
 
     #[test]
@@ -371,7 +373,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 4,
+                supported: 5,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod billing;
 mod cli;
 mod connections;
 mod entities;

@@ -343,17 +343,46 @@ fn speakeasy_sdks_get_204_on_delete() {
 }
 
 #[test]
-fn billing_job_routes_answer_501_until_they_exist() {
+fn billing_job_routes_enable_their_job_once_and_need_a_key() {
     let d = Daemon::start();
     let c = d.prod();
-    for path in [
-        "/v1/tasks/scheduled/schedule-update-billing-period",
-        "/v1/tasks/scheduled/schedule-draft-finalization",
-        "/v1/subscriptions/temporal/schedule-update-billing-period",
-        "/v1/subscriptions/temporal/schedule-draft-finalization",
+    for (path, name, message) in [
+        (
+            "/v1/tasks/scheduled/schedule-update-billing-period",
+            "update_billing_period",
+            "Triggered update billing period workflow successfully",
+        ),
+        (
+            "/v1/tasks/scheduled/schedule-draft-finalization",
+            "draft_finalization",
+            "Triggered draft finalization schedule successfully",
+        ),
+        (
+            "/v1/subscriptions/temporal/schedule-update-billing-period",
+            "update_billing_period",
+            "Triggered update billing period workflow successfully",
+        ),
+        (
+            "/v1/subscriptions/temporal/schedule-draft-finalization",
+            "draft_finalization",
+            "Triggered draft finalization schedule successfully",
+        ),
     ] {
-        let v = c.post(path, json!({})).error(501);
-        assert_eq!(v["code"], "not_implemented");
+        let v = c.post(path, json!({})).ok(200);
+        assert_eq!(v, json!({"message": message}));
         d.client(None).post(path, json!({})).error(401);
+        let listed = c.get("/v1/tasks/scheduled/system").ok(200);
+        let named: Vec<_> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["name"] == name)
+            .collect();
+        assert_eq!(named.len(), 1, "{listed}");
+        assert_eq!(named[0]["enabled"], true);
     }
+    // `system` is not a task id.
+    let listed = c.get("/v1/tasks/scheduled/system").ok(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+    assert!(listed.get("id").is_none());
 }

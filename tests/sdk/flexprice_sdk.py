@@ -150,6 +150,17 @@ with Flexprice(server_url=BASE + "/v1", api_key_auth=KEY) as fp:
         lambda: st.trigger_scheduled_task_run(id=created.id, start_time=end),
     )
 
+    # The billing system jobs (SPEC 7.1): the SDK sends an empty request object.
+    billed = st.schedule_update_billing_period(request={})
+    assert isinstance(billed, models.ScheduleUpdateBillingPeriodResponse), type(billed)
+    again = st.schedule_update_billing_period(request=models.ScheduleUpdateBillingPeriodRequest())
+    assert isinstance(again, models.ScheduleUpdateBillingPeriodResponse), type(again)
+    drafts = st.schedule_draft_finalization()
+    assert isinstance(drafts, models.ScheduleDraftFinalizationResponse), type(drafts)
+    jobs = raw("GET", "/v1/tasks/scheduled/system")["items"]
+    assert sorted(j["name"] for j in jobs) == ["draft_finalization", "update_billing_period"], jobs
+    assert all(j["enabled"] is True for j in jobs), jobs
+
     assert st.delete_scheduled_task(id=created.id) is None
     assert st.get_scheduled_task(id=created.id).status == "deleted"
     expect_error("invalid_operation", lambda: st.update_scheduled_task(id=created.id, enabled=True))
