@@ -1,14 +1,24 @@
 //! The byte path of an export: CSV records → (gzip) → fixed-size parts → an [`Upload`].
-//! Memory is one part buffer plus the encoders' small windows, whatever the export's size.
+//! Memory is one part buffer plus the encoders' small windows and a few queued chunks,
+//! whatever the export's size.
 //!
 //! `Pipeline` hashes (SHA-256) and counts the stored bytes as they pass, counts the CSV bytes
 //! before compression, and turns any failure into "abandoned": later writes (such as the
 //! encoders' own flushes while they are dropped) are discarded, and the upload is aborted.
+//!
+//! Rows written to [`Pipeline::records`] are formatted, compressed and uploaded on the calling
+//! thread. [`Pipeline::parallel`] spreads the work over three threads instead: one reads and
+//! formats the rows, one compresses, and the calling thread uploads (an [`Upload`] stays on the
+//! thread that began it). Bounded channels join them, so memory stays bounded, and on two cores
+//! reading, compressing and uploading overlap. The stored bytes are the same either way: the
+//! gzip stream depends on how its input is cut into writes, so the CSV goes through a single
+//! CSV writer, whose buffer flushes reach the encoder as the same writes in the same order.
 
 use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
@@ -120,17 +130,120 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-pub enum Compressor<'a> {
-    Plain(PartWriter<'a>),
+/// Gzip, or the bytes as they are, in front of `W`.
+pub enum Compressor<W: Write> {
+    Plain(W),
     // Boxed: the encoder's state makes it much larger than the plain variant.
-    Gzip(Box<GzEncoder<PartWriter<'a>>>),
+    Gzip(Box<GzEncoder<W>>),
 }
 
-impl Write for Compressor<'_> {
+impl<W: Write> Compressor<W> {
+    fn new(inner: W, gzip_level: Option<u32>) -> Compressor<W> {
+        match gzip_level {
+            None => Compressor::Plain(inner),
+            Some(level) => Compressor::Gzip(Box::new(GzEncoder::new(
+                inner,
+                flate2::Compression::new(level),
+            ))),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut W {
+        match self {
+            Compressor::Plain(w) => w,
+            Compressor::Gzip(gz) => gz.get_mut(),
+        }
+    }
+
+    /// Ends the stream (the gzip trailer) and returns the writer below.
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Compressor::Plain(w) => Ok(w),
+            Compressor::Gzip(gz) => gz.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
             Compressor::Plain(w) => w.write(data),
             Compressor::Gzip(w) => w.write(data),
+        }
+    }
+
+    /// A gzip flush would end a deflate block early and change the stored bytes: never.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// CSV (counted) → compression → `W`.
+type Chain<W> = Counting<Compressor<W>>;
+
+fn chain<W: Write>(inner: W, gzip_level: Option<u32>) -> Chain<W> {
+    Counting {
+        inner: Compressor::new(inner, gzip_level),
+        count: 0,
+    }
+}
+
+/// Where the compression runs.
+enum Stage<'a> {
+    /// Nothing written yet. The chain is made at the first write, on this thread, unless
+    /// [`Pipeline::parallel`] takes over first (then what the record writer flushes is
+    /// `captured` rather than compressed).
+    Pending {
+        parts: PartWriter<'a>,
+        gzip_level: Option<u32>,
+        capturing: bool,
+        captured: Vec<u8>,
+    },
+    /// Compressing on this thread.
+    Here(Chain<PartWriter<'a>>),
+    /// Compressed on another thread by [`Pipeline::parallel`]; `uncompressed` CSV bytes went
+    /// in, and what came out went to `parts`.
+    Done {
+        parts: PartWriter<'a>,
+        uncompressed: u64,
+    },
+    /// In the middle of a change.
+    Moved,
+}
+
+impl Stage<'_> {
+    /// From pending to compressing here.
+    fn start_here(&mut self) {
+        if let Stage::Pending {
+            parts, gzip_level, ..
+        } = std::mem::replace(self, Stage::Moved)
+        {
+            *self = Stage::Here(chain(parts, gzip_level));
+        }
+    }
+}
+
+/// The record writer's way into the stage.
+pub struct Sink<'a>(Rc<RefCell<Stage<'a>>>);
+
+impl Write for Sink<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut stage = self.0.borrow_mut();
+        match &mut *stage {
+            Stage::Pending {
+                capturing: true,
+                captured,
+                ..
+            } => {
+                captured.extend_from_slice(data);
+                return Ok(data.len());
+            }
+            Stage::Pending { .. } => stage.start_here(),
+            _ => {}
+        }
+        match &mut *stage {
+            Stage::Here(chain) => chain.write(data),
+            _ => Err(io::Error::other("the export's CSV was already compressed")),
         }
     }
 
@@ -140,7 +253,121 @@ impl Write for Compressor<'_> {
 }
 
 /// Where CSV records are written.
-pub type RecordWriter<'a> = csv::Writer<Counting<Compressor<'a>>>;
+pub type RecordWriter<'a> = csv::Writer<Sink<'a>>;
+
+/// Where the reading thread of [`Pipeline::parallel`] writes CSV records.
+pub type ChunkWriter = csv::Writer<ChunkSender>;
+
+/// The CSV dialect of every export: `\n` line ends, fields quoted only when needed. The
+/// buffer's size decides how the CSV is cut into writes to the encoder, and so the gzip bytes.
+fn csv_writer<W: Write>(inner: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(64 * 1024)
+        .from_writer(inner)
+}
+
+/// CSV chunks queued for the compressing thread: up to 2 MiB of the CSV writer's flushes.
+const CSV_QUEUED: usize = 32;
+/// Compressed bytes are sent on in chunks of this size...
+const GZIP_CHUNK: usize = 256 * 1024;
+/// ...with up to this many queued: 4 MiB, a few times what compression makes while a part
+/// uploads, so that the compressor rarely waits for the upload.
+const GZIP_QUEUED: usize = 16;
+
+/// Sends what is written to another thread in chunks of at least `min` bytes (each write on
+/// its own with `min` 1) through a bounded channel. Emptied buffers come back to be filled
+/// again, so buffers are allocated only until the pipeline runs full.
+pub struct ChunkSender {
+    chunk: Vec<u8>,
+    min: usize,
+    full: SyncSender<Vec<u8>>,
+    empty: Receiver<Vec<u8>>,
+    /// Set when the data will not be used: writes are then dropped.
+    stopped: bool,
+}
+
+impl ChunkSender {
+    fn new(
+        min: usize,
+        capacity: usize,
+        full: SyncSender<Vec<u8>>,
+        empty: Receiver<Vec<u8>>,
+    ) -> Self {
+        ChunkSender {
+            chunk: Vec::with_capacity(capacity),
+            min,
+            full,
+            empty,
+            stopped: false,
+        }
+    }
+
+    /// Sends what is buffered.
+    fn send(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() || self.stopped {
+            return Ok(());
+        }
+        let capacity = self.chunk.capacity();
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(capacity));
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.full
+            .send(full)
+            .map_err(|_| io::Error::other("the export pipeline stopped taking data"))
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.stopped {
+            self.chunk.extend_from_slice(data);
+            if self.chunk.len() >= self.min {
+                self.send()?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    /// Chunks go when they are big enough, and the last one when the sender is done.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A channel of chunks and the way back for their emptied buffers.
+fn chunk_channel(
+    queued: usize,
+    min: usize,
+    capacity: usize,
+) -> (ChunkSender, Receiver<Vec<u8>>, Sender<Vec<u8>>) {
+    let (full_tx, full_rx) = sync_channel(queued);
+    let (empty_tx, empty_rx) = channel();
+    (
+        ChunkSender::new(min, capacity, full_tx, empty_rx),
+        full_rx,
+        empty_tx,
+    )
+}
+
+/// Writes every chunk that arrives to `out` (until the sender is done, or a write fails) and
+/// sends the emptied buffers back.
+fn drain(
+    chunks: Receiver<Vec<u8>>,
+    back: &Sender<Vec<u8>>,
+    mut out: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    for mut chunk in chunks.iter() {
+        out(&chunk)?;
+        chunk.clear();
+        // The sender may be gone already; then the buffer is simply dropped.
+        let _ = back.send(chunk);
+    }
+    Ok(())
+    // Dropping `chunks` here makes a sender still sending fail, so it stops.
+}
 
 /// Totals of a finished object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +379,7 @@ pub struct Stored {
 
 pub struct Pipeline<'a> {
     pub records: RecordWriter<'a>,
+    stage: Rc<RefCell<Stage<'a>>>,
     shared: SharedState,
 }
 
@@ -179,23 +407,148 @@ impl<'a> Pipeline<'a> {
             on_upload_id: options.on_upload_id,
             announced: false,
         };
-        let compressor = match options.gzip_level {
-            None => Compressor::Plain(parts),
-            Some(level) => Compressor::Gzip(Box::new(GzEncoder::new(
-                parts,
-                flate2::Compression::new(level),
-            ))),
-        };
-        let records = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .buffer_capacity(64 * 1024)
-            .from_writer(Counting {
-                inner: compressor,
-                count: 0,
-            });
-        Pipeline { records, shared }
+        let stage = Rc::new(RefCell::new(Stage::Pending {
+            parts,
+            gzip_level: options.gzip_level,
+            capturing: false,
+            captured: Vec::new(),
+        }));
+        let records = csv_writer(Sink(stage.clone()));
+        Pipeline {
+            records,
+            stage,
+            shared,
+        }
     }
 
+    /// Runs `produce` on a reading thread, where it writes CSV records to the [`ChunkWriter`]
+    /// it is given, after the records already written to `records` (the header). A second
+    /// thread compresses them and this one uploads. Returns what `produce` returns; when
+    /// uploading fails (or is cancelled), the other threads stop and that failure is returned.
+    pub fn parallel<T: Send>(
+        &mut self,
+        produce: impl FnOnce(&mut ChunkWriter) -> Result<T, ExportError> + Send,
+    ) -> Result<T, ExportError> {
+        // Take back what the record writer holds (the header). The reading thread writes it
+        // again, as records, ahead of the rows, so that one CSV writer makes all the CSV.
+        let gzip_level = match &mut *self.stage.borrow_mut() {
+            Stage::Pending {
+                gzip_level,
+                capturing,
+                ..
+            } => {
+                *capturing = true;
+                Some(*gzip_level)
+            }
+            _ => None,
+        };
+        let flushed = self.records.flush();
+        let captured = match &mut *self.stage.borrow_mut() {
+            Stage::Pending {
+                capturing,
+                captured,
+                ..
+            } => {
+                *capturing = false;
+                std::mem::take(captured)
+            }
+            _ => Vec::new(),
+        };
+        if let Err(e) = flushed {
+            return Err(self.write_error(e.into()));
+        }
+        let written_before: Vec<csv::ByteRecord> = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&captured[..])
+            .byte_records()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.write_error(e))?;
+
+        let (csv_out, csv_in, csv_back) = chunk_channel(CSV_QUEUED, 1, 64 * 1024);
+        let complete = AtomicBool::new(false);
+        let (produced, compressed, written) = std::thread::scope(|scope| {
+            let complete = &complete;
+            let reader = std::thread::Builder::new()
+                .name("export-reader".into())
+                .spawn_scoped(scope, move || {
+                    let mut out = csv_writer(csv_out);
+                    for record in &written_before {
+                        out.write_record(record).map_err(csv_failed)?;
+                    }
+                    let produced = produce(&mut out)?;
+                    let mut rest = out
+                        .into_inner()
+                        .map_err(|e| csv_failed(e.into_error().into()))?;
+                    rest.send().map_err(|e| csv_failed(e.into()))?;
+                    // Before the sender goes: its going is what ends the compressor's input.
+                    complete.store(true, Ordering::SeqCst);
+                    drop(rest);
+                    Ok(produced)
+                })
+                .map_err(thread_failed);
+            let mut stage = self.stage.borrow_mut();
+            let (compressed, written) =
+                match (gzip_level, std::mem::replace(&mut *stage, Stage::Moved)) {
+                    (Some(gzip_level), Stage::Pending { mut parts, .. }) => {
+                        let (gz_out, gz_in, gz_back) =
+                            chunk_channel(GZIP_QUEUED, GZIP_CHUNK, GZIP_CHUNK);
+                        let compressor = std::thread::Builder::new()
+                            .name("export-gzip".into())
+                            .spawn_scoped(scope, move || {
+                                compress(csv_in, &csv_back, gzip_level, gz_out, complete)
+                            })
+                            .map_err(thread_failed);
+                        let written = drain(gz_in, &gz_back, |chunk| parts.write_all(chunk));
+                        let (uncompressed, compressed) = match compressor.map(|h| h.join()) {
+                            Ok(Ok(Ok(n))) => (n, Ok(())),
+                            Ok(Ok(Err(e))) | Err(e) => (0, Err(e)),
+                            Ok(Err(_)) => (0, Err(panicked("compressing"))),
+                        };
+                        *stage = Stage::Done {
+                            parts,
+                            uncompressed,
+                        };
+                        (compressed, written)
+                    }
+                    // Records were already compressed here: go on here, reading on the other thread.
+                    (_, Stage::Here(mut chain)) => {
+                        let written = drain(csv_in, &csv_back, |chunk| chain.write_all(chunk));
+                        *stage = Stage::Here(chain);
+                        (Ok(()), written)
+                    }
+                    (_, other) => {
+                        *stage = other;
+                        drop(csv_in);
+                        (
+                            Err(ExportError::retryable(
+                                "writing the CSV failed",
+                                "the pipeline was already finished",
+                            )),
+                            Ok(()),
+                        )
+                    }
+                };
+            drop(stage);
+            let produced = match reader.map(|h| h.join()) {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(panicked("reading the rows")),
+                Err(e) => Err(e),
+            };
+            (produced, compressed, written)
+        });
+        // A failure to upload (or a cancel) stops the other threads: it is the cause of any
+        // failure they saw. Else the reader's failure stops the compressor, and so on.
+        if let Some(e) = self.shared.borrow().failure.clone() {
+            return Err(e);
+        }
+        if let Err(e) = written {
+            return Err(self.write_error(e.into()));
+        }
+        let produced = produced?;
+        compressed?;
+        Ok(produced)
+    }
     /// The failure recorded by a lower layer, else `fallback`.
     fn failure_or(&self, fallback: ExportError) -> ExportError {
         self.shared.borrow().failure.clone().unwrap_or(fallback)
@@ -220,7 +573,7 @@ impl<'a> Pipeline<'a> {
     pub fn finish(self) -> Result<Stored, ExportError> {
         let shared = self.shared.clone();
         let failure = |fallback: ExportError| shared.borrow().failure.clone().unwrap_or(fallback);
-        let counting = self.records.into_inner().map_err(|e| {
+        let records = self.records.into_inner().map_err(|e| {
             let err = failure(ExportError::retryable(
                 "writing the CSV failed",
                 e.to_string(),
@@ -228,15 +581,33 @@ impl<'a> Pipeline<'a> {
             shared.borrow_mut().failure.get_or_insert(err.clone());
             err
         })?;
-        let uncompressed_bytes = counting.count;
-        let mut parts = match counting.inner {
-            Compressor::Plain(w) => w,
-            Compressor::Gzip(gz) => gz.finish().map_err(|e| {
-                let err = failure(ExportError::retryable("compressing failed", e.to_string()));
-                shared.borrow_mut().failure.get_or_insert(err.clone());
-                err
-            })?,
+        drop(records);
+        let stage = std::mem::replace(&mut *self.stage.borrow_mut(), Stage::Moved);
+        let chain = match stage {
+            Stage::Pending {
+                parts, gzip_level, ..
+            } => chain(parts, gzip_level),
+            Stage::Here(chain) => chain,
+            Stage::Done {
+                parts,
+                uncompressed,
+            } => Counting {
+                inner: Compressor::Plain(parts),
+                count: uncompressed,
+            },
+            Stage::Moved => {
+                return Err(ExportError::retryable(
+                    "writing the CSV failed",
+                    "the pipeline was finished twice",
+                ));
+            }
         };
+        let uncompressed_bytes = chain.count;
+        let mut parts = chain.inner.finish().map_err(|e| {
+            let err = failure(ExportError::retryable("compressing failed", e.to_string()));
+            shared.borrow_mut().failure.get_or_insert(err.clone());
+            err
+        })?;
         if let Some(e) = shared.borrow().failure.clone() {
             return Err(e);
         }
@@ -257,6 +628,53 @@ impl<'a> Pipeline<'a> {
             sha256: to_hex(&std::mem::take(&mut parts.hasher).finalize()),
         })
     }
+}
+
+/// The compressing thread of [`Pipeline::parallel`]: each CSV chunk is written to the encoder
+/// as the CSV writer flushed it, and the compressed bytes go on in chunks. Returns how many
+/// CSV bytes went in; fails, sending nothing more, when the reading thread did not finish.
+fn compress(
+    csv: Receiver<Vec<u8>>,
+    back: &Sender<Vec<u8>>,
+    gzip_level: Option<u32>,
+    out: ChunkSender,
+    complete: &AtomicBool,
+) -> Result<u64, ExportError> {
+    let mut chain = chain(out, gzip_level);
+    let fed = drain(csv, back, |chunk| chain.write_all(chunk));
+    if fed.is_err() || !complete.load(Ordering::SeqCst) {
+        // Not even what the encoder writes as it is dropped goes out.
+        chain.inner.get_mut().stopped = true;
+        return Err(ExportError::retryable(
+            "compressing failed",
+            "the export pipeline stopped",
+        ));
+    }
+    let count = chain.count;
+    chain
+        .inner
+        .finish()
+        .and_then(|mut out| out.send())
+        .map_err(|e| ExportError::retryable("compressing failed", e.to_string()))?;
+    Ok(count)
+}
+
+fn csv_failed(e: csv::Error) -> ExportError {
+    ExportError::retryable("writing the CSV failed", e.to_string())
+}
+
+fn thread_failed(e: io::Error) -> ExportError {
+    ExportError::retryable(
+        "exportd could not start a thread; the server log has details",
+        format!("spawning an export thread: {e}"),
+    )
+}
+
+fn panicked(what: &str) -> ExportError {
+    ExportError::retryable(
+        format!("{what} failed; the server log has details"),
+        format!("the thread {what} panicked"),
+    )
 }
 
 #[cfg(test)]
@@ -406,6 +824,122 @@ mod tests {
         let r = rec.borrow();
         assert_eq!(r.parts.len(), 2);
         assert!(r.aborted && r.finished.is_none());
+    }
+
+    /// Row `i` of the parallel tests: text varied enough that how the CSV is cut into writes
+    /// shows in the gzip stream.
+    fn row(i: u64) -> [String; 3] {
+        let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        [
+            i.to_string(),
+            format!("{x:016x}-{}", x % 977),
+            format!("a, \"quoted\" {} value", x % 13),
+        ]
+    }
+
+    /// Header, then `rows` rows written on this thread, or (`parallel`) by a producer on the
+    /// reading thread; the producer stops early with an error at row `fail_at`.
+    fn run_rows(
+        rows: u64,
+        gzip: Option<u32>,
+        parallel: bool,
+        fail_at: Option<u64>,
+        rec: &RefCell<Recorder>,
+        cancel: &AtomicBool,
+    ) -> Result<(Stored, u64), ExportError> {
+        let mut p = Pipeline::new(
+            Box::new(Recording(rec)),
+            PipelineOptions {
+                part_size: 1000,
+                gzip_level: gzip,
+                cancel,
+                on_upload_id: Box::new(|_| {}),
+            },
+        );
+        p.records.write_record(["id", "key", "note"]).unwrap();
+        let written = if parallel {
+            p.parallel(|out| {
+                for i in 0..rows {
+                    if fail_at == Some(i) {
+                        return Err(ExportError::retryable("the database failed", "test"));
+                    }
+                    out.write_record(row(i)).map_err(csv_failed)?;
+                }
+                Ok(rows)
+            })
+        } else {
+            (0..rows)
+                .try_for_each(|i| p.records.write_record(row(i)))
+                .map(|()| rows)
+                .map_err(|e| p.write_error(e))
+        };
+        match written {
+            Ok(n) => p.finish().map(|stored| (stored, n)),
+            Err(e) => {
+                p.abandon(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn object(rec: &RefCell<Recorder>) -> Vec<u8> {
+        let r = rec.borrow();
+        let mut all = r.parts.concat();
+        all.extend_from_slice(r.finished.as_ref().expect("finished"));
+        all
+    }
+
+    #[test]
+    fn parallel_stores_the_same_bytes_as_one_thread() {
+        let cancel = AtomicBool::new(false);
+        for gzip in [Some(6), Some(1), None] {
+            for rows in [0, 3, 20_000] {
+                let one = RefCell::new(Recorder::default());
+                let (stored_one, _) = run_rows(rows, gzip, false, None, &one, &cancel).unwrap();
+                let three = RefCell::new(Recorder::default());
+                let (stored_three, n) = run_rows(rows, gzip, true, None, &three, &cancel).unwrap();
+                assert_eq!(n, rows);
+                let digest = |rec: &RefCell<Recorder>| to_hex(&Sha256::digest(object(rec)));
+                assert_eq!(digest(&one), digest(&three), "{gzip:?} {rows}");
+                assert_eq!(stored_one, stored_three, "{gzip:?} {rows}");
+                let r = three.borrow();
+                assert!(r.parts.iter().all(|p| p.len() == 1000));
+                assert!(!r.aborted);
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_upload_stops_the_parallel_reader() {
+        let rec = RefCell::new(Recorder {
+            fail_part: Some(2),
+            ..Default::default()
+        });
+        let cancel = AtomicBool::new(false);
+        let err = run_rows(1_000_000, Some(6), true, None, &rec, &cancel).unwrap_err();
+        assert_eq!(err.summary, "part failed");
+        let r = rec.borrow();
+        assert_eq!(r.parts.len(), 2);
+        assert!(r.aborted && r.finished.is_none());
+    }
+
+    #[test]
+    fn a_failed_read_aborts_the_upload_and_says_why() {
+        let rec = RefCell::new(Recorder::default());
+        let cancel = AtomicBool::new(false);
+        let err = run_rows(50_000, Some(6), true, Some(40_000), &rec, &cancel).unwrap_err();
+        assert_eq!(err.summary, "the database failed");
+        let r = rec.borrow();
+        assert!(r.aborted && r.finished.is_none());
+    }
+
+    #[test]
+    fn cancelling_a_parallel_export_interrupts_and_aborts() {
+        let rec = RefCell::new(Recorder::default());
+        let cancel = AtomicBool::new(true);
+        let err = run_rows(20_000, Some(6), true, None, &rec, &cancel).unwrap_err();
+        assert_eq!(err.summary, "interrupted by shutdown");
+        assert!(rec.borrow().aborted && rec.borrow().finished.is_none());
     }
 
     #[test]

@@ -60,6 +60,43 @@ pub struct StoredEvent {
     pub properties: Option<String>,
 }
 
+/// The same event borrowed from the database row, valid while the row is: reading one costs
+/// no allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventRow<'r> {
+    pub id: &'r str,
+    pub event_name: &'r str,
+    pub external_customer_id: &'r str,
+    pub customer_id: Option<&'r str>,
+    pub source: Option<&'r str>,
+    pub timestamp: i64,
+    pub ingested_at: i64,
+    pub properties: Option<&'r str>,
+}
+
+impl EventRow<'_> {
+    pub fn to_stored(&self) -> StoredEvent {
+        StoredEvent {
+            id: self.id.to_owned(),
+            event_name: self.event_name.to_owned(),
+            external_customer_id: self.external_customer_id.to_owned(),
+            customer_id: self.customer_id.map(str::to_owned),
+            source: self.source.map(str::to_owned),
+            timestamp: self.timestamp,
+            ingested_at: self.ingested_at,
+            properties: self.properties.map(str::to_owned),
+        }
+    }
+
+    /// The row's position in `time` order.
+    pub fn time(&self, time: EventTime) -> i64 {
+        match time {
+            EventTime::IngestedAt => self.ingested_at,
+            EventTime::Timestamp => self.timestamp,
+        }
+    }
+}
+
 /// Which timestamp places an event in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventTime {
@@ -84,51 +121,94 @@ pub fn page(
     tx: &Transaction<'_>,
     scope: &Scope,
     time: EventTime,
-    (start, end): (i64, i64),
+    window: (i64, i64),
     cursor: Option<&Cursor>,
     limit: usize,
     out: &mut Vec<StoredEvent>,
 ) -> Result<()> {
+    for_each(tx, scope, time, window, cursor, limit, |e| {
+        out.push(e.to_stored());
+        Ok::<_, super::StoreError>(())
+    })?;
+    Ok(())
+}
+
+/// Calls `each` on up to `limit` events with `start <= time < end`, after `cursor`, in
+/// `(time, id)` order, straight from the database rows; returns how many there were.
+pub fn for_each<E: From<super::StoreError>>(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    time: EventTime,
+    (start, end): (i64, i64),
+    cursor: Option<&Cursor>,
+    limit: usize,
+    mut each: impl FnMut(&EventRow<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<usize, E> {
     let t = time.column();
-    // The cursor clause is written so SQLite can seek the (tenant, env, time, id) index.
+    // After a cursor, the page starts at the cursor, given as one row value so that SQLite
+    // seeks the (tenant, environment, time, id) index to it. With the window's start beside it
+    // as a second lower bound, SQLite would seek to the window's start instead and skip the
+    // rows of every earlier page again, making a whole export quadratic in its size.
+    let lower = match cursor {
+        Some(_) => format!("(e.{t}, e.id) > (?3, ?4)"),
+        None => format!("e.{t} >= ?3"),
+    };
     let sql = format!(
         "SELECT e.id, e.event_name, e.external_customer_id, COALESCE(e.customer_id, c.id), e.source,
                 e.timestamp, e.ingested_at, e.properties
          FROM events e
          LEFT JOIN customers c ON c.tenant_id = e.tenant_id AND c.environment_id = e.environment_id
                               AND c.external_id = e.external_customer_id
-         WHERE e.tenant_id = ?1 AND e.environment_id = ?2 AND e.{t} >= ?3 AND e.{t} < ?4
-           AND (e.{t}, e.id) > (?5, ?6)
+         WHERE e.tenant_id = ?1 AND e.environment_id = ?2 AND {lower} AND e.{t} < ?5
          ORDER BY e.{t}, e.id
-         LIMIT ?7"
+         LIMIT ?6"
     );
-    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut stmt = tx.prepare_cached(&sql).map_err(super::StoreError::from)?;
+    // A cursor is never before the window's start: it is the position of a row in the window.
     let (after_time, after_id) = match cursor {
         Some((time, id)) => (*time, id.as_str()),
-        None => (i64::MIN, ""),
+        None => (start, ""),
     };
-    let mut rows = stmt.query(rusqlite::params![
-        scope.tenant_id,
-        scope.environment_id,
-        start,
-        end,
-        after_time,
-        after_id,
-        limit as i64
-    ])?;
-    while let Some(r) = rows.next()? {
-        out.push(StoredEvent {
-            id: r.get(0)?,
-            event_name: r.get(1)?,
-            external_customer_id: r.get(2)?,
-            customer_id: r.get(3)?,
-            source: r.get(4)?,
-            timestamp: r.get(5)?,
-            ingested_at: r.get(6)?,
-            properties: r.get(7)?,
-        });
+    let mut rows = stmt
+        .query(rusqlite::params![
+            scope.tenant_id,
+            scope.environment_id,
+            after_time,
+            after_id,
+            end,
+            limit as i64
+        ])
+        .map_err(super::StoreError::from)?;
+    let mut seen = 0;
+    while let Some(r) = rows.next().map_err(super::StoreError::from)? {
+        let row = read_row(r).map_err(super::StoreError::from)?;
+        each(&row)?;
+        seen += 1;
     }
-    Ok(())
+    Ok(seen)
+}
+
+fn read_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<EventRow<'r>> {
+    let text = |i: usize| -> rusqlite::Result<&'r str> {
+        r.get_ref(i)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+        })
+    };
+    let optional = |i: usize| -> rusqlite::Result<Option<&'r str>> {
+        r.get_ref(i)?.as_str_or_null().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+        })
+    };
+    Ok(EventRow {
+        id: text(0)?,
+        event_name: text(1)?,
+        external_customer_id: text(2)?,
+        customer_id: optional(3)?,
+        source: optional(4)?,
+        timestamp: r.get(5)?,
+        ingested_at: r.get(6)?,
+        properties: optional(7)?,
+    })
 }
 
 #[cfg(test)]
@@ -172,6 +252,38 @@ mod tests {
             })
             .unwrap();
         assert_eq!(added, (2, 1, 11));
+    }
+
+    #[test]
+    fn an_event_sent_again_later_is_still_stored_once() {
+        let (_dir, store) = temp_store();
+        let added = store
+            .write(|tx| {
+                let first = insert(tx, &scope("prod"), &[event("e1", 1)], 10)?;
+                let again = insert(tx, &scope("prod"), &[event("e1", 2), event("e2", 2)], 20)?;
+                Ok::<_, StoreError>((first, again))
+            })
+            .unwrap();
+        assert_eq!(added, (1, 1));
+        let mut kept = Vec::new();
+        store
+            .read(|tx| {
+                page(
+                    tx,
+                    &scope("prod"),
+                    EventTime::IngestedAt,
+                    (0, 100),
+                    None,
+                    10,
+                    &mut kept,
+                )
+            })
+            .unwrap();
+        let kept: Vec<(&str, i64, i64)> = kept
+            .iter()
+            .map(|e| (e.id.as_str(), e.timestamp, e.ingested_at))
+            .collect();
+        assert_eq!(kept, [("e1", 1, 10), ("e2", 2, 20)]);
     }
 
     #[test]

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_scheduler.sql")),
     (4, include_str!("migrations/0004_ledger.sql")),
     (5, include_str!("migrations/0005_billing.sql")),
+    (
+        6,
+        include_str!("migrations/0006_events_in_export_order.sql"),
+    ),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -345,10 +349,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 5);
+        assert_eq!(store.schema_version().expect("version"), 6);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 5);
+        assert_eq!(again.schema_version().expect("version"), 6);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -358,7 +362,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 5);
+        assert_eq!(count, 6);
     }
 
     #[test]
@@ -373,7 +377,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 5,
+                supported: 6,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }
