@@ -8,6 +8,7 @@ use crate::clock::{Clock, to_ms};
 use crate::config::Config;
 use crate::export::pool::RunQueue;
 use crate::ledger::billing::Runner;
+use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct App {
     pub scheduler: Scheduler,
     /// System jobs (billing) the scheduler has claimed, for the billing thread.
     pub billing: Runner,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
     /// The last `ingested_at` handed out: ingest times never go back, even if the wall
     /// clock does, so an event can never land in a window that was already exported.
     last_ingested_at: AtomicI64,
@@ -46,6 +49,7 @@ impl App {
             queue: Arc::new(RunQueue::default()),
             scheduler: Scheduler::default(),
             billing: Runner::default(),
+            metrics: Metrics::default(),
             last_ingested_at: AtomicI64::new(last),
         })
     }

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod input;
 pub mod ledger;
 pub mod logging;
+pub mod metrics;
 pub mod oneshot;
 pub mod runs;
 pub mod scheduler;

@@ -8,11 +8,15 @@ use crate::ledger::events::{NewEvent, parse_bulk, parse_single};
 use crate::store;
 
 fn store_events(ctx: &Ctx<'_>, events: &[NewEvent]) -> Result<usize, ApiError> {
-    Ok(ctx.app.store.write(|tx| {
+    let stored = ctx.app.store.write(|tx| {
         // Taken inside the write lock, so ingest times follow commit order.
         let ingested_at = ctx.app.next_ingested_at();
         store::events::insert(tx, &ctx.scope, events, ingested_at)
-    })?)
+    })?;
+    ctx.app
+        .metrics
+        .events_ingested(events.len() as u64, stored as u64);
+    Ok(stored)
 }
 
 pub fn ingest(ctx: &Ctx<'_>) -> Outcome {

@@ -102,6 +102,11 @@ pub struct Reply {
 pub enum Body {
     Json(Value),
     Empty,
+    /// Text that is not JSON (Prometheus metrics), or JSON kept as written (the OpenAPI file).
+    Text {
+        text: std::borrow::Cow<'static, str>,
+        content_type: &'static str,
+    },
     File {
         file: std::fs::File,
         len: u64,
@@ -224,6 +229,9 @@ pub fn handle(app: &App, mut req: tiny_http::Request) {
         }
     };
     respond(req, status, body, &request_id, allow);
+    let elapsed = started.elapsed();
+    app.metrics
+        .http_request(&method, pattern, status, elapsed.as_secs_f64());
     let path_note = if pattern == "(no route)" {
         // Unmatched paths come from clients; show a bounded, escaped form.
         format!(" {:?}", path.chars().take(120).collect::<String>())
@@ -232,13 +240,25 @@ pub fn handle(app: &App, mut req: tiny_http::Request) {
     };
     log::info!(
         "{method} {pattern}{path_note} {status} {}ms {request_id}",
-        started.elapsed().as_millis()
+        elapsed.as_millis()
     );
 }
 
 fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query: &str) -> Outcome {
+    // Unauthenticated: probes, scrapers and API tooling carry no API key.
     match route {
         Route::Health => return Reply::json(200, serde_json::json!({"status": "ok"})),
+        Route::Ready => return ready(app),
+        Route::Metrics => return metrics(app),
+        Route::OpenApi => {
+            return Ok(Reply {
+                status: 200,
+                body: Body::Text {
+                    text: OPENAPI.into(),
+                    content_type: "application/json",
+                },
+            });
+        }
         Route::Download(id) => return downloads::serve(app, id, &Query::parse(raw_query)),
         _ => {}
     }
@@ -300,8 +320,44 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         }
         Route::ScheduleDraftFinalization => system_jobs::schedule(&ctx, JobName::DraftFinalization),
         Route::ListSystemJobs => system_jobs::list(&ctx),
-        Route::Health | Route::Download(_) => Err(ApiError::route_not_found()),
+        Route::Health | Route::Ready | Route::Metrics | Route::OpenApi | Route::Download(_) => {
+            Err(ApiError::route_not_found())
+        }
     }
+}
+
+/// The OpenAPI 3 document of the whole API, served as written.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// 200 when the database takes a write lock and the scheduler loop runs, else 503 naming what
+/// is wrong.
+fn ready(app: &App) -> Outcome {
+    if let Err(e) = app.store.write(|_| Ok::<_, crate::store::StoreError>(())) {
+        let mut err = ApiError::unavailable("the database does not take writes");
+        err.internal = Some(format!("readiness: {e}"));
+        return Err(err);
+    }
+    if !app.scheduler.is_running() {
+        return Err(ApiError::unavailable("the scheduler is not running"));
+    }
+    Reply::json(
+        200,
+        serde_json::json!({"status": "ready", "database": "ok", "scheduler": "running"}),
+    )
+}
+
+fn metrics(app: &App) -> Outcome {
+    let now = app.now_ms();
+    let gauges = app
+        .store
+        .read(|tx| crate::store::scheduled_tasks::gauges(tx, now))?;
+    Ok(Reply {
+        status: 200,
+        body: Body::Text {
+            text: app.metrics.render(&gauges).into(),
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+        },
+    })
 }
 
 fn header<'r>(req: &'r tiny_http::Request, name: &'static str) -> Option<&'r str> {
@@ -364,6 +420,12 @@ fn respond(
             (Box::new(io::Cursor::new(bytes)), len)
         }
         Body::Empty => (Box::new(io::empty()), 0),
+        Body::Text { text, content_type } => {
+            headers.push(("Content-Type".to_owned(), content_type.to_owned()));
+            let bytes = text.into_owned().into_bytes();
+            let len = bytes.len();
+            (Box::new(io::Cursor::new(bytes)), len)
+        }
         Body::File {
             file,
             len,

@@ -6,6 +6,12 @@ use super::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
     Health,
+    /// Ready when the database takes a write and the scheduler thread is running.
+    Ready,
+    /// Prometheus text.
+    Metrics,
+    /// The OpenAPI 3 document of the whole API.
+    OpenApi,
     ListScheduledTasks,
     CreateScheduledTask,
     GetScheduledTask(&'a str),
@@ -58,6 +64,9 @@ impl Route<'_> {
     pub fn pattern(&self) -> &'static str {
         match self {
             Route::Health => "/healthz",
+            Route::Ready => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::OpenApi => "/openapi.json",
             Route::ListScheduledTasks | Route::CreateScheduledTask => "/v1/tasks/scheduled",
             Route::GetScheduledTask(_)
             | Route::UpdateScheduledTask(_)
@@ -147,6 +156,9 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
     };
     match segments.as_slice() {
         ["healthz"] => only("GET", method, Health),
+        ["readyz"] => only("GET", method, Ready),
+        ["metrics"] => only("GET", method, Metrics),
+        ["openapi.json"] => only("GET", method, OpenApi),
         ["v1", "tasks", "scheduled"] => match method {
             "GET" => Ok(ListScheduledTasks),
             "POST" => Ok(CreateScheduledTask),

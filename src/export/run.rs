@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
+use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
 use crate::scheduler;
 use crate::sink::directory::DirDestination;
@@ -61,6 +62,14 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 store::runs::complete(tx, &run.id, &done, now)?;
                 scheduler::record_outcome(tx, &app.config, &run, None, now)
             })?;
+            app.metrics.run_finished(RunOutcome {
+                entity_type: run.entity_type.as_str(),
+                status: "completed",
+                rows: done.rows.max(0) as u64,
+                stored_bytes: done.stored_bytes.max(0) as u64,
+                uncompressed_bytes: done.uncompressed_bytes.max(0) as u64,
+                seconds: started.elapsed().as_secs_f64(),
+            });
             app.scheduler.notify();
             Ok(())
         }
@@ -76,6 +85,14 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 store::runs::fail(tx, &run.id, &e.summary, now)?;
                 scheduler::record_outcome(tx, &app.config, &run, Some(&e), now)
             })?;
+            app.metrics.run_finished(RunOutcome {
+                entity_type: run.entity_type.as_str(),
+                status: "failed",
+                rows: 0,
+                stored_bytes: 0,
+                uncompressed_bytes: 0,
+                seconds: started.elapsed().as_secs_f64(),
+            });
             app.scheduler.notify();
             Ok(())
         }

@@ -14,7 +14,7 @@
 
 pub mod window;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ pub struct Scheduler {
     signal: Mutex<Signal>,
     wake: Condvar,
     wakeups: AtomicU64,
+    /// Whether the loop is running (for `/readyz`).
+    running: AtomicBool,
 }
 
 impl Scheduler {
@@ -71,8 +73,26 @@ impl Scheduler {
         self.wakeups.load(Ordering::Relaxed)
     }
 
+    /// Whether [`Scheduler::run`] is looping on some thread.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
     /// The loop; returns after [`Scheduler::stop`].
     pub fn run(&self, app: &App) {
+        // Cleared on the way out, a panic included.
+        struct Running<'a>(&'a AtomicBool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        self.running.store(true, Ordering::SeqCst);
+        let _running = Running(&self.running);
+        self.run_loop(app);
+    }
+
+    fn run_loop(&self, app: &App) {
         loop {
             {
                 let mut s = self.lock();

@@ -260,3 +260,43 @@ pub fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<ScheduledTa
     f.eq("id", id.to_owned());
     select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
 }
+
+/// What `/metrics` reads from the database at scrape time (see [`crate::metrics::Gauges`]).
+pub fn gauges(tx: &Transaction<'_>, now: i64) -> Result<crate::metrics::Gauges> {
+    let oldest_due: Option<i64> = tx.query_row(
+        "SELECT MIN(next_run_at) FROM scheduled_tasks
+         WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1",
+        [now],
+        |r| r.get(0),
+    )?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, entity_type, watermark FROM scheduled_tasks
+         WHERE enabled = 1 AND status = 'published' AND watermark IS NOT NULL ORDER BY id",
+    )?;
+    let watermark_age = stmt
+        .query_map([], |r| {
+            let watermark: i64 = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, (now - watermark) as f64 / 1000.0))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT entity_type, enabled, COUNT(*) FROM scheduled_tasks WHERE status = 'published'
+         GROUP BY entity_type, enabled ORDER BY entity_type, enabled",
+    )?;
+    let tasks = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let runs_in_flight: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM runs WHERE task_status IN ('PENDING', 'PROCESSING')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(crate::metrics::Gauges {
+        scheduler_lag_seconds: oldest_due.map_or(0.0, |due| (now - due).max(0) as f64 / 1000.0),
+        watermark_age,
+        tasks,
+        runs_in_flight: runs_in_flight as u64,
+    })
+}
