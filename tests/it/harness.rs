@@ -19,6 +19,37 @@ pub const KEY_STAGING: &str = "test-key-staging-0123456789abcdef";
 /// An S3 endpoint the test config allows although it is plain http on loopback.
 pub const ALLOWED_ENDPOINT: &str = "http://127.0.0.1:9";
 
+/// Where the suite collects every daemon's log and every secret it hands out, so that
+/// `suite_logs::no_log_line_of_the_suite_holds_a_secret` (run by scripts/test.sh after the
+/// suite) can look for one in the other.
+pub fn suite_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("suite")
+}
+
+/// Records a secret the suite uses beyond the fixed ones (a test server's key, say).
+pub fn note_secret(secret: &str) {
+    let dir = suite_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("secrets"))
+    {
+        let _ = writeln!(f, "{secret}");
+    }
+}
+
+/// A file that collects one daemon's log for the suite (see [`suite_dir`]).
+fn suite_log(pid: u32) -> Option<std::fs::File> {
+    let dir = suite_dir().join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{pid}.log")))
+        .ok()
+}
+
 pub fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_exportd")
 }
@@ -178,9 +209,13 @@ impl Setup {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let sink = log.clone();
+        let mut kept = suite_log(child.id());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(f) = kept.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
                 if let Some(addr) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(addr.trim().to_owned());
                 }
@@ -623,6 +658,7 @@ impl S3Server {
                 .unwrap_or_else(|| panic!("{kind}: no {k} in {v}"))
                 .to_owned()
         };
+        note_secret(&field("secret_key"));
         Some(S3Server {
             kind,
             endpoint: field("endpoint"),
