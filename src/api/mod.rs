@@ -212,12 +212,11 @@ pub fn handle(app: &App, mut req: tiny_http::Request) {
     let (path, raw_query) = url.split_once('?').unwrap_or((url.as_str(), ""));
 
     let mut pattern = "(no route)";
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = guarded(|| {
         let route = router::route(&method, path)?;
         pattern = route.pattern();
         dispatch(app, &mut req, route, raw_query)
-    }))
-    .unwrap_or_else(|_| Err(ApiError::internal("the request handler panicked")));
+    });
 
     let (status, body, allow) = match outcome {
         Ok(reply) => (reply.status, reply.body, None),
@@ -242,6 +241,13 @@ pub fn handle(app: &App, mut req: tiny_http::Request) {
         "{method} {pattern}{path_note} {status} {}ms {request_id}",
         elapsed.as_millis()
     );
+}
+
+/// Runs a handler; a panic becomes a 500 (logged with the request id by the caller), so the
+/// worker thread goes on serving.
+fn guarded(handler: impl FnOnce() -> Outcome) -> Outcome {
+    catch_unwind(AssertUnwindSafe(handler))
+        .unwrap_or_else(|_| Err(ApiError::internal("the request handler panicked")))
 }
 
 fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query: &str) -> Outcome {
@@ -464,4 +470,26 @@ pub fn check_endpoint(ctx: &Ctx<'_>, field: &str, url: &str) -> Result<(), ApiEr
     crate::tasks::endpoint::check(url, &ctx.app.config.allowed_endpoints, &resolver)
         .map(|_| ())
         .map_err(|why| ApiError::validation(field, format!("{field} {why}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_is_a_500_and_the_next_request_is_served() {
+        let err = match guarded(|| panic!("handler bug")) {
+            Err(e) => e,
+            Ok(_) => panic!("a panic must not be a success"),
+        };
+        assert_eq!(err.status, 500);
+        assert_eq!(
+            err.internal.as_deref(),
+            Some("the request handler panicked")
+        );
+        // The panic text stays out of the answer.
+        assert!(!err.body().to_string().contains("handler bug"));
+        let next = guarded(|| Reply::json(200, serde_json::json!({"ok": true})));
+        assert_eq!(next.map(|r| r.status).ok(), Some(200));
+    }
 }
