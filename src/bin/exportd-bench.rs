@@ -330,7 +330,7 @@ impl S3Server {
         })
     }
 
-    fn bucket(&self, name: &str) -> Res<Box<s3::Bucket>> {
+    fn region_and_credentials(&self) -> Res<(s3::Region, s3::creds::Credentials)> {
         let region = s3::Region::Custom {
             region: REGION.into(),
             endpoint: self.endpoint.clone(),
@@ -343,24 +343,18 @@ impl S3Server {
             None,
         )
         .ctx("S3 credentials")?;
+        Ok((region, creds))
+    }
+
+    fn bucket(&self, name: &str) -> Res<Box<s3::Bucket>> {
+        let (region, creds) = self.region_and_credentials()?;
         Ok(s3::Bucket::new(name, region, creds)
             .ctx("S3 bucket")?
             .with_path_style())
     }
 
     fn create_bucket(&self, name: &str) -> Res<()> {
-        let region = s3::Region::Custom {
-            region: REGION.into(),
-            endpoint: self.endpoint.clone(),
-        };
-        let creds = s3::creds::Credentials::new(
-            Some(&self.access_key),
-            Some(&self.secret_key),
-            None,
-            None,
-            None,
-        )
-        .ctx("S3 credentials")?;
+        let (region, creds) = self.region_and_credentials()?;
         let config = s3::BucketConfiguration::default();
         s3::Bucket::create_with_path_style(name, region, creds, config)
             .ctx("creating the bench bucket")?;

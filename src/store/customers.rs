@@ -134,7 +134,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &CustomerFilter) -> Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::temp_store;
+    use crate::store::testing::{scope, temp_store};
 
     fn customer(id: &str, env: &str, external_id: &str, at: i64) -> Customer {
         Customer {
@@ -150,13 +150,6 @@ mod tests {
             updated_at: at,
             created_by: "key".into(),
             updated_by: "key".into(),
-        }
-    }
-
-    fn scope(env: &str) -> Scope {
-        Scope {
-            tenant_id: "t".into(),
-            environment_id: env.into(),
         }
     }
 

@@ -215,7 +215,7 @@ fn read_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<EventRow<'r>> {
 mod tests {
     use super::*;
     use crate::store::StoreError;
-    use crate::store::testing::temp_store;
+    use crate::store::testing::{scope, temp_store};
 
     fn event(id: &str, timestamp: i64) -> NewEvent {
         NewEvent {
@@ -226,13 +226,6 @@ mod tests {
             source: None,
             timestamp,
             properties: None,
-        }
-    }
-
-    fn scope(env: &str) -> Scope {
-        Scope {
-            tenant_id: "t".into(),
-            environment_id: env.into(),
         }
     }
 

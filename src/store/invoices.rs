@@ -269,32 +269,23 @@ pub fn drafts_ended_before(
            AND status = 'published' AND period_end < ?4
          ORDER BY period_end, id LIMIT ?5"
     ))?;
-    let mut rows = stmt.query(rusqlite::params![
-        scope.tenant_id,
-        scope.environment_id,
-        InvoiceStatus::Draft.as_str(),
-        before,
-        limit as i64
-    ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_row(r)?);
-    }
-    Ok(out)
+    super::collect(
+        stmt.query(rusqlite::params![
+            scope.tenant_id,
+            scope.environment_id,
+            InvoiceStatus::Draft.as_str(),
+            before,
+            limit as i64
+        ])?,
+        read_row,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::StoreError;
-    use crate::store::testing::temp_store;
-
-    fn scope(env: &str) -> Scope {
-        Scope {
-            tenant_id: "t".into(),
-            environment_id: env.into(),
-        }
-    }
+    use crate::store::testing::{scope, temp_store};
 
     #[test]
     fn numbers_count_up_per_environment_and_roll_back_with_their_transaction() {

@@ -310,12 +310,20 @@ pub(crate) fn select_page<T>(
         filter.sql()
     );
     let mut stmt = tx.prepare(&sql)?;
-    let mut rows = stmt.query(filter.params())?;
-    let mut items = Vec::new();
-    while let Some(r) = rows.next()? {
-        items.push(read(r)?);
-    }
+    let items = collect(stmt.query(filter.params())?, read)?;
     Ok(Page { items, total })
+}
+
+/// Every row of a query, read by `read`.
+pub(crate) fn collect<T>(
+    mut rows: rusqlite::Rows<'_>,
+    read: fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(read(r)?);
+    }
+    Ok(out)
 }
 
 /// A page of a list and the true count of rows that match the filters.
@@ -344,6 +352,14 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("t.db")).expect("open");
         (dir, store)
+    }
+
+    /// Tenant `t`, environment `env`.
+    pub(crate) fn scope(env: &str) -> Scope {
+        Scope {
+            tenant_id: "t".into(),
+            environment_id: env.into(),
+        }
     }
 }
 

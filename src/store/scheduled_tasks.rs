@@ -124,12 +124,7 @@ pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<Scheduled
          WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1
          ORDER BY next_run_at, id LIMIT ?2"
     ))?;
-    let mut rows = stmt.query(rusqlite::params![now, limit as i64])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_row(r)?);
-    }
-    Ok(out)
+    super::collect(stmt.query(rusqlite::params![now, limit as i64])?, read_row)
 }
 
 /// The soonest next run of any enabled, published task.
@@ -151,12 +146,7 @@ pub fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
                            AND r.trigger IN ('scheduled', 'retry')
                            AND r.task_status IN ('PENDING', 'PROCESSING'))"
     ))?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_row(r)?);
-    }
-    Ok(out)
+    super::collect(stmt.query([])?, read_row)
 }
 
 /// Whether a scheduled (or retry) run of the task is pending or running.

@@ -120,19 +120,17 @@ pub fn due_for_billing(
            AND (current_period_end IS NULL OR current_period_end <= ?4) AND id > ?5
          ORDER BY id LIMIT ?6"
     ))?;
-    let mut rows = stmt.query(rusqlite::params![
-        scope.tenant_id,
-        scope.environment_id,
-        STATUS_ACTIVE,
-        now,
-        after_id,
-        limit as i64
-    ])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_row(r)?);
-    }
-    Ok(out)
+    super::collect(
+        stmt.query(rusqlite::params![
+            scope.tenant_id,
+            scope.environment_id,
+            STATUS_ACTIVE,
+            now,
+            after_id,
+            limit as i64
+        ])?,
+        read_row,
+    )
 }
 
 /// Sets an active subscription's current period and status, if its current period still

@@ -52,12 +52,10 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope) -> Result<Vec<SystemJob>> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM system_jobs WHERE tenant_id = ?1 AND environment_id = ?2 ORDER BY name"
     ))?;
-    let mut rows = stmt.query(rusqlite::params![scope.tenant_id, scope.environment_id])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_row(r)?);
-    }
-    Ok(out)
+    super::collect(
+        stmt.query(rusqlite::params![scope.tenant_id, scope.environment_id])?,
+        read_row,
+    )
 }
 
 /// The soonest next run of any enabled, idle job.
@@ -148,14 +146,7 @@ pub fn release_interrupted(tx: &Transaction<'_>, message: &str, now: i64) -> Res
 mod tests {
     use super::*;
     use crate::store::StoreError;
-    use crate::store::testing::temp_store;
-
-    fn scope(env: &str) -> Scope {
-        Scope {
-            tenant_id: "t".into(),
-            environment_id: env.into(),
-        }
-    }
+    use crate::store::testing::{scope, temp_store};
 
     #[test]
     fn enabling_twice_keeps_one_job_and_claims_run_it_once() {
