@@ -20,3 +20,4 @@ mod scheduled_tasks;
 mod scheduler;
 mod sdk;
 mod secrets;
+mod webhooks;
