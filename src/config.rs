@@ -1308,6 +1308,26 @@ mod tests {
                 "[[auth.keys]]\ntenant_id = \"t\"\nenvironment_id = \"e\"\nkey_env = \"NOPE\"",
                 "config: auth.keys[0].key_env: expected environment variable NOPE",
             ),
+            (
+                "[[webhooks]]\nurl = \"https://10.0.0.1/hook\"\nsecret = \"0123456789abcdef\"",
+                "config: webhooks[0].url: expected an http(s) URL that follows the endpoint_url rule",
+            ),
+            (
+                "[[webhooks]]\nurl = \"https://93.184.216.34/hook\"",
+                "config: webhooks[0]: expected exactly one of secret or secret_env",
+            ),
+            (
+                "[[webhooks]]\nurl = \"https://93.184.216.34/hook\"\nsecret = \"short\"",
+                "config: webhooks[0].secret: expected a secret of at least 16 characters",
+            ),
+            (
+                "[[webhooks]]\nurl = \"https://93.184.216.34/hook\"\nsecret = \"0123456789abcdef\"\nevents = [\"run.started\"]",
+                "config: webhooks[0].events[0]: expected one of run.completed, run.failed, task.auto_paused",
+            ),
+            (
+                "[webhook_delivery]\nretry_base = \"1h\"\nretry_cap = \"1m\"",
+                "config: webhook_delivery.retry_cap: expected a duration at least as long",
+            ),
             ("[server\n", "is not valid TOML"),
         ];
         for (text, want) in cases {
@@ -1350,6 +1370,52 @@ mod tests {
             .expect_err("duplicate")
             .to_string();
         assert!(err.contains("already configured as auth.keys[0]"), "{err}");
+    }
+
+    #[test]
+    fn webhooks_take_their_secret_from_the_environment_and_never_show_it() {
+        let text = "[s3]\nallowed_endpoints = [\"http://127.0.0.1:8999\"]\n\
+                    [[webhooks]]\nurl = \"http://127.0.0.1:8999/hooks/a\"\nsecret_env = \"HOOK_SECRET\"\n\
+                    [[webhooks]]\nurl = \"https://93.184.216.34/b\"\nsecret = \"inline-secret-0123456789\"\nevents = [\"task.auto_paused\"]\n";
+        let secret = "env-secret-0123456789";
+        let c = from_text(
+            text,
+            &[
+                ("HOOK_SECRET", secret),
+                ("EXPORTD_WEBHOOK_DELIVERY_RETRY_BASE", "5s"),
+            ],
+        )
+        .expect("valid")
+        .config;
+        assert_eq!(c.webhooks.len(), 2);
+        assert_eq!(
+            c.webhooks[0].events,
+            EventType::ALL,
+            "all events by default"
+        );
+        assert_eq!(c.webhooks[1].events, [EventType::TaskAutoPaused]);
+        assert_eq!(c.webhooks[0].url.path(), "/hooks/a");
+        assert_eq!(c.webhook_delivery.retry_base, Duration::from_secs(5));
+        assert_eq!(c.webhook_delivery.retry_cap, Duration::from_secs(600));
+        let shown = format!("{c:?} {c}");
+        assert!(!shown.contains(secret) && !shown.contains("inline-secret"));
+        let err = from_text(text, &[])
+            .expect_err("unset variable")
+            .to_string();
+        assert!(
+            err.contains("webhooks[0].secret_env: expected environment variable HOOK_SECRET"),
+            "{err}"
+        );
+        let dup = format!(
+            "{text}[[webhooks]]\nurl = \"https://93.184.216.34/b\"\nsecret = \"inline-secret-0123456789\"\n"
+        );
+        let err = from_text(&dup, &[("HOOK_SECRET", secret)])
+            .expect_err("duplicate")
+            .to_string();
+        assert!(
+            err.contains("webhooks[2].url: the same URL is already configured as webhooks[1]"),
+            "{err}"
+        );
     }
 
     #[test]
