@@ -39,7 +39,11 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::start_on(0)
+    }
+
+    fn start_on(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::<Received>::new()));
         let sink = got.clone();
@@ -220,12 +224,7 @@ fn receivers_get_signed_events_again_after_a_failed_delivery() {
         .clock("2025-10-16T10:40:00Z")
         .scheduler("max_consecutive_failures = 1")
         .env("TEST_WEBHOOK_SECRET", SECRET)
-        .config(&format!(
-            "[s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\", \"{origin}\"]\n\n\
-             [[webhooks]]\nurl = \"{origin}/hooks/exportd\"\nsecret_env = \"TEST_WEBHOOK_SECRET\"\n\n\
-             [webhook_delivery]\nretry_base = \"1s\"\ntimeout = \"5s\"\n",
-            origin = receiver.origin()
-        ))
+        .config(&webhook_config(&receiver.origin()))
         .start();
     let c = d.prod();
 
@@ -307,4 +306,47 @@ fn a_webhook_url_outside_the_allowlist_fails_check_config() {
         .run(&["check-config"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("webhooks[0].secret_env"), "{stderr}");
+}
+
+/// The config of a daemon with one webhook to `origin`.
+fn webhook_config(origin: &str) -> String {
+    format!(
+        "[s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\", \"{origin}\"]\n\n\
+         [[webhooks]]\nurl = \"{origin}/hooks/exportd\"\nsecret_env = \"TEST_WEBHOOK_SECRET\"\n\n\
+         [webhook_delivery]\nretry_base = \"1s\"\ntimeout = \"5s\"\n"
+    )
+}
+
+#[test]
+fn an_event_not_yet_delivered_survives_a_crash() {
+    // A port nobody listens on yet: the first attempts are refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let d = Setup::new()
+        .env("TEST_WEBHOOK_SECRET", SECRET)
+        .config(&webhook_config(&origin))
+        .start();
+    let c = d.prod();
+    let run = force_run(&c, &managed_task(&c));
+    assert_eq!(wait_run(&c, &run)["task_status"], "COMPLETED");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d.log().contains("attempt 1 failed") {
+        assert!(Instant::now() < deadline, "no failed attempt: {}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::harness::signal(d.pid(), "KILL");
+    let (_, _, dir) = d.terminate();
+
+    let receiver = Receiver::start_on(port);
+    let _d = Setup::new()
+        .in_dir(dir)
+        .env("TEST_WEBHOOK_SECRET", SECRET)
+        .config(&webhook_config(&origin))
+        .start();
+    let got = receiver.wait_accepted("run.completed", "run_id", &run);
+    redelivered_and_signed(&got, "run.completed");
 }
