@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
+use crate::webhooks::Outbox;
 
 pub struct App {
     pub config: Config,
@@ -26,6 +27,8 @@ pub struct App {
     pub billing: Runner,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Wakes the webhook delivery thread.
+    pub webhooks: Outbox,
     /// The last `ingested_at` handed out: ingest times never go back, even if the wall
     /// clock does, so an event can never land in a window that was already exported.
     last_ingested_at: AtomicI64,
@@ -50,6 +53,7 @@ impl App {
             scheduler: Scheduler::default(),
             billing: Runner::default(),
             metrics: Metrics::default(),
+            webhooks: Outbox::default(),
             last_ingested_at: AtomicI64::new(last),
         })
     }

@@ -23,6 +23,7 @@ use crate::ledger::money::parse_any as parse_decimal;
 use crate::secrets::{KeySource, parse_hex32};
 use crate::tasks::endpoint::{Allowlist, Origin};
 use crate::tasks::job_config::{ManagedTarget, check_bucket_name};
+use crate::webhooks::{DeliverySettings, EventType, Secret, Webhook};
 
 /// Environment variable that names the config file when `--config` is not given.
 pub const CONFIG_PATH_ENV: &str = "EXPORTD_CONFIG";
@@ -60,6 +61,26 @@ struct FileConfig {
     log: LogFile,
     meters: Vec<MeterFile>,
     billing: BillingFile,
+    webhooks: Vec<WebhookFile>,
+    webhook_delivery: WebhookDeliveryFile,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct WebhookFile {
+    url: String,
+    secret: String,
+    secret_env: String,
+    events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct WebhookDeliveryFile {
+    timeout: String,
+    retry_base: String,
+    retry_cap: String,
+    max_age: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -246,6 +267,31 @@ impl Default for LogFile {
     }
 }
 
+impl Default for WebhookFile {
+    fn default() -> Self {
+        WebhookFile {
+            url: String::new(),
+            secret: String::new(),
+            secret_env: String::new(),
+            events: EventType::ALL
+                .iter()
+                .map(|e| e.as_str().to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl Default for WebhookDeliveryFile {
+    fn default() -> Self {
+        WebhookDeliveryFile {
+            timeout: "10s".into(),
+            retry_base: "1s".into(),
+            retry_cap: "10m".into(),
+            max_age: "24h".into(),
+        }
+    }
+}
+
 impl Default for BillingFile {
     fn default() -> Self {
         BillingFile {
@@ -298,6 +344,9 @@ pub struct Config {
     /// A DRAFT invoice is finalized by the draft-finalization job once its period ended this
     /// long ago.
     pub finalization_delay: Duration,
+    /// `[[webhooks]]`, in the order the config lists them.
+    pub webhooks: Vec<Webhook>,
+    pub webhook_delivery: DeliverySettings,
 }
 
 /// The operator's managed destination for `is_flexprice_managed` connections.
@@ -377,7 +426,8 @@ pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Loade
             first_line,
         )
     })?;
-    let config = validate(file, env)?;
+    let mut warnings = warnings;
+    let config = validate(file, env, &mut warnings)?;
     Ok(Loaded { config, warnings })
 }
 
@@ -455,7 +505,11 @@ fn apply_env(
     Ok(warnings)
 }
 
-fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+fn validate(
+    file: FileConfig,
+    env: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<Config, ConfigError> {
     let listen: SocketAddr = file.server.listen.trim().parse().map_err(|_| {
         invalid(
             "server.listen",
@@ -582,6 +636,8 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
 
     let managed = validate_managed(&file.managed_destination, &data_dir)?;
     let meters = validate_meters(&file.meters)?;
+    let webhooks = validate_webhooks(&file.webhooks, &allowed_endpoints, env, warnings)?;
+    let webhook_delivery = validate_webhook_delivery(&file.webhook_delivery)?;
 
     let log_level = match file.log.level.trim().to_ascii_lowercase().as_str() {
         "off" => log::LevelFilter::Off,
@@ -626,6 +682,8 @@ fn validate(file: FileConfig, env: &BTreeMap<String, String>) -> Result<Config, 
         log_level,
         meters,
         finalization_delay,
+        webhooks,
+        webhook_delivery,
     })
 }
 
@@ -828,6 +886,124 @@ fn validate_meters(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigError> {
     Ok(out)
 }
 
+fn validate_webhooks(
+    hooks: &[WebhookFile],
+    allow: &Allowlist,
+    env: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Webhook>, ConfigError> {
+    let mut out: Vec<Webhook> = Vec::with_capacity(hooks.len());
+    for (i, h) in hooks.iter().enumerate() {
+        let at = |field: &str| format!("webhooks[{i}].{field}");
+        // A host that does not resolve now (network not up yet) is only a warning: the rule is
+        // applied again, with a fresh lookup, before every delivery.
+        let unresolved = std::cell::Cell::new(false);
+        let resolve = |host: &str, port: u16| {
+            crate::tasks::endpoint::system_resolver(host, port)
+                .inspect_err(|_| unresolved.set(true))
+        };
+        let url = match crate::webhooks::check_url(&h.url, allow, &resolve) {
+            Ok(url) => url,
+            Err(why) if unresolved.get() => {
+                warnings.push(format!(
+                    "config: {}: {why}; it is checked again at each delivery",
+                    at("url")
+                ));
+                url::Url::parse(h.url.trim()).map_err(|_| invalid(at("url"), why))?
+            }
+            Err(why) => {
+                return Err(invalid(
+                    at("url"),
+                    format!(
+                        "expected an http(s) URL that follows the endpoint_url rule, got {:?}: it {why}",
+                        h.url
+                    ),
+                ));
+            }
+        };
+        if let Some(j) = out.iter().position(|w| w.url == url) {
+            return Err(invalid(
+                at("url"),
+                format!("the same URL is already configured as webhooks[{j}]"),
+            ));
+        }
+        let secret = match (h.secret.as_str(), h.secret_env.trim()) {
+            (text, "") if !text.is_empty() => text.to_owned(),
+            ("", var) if !var.is_empty() => env.get(var).cloned().unwrap_or_default(),
+            _ => {
+                return Err(invalid(
+                    format!("webhooks[{i}]"),
+                    "expected exactly one of secret or secret_env",
+                ));
+            }
+        };
+        if secret.len() < 16 {
+            let key = if h.secret_env.trim().is_empty() {
+                at("secret")
+            } else {
+                at("secret_env")
+            };
+            let what = if h.secret_env.trim().is_empty() {
+                "a secret".to_owned()
+            } else {
+                format!(
+                    "environment variable {} to hold a secret",
+                    h.secret_env.trim()
+                )
+            };
+            return Err(invalid(
+                key,
+                format!("expected {what} of at least 16 characters"),
+            ));
+        }
+        if h.events.is_empty() {
+            return Err(invalid(
+                at("events"),
+                "expected at least one of run.completed, run.failed, task.auto_paused",
+            ));
+        }
+        let mut events = Vec::with_capacity(h.events.len());
+        for (k, text) in h.events.iter().enumerate() {
+            let event = EventType::parse(text.trim()).ok_or_else(|| {
+                invalid(
+                    format!("webhooks[{i}].events[{k}]"),
+                    format!(
+                        "expected one of run.completed, run.failed, task.auto_paused, got {text:?}"
+                    ),
+                )
+            })?;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        out.push(Webhook {
+            url,
+            secret: Secret::new(secret),
+            events,
+        });
+    }
+    Ok(out)
+}
+
+fn validate_webhook_delivery(d: &WebhookDeliveryFile) -> Result<DeliverySettings, ConfigError> {
+    let timeout = duration("webhook_delivery.timeout", &d.timeout, 1, 300)?;
+    let retry_base = duration("webhook_delivery.retry_base", &d.retry_base, 1, 3600)?;
+    let retry_cap = duration("webhook_delivery.retry_cap", &d.retry_cap, 1, 86_400)?;
+    if retry_cap < retry_base {
+        return Err(invalid(
+            "webhook_delivery.retry_cap",
+            "expected a duration at least as long as webhook_delivery.retry_base",
+        ));
+    }
+    let max_age = duration("webhook_delivery.max_age", &d.max_age, 1, 30 * 86_400)?;
+    Ok(DeliverySettings {
+        timeout,
+        retry_base,
+        retry_cap,
+        max_age,
+    })
+}
+
 fn validate_managed(m: &ManagedFile, data_dir: &Path) -> Result<Managed, ConfigError> {
     let key = |field: &str| format!("managed_destination.{field}");
     let bucket = || -> Result<String, ConfigError> {
@@ -915,14 +1091,15 @@ impl fmt::Display for Config {
         };
         write!(
             f,
-            "listen {}, {} threads, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}",
+            "listen {}, {} threads, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s)",
             self.listen,
             self.threads,
             self.data_dir.display(),
             self.database_path.display(),
             self.api_keys.len(),
             self.allowed_endpoints.0.len(),
-            managed
+            managed,
+            self.webhooks.len()
         )
     }
 }
@@ -1131,6 +1308,26 @@ mod tests {
                 "[[auth.keys]]\ntenant_id = \"t\"\nenvironment_id = \"e\"\nkey_env = \"NOPE\"",
                 "config: auth.keys[0].key_env: expected environment variable NOPE",
             ),
+            (
+                "[[webhooks]]\nurl = \"https://10.0.0.1/hook\"\nsecret = \"0123456789abcdef\"",
+                "config: webhooks[0].url: expected an http(s) URL that follows the endpoint_url rule",
+            ),
+            (
+                "[[webhooks]]\nurl = \"https://93.184.216.34/hook\"",
+                "config: webhooks[0]: expected exactly one of secret or secret_env",
+            ),
+            (
+                "[[webhooks]]\nurl = \"https://93.184.216.34/hook\"\nsecret = \"short\"",
+                "config: webhooks[0].secret: expected a secret of at least 16 characters",
+            ),
+            (
+                "[[webhooks]]\nurl = \"https://93.184.216.34/hook\"\nsecret = \"0123456789abcdef\"\nevents = [\"run.started\"]",
+                "config: webhooks[0].events[0]: expected one of run.completed, run.failed, task.auto_paused",
+            ),
+            (
+                "[webhook_delivery]\nretry_base = \"1h\"\nretry_cap = \"1m\"",
+                "config: webhook_delivery.retry_cap: expected a duration at least as long",
+            ),
             ("[server\n", "is not valid TOML"),
         ];
         for (text, want) in cases {
@@ -1173,6 +1370,52 @@ mod tests {
             .expect_err("duplicate")
             .to_string();
         assert!(err.contains("already configured as auth.keys[0]"), "{err}");
+    }
+
+    #[test]
+    fn webhooks_take_their_secret_from_the_environment_and_never_show_it() {
+        let text = "[s3]\nallowed_endpoints = [\"http://127.0.0.1:8999\"]\n\
+                    [[webhooks]]\nurl = \"http://127.0.0.1:8999/hooks/a\"\nsecret_env = \"HOOK_SECRET\"\n\
+                    [[webhooks]]\nurl = \"https://93.184.216.34/b\"\nsecret = \"inline-secret-0123456789\"\nevents = [\"task.auto_paused\"]\n";
+        let secret = "env-secret-0123456789";
+        let c = from_text(
+            text,
+            &[
+                ("HOOK_SECRET", secret),
+                ("EXPORTD_WEBHOOK_DELIVERY_RETRY_BASE", "5s"),
+            ],
+        )
+        .expect("valid")
+        .config;
+        assert_eq!(c.webhooks.len(), 2);
+        assert_eq!(
+            c.webhooks[0].events,
+            EventType::ALL,
+            "all events by default"
+        );
+        assert_eq!(c.webhooks[1].events, [EventType::TaskAutoPaused]);
+        assert_eq!(c.webhooks[0].url.path(), "/hooks/a");
+        assert_eq!(c.webhook_delivery.retry_base, Duration::from_secs(5));
+        assert_eq!(c.webhook_delivery.retry_cap, Duration::from_secs(600));
+        let shown = format!("{c:?} {c}");
+        assert!(!shown.contains(secret) && !shown.contains("inline-secret"));
+        let err = from_text(text, &[])
+            .expect_err("unset variable")
+            .to_string();
+        assert!(
+            err.contains("webhooks[0].secret_env: expected environment variable HOOK_SECRET"),
+            "{err}"
+        );
+        let dup = format!(
+            "{text}[[webhooks]]\nurl = \"https://93.184.216.34/b\"\nsecret = \"inline-secret-0123456789\"\n"
+        );
+        let err = from_text(&dup, &[("HOOK_SECRET", secret)])
+            .expect_err("duplicate")
+            .to_string();
+        assert!(
+            err.contains("webhooks[2].url: the same URL is already configured as webhooks[1]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -84,6 +84,13 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
             .spawn(move || app.billing.run(&app))
             .map_err(|e| ServeError::Runtime(format!("cannot start the billing thread: {e}")))?
     };
+    let webhooks = {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name("webhooks".into())
+            .spawn(move || app.webhooks.run(&app))
+            .map_err(|e| ServeError::Runtime(format!("cannot start the webhook thread: {e}")))?
+    };
     let server = Server::start(app.clone(), listen, threads)
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {listen}: {e}")))?;
     log::info!("listening on http://{}", server.addr());
@@ -110,6 +117,11 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     release_jobs(&app, "interrupted by shutdown")?;
     workers.shutdown(grace);
     interrupt_runs(&app)?;
+    // Stopped last: events of the runs that just ended are in the outbox for the next start.
+    app.webhooks.stop();
+    if webhooks.join().is_err() {
+        log::error!("the webhook thread panicked");
+    }
     match Arc::try_unwrap(app) {
         Ok(app) => app.store.close()?,
         Err(_) => log::warn!(
@@ -183,7 +195,15 @@ fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, ServeError> {
 fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
     let now = app.now_ms();
     let interrupted = app.store.write(|tx| {
-        store::runs::fail_interrupted(tx, "interrupted: exportd stopped during this export", now)
+        let runs = store::runs::fail_interrupted(
+            tx,
+            "interrupted: exportd stopped during this export",
+            now,
+        )?;
+        for run in &runs {
+            crate::webhooks::run_ended(tx, &app.config, &run.id, now)?;
+        }
+        Ok::<_, StoreError>(runs)
     })?;
     if !interrupted.is_empty() {
         log::warn!(
@@ -259,9 +279,13 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
 /// been marked FAILED by their workers; any left PROCESSING are marked now.
 fn interrupt_runs(app: &App) -> Result<(), ServeError> {
     let now = app.now_ms();
-    let left = app
-        .store
-        .write(|tx| store::runs::fail_interrupted(tx, "interrupted by shutdown", now))?;
+    let left = app.store.write(|tx| {
+        let runs = store::runs::fail_interrupted(tx, "interrupted by shutdown", now)?;
+        for run in &runs {
+            crate::webhooks::run_ended(tx, &app.config, &run.id, now)?;
+        }
+        Ok::<_, StoreError>(runs)
+    })?;
     abort_uploads(app, &left);
     Ok(())
 }

@@ -22,6 +22,7 @@ use crate::sink::{Destination, ObjectMeta};
 use crate::store::{self, Scope, StoreError};
 use crate::tasks::endpoint;
 use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider};
+use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
 /// or process took it) is left alone. Errors are only those of recording the outcome.
@@ -60,7 +61,8 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
             );
             app.store.write(|tx| {
                 store::runs::complete(tx, &run.id, &done, now)?;
-                scheduler::record_outcome(tx, &app.config, &run, None, now)
+                scheduler::record_outcome(tx, &app.config, &run, None, now)?;
+                webhooks::run_ended(tx, &app.config, &run.id, now)
             })?;
             app.metrics.run_finished(RunOutcome {
                 entity_type: run.entity_type.as_str(),
@@ -71,6 +73,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 seconds: started.elapsed().as_secs_f64(),
             });
             app.scheduler.notify();
+            app.webhooks.notify();
             Ok(())
         }
         Err(e) => {
@@ -83,7 +86,8 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
             );
             app.store.write(|tx| {
                 store::runs::fail(tx, &run.id, &e.summary, now)?;
-                scheduler::record_outcome(tx, &app.config, &run, Some(&e), now)
+                scheduler::record_outcome(tx, &app.config, &run, Some(&e), now)?;
+                webhooks::run_ended(tx, &app.config, &run.id, now)
             })?;
             app.metrics.run_finished(RunOutcome {
                 entity_type: run.entity_type.as_str(),
@@ -94,6 +98,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 seconds: started.elapsed().as_secs_f64(),
             });
             app.scheduler.notify();
+            app.webhooks.notify();
             Ok(())
         }
     }
@@ -109,9 +114,10 @@ pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreEr
             let error = ExportError::retryable(summary, "worker panic");
             scheduler::record_outcome(tx, &app.config, &run, Some(&error), now)?;
         }
-        Ok::<_, StoreError>(())
+        webhooks::run_ended(tx, &app.config, run_id, now)
     })?;
     app.scheduler.notify();
+    app.webhooks.notify();
     Ok(())
 }
 

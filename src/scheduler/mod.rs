@@ -296,7 +296,16 @@ pub fn record_outcome(
             }
         }
     };
-    scheduled_tasks::record_schedule(tx, &task.id, &update)
+    scheduled_tasks::record_schedule(tx, &task.id, &update)?;
+    if let (Some(e), false, Some(reason)) = (failure, update.enabled, &update.paused_reason)
+        && task.enabled
+        && !e.interrupted
+    {
+        // This outcome is what paused the task (it was enabled before).
+        let failures = update.consecutive_failures;
+        crate::webhooks::task_auto_paused(tx, config, &task, run, reason, failures, now)?;
+    }
+    Ok(())
 }
 
 /// Gives every enabled task that has neither a next run nor a scheduled run in flight its next

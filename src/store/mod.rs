@@ -12,6 +12,7 @@ pub mod scheduled_tasks;
 pub mod subscriptions;
 pub mod system_jobs;
 pub mod wallets;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -32,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("migrations/0006_events_in_export_order.sql"),
     ),
+    (7, include_str!("migrations/0007_webhooks.sql")),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -371,10 +373,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 6);
+        assert_eq!(store.schema_version().expect("version"), 7);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 6);
+        assert_eq!(again.schema_version().expect("version"), 7);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -384,7 +386,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 6);
+        assert_eq!(count, 7);
     }
 
     #[test]
@@ -399,7 +401,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 6,
+                supported: 7,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }

@@ -37,6 +37,15 @@ impl Origin {
         if url.path() != "/" && !url.path().is_empty() {
             return Err("must not contain a path".to_owned());
         }
+        Origin::of_url(&url)
+    }
+
+    /// The origin of an already parsed http(s) URL (its path and query are not looked at).
+    pub fn of_url(url: &Url) -> Result<Origin, String> {
+        let scheme = url.scheme().to_owned();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("must use http or https, not {scheme}"));
+        }
         let (host, ip) = match url.host() {
             Some(Host::Domain(d)) => (d.to_ascii_lowercase(), None),
             Some(Host::Ipv4(v4)) => (v4.to_string(), Some(IpAddr::V4(v4))),
@@ -84,6 +93,15 @@ pub fn system_resolver(host: &str, port: u16) -> io::Result<Vec<IpAddr>> {
 /// Applies the whole rule to an endpoint URL. The error is a sentence for the client.
 pub fn check(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Origin, String> {
     let origin = Origin::parse(text)?;
+    check_origin(origin, allow, resolve)
+}
+
+/// The allowlist rule for an origin: https on a public host, or listed in the allowlist.
+pub fn check_origin(
+    origin: Origin,
+    allow: &Allowlist,
+    resolve: Resolver<'_>,
+) -> Result<Origin, String> {
     if allow.allows(&origin) {
         return Ok(origin);
     }

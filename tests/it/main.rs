@@ -22,3 +22,4 @@ mod scheduler;
 mod sdk;
 mod secrets;
 mod suite_logs;
+pub mod webhooks;

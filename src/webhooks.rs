@@ -1,0 +1,502 @@
+//! Webhooks (SPEC 8, notifications): `run.completed`, `run.failed` and `task.auto_paused`
+//! events POSTed as JSON to the `[[webhooks]]` of the config, signed with HMAC-SHA256 of the
+//! body.
+//!
+//! Delivery is at least once through an outbox: the transaction that records a run's outcome
+//! (or a task's auto-pause) also writes one `webhook_deliveries` row per webhook that wants the
+//! event, so a crash after the commit loses nothing. One delivery thread posts the due rows and
+//! retries failures with exponential backoff; export workers only insert rows, so a slow or
+//! dead receiver never holds up an export. A receiver may see an event more than once (a crash
+//! between its 2xx and our commit, or a timeout after it accepted) and de-duplicates by `id`.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use rusqlite::Transaction;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::app::App;
+use crate::clock::{rfc3339_ms, to_ms};
+use crate::config::Config;
+use crate::runs::{Run, RunStatus};
+use crate::store::webhooks::{self as outbox, Attempt, Delivery};
+use crate::store::{self, StoreError};
+use crate::tasks::ScheduledTask;
+use crate::tasks::endpoint::{self, Allowlist, Origin, Resolver};
+
+/// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
+pub const EVENT_ID_PREFIX: &str = "evt";
+/// Prefix of delivery ids (`whd_…`), one per event and webhook (internal).
+const DELIVERY_ID_PREFIX: &str = "whd";
+/// Header with `sha256=<hex HMAC-SHA256(secret, body)>`.
+pub const SIGNATURE_HEADER: &str = "x-exportd-signature";
+/// Header with the event type.
+pub const EVENT_HEADER: &str = "x-exportd-event";
+/// Header with the event id (the same on every redelivery).
+pub const DELIVERY_HEADER: &str = "x-exportd-delivery";
+
+/// Deliveries taken per look at the outbox.
+const BATCH: usize = 100;
+/// Longest sleep: bounds the effect of a wall-clock jump.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Wait after the store failed, before looking again.
+const STORE_RETRY: Duration = Duration::from_secs(5);
+/// Delivered and given-up rows are kept this long (to look into), then deleted.
+const RETENTION_MS: i64 = 7 * 86_400_000;
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+
+/// What a webhook can be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    RunCompleted,
+    RunFailed,
+    TaskAutoPaused,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [
+        EventType::RunCompleted,
+        EventType::RunFailed,
+        EventType::TaskAutoPaused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::RunCompleted => "run.completed",
+            EventType::RunFailed => "run.failed",
+            EventType::TaskAutoPaused => "task.auto_paused",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|e| e.as_str() == text)
+    }
+}
+
+/// A webhook signing secret; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One `[[webhooks]]` entry, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: Url,
+    pub secret: Secret,
+    pub events: Vec<EventType>,
+}
+
+impl Webhook {
+    /// The webhook's origin, for logs: its path or query may carry a token.
+    fn origin(&self) -> String {
+        Origin::of_url(&self.url).map_or_else(|_| "(bad url)".to_owned(), |o| o.display())
+    }
+}
+
+/// `[webhook_delivery]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    /// Limit on each POST, connecting included.
+    pub timeout: Duration,
+    /// Wait after the first failed attempt, doubling up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// An event not delivered this long after it happened is given up (and logged).
+    pub max_age: Duration,
+}
+
+/// Applies the `endpoint_url` rule to a webhook URL: an absolute http(s) URL (a path and query
+/// are allowed, a user name or fragment are not) whose origin is https on a public host, or
+/// listed in `[s3] allowed_endpoints`.
+pub fn check_url(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Url, String> {
+    let url = Url::parse(text.trim())
+        .map_err(|_| "must be an absolute http(s) URL such as https://hooks.example.com/exportd")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".to_owned());
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".to_owned());
+    }
+    endpoint::check_origin(Origin::of_url(&url)?, allow, resolve)?;
+    Ok(url)
+}
+
+/// The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body.
+pub fn sign(secret: &Secret, body: &[u8]) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.0.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(body);
+    format!(
+        "sha256={}",
+        crate::secrets::to_hex(&mac.finalize().into_bytes())
+    )
+}
+
+/// Wait before the attempt after `failures` failed ones: `base`, doubling, at most `cap`.
+pub fn backoff(failures: u32, base: Duration, cap: Duration) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(30);
+    base.saturating_mul(factor).min(cap)
+}
+
+fn real_now_ms() -> i64 {
+    to_ms(jiff::Timestamp::now())
+}
+
+/// Queues the event of a run that has just been recorded COMPLETED or FAILED; called in the
+/// transaction that records it.
+pub fn run_ended(
+    tx: &Transaction<'_>,
+    config: &Config,
+    run_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if config.webhooks.is_empty() {
+        return Ok(());
+    }
+    let Some(run) = store::runs::get_unscoped(tx, run_id)? else {
+        return Ok(());
+    };
+    let event = match run.task_status {
+        RunStatus::Completed => EventType::RunCompleted,
+        RunStatus::Failed => EventType::RunFailed,
+        RunStatus::Pending | RunStatus::Processing => return Ok(()),
+    };
+    let data = json!({
+        "run_id": run.id,
+        "scheduled_task_id": run.scheduled_task_id,
+        "entity_type": run.entity_type.as_str(),
+        "trigger": run.trigger.as_str(),
+        "attempt": run.attempt,
+        "task_status": run.task_status.as_str(),
+        "window_start": rfc3339_ms(run.window_start),
+        "window_end": rfc3339_ms(run.window_end),
+        "total_records": run.total_records,
+        "uncompressed_bytes": run.uncompressed_bytes,
+        "stored_bytes": run.stored_bytes,
+        "object_key": run.object_key,
+        "file_url": run.file_url,
+        "sha256": run.sha256,
+        "error_summary": run.error_summary,
+    });
+    enqueue(
+        tx,
+        config,
+        event,
+        (&run.tenant_id, &run.environment_id),
+        data,
+        now,
+    )
+}
+
+/// Queues `task.auto_paused`; called in the transaction that pauses the task.
+pub fn task_auto_paused(
+    tx: &Transaction<'_>,
+    config: &Config,
+    task: &ScheduledTask,
+    run: &Run,
+    reason: &str,
+    failures: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let data = json!({
+        "scheduled_task_id": task.id,
+        "entity_type": task.entity_type.as_str(),
+        "paused_reason": reason,
+        "consecutive_failures": failures,
+        "run_id": run.id,
+        "window_start": rfc3339_ms(run.window_start),
+        "window_end": rfc3339_ms(run.window_end),
+    });
+    let scope = (task.tenant_id.as_str(), task.environment_id.as_str());
+    enqueue(tx, config, EventType::TaskAutoPaused, scope, data, now)
+}
+
+/// One outbox row per webhook that wants `event`, all with the same event id and body.
+fn enqueue(
+    tx: &Transaction<'_>,
+    config: &Config,
+    event: EventType,
+    (tenant_id, environment_id): (&str, &str),
+    data: Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let wanted: Vec<&Webhook> = config
+        .webhooks
+        .iter()
+        .filter(|w| w.events.contains(&event))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let event_id = crate::ids::new_id(EVENT_ID_PREFIX);
+    let body = json!({
+        "id": event_id,
+        "type": event.as_str(),
+        "created_at": rfc3339_ms(now),
+        "tenant_id": tenant_id,
+        "environment_id": environment_id,
+        "data": data,
+    })
+    .to_string();
+    let real_now = real_now_ms();
+    for webhook in wanted {
+        let delivery = Delivery {
+            id: crate::ids::new_id(DELIVERY_ID_PREFIX),
+            event_id: event_id.clone(),
+            event_type: event.as_str().to_owned(),
+            url: webhook.url.to_string(),
+            body: body.clone(),
+            attempts: 0,
+            created_at: real_now,
+        };
+        outbox::insert(tx, &delivery, real_now)?;
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Signal {
+    dirty: bool,
+    stop: bool,
+}
+
+/// The delivery thread's wake-up: new rows, or shutdown.
+#[derive(Default)]
+pub struct Outbox {
+    signal: Mutex<Signal>,
+    wake: Condvar,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, Signal> {
+        self.signal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rows were added: look at the outbox now.
+    pub fn notify(&self) {
+        self.lock().dirty = true;
+        self.wake.notify_all();
+    }
+
+    pub fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.lock().stop
+    }
+
+    /// The delivery loop; returns after [`Outbox::stop`] (once the POST in flight, if any, ends).
+    pub fn run(&self, app: &App) {
+        let mut last_prune = 0;
+        loop {
+            {
+                let mut s = self.lock();
+                if s.stop {
+                    return;
+                }
+                s.dirty = false;
+            }
+            let now = real_now_ms();
+            if now - last_prune >= PRUNE_EVERY_MS {
+                last_prune = now;
+                match app.store.write(|tx| outbox::prune(tx, now - RETENTION_MS)) {
+                    Ok(0) => {}
+                    Ok(n) => log::debug!("webhooks: deleted {n} old delivery record(s)"),
+                    Err(e) => log::warn!("webhooks: cannot prune old deliveries: {e}"),
+                }
+            }
+            let sleep = match self.deliver_due(app, now) {
+                Ok(true) => continue,
+                Ok(false) => match app.store.read(outbox::next_due) {
+                    Ok(Some(at)) => Duration::from_millis((at - real_now_ms()).max(0) as u64),
+                    Ok(None) => MAX_SLEEP,
+                    Err(e) => {
+                        log::warn!("webhooks: cannot read the outbox: {e}");
+                        STORE_RETRY
+                    }
+                },
+                Err(e) => {
+                    log::warn!("webhooks: cannot read the outbox: {e}");
+                    STORE_RETRY
+                }
+            };
+            let s = self.lock();
+            if s.dirty || s.stop || sleep.is_zero() {
+                continue;
+            }
+            let _unused = self
+                .wake
+                .wait_timeout_while(s, sleep.min(MAX_SLEEP), |s| !s.dirty && !s.stop);
+        }
+    }
+
+    /// Sends what is due; true when there may be more due at once.
+    fn deliver_due(&self, app: &App, now: i64) -> Result<bool, StoreError> {
+        let due = app.store.read(|tx| outbox::due(tx, now, BATCH))?;
+        let full = due.len() == BATCH;
+        for delivery in due {
+            if self.stopped() {
+                return Ok(false);
+            }
+            let attempt = attempt(app, &delivery);
+            app.store
+                .write(|tx| outbox::record(tx, &delivery.id, &attempt, real_now_ms()))?;
+        }
+        Ok(full)
+    }
+}
+
+/// One attempt of a delivery, and what to do next.
+fn attempt(app: &App, d: &Delivery) -> Attempt {
+    let settings = &app.config.webhook_delivery;
+    let Some(webhook) = app.config.webhooks.iter().find(|w| w.url.as_str() == d.url) else {
+        let error = "no webhook with this URL is configured any more".to_owned();
+        log::warn!(
+            "webhook event {} ({}): {error}; dropped",
+            d.event_id,
+            d.event_type
+        );
+        return Attempt::GaveUp { error };
+    };
+    let result = post(app, webhook, d);
+    let failures = d.attempts + 1;
+    let error = match result {
+        Ok(()) => {
+            log::info!(
+                "webhook {} got event {} ({}) at attempt {failures}",
+                webhook.origin(),
+                d.event_id,
+                d.event_type
+            );
+            return Attempt::Delivered;
+        }
+        Err(error) => error,
+    };
+    let wait = backoff(
+        failures.clamp(1, i64::from(u32::MAX)) as u32,
+        settings.retry_base,
+        settings.retry_cap,
+    );
+    let at = real_now_ms().saturating_add(wait.as_millis() as i64);
+    if at - d.created_at > settings.max_age.as_millis() as i64 {
+        log::error!(
+            "webhook {}: gave up on event {} ({}) after {failures} attempt(s): {error}",
+            webhook.origin(),
+            d.event_id,
+            d.event_type
+        );
+        return Attempt::GaveUp { error };
+    }
+    log::warn!(
+        "webhook {}: event {} ({}) attempt {failures} failed: {error}; retrying at {}",
+        webhook.origin(),
+        d.event_id,
+        d.event_type,
+        rfc3339_ms(at)
+    );
+    Attempt::Retry { at, error }
+}
+
+/// POSTs the event; any 2xx answer is success. Redirects are not followed: they could lead
+/// past the allowlist.
+fn post(app: &App, webhook: &Webhook, d: &Delivery) -> Result<(), String> {
+    // DNS is looked at again for each attempt, as for exports.
+    check_url(
+        webhook.url.as_str(),
+        &app.config.allowed_endpoints,
+        &endpoint::system_resolver,
+    )
+    .map_err(|why| format!("the URL is not allowed: it {why}"))?;
+    let timeout = app.config.webhook_delivery.timeout;
+    let response = attohttpc::post(webhook.url.as_str())
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("exportd/", env!("CARGO_PKG_VERSION")))
+        .header(SIGNATURE_HEADER, sign(&webhook.secret, d.body.as_bytes()))
+        .header(EVENT_HEADER, d.event_type.as_str())
+        .header(DELIVERY_HEADER, d.event_id.as_str())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .follow_redirects(false)
+        .text(&d.body)
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", status.as_u16()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hex_hmac_sha256_of_the_body() {
+        // RFC 4231 test case 2.
+        let sig = sign(&Secret::new("Jefe".into()), b"what do ya want for nothing?");
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let other = sign(&Secret::new("Jefe".into()), b"what do ya want for nothing!");
+        assert_ne!(sig, other);
+        assert_eq!(format!("{:?}", Secret::new("Jefe".into())), "<redacted>");
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap() {
+        let (base, cap) = (Duration::from_secs(1), Duration::from_secs(600));
+        let waits: Vec<u64> = (1..=12).map(|n| backoff(n, base, cap).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        assert_eq!(backoff(0, base, cap), base);
+        assert_eq!(backoff(u32::MAX, base, cap), cap, "no overflow");
+    }
+
+    #[test]
+    fn urls_follow_the_endpoint_rule_but_may_have_a_path() {
+        let no_dns = |_: &str, _: u16| -> std::io::Result<Vec<std::net::IpAddr>> {
+            Err(std::io::Error::other("no dns in tests"))
+        };
+        let allow = Allowlist(vec![Origin::parse("http://127.0.0.1:8999").expect("ok")]);
+        let url = check_url("http://127.0.0.1:8999/hooks/exportd?x=1", &allow, &no_dns)
+            .expect("allowlisted");
+        assert_eq!(url.path(), "/hooks/exportd");
+        assert!(check_url("https://93.184.216.34/hook", &Allowlist::default(), &no_dns).is_ok());
+        for (bad, why) in [
+            ("http://127.0.0.1:9000/hook", "https"),
+            ("https://10.0.0.1/hook", "private"),
+            ("https://u:p@93.184.216.34/hook", "user name"),
+            ("https://93.184.216.34/hook#f", "fragment"),
+            ("ftp://93.184.216.34/hook", "http or https"),
+            ("hooks.example.com", "absolute"),
+        ] {
+            let err = check_url(bad, &allow, &no_dns).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn event_types_round_trip() {
+        for e in EventType::ALL {
+            assert_eq!(EventType::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(EventType::parse("run.started"), None);
+    }
+}
