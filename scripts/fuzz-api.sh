@@ -77,7 +77,7 @@ root="$PWD"
   --header "x-api-key: $EXPORTD_FUZZ_API_KEY" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "${FUZZ_EXAMPLES:-30}" \
-  --phases examples,coverage,fuzzing \
+  --phases examples,coverage,fuzzing,stateful \
   --workers 2 \
   --seed "${FUZZ_SEED:-1}" \
   --no-color \
