@@ -380,4 +380,166 @@ mod tests {
             405
         );
     }
+
+    /// The method each route answers. The match has no wildcard, so a new route does not
+    /// compile until it is listed here, and then in `EVERY_ROUTE`.
+    fn method_of(r: &Route<'_>) -> &'static str {
+        use Route::*;
+        match r {
+            Health
+            | Ready
+            | Metrics
+            | OpenApi
+            | ListScheduledTasks
+            | GetScheduledTask(_)
+            | ListRuns
+            | GetRun(_)
+            | ListConnections
+            | GetConnection(_)
+            | DownloadLink(_)
+            | ListCustomers
+            | GetCustomer(_)
+            | ListWallets
+            | GetWallet(_)
+            | ListWalletTransactions(_)
+            | ListInvoices
+            | GetInvoice(_)
+            | ListSubscriptions
+            | GetSubscription(_)
+            | Download(_)
+            | ListSystemJobs => "get",
+            CreateScheduledTask
+            | RunScheduledTask(_)
+            | BackfillScheduledTask(_)
+            | CreateConnection
+            | TestConnection(_)
+            | IngestEvent
+            | IngestEvents
+            | CreateCustomer
+            | CreateWallet
+            | TopUpWallet(_)
+            | DebitWallet(_)
+            | CreateInvoice
+            | FinalizeInvoice(_)
+            | VoidInvoice(_)
+            | PayInvoice(_)
+            | CreateSubscription
+            | ScheduleUpdateBillingPeriod
+            | ScheduleDraftFinalization => "post",
+            UpdateScheduledTask(_) | UpdateConnection(_) | UpdateCustomer(_) => "put",
+            DeleteScheduledTask(_) | DeleteConnection(_) => "delete",
+        }
+    }
+
+    const EVERY_ROUTE: [Route<'static>; 45] = {
+        use Route::*;
+        [
+            Health,
+            Ready,
+            Metrics,
+            OpenApi,
+            ListScheduledTasks,
+            CreateScheduledTask,
+            GetScheduledTask("x"),
+            UpdateScheduledTask("x"),
+            DeleteScheduledTask("x"),
+            RunScheduledTask("x"),
+            BackfillScheduledTask("x"),
+            ListRuns,
+            GetRun("x"),
+            ListConnections,
+            CreateConnection,
+            GetConnection("x"),
+            UpdateConnection("x"),
+            DeleteConnection("x"),
+            TestConnection("x"),
+            IngestEvent,
+            IngestEvents,
+            DownloadLink("x"),
+            ListCustomers,
+            CreateCustomer,
+            GetCustomer("x"),
+            UpdateCustomer("x"),
+            ListWallets,
+            CreateWallet,
+            GetWallet("x"),
+            TopUpWallet("x"),
+            DebitWallet("x"),
+            ListWalletTransactions("x"),
+            ListInvoices,
+            CreateInvoice,
+            GetInvoice("x"),
+            FinalizeInvoice("x"),
+            VoidInvoice("x"),
+            PayInvoice("x"),
+            ListSubscriptions,
+            CreateSubscription,
+            GetSubscription("x"),
+            Download("x"),
+            ScheduleUpdateBillingPeriod,
+            ScheduleDraftFinalization,
+            ListSystemJobs,
+        ]
+    };
+
+    fn openapi_paths() -> serde_json::Map<String, serde_json::Value> {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.0.3");
+        doc["paths"]
+            .as_object()
+            .expect("openapi.json has paths")
+            .clone()
+    }
+
+    const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+    #[test]
+    fn openapi_documents_every_route_and_only_routes() {
+        let paths = openapi_paths();
+        for r in &EVERY_ROUTE {
+            let (pattern, method) = (r.pattern(), method_of(r));
+            let item = paths
+                .get(pattern)
+                .unwrap_or_else(|| panic!("openapi.json lacks path {pattern}"));
+            assert!(
+                item.get(method).is_some(),
+                "openapi.json lacks {method} {pattern}"
+            );
+            // The document and the router agree on what the route reads.
+            let body = item[method].get("requestBody").is_some();
+            assert_eq!(body, r.takes_body(), "{method} {pattern} requestBody");
+        }
+        // Every documented operation reaches a route (aliases included) with that method.
+        for (path, item) in &paths {
+            let concrete = path.replace("{id}", "x");
+            let documented: Vec<&str> = METHODS
+                .into_iter()
+                .filter(|m| item.get(*m).is_some())
+                .collect();
+            assert!(!documented.is_empty(), "{path} has no operation");
+            for method in METHODS {
+                let routed = route(&method.to_uppercase(), &concrete);
+                match routed {
+                    Ok(r) => {
+                        assert!(
+                            documented.contains(&method),
+                            "{method} {path} is undocumented"
+                        );
+                        assert!(EVERY_ROUTE.contains(&r), "{method} {path}: {r:?}");
+                        if path.contains("{id}") {
+                            assert_eq!(r.pattern(), path.as_str());
+                        }
+                    }
+                    Err(e) => {
+                        assert_eq!(e.status, 405, "{method} {path}");
+                        assert!(
+                            !documented.contains(&method),
+                            "{method} {path} is not routed"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
