@@ -39,14 +39,15 @@ pub fn note_secret(secret: &str) {
     }
 }
 
-/// A file that collects one daemon's log for the suite (see [`suite_dir`]).
-fn suite_log(pid: u32) -> Option<std::fs::File> {
+/// A file that collects logs for the suite (see [`suite_dir`]): one per daemon, one per test
+/// process for the commands it runs.
+fn suite_log(pid: u32, kind: &str) -> Option<std::fs::File> {
     let dir = suite_dir().join("logs");
     std::fs::create_dir_all(&dir).ok()?;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(format!("{pid}.log")))
+        .open(dir.join(format!("{kind}-{pid}.log")))
         .ok()
 }
 
@@ -180,10 +181,16 @@ impl Setup {
             .current_dir(dir.path())
             .output()
             .expect("run exportd");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // The command's log joins the suite's, like a daemon's. Its stdout is what was asked
+        // for (a generated key, say), not a log.
+        if let Some(mut f) = suite_log(std::process::id(), "cli") {
+            let _ = f.write_all(stderr.as_bytes());
+        }
         (
             out.status,
             String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr,
         )
     }
 
@@ -209,7 +216,7 @@ impl Setup {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let sink = log.clone();
-        let mut kept = suite_log(child.id());
+        let mut kept = suite_log(child.id(), "serve");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };

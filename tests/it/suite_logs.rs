@@ -34,7 +34,7 @@ fn no_log_line_of_the_suite_holds_a_secret() {
             for secret in &secrets {
                 assert!(
                     !line.contains(secret),
-                    "{} logged a secret ({}...): {line}",
+                    "{} holds a secret ({}...): {line}",
                     path.display(),
                     &secret[..4]
                 );
@@ -42,7 +42,7 @@ fn no_log_line_of_the_suite_holds_a_secret() {
         }
     }
     eprintln!(
-        "checked {lines} log lines of {} daemons for {} secrets",
+        "checked {lines} log lines in {} files for {} secrets",
         logs.len(),
         secrets.len()
     );
