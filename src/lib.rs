@@ -25,6 +25,7 @@ pub mod sink;
 pub mod store;
 pub mod systemd;
 pub mod tasks;
+pub mod wakeup;
 pub mod webhooks;
 
 /// Runs exportd with the given command line (program name first) and returns the exit code:

@@ -9,7 +9,6 @@
 //! dead receiver never holds up an export. A receiver may see an event more than once (a crash
 //! between its 2xx and our commit, or a timeout after it accepted) and de-duplicates by `id`.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -25,6 +24,7 @@ use crate::store::webhooks::{self as outbox, Attempt, Delivery};
 use crate::store::{self, StoreError};
 use crate::tasks::ScheduledTask;
 use crate::tasks::endpoint::{self, Allowlist, Origin, Resolver};
+use crate::wakeup::Wakeup;
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
 pub const EVENT_ID_PREFIX: &str = "evt";
@@ -267,50 +267,30 @@ fn enqueue(
     Ok(())
 }
 
-#[derive(Default)]
-struct Signal {
-    dirty: bool,
-    stop: bool,
-}
-
 /// The delivery thread's wake-up: new rows, or shutdown.
 #[derive(Default)]
 pub struct Outbox {
-    signal: Mutex<Signal>,
-    wake: Condvar,
+    wakeup: Wakeup,
 }
 
 impl Outbox {
-    fn lock(&self) -> MutexGuard<'_, Signal> {
-        self.signal.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Rows were added: look at the outbox now.
     pub fn notify(&self) {
-        self.lock().dirty = true;
-        self.wake.notify_all();
+        self.wakeup.notify();
     }
 
     pub fn stop(&self) {
-        self.lock().stop = true;
-        self.wake.notify_all();
+        self.wakeup.stop();
     }
 
     fn stopped(&self) -> bool {
-        self.lock().stop
+        self.wakeup.stopped()
     }
 
     /// The delivery loop; returns after [`Outbox::stop`] (once the POST in flight, if any, ends).
     pub fn run(&self, app: &App) {
         let mut last_prune = 0;
-        loop {
-            {
-                let mut s = self.lock();
-                if s.stop {
-                    return;
-                }
-                s.dirty = false;
-            }
+        while self.wakeup.begin() {
             let now = real_now_ms();
             if now - last_prune >= PRUNE_EVERY_MS {
                 last_prune = now;
@@ -335,13 +315,7 @@ impl Outbox {
                     STORE_RETRY
                 }
             };
-            let s = self.lock();
-            if s.dirty || s.stop || sleep.is_zero() {
-                continue;
-            }
-            let _unused = self
-                .wake
-                .wait_timeout_while(s, sleep.min(MAX_SLEEP), |s| !s.dirty && !s.stop);
+            self.wakeup.sleep(sleep.min(MAX_SLEEP));
         }
     }
 

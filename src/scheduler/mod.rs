@@ -15,7 +15,6 @@
 pub mod window;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::Transaction;
@@ -29,6 +28,7 @@ use crate::store::scheduled_tasks::{self, ScheduleUpdate};
 use crate::store::system_jobs;
 use crate::store::{self, StoreError};
 use crate::tasks::{ScheduledTask, TaskStatus};
+use crate::wakeup::Wakeup;
 
 /// Longest sleep with the real clock: bounds the effect of a wall-clock jump.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -38,34 +38,21 @@ const TEST_CLOCK_POLL: Duration = Duration::from_millis(25);
 const BATCH: usize = 500;
 
 #[derive(Default)]
-struct Signal {
-    dirty: bool,
-    stop: bool,
-}
-
-#[derive(Default)]
 pub struct Scheduler {
-    signal: Mutex<Signal>,
-    wake: Condvar,
+    wakeup: Wakeup,
     wakeups: AtomicU64,
     /// Whether the loop is running (for `/readyz`).
     running: AtomicBool,
 }
 
 impl Scheduler {
-    fn lock(&self) -> MutexGuard<'_, Signal> {
-        self.signal.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Something changed: look at the schedule again now.
     pub fn notify(&self) {
-        self.lock().dirty = true;
-        self.wake.notify_all();
+        self.wakeup.notify();
     }
 
     pub fn stop(&self) {
-        self.lock().stop = true;
-        self.wake.notify_all();
+        self.wakeup.stop();
     }
 
     /// How many times the loop has woken up (idle cost is measured by this).
@@ -93,14 +80,7 @@ impl Scheduler {
     }
 
     fn run_loop(&self, app: &App) {
-        loop {
-            {
-                let mut s = self.lock();
-                if s.stop {
-                    return;
-                }
-                s.dirty = false;
-            }
+        while self.wakeup.begin() {
             let woke = self.wakeups.fetch_add(1, Ordering::Relaxed) + 1;
             let now = app.now_ms();
             match start_due(app, now) {
@@ -135,11 +115,7 @@ impl Scheduler {
                     None => MAX_SLEEP,
                 }
             };
-            let guard = self.lock();
-            let _ = self
-                .wake
-                .wait_timeout_while(guard, sleep, |s| !s.dirty && !s.stop)
-                .unwrap_or_else(|e| e.into_inner());
+            self.wakeup.sleep(sleep);
         }
     }
 }
