@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::json;
 
 use super::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
@@ -108,10 +107,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .store
         .read(|tx| store::customers::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    Reply::json(
-        200,
-        json!({"items": items, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
-    )
+    super::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

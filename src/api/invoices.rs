@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::json;
 
 use super::customers::customer_not_found;
 use super::{ApiError, Ctx, Outcome, Reply, not_found};
@@ -266,10 +265,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .store
         .read(|tx| store::invoices::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(|i| view(i, None)).collect();
-    Reply::json(
-        200,
-        json!({"items": items, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
-    )
+    super::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

@@ -135,6 +135,14 @@ impl Reply {
 
 type Outcome = Result<Reply, ApiError>;
 
+/// A list answer in Flexprice's shape: the page's items and how it sits in the whole.
+pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64, i64)) -> Outcome {
+    Reply::json(
+        200,
+        serde_json::json!({"items": items, "pagination": {"total": total, "limit": limit, "offset": offset}}),
+    )
+}
+
 /// The running HTTP server and its workers.
 pub struct Server {
     http: Arc<tiny_http::Server>,

@@ -156,10 +156,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
             .read(|tx| store::runs::list(tx, &ctx.scope, &filter))?
     };
     let items: Vec<_> = page.items.iter().map(view).collect();
-    Reply::json(
-        200,
-        json!({"items": items, "pagination": {"total": page.total, "limit": limit, "offset": offset}}),
-    )
+    super::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

@@ -97,13 +97,6 @@ fn wallet_not_found(id: &str) -> ApiError {
     not_found("Wallet", id)
 }
 
-fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64, i64)) -> Outcome {
-    Reply::json(
-        200,
-        json!({"items": items, "pagination": {"total": total, "limit": limit, "offset": offset}}),
-    )
-}
-
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = wallets::parse_create(&ctx.json()?)?;
     let now = ctx.now();
@@ -149,7 +142,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .app
         .store
         .read(|tx| store::wallets::list(tx, &ctx.scope, &filter))?;
-    list_reply(page.items.iter().map(view).collect(), page.total, page_args)
+    super::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
@@ -251,7 +244,7 @@ pub fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
         store::wallets::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
         Ok::<_, ApiError>(store::wallets::transactions(tx, &ctx.scope, id, page_args)?)
     })?;
-    list_reply(
+    super::list_reply(
         page.items.iter().map(transaction_view).collect(),
         page.total,
         page_args,
