@@ -622,6 +622,20 @@ impl Http {
         }
         serde_json::from_slice(&out).ctx(&format!("{method} {path}: not JSON"))
     }
+
+    /// POSTs `body` to `path`, which must answer 201; returns the new object's id.
+    fn create(&mut self, path: &str, body: Value) -> Res<String> {
+        id_of(&self.json("POST", path, Some(body), 201)?)
+    }
+
+    /// A connection to the managed (directory) destination; returns its id.
+    fn managed_connection(&mut self) -> Res<String> {
+        self.create(
+            "/v1/connections",
+            json!({"name": "bench directory", "provider_type": "s3",
+                "sync_config": {"s3": {"is_flexprice_managed": true}}}),
+        )
+    }
 }
 
 fn id_of(v: &Value) -> Res<String> {
@@ -1004,42 +1018,26 @@ fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<()> {
     let (s3_task, dir_task) = {
         let daemon = Daemon::start(o, &dir, Some(&s3))?;
         let mut c = daemon.client();
-        let conn = id_of(&c.json(
-            "POST",
+        let conn = c.create(
             "/v1/connections",
-            Some(json!({"name": "bench SeaweedFS", "provider_type": "s3",
+            json!({"name": "bench SeaweedFS", "provider_type": "s3",
                 "encrypted_secret_data": {"aws_access_key_id": s3.access_key,
-                    "aws_secret_access_key": s3.secret_key}})),
-            201,
-        )?)?;
-        let s3_task = id_of(&c.json(
-            "POST",
+                    "aws_secret_access_key": s3.secret_key}}),
+        )?;
+        let s3_task = c.create(
             "/v1/tasks/scheduled",
-            Some(
-                json!({"connection_id": conn, "entity_type": "events", "interval": "daily",
+            json!({"connection_id": conn, "entity_type": "events", "interval": "daily",
                 "job_config": {"bucket": BUCKET, "region": REGION, "endpoint_url": s3.endpoint,
                     "use_path_style": true, "key_prefix": "exportd", "compression": "gzip",
                     "compression_level": 6, "encryption": "none"}}),
-            ),
-            201,
-        )?)?;
-        let managed = id_of(&c.json(
-            "POST",
-            "/v1/connections",
-            Some(json!({"name": "bench directory", "provider_type": "s3",
-                "sync_config": {"s3": {"is_flexprice_managed": true}}})),
-            201,
-        )?)?;
-        let dir_task = id_of(&c.json(
-            "POST",
+        )?;
+        let managed = c.managed_connection()?;
+        let dir_task = c.create(
             "/v1/tasks/scheduled",
-            Some(
-                json!({"connection_id": managed, "entity_type": "events", "interval": "daily",
+            json!({"connection_id": managed, "entity_type": "events", "interval": "daily",
                 "job_config": {"key_prefix": "exportd", "compression": "gzip",
                     "compression_level": 6}}),
-            ),
-            201,
-        )?)?;
+        )?;
         (s3_task, dir_task)
     };
 
@@ -1390,22 +1388,12 @@ fn api_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<()> {
     let _ = std::fs::remove_dir_all(&dir);
     let daemon = Daemon::start(o, &dir, None)?;
     let mut c = daemon.client();
-    let conn = id_of(&c.json(
-        "POST",
-        "/v1/connections",
-        Some(json!({"name": "bench directory", "provider_type": "s3",
-            "sync_config": {"s3": {"is_flexprice_managed": true}}})),
-        201,
-    )?)?;
-    let task = id_of(&c.json(
-        "POST",
+    let conn = c.managed_connection()?;
+    let task = c.create(
         "/v1/tasks/scheduled",
-        Some(
-            json!({"connection_id": conn, "entity_type": "events", "interval": "hourly",
+        json!({"connection_id": conn, "entity_type": "events", "interval": "hourly",
             "enabled": true, "job_config": {"key_prefix": "api", "compression": "gzip"}}),
-        ),
-        201,
-    )?)?;
+    )?;
     let path = format!("/v1/tasks/scheduled/{task}");
     // Warm up connections and caches.
     closed_loop(daemon.addr, &path, 4, Duration::from_secs(1))?;
@@ -1463,13 +1451,7 @@ fn idle_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<()> {
     let _ = std::fs::remove_dir_all(&dir);
     let daemon = Daemon::start(o, &dir, None)?;
     let mut c = daemon.client();
-    let conn = id_of(&c.json(
-        "POST",
-        "/v1/connections",
-        Some(json!({"name": "bench directory", "provider_type": "s3",
-            "sync_config": {"s3": {"is_flexprice_managed": true}}})),
-        201,
-    )?)?;
+    let conn = c.managed_connection()?;
     // Daily tasks: the first window of each ends at the next midnight UTC, so none is due
     // during the measurement.
     let body = json!({"connection_id": conn, "entity_type": "events", "interval": "daily",
