@@ -154,16 +154,18 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             Err(ApiError::method_not_allowed(allowed))
         }
     };
+    // A collection: GET lists it, POST adds to it.
+    let collection = |m: &str, list: Route<'a>, create: Route<'a>| match m {
+        "GET" => Ok(list),
+        "POST" => Ok(create),
+        _ => Err(ApiError::method_not_allowed("GET, POST")),
+    };
     match segments.as_slice() {
         ["healthz"] => only("GET", method, Health),
         ["readyz"] => only("GET", method, Ready),
         ["metrics"] => only("GET", method, Metrics),
         ["openapi.json"] => only("GET", method, OpenApi),
-        ["v1", "tasks", "scheduled"] => match method {
-            "GET" => Ok(ListScheduledTasks),
-            "POST" => Ok(CreateScheduledTask),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
+        ["v1", "tasks", "scheduled"] => collection(method, ListScheduledTasks, CreateScheduledTask),
         ["v1", "tasks", "scheduled", "schedule-update-billing-period"]
         | [
             "v1",
@@ -195,11 +197,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         ["downloads", id] => only("GET", method, Download(id)),
         ["v1", "events"] => only("POST", method, IngestEvent),
         ["v1", "events", "bulk"] => only("POST", method, IngestEvents),
-        ["v1", "connections"] => match method {
-            "GET" => Ok(ListConnections),
-            "POST" => Ok(CreateConnection),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
+        ["v1", "connections"] => collection(method, ListConnections, CreateConnection),
         ["v1", "connections", id] => match method {
             "GET" => Ok(GetConnection(id)),
             "PUT" => Ok(UpdateConnection(id)),
@@ -207,39 +205,23 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
             _ => Err(ApiError::method_not_allowed("GET, PUT, DELETE")),
         },
         ["v1", "connections", id, "test"] => only("POST", method, TestConnection(id)),
-        ["v1", "customers"] => match method {
-            "GET" => Ok(ListCustomers),
-            "POST" => Ok(CreateCustomer),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
+        ["v1", "customers"] => collection(method, ListCustomers, CreateCustomer),
         ["v1", "customers", id] => match method {
             "GET" => Ok(GetCustomer(id)),
             "PUT" => Ok(UpdateCustomer(id)),
             _ => Err(ApiError::method_not_allowed("GET, PUT")),
         },
-        ["v1", "wallets"] => match method {
-            "GET" => Ok(ListWallets),
-            "POST" => Ok(CreateWallet),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
+        ["v1", "wallets"] => collection(method, ListWallets, CreateWallet),
         ["v1", "wallets", id] => only("GET", method, GetWallet(id)),
         ["v1", "wallets", id, "top-up"] => only("POST", method, TopUpWallet(id)),
         ["v1", "wallets", id, "debit"] => only("POST", method, DebitWallet(id)),
         ["v1", "wallets", id, "transactions"] => only("GET", method, ListWalletTransactions(id)),
-        ["v1", "invoices"] => match method {
-            "GET" => Ok(ListInvoices),
-            "POST" => Ok(CreateInvoice),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
+        ["v1", "invoices"] => collection(method, ListInvoices, CreateInvoice),
         ["v1", "invoices", id] => only("GET", method, GetInvoice(id)),
         ["v1", "invoices", id, "finalize"] => only("POST", method, FinalizeInvoice(id)),
         ["v1", "invoices", id, "void"] => only("POST", method, VoidInvoice(id)),
         ["v1", "invoices", id, "payment"] => only("POST", method, PayInvoice(id)),
-        ["v1", "subscriptions"] => match method {
-            "GET" => Ok(ListSubscriptions),
-            "POST" => Ok(CreateSubscription),
-            _ => Err(ApiError::method_not_allowed("GET, POST")),
-        },
+        ["v1", "subscriptions"] => collection(method, ListSubscriptions, CreateSubscription),
         ["v1", "subscriptions", id] => only("GET", method, GetSubscription(id)),
         _ => Err(ApiError::route_not_found()),
     }
