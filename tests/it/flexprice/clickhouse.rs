@@ -29,7 +29,7 @@ use jiff::Timestamp;
 
 use super::dataset::{Change, Dataset, Event, MeterUsage, Variant};
 use super::{
-    Reaper, free_port, spawn_server, stop_child, temp_dir, unique_name, wait_until, write_pid,
+    Reaper, free_port, spawn_server, stop_child, temp_dir, unique_name, wait_for_server, write_pid,
 };
 
 const SQL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flexprice");
@@ -210,7 +210,11 @@ impl ChServer {
         write_pid(&self.dir, Some(started.id()));
         *child = Some(started);
         drop(child);
-        wait_until("ClickHouse answers /ping", Duration::from_secs(60), || {
+        let log = || {
+            let out = std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
+            format!("{out}{}", self.log())
+        };
+        wait_for_server("ClickHouse", &self.child, log, || {
             attohttpc::get(format!("{}/ping", self.url()))
                 .timeout(Duration::from_secs(2))
                 .send()
@@ -696,12 +700,13 @@ pub fn normalize_cell(cell: &str) -> String {
         && frac.bytes().all(|c| c.is_ascii_digit())
     {
         let frac = frac.trim_end_matches('0');
-        let sign =
-            if cell.starts_with('-') && (int.trim_start_matches('0') != "" || !frac.is_empty()) {
-                "-"
-            } else {
-                ""
-            };
+        let sign = if cell.starts_with('-')
+            && (!int.trim_start_matches('0').is_empty() || !frac.is_empty())
+        {
+            "-"
+        } else {
+            ""
+        };
         return if frac.is_empty() {
             format!("{sign}{int}")
         } else {

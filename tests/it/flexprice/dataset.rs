@@ -1607,7 +1607,7 @@ impl Scope<'_> {
             });
         }
         let tiers = r#"[{"up_to": 1000, "unit_amount": "0.001"}, {"up_to": null, "unit_amount": "0.0005"}]"#;
-        let prices: [(&str, &str, &str, &str, &str, Option<&str>); 10] = [
+        let prices = [
             ("api_usd", "0.002", "USD", "USAGE", "FLAT_FEE", Some("api")),
             ("bytes_usd", "0", "USD", "USAGE", "TIERED", Some("bytes")),
             (

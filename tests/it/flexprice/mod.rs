@@ -25,6 +25,7 @@
 pub mod clickhouse;
 pub mod dataset;
 pub mod expected;
+pub mod golden;
 pub mod postgres;
 mod tests;
 
@@ -37,6 +38,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use clickhouse::{ChDb, ChProxy, ChServer};
+pub use golden::Golden;
 pub use postgres::{PgDb, PgServer};
 
 use crate::harness::skip_or_fail;
@@ -138,6 +140,30 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
         assert!(Instant::now() < deadline, "{what} within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits until a server started as `child` answers (`ready`); panics with its log if it
+/// exits first or does not answer within a minute.
+pub fn wait_for_server(
+    name: &str,
+    child: &Mutex<Option<Child>>,
+    log: impl Fn() -> String,
+    mut ready: impl FnMut() -> bool,
+) {
+    wait_until(&format!("{name} answers"), Duration::from_secs(60), || {
+        let exited = child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        if let Some(status) = exited {
+            panic!(
+                "{name} exited ({status}) before it answered; its log:\n{}",
+                log()
+            );
+        }
+        ready()
+    });
 }
 
 /// Sends a signal with `kill` (the test crate has no libc).

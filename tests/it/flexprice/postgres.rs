@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use super::dataset::{Change, Dataset, Map};
 use super::{
     Reaper, free_port, running_as_root, spawn_server, stop_child, temp_dir, unique_name,
-    wait_until, write_pid,
+    wait_for_server, write_pid,
 };
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -215,9 +215,10 @@ impl PgServer {
         write_pid(&self.dir, Some(started.id()));
         *child = Some(started);
         drop(child);
-        wait_until(
-            "PostgreSQL accepts connections",
-            Duration::from_secs(60),
+        wait_for_server(
+            "PostgreSQL",
+            &self.child,
+            || self.log(),
             || {
                 Command::new(bin("pg_isready"))
                     .arg("-q")

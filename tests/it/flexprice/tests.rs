@@ -9,7 +9,12 @@ use std::collections::BTreeMap;
 use super::clickhouse::{CapturedQuery, compare, normalize_cell, replayable};
 use super::dataset::{Change, Dataset, SCOPES, TENANTS, Variant, at};
 use super::expected::{self, Entity, Export, WindowField};
-use super::{ChServer, PgServer, apply_changes, clickhouse, postgres};
+use super::golden::assert_same_csv;
+use super::{
+    CLICKHOUSE_PASSWORD_ENV, ChServer, Golden, PgServer, apply_changes, clickhouse, postgres,
+    source_toml,
+};
+use crate::harness::Setup;
 
 fn ids(rows: &[Vec<String>], column: usize) -> Vec<String> {
     rows.iter().map(|r| r[column].clone()).collect()
@@ -26,26 +31,31 @@ fn flexprice_postgres_holds_the_data_set_per_table_and_tenant() {
     };
     let ds = Dataset::standard();
     let db = pg.database_with(&ds);
-    let mut loaded = BTreeMap::new();
-    for table in [
-        "customers",
-        "wallets",
-        "wallet_transactions",
-        "invoices",
-        "meters",
-        "groups",
-        "features",
-        "prices",
-        "subscriptions",
-        "subscription_line_items",
-    ] {
-        for row in db.query(&format!(
-            "SELECT tenant_id, count(*) FROM {table} GROUP BY tenant_id"
-        )) {
-            loaded.insert((table, row[0].clone()), row[1].parse::<usize>().unwrap());
+    // The same rows loaded into an empty database, without a template.
+    let fresh = pg.database();
+    fresh.load(&ds);
+    for (name, db) in [("template copy", &db), ("fresh load", &fresh)] {
+        let mut loaded = BTreeMap::new();
+        for table in [
+            "customers",
+            "wallets",
+            "wallet_transactions",
+            "invoices",
+            "meters",
+            "groups",
+            "features",
+            "prices",
+            "subscriptions",
+            "subscription_line_items",
+        ] {
+            for row in db.query(&format!(
+                "SELECT tenant_id, count(*) FROM {table} GROUP BY tenant_id"
+            )) {
+                loaded.insert((table, row[0].clone()), row[1].parse::<usize>().unwrap());
+            }
         }
+        assert_eq!(loaded, ds.pg_counts(), "{name}");
     }
-    assert_eq!(loaded, ds.pg_counts());
     for tenant in TENANTS {
         assert!(
             ds.pg_counts()[&("invoices", tenant.to_owned())] > 20,
@@ -377,8 +387,15 @@ fn flexprice_clickhouse_restarts_with_its_data_behind_the_same_proxy() {
     assert_eq!(through_proxy(sql).unwrap(), before);
     let (_, last) = ds.meter_usage_counts();
     assert_eq!(before.trim(), last.values().sum::<usize>().to_string());
+    ch.restart();
+    assert_eq!(through_proxy(sql).unwrap(), before);
     let captured = proxy.queries();
-    assert_eq!(captured.len(), 3);
+    assert_eq!(captured.len(), 4);
+    let compared = db.assert_same_on_chdb(
+        "flexprice_clickhouse_restarts_with_its_data_behind_the_same_proxy",
+        &captured,
+    );
+    assert!(compared.is_none_or(|n| n == 4), "{compared:?}");
     assert_eq!(captured[0].sql(), sql);
     assert_eq!(captured[0].database(), Some(db.name.as_str()));
     assert_eq!(captured[0].user.as_deref(), Some(ChServer::READONLY_USER));
@@ -458,6 +475,17 @@ fn flexprice_chdb_runs_the_modern_schema_and_gives_the_rows_of_18_16() {
         let compared = db.assert_same_sql_on_chdb(test, &queries);
         if let Some(compared) = compared {
             assert_eq!(compared, 5, "{variant:?}");
+            // And the check fails where the engines differ: the types of the two schemas.
+            let differs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                db.assert_same_sql_on_chdb(
+                    test,
+                    &[q("SELECT toTypeName(ingested_at) FROM meter_usage LIMIT 1")],
+                )
+            }));
+            assert!(
+                differs.is_err(),
+                "DateTime and DateTime64(3) must not compare equal"
+            );
         }
     }
 }
@@ -705,6 +733,22 @@ fn flexprice_dataset_holds_the_cases_of_the_issues() {
             .all(|r| r.len() == 16 && r[3] == "2025-10-16T10:00:00Z")
     );
 
+    // What a golden test sends.
+    let usage = w1(Entity::CreditUsage).metadata("wallet", "cost_center", Some("Cost center"));
+    assert_eq!(
+        usage.job_config(),
+        serde_json::json!({"export_metadata_fields": [{"entity_type": "wallet", "field_key": "cost_center", "column_name": "Cost center"}]})
+    );
+    let by_created = w1(Entity::Invoice).window_field(WindowField::CreatedAt);
+    assert_eq!(
+        by_created.job_config(),
+        serde_json::json!({"window_field": "created_at"})
+    );
+    assert_eq!(
+        by_created.run_body(),
+        serde_json::json!({"start_time": "2025-10-16T10:00:00Z", "end_time": "2025-10-16T11:00:00Z"})
+    );
+
     // Changes touch every side.
     assert!(
         ds.changes
@@ -716,4 +760,172 @@ fn flexprice_dataset_holds_the_cases_of_the_issues() {
             .iter()
             .any(|c| matches!(c, Change::FinalizeInvoice { .. }))
     );
+}
+
+#[test]
+fn flexprice_clickhouse_aggregates_agree_with_the_expected_usage_analytics() {
+    let Some(ch) =
+        clickhouse("flexprice_clickhouse_aggregates_agree_with_the_expected_usage_analytics")
+    else {
+        return;
+    };
+    let ds = Dataset::standard();
+    for variant in Variant::ALL {
+        let db = ch.database_with(variant, &ds);
+        for (tenant, env) in [("acme", "prod"), ("globex", "staging")] {
+            for field in [WindowField::IngestedAt, WindowField::Timestamp] {
+                let export =
+                    Export::new(Entity::UsageAnalytics, tenant, env, "10:00:00", "11:00:00")
+                        .window_field(field)
+                        .variant(variant);
+                let f = field.name();
+                let sql = format!(
+                    "SELECT external_customer_id, meter_id, source, count(), toString(sum(qty_total)),
+                            toString(max(qty_total)), uniqExact(unique_hash), toString(argMax(qty_total, (timestamp, id)))
+                     FROM meter_usage FINAL
+                     WHERE tenant_id = '{tenant}' AND environment_id = '{env}'
+                       AND {f} >= '2025-10-16 10:00:00' AND {f} < '2025-10-16 11:00:00'
+                     GROUP BY external_customer_id, meter_id, source
+                     ORDER BY external_customer_id, meter_id, source"
+                );
+                let from_sql: Vec<Vec<String>> = db
+                    .rows(&sql)
+                    .into_iter()
+                    .map(|r| {
+                        let meter = ds.meters.iter().find(|m| m.base.id == r[1]).unwrap();
+                        let usage = match meter.aggregation.as_str() {
+                            "COUNT" => r[3].clone(),
+                            "SUM" => normalize_cell(&r[4]),
+                            "MAX" => normalize_cell(&r[5]),
+                            "COUNT_UNIQUE" => r[6].clone(),
+                            "LATEST" => normalize_cell(&r[7]),
+                            _ => String::new(),
+                        };
+                        vec![
+                            r[0].clone(),
+                            meter.event_name.clone(),
+                            r[2].clone(),
+                            r[3].clone(),
+                            meter.aggregation.clone(),
+                            usage,
+                        ]
+                    })
+                    .collect();
+                let expected: Vec<Vec<String>> = expected::rows(&ds, &export)
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            r[2].clone(),
+                            r[8].clone(),
+                            r[14].clone(),
+                            r[9].clone(),
+                            r[10].clone(),
+                            r[11].clone(),
+                        ]
+                    })
+                    .collect();
+                assert!(expected.len() > 5, "{tenant}/{env} {f}");
+                assert_eq!(from_sql, expected, "{variant:?} {tenant}/{env} {f}");
+            }
+        }
+    }
+}
+
+#[test]
+fn flexprice_source_toml_points_exportd_at_both_databases_read_only() {
+    let test = "flexprice_source_toml_points_exportd_at_both_databases_read_only";
+    let (Some(pg), Some(ch)) = (postgres(test), clickhouse(test)) else {
+        return;
+    };
+    let ds = Dataset::standard();
+    let (pdb, cdb) = (pg.database_with(&ds), ch.database_with(Variant::Prod, &ds));
+    let proxy = ch.proxy();
+    let text = source_toml(&pdb, Some((&cdb, Some(&proxy))));
+    let toml: toml::Table = toml::from_str(&text).unwrap();
+    let source = toml["source"].as_table().unwrap();
+    let get = |k: &str| source[k].as_str().unwrap().to_owned();
+    assert_eq!(get("kind"), "flexprice");
+    assert_eq!(get("clickhouse_password_env"), CLICKHOUSE_PASSWORD_ENV);
+    let psql = |url: &str, sql: &str| {
+        let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
+            .arg(url)
+            .args(["-X", "-A", "-t", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let sql = "SELECT current_user, current_setting('default_transaction_read_only'), count(*) FROM invoices";
+    let invoices = ds.invoices.len();
+    assert_eq!(
+        psql(&get("postgres_url"), sql),
+        format!("exportd_ro|on|{invoices}")
+    );
+    assert_eq!(
+        psql(&pdb.superuser_url(), sql),
+        format!("postgres|off|{invoices}")
+    );
+    let count = attohttpc::post(get("clickhouse_url"))
+        .param("database", get("clickhouse_database"))
+        .basic_auth(get("clickhouse_user"), Some(ch.readonly_password()))
+        .text(
+            "SELECT count() FROM meter_usage FINAL WHERE tenant_id = 'globex' FORMAT TabSeparated",
+        )
+        .send()
+        .and_then(|r| r.text())
+        .unwrap();
+    assert_eq!(
+        count.trim(),
+        ds.meter_usage_counts().1["globex"].to_string()
+    );
+    let captured = proxy.queries();
+    assert_eq!(captured[0].user.as_deref(), Some(ChServer::READONLY_USER));
+    let compared = cdb.assert_same_on_chdb(test, &captured);
+    assert!(compared.is_none_or(|n| n == 1), "{compared:?}");
+}
+
+#[test]
+fn flexprice_golden_helper_exports_a_window_end_to_end() {
+    // Until exportd reads Flexprice, its (empty) ledger stands in: an empty data set expects
+    // the header alone, for any key, window field and metadata columns.
+    let Some(g) = Golden::start(
+        "flexprice_golden_helper_exports_a_window_end_to_end",
+        Setup::new(),
+    ) else {
+        return;
+    };
+    let empty = Dataset::default();
+    for export in [
+        Export::new(Entity::Invoice, "globex", "prod", "10:00:00", "11:00:00")
+            .window_field(WindowField::CreatedAt),
+        Export::new(
+            Entity::CreditUsage,
+            "globex",
+            "staging",
+            "10:00:00",
+            "11:00:00",
+        )
+        .metadata("wallet", "cost_center", Some("Cost center"))
+        .metadata("customer", "tier", None),
+        Export::new(Entity::Events, "acme", "staging", "10:00:00", "11:00:00")
+            .window_field(WindowField::Timestamp),
+    ] {
+        g.assert_export(&empty, &export);
+    }
+    assert!(
+        g.export(
+            &Export::new(Entity::CreditUsage, "acme", "prod", "10:00:00", "11:00:00").metadata(
+                "customer",
+                "tier",
+                Some("Tier")
+            )
+        )
+        .ends_with(",number_of_wallets,Tier\n")
+    );
+    let differs = std::panic::catch_unwind(|| assert_same_csv("a\nb\n", "a\nc\n", &"a test"));
+    assert!(differs.is_err(), "a difference must fail");
 }
