@@ -1,8 +1,9 @@
 //! A real ClickHouse for the Flexprice source: Debian's `clickhouse-server` 18.16, started as
 //! a normal process with its own paths and free loopback ports (HTTP, native, interserver),
 //! once per test process ([`ChServer::shared`]) or per test ([`ChServer::start_own`], to stop
-//! and restart it). Users: `default` (no password, for the fixtures) and `exportd` (a
-//! password, profile `readonly = 2`), loopback only.
+//! and restart it). Users: `default` (no password, for the fixtures), `exportd` (a password,
+//! profile `readonly = 2`) and `exportd_limited` (the same, failing in mid-stream past
+//! [`ChServer::LIMITED_ROWS`] result rows), loopback only.
 //!
 //! Each test gets its own database ([`ChServer::database_with`]) holding one schema variant
 //! ([`Variant`]): our 18.16 adaptation of Flexprice's DDL (tests/flexprice/clickhouse-18.16-*.sql).
@@ -86,6 +87,14 @@ static SHARED: OnceLock<Option<ChServer>> = OnceLock::new();
 impl ChServer {
     /// The read-only user exportd connects as (profile `readonly = 2`).
     pub const READONLY_USER: &'static str = "exportd";
+    /// Like [`ChServer::READONLY_USER`] (same password), but a query of it fails once its
+    /// result passes [`ChServer::LIMITED_ROWS`] rows (`result_overflow_mode = throw`, blocks
+    /// of 1000 rows). When more than 1 MiB was sent by then, 18.16 has already answered
+    /// 200 and ends the body with `Code: 396, e.displayText() = DB::Exception: Limit for
+    /// result exceeded...`: the real mid-stream error issue 16 asks exportd to detect
+    /// (with less output before it, the answer is a plain 500).
+    pub const LIMITED_USER: &'static str = "exportd_limited";
+    pub const LIMITED_ROWS: u64 = 20_000;
 
     /// The server shared by every test of this process; `None` when `clickhouse-server` is
     /// not installed (see `flexprice::clickhouse`, which reports that).
@@ -161,6 +170,12 @@ impl ChServer {
         <readonly>
             <readonly>2</readonly>
         </readonly>
+        <limited>
+            <readonly>2</readonly>
+            <max_result_rows>{limit}</max_result_rows>
+            <result_overflow_mode>throw</result_overflow_mode>
+            <max_block_size>1000</max_block_size>
+        </limited>
     </profiles>
     <users>
         <default>
@@ -175,6 +190,12 @@ impl ChServer {
             <profile>readonly</profile>
             <quota>default</quota>
         </{user}>
+        <{limited}>
+            <password>{}</password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>limited</profile>
+            <quota>default</quota>
+        </{limited}>
     </users>
     <quotas>
         <default></default>
@@ -182,7 +203,10 @@ impl ChServer {
 </yandex>
 "#,
             self.readonly_password,
-            user = Self::READONLY_USER
+            self.readonly_password,
+            user = Self::READONLY_USER,
+            limited = Self::LIMITED_USER,
+            limit = Self::LIMITED_ROWS,
         );
         std::fs::write(self.dir.join("config.xml"), config).expect("write config.xml");
         std::fs::write(self.dir.join("users.xml"), users).expect("write users.xml");

@@ -236,6 +236,32 @@ fn flexprice_postgres_window_queries_agree_with_the_expected_rows() {
             .map(|r| vec![r[0].clone(), r[2].clone()])
             .collect();
         assert_eq!(from_sql, expected, "{tenant}/{env} credit_topups");
+        for end in ["10:30:00", "11:00:00", "13:00:00"] {
+            let usage = Export::new(Entity::CreditUsage, tenant, env, "00:00:00", end);
+            let end = usage.end;
+            let from_sql = db.query(&format!(
+                "WITH c AS (SELECT id, external_id FROM customers
+                            WHERE tenant_id = '{tenant}' AND environment_id = '{env}' AND status = 'published' AND created_at < '{end}'),
+                      w AS (SELECT id, customer_id, currency, credit_balance FROM wallets
+                            WHERE tenant_id = '{tenant}' AND environment_id = '{env}' AND status = 'published'
+                              AND wallet_status = 'active' AND created_at < '{end}'),
+                      b AS (SELECT w.*, coalesce((SELECT t.credit_balance_after FROM wallet_transactions t
+                                                  WHERE t.wallet_id = w.id AND t.status = 'published' AND t.transaction_status = 'completed'
+                                                    AND t.created_at < '{end}'
+                                                  ORDER BY t.created_at DESC, t.id DESC LIMIT 1), 0) AS at_end
+                            FROM w)
+                 SELECT c.external_id, trim_scale(coalesce(sum(b.at_end), 0))::text,
+                        trim_scale(coalesce(sum(b.credit_balance), 0))::text, count(b.id)::text
+                 FROM c LEFT JOIN b ON b.customer_id = c.id
+                 GROUP BY c.external_id, c.id, b.currency
+                 ORDER BY c.external_id, c.id, coalesce(b.currency, '')"
+            ));
+            let expected: Vec<Vec<String>> = expected::rows(&ds, &usage)
+                .into_iter()
+                .map(|r| vec![r[1].clone(), r[3].clone(), r[4].clone(), r[5].clone()])
+                .collect();
+            assert_eq!(from_sql, expected, "{tenant}/{env} credit_usage at {end}");
+        }
     }
 }
 
@@ -928,4 +954,47 @@ fn flexprice_golden_helper_exports_a_window_end_to_end() {
     );
     let differs = std::panic::catch_unwind(|| assert_same_csv("a\nb\n", "a\nc\n", &"a test"));
     assert!(differs.is_err(), "a difference must fail");
+}
+
+#[test]
+fn flexprice_clickhouse_limited_user_fails_in_mid_stream_with_status_200() {
+    let Some(ch) =
+        clickhouse("flexprice_clickhouse_limited_user_fails_in_mid_stream_with_status_200")
+    else {
+        return;
+    };
+    let db = ch.database(Variant::Dev);
+    db.bulk_meter_usage(
+        "big",
+        "acme",
+        "prod",
+        30_000,
+        at("10:00:00"),
+        at("11:00:00"),
+    );
+    let sql = "SELECT * FROM meter_usage FINAL WHERE tenant_id = 'acme' ORDER BY timestamp, id FORMAT TabSeparated";
+    let as_user = |user| {
+        let r = attohttpc::post(ch.url())
+            .param("database", &db.name)
+            .basic_auth(user, Some(ch.readonly_password()))
+            .text(sql)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, body) = as_user(ChServer::LIMITED_USER);
+    assert_eq!(status, 200);
+    assert!(body.len() > 1 << 20, "{}", body.len());
+    let tail = body.lines().last().unwrap();
+    assert!(
+        tail.starts_with("Code: 396, e.displayText() = DB::Exception: Limit for result exceeded"),
+        "{tail}"
+    );
+    let rows = body.lines().count() - 1;
+    assert!(
+        rows >= ChServer::LIMITED_ROWS as usize - 1000 && rows < 30_000,
+        "{rows}"
+    );
+    let (status, body) = as_user(ChServer::READONLY_USER);
+    assert_eq!((status, body.lines().count()), (200, 30_000));
 }
