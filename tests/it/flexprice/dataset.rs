@@ -941,6 +941,8 @@ impl Scope<'_> {
         self.customer("03", "cust-003", "Zoë Café", None).email = None;
         self.customer("04", "cust-004", "Two\nLines LLC", map(&[]));
         self.customer("05", "cust-005", "No Wallet Co", map(&[("tier", "bronze")]));
+        // First by bytes, last by ICU en-US: exports order external ids as bytes.
+        self.customer("10", "Cust-010", "Upper Case Co", map(&[("tier", "gold")]));
         let late = self.customer("06", "cust-006", "Late Joiner", map(&[("tier", "gold")]));
         late.base.created_at = at("11:30:00");
         late.base.updated_at = at("11:30:00");
@@ -1230,6 +1232,8 @@ impl Scope<'_> {
             Some("deleted-wallet"),
         ));
         self.tx(credit("07", "07-1", at("10:08:00"), "8", direct, None));
+        // Same instant: "07-1" before "07_2" as bytes, after it in ICU en-US.
+        self.tx(credit("07", "07_2", at("10:08:00"), "1", direct, None));
         self.tx(credit("08", "08-1", at("10:09:00"), "9", direct, None));
         self.tx(credit("08", "08-2", at("11:10:00"), "1", direct, None));
         self.tx(credit("09", "09-1", at("09:00:00"), "30", direct, None));
@@ -1323,6 +1327,13 @@ impl Scope<'_> {
                     .pick(&["completed", "completed", "pending", "failed"]);
                 let reason = *self.rng.pick(&reasons);
                 let amount = self.rng.decimal(3, 9).to_string();
+                // Wallets do not go below zero.
+                let balance = self.balances.get(&self.id("wal", &wallet)).copied();
+                let kind = if kind == "debit" && balance.unwrap_or_default() < dec(&amount) {
+                    "credit"
+                } else {
+                    kind
+                };
                 let reference = format!("ref-{i}-{j}");
                 let with_reference = self.rng.chance(70);
                 self.tx(Tx {
@@ -1434,12 +1445,12 @@ impl Scope<'_> {
         inv.amount_due = dec("1");
         inv.amount_remaining = dec("1");
 
-        // Two invoices changed at the same instant: ordered by id (07a before 07b), although
-        // 07b is inserted first.
-        self.invoice("07b", "01", at("10:30:00"), at("10:30:00"))
-            .amount_due = dec("2");
+        // Two invoices changed at the same instant: ordered by id as bytes, 07B before 07a
+        // (a collation-aware ORDER BY, such as ICU en-US's, puts 07a first).
         self.invoice("07a", "02", at("10:30:00"), at("10:30:00"))
             .amount_due = dec("1");
+        self.invoice("07B", "01", at("10:30:00"), at("10:30:00"))
+            .amount_due = dec("2");
 
         // Soft-deleted: never exported.
         self.invoice("08", "01", at("10:35:00"), at("10:35:00"))

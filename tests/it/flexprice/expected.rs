@@ -70,6 +70,12 @@
 //!    empty).
 //! 8. Quantities are what the variant stores: the data set inserts them already truncated to
 //!    the column's scale ([`Variant::qty`]).
+//! 9. Text compares as bytes wherever it orders rows (ids, external ids, currencies): in
+//!    PostgreSQL that is `COLLATE "C"`. The test cluster's default collation is ICU en-US,
+//!    as a typical deployment's is collation-aware, and the data set has ids whose order
+//!    differs (`07B`/`07a`, `07-1`/`07_2`, `Cust-010`/`bulk-000`): an ORDER BY, a keyset
+//!    comparison or a "last transaction" subquery without it shows. ClickHouse compares
+//!    strings as bytes already.
 
 use std::collections::{BTreeMap, BTreeSet};
 
