@@ -30,7 +30,8 @@ use jiff::Timestamp;
 
 use super::dataset::{Change, Dataset, Event, MeterUsage, Variant};
 use super::{
-    Reaper, free_port, spawn_server, stop_child, temp_dir, unique_name, wait_for_server, write_pid,
+    Reaper, free_port, spawn_server, start_on_free_ports, stop_child, temp_dir, unique_name,
+    wait_for_server, write_pid,
 };
 
 const SQL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flexprice");
@@ -118,9 +119,21 @@ impl ChServer {
             child: Mutex::new(None),
             reaper,
         };
-        server.write_config();
-        server.start();
-        Some(server)
+        let ports = std::cell::RefCell::new(server);
+        start_on_free_ports(
+            || {
+                let mut s = ports.borrow_mut();
+                s.http_port = free_port();
+                s.tcp_port = free_port();
+                s.interserver_port = free_port();
+            },
+            || {
+                let s = ports.borrow();
+                s.write_config();
+                s.try_start()
+            },
+        );
+        Some(ports.into_inner())
     }
 
     fn write_config(&self) {
@@ -214,6 +227,12 @@ impl ChServer {
 
     /// Starts the (stopped) server on its ports with its data; waits until it answers.
     pub fn start(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         assert!(child.is_none(), "ClickHouse is already running");
         let mut command = Command::new(server_binary().expect("clickhouse-server"));
@@ -245,7 +264,7 @@ impl ChServer {
                 .ok()
                 .and_then(|r| r.text().ok())
                 .is_some_and(|t| t.trim() == "Ok.")
-        });
+        })
     }
 
     /// Stops the server (SIGTERM, as a service manager would); data and ports stay.

@@ -133,37 +133,57 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Waits until `ready` says yes, or panics with `what` after `limit`.
-pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until a server started as `child` answers (`ready`); panics with its log if it
-/// exits first or does not answer within a minute.
+/// Waits until a server started as `child` answers (`ready`); `Err` with its log if it
+/// exits first (a port taken in the meantime, say); panics if it does not answer within a
+/// minute.
 pub fn wait_for_server(
     name: &str,
     child: &Mutex<Option<Child>>,
     log: impl Fn() -> String,
     mut ready: impl FnMut() -> bool,
-) {
-    wait_until(&format!("{name} answers"), Duration::from_secs(60), || {
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         let exited = child
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
             .and_then(|c| c.try_wait().ok().flatten());
         if let Some(status) = exited {
-            panic!(
+            child.lock().unwrap_or_else(|e| e.into_inner()).take();
+            return Err(format!(
                 "{name} exited ({status}) before it answered; its log:\n{}",
                 log()
-            );
+            ));
         }
-        ready()
-    });
+        if ready() {
+            return Ok(());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not answer within a minute; its log:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts a new server, picking new free ports when one was taken between choosing it and
+/// the server binding it (other tests and engineers share the machine).
+pub fn start_on_free_ports(
+    mut pick_ports: impl FnMut(),
+    mut start: impl FnMut() -> Result<(), String>,
+) {
+    for attempt in 1.. {
+        match start() {
+            Ok(()) => return,
+            Err(e) if attempt < 3 => {
+                eprintln!("retrying on other ports: {e}");
+                pick_ports();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 /// Sends a signal with `kill` (the test crate has no libc).

@@ -23,8 +23,8 @@ use rust_decimal::Decimal;
 
 use super::dataset::{Change, Dataset, Map};
 use super::{
-    Reaper, free_port, running_as_root, spawn_server, stop_child, temp_dir, unique_name,
-    wait_for_server, write_pid,
+    Reaper, free_port, running_as_root, spawn_server, start_on_free_ports, stop_child, temp_dir,
+    unique_name, wait_for_server, write_pid,
 };
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -171,7 +171,12 @@ impl PgServer {
             reaper,
             templates: Mutex::new(BTreeMap::new()),
         };
-        server.start();
+        let server = std::cell::RefCell::new(server);
+        start_on_free_ports(
+            || server.borrow_mut().port = free_port(),
+            || server.borrow().try_start(),
+        );
+        let server = server.into_inner();
         server.setup();
         Some(server)
     }
@@ -179,6 +184,12 @@ impl PgServer {
     /// Starts the (stopped) server on its port with its data, and waits until it accepts
     /// connections.
     pub fn start(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
         assert!(child.is_none(), "PostgreSQL is already running");
         let mut command = as_postgres(&bin("postgres"));
@@ -224,7 +235,7 @@ impl PgServer {
                     .status()
                     .is_ok_and(|s| s.success())
             },
-        );
+        )
     }
 
     /// Stops the server (fast shutdown: sessions are cut, as when a database goes away).

@@ -12,7 +12,7 @@ use super::expected::{self, Entity, Export, WindowField};
 use super::golden::assert_same_csv;
 use super::{
     CLICKHOUSE_PASSWORD_ENV, ChServer, Golden, PgServer, apply_changes, clickhouse, postgres,
-    source_toml,
+    source_toml, start_on_free_ports,
 };
 use crate::harness::Setup;
 
@@ -514,6 +514,27 @@ fn flexprice_chdb_runs_the_modern_schema_and_gives_the_rows_of_18_16() {
             );
         }
     }
+}
+
+#[test]
+fn flexprice_servers_move_to_other_ports_when_theirs_was_taken() {
+    // Servers exit when their port is taken (both do: "Address already in use"); the start
+    // picks new ports and tries again, twice at most.
+    let (mut tries, mut picks) = (0, 0);
+    start_on_free_ports(
+        || picks += 1,
+        || {
+            tries += 1;
+            if tries < 3 {
+                Err("Address already in use".into())
+            } else {
+                Ok(())
+            }
+        },
+    );
+    assert_eq!((tries, picks), (3, 2));
+    let gave_up = std::panic::catch_unwind(|| start_on_free_ports(|| {}, || Err("taken".into())));
+    assert!(gave_up.is_err());
 }
 
 #[test]
