@@ -45,4 +45,4 @@ CROSS JOIN LATERAL (
     SELECT :'from'::timestamptz
            + (:'to'::timestamptz - :'from'::timestamptz) * ((g - 1)::float8 / :n) AS t
 ) AS s
-CROSS JOIN LATERAL (SELECT round((g * 7919 % 10000000)::numeric / 100000 + 0.00000001 * (g % 97), 8) AS due) AS a;
+CROSS JOIN LATERAL (SELECT round((g::bigint * 7919 % 10000000)::numeric / 100000 + 0.00000001 * (g % 97), 8) AS due) AS a;

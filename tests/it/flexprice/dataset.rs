@@ -309,7 +309,6 @@ pub struct Event {
     pub timestamp: Timestamp,
     pub ingested_at: Timestamp,
     pub properties: Option<String>,
-    pub batch: u32,
 }
 
 /// The two `meter_usage` schemas found in the wild.
@@ -2292,7 +2291,6 @@ impl Scope<'_> {
                 timestamp: r.timestamp,
                 ingested_at: r.ingested_at,
                 properties: (!r.properties.is_empty()).then(|| r.properties.clone()),
-                batch: 0,
             });
         }
         rows.push(Event {
@@ -2306,7 +2304,6 @@ impl Scope<'_> {
             timestamp: at("10:50:00.123"),
             ingested_at: at("10:50:00.456"),
             properties: None,
-            batch: 0,
         });
         rows.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
         self.ds.events.extend(rows);

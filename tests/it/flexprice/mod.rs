@@ -4,19 +4,29 @@
 //! must give (computed from the data set, not by SQL), and chdb-core to prove exportd's
 //! ClickHouse SQL on a modern engine with Flexprice's DDL as written.
 //!
-//! A golden test:
+//! A golden test (see [`golden`]):
 //! ```ignore
-//! use crate::flexprice::{self, dataset::Dataset, expected::{self, Entity, Export}};
+//! use crate::flexprice::{self, Golden, dataset::Dataset, expected::{Entity, Export}};
+//! const TEST: &str = "invoices_by_updated_at";
 //! let ds = Dataset::standard();
-//! let Some(pg) = flexprice::postgres("my_test") else { return };
-//! let db = pg.database_with(&ds);                  // its own database, data loaded
-//! let d = Setup::new().config(&flexprice::source_toml(&db, None)) ... .start();
-//! // ... create an `invoice` task, force-run 10:00-11:00, read the object back ...
-//! let export = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
-//! assert_eq!(object_text, expected::csv(&ds, &export));
+//! let Some(pg) = flexprice::postgres(TEST) else { return };
+//! let db = pg.database_with(&ds);              // its own database, the data set loaded
+//! let setup = Setup::new().config(&flexprice::source_toml(&db, None));
+//! let Some(g) = Golden::start(TEST, setup) else { return };
+//! g.assert_export(&ds, &Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00"));
+//! // Then the second window, after the data set's later changes:
+//! let mut ds = ds;
+//! flexprice::apply_changes(&mut ds, Some(&db), None);
+//! g.assert_export(&ds, &Export::new(Entity::Invoice, "acme", "prod", "11:00:00", "12:00:00"));
 //! ```
-//! ClickHouse tests also route exportd through [`clickhouse::ChProxy`] (which records every
-//! query it sends) and end with `ch_db.assert_same_on_chdb(&proxy.queries())`.
+//! With ClickHouse: `let ch_db = ch.database_with(Variant::Dev, &ds); let proxy = ch.proxy();`,
+//! `source_toml(&db, Some((&ch_db, Some(&proxy))))`, the daemon started with
+//! `.env(CLICKHOUSE_PASSWORD_ENV, ch.readonly_password())`, `.variant(Variant::Dev)` on each
+//! `Export`, and at the end `ch_db.assert_same_on_chdb(TEST, &proxy.queries())`, which
+//! replays every query exportd sent on chdb-core with Flexprice's modern DDL.
+//! Outages: `PgServer::start_own()` / `ChServer::start_own()` give a server of the test's
+//! own to `stop()`, `start()` or `restart()`; `ChServer::LIMITED_USER` fails in mid-stream
+//! with status 200; `ChProxy::cut_responses_after` truncates responses.
 //!
 //! Servers stop when the test process ends, however it ends: each has a small reaper process
 //! (see [`Reaper`]) that waits for the end of its standard input, which only this process

@@ -1019,3 +1019,36 @@ fn flexprice_clickhouse_limited_user_fails_in_mid_stream_with_status_200() {
     let (status, body) = as_user(ChServer::READONLY_USER);
     assert_eq!((status, body.lines().count()), (200, 30_000));
 }
+
+/// Bulk rows at benchmark scale, timed for whoever plans `scripts/bench.sh` (not a timed
+/// assertion: it checks the counts and prints the durations). Run it by hand:
+/// `cargo test --test it flexprice_bulk_rows_at_bench_scale -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn flexprice_bulk_rows_at_bench_scale() {
+    let test = "flexprice_bulk_rows_at_bench_scale";
+    let (Some(pg), Some(ch)) = (postgres(test), clickhouse(test)) else {
+        return;
+    };
+    let n = 1_000_000;
+    let db = pg.database();
+    let started = std::time::Instant::now();
+    db.bulk_invoices("bench", "acme", "prod", n, at("00:00:00"), at("23:00:00"));
+    let pg_time = started.elapsed();
+    assert_eq!(
+        db.query("SELECT count(*) FROM invoices")[0][0],
+        n.to_string()
+    );
+    for variant in Variant::ALL {
+        let cdb = ch.database(variant);
+        let started = std::time::Instant::now();
+        cdb.bulk_meter_usage("bench", "acme", "prod", n, at("00:00:00"), at("23:00:00"));
+        let ch_time = started.elapsed();
+        assert_eq!(
+            cdb.rows("SELECT count() FROM meter_usage")[0][0],
+            n.to_string()
+        );
+        eprintln!("{n} meter_usage rows ({variant:?}) in {ch_time:?}");
+    }
+    eprintln!("{n} invoices in {pg_time:?}");
+}
