@@ -254,6 +254,8 @@ pub struct LineItem {
     pub meter_id: Option<String>,
     pub currency: String,
     pub display_name: String,
+    /// A minimum commitment: its cost needs Flexprice's pricing engine.
+    pub commitment_amount: Option<Decimal>,
 }
 
 /// One version of a ClickHouse `meter_usage` row (an event × a matching meter).
@@ -1714,6 +1716,8 @@ impl Scope<'_> {
                     meter_id,
                     currency: currency.into(),
                     display_name: format!("{price} line"),
+                    // cust-001's API calls have a commitment: a flat price, but no cost.
+                    commitment_amount: (*price == "api_usd" && n == "01").then(|| dec("100")),
                 });
             }
         }

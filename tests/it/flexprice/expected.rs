@@ -65,7 +65,8 @@
 //!    events. Price: the customer's published line item for the meter (first by id) on a
 //!    published subscription whose `subscription_status` is `active`, and its price;
 //!    `currency` is the price's; `total_cost` = `total_usage` × `amount` exactly (no rounding)
-//!    when the price is `USAGE` + `FLAT_FEE`, else empty (tiers, packages: Flexprice's
+//!    when the price is `USAGE` + `FLAT_FEE` and the line item has no commitment
+//!    (`commitment_amount` NULL), else empty (tiers, packages, commitments: Flexprice's
 //!    pricing engine). Metadata columns read the customer's metadata (`wallet` fields are
 //!    empty).
 //! 8. Quantities are what the variant stores: the data set inserts them already truncated to
@@ -783,7 +784,7 @@ fn usage_analytics_rows(ds: &Dataset, e: &Export) -> Vec<Vec<String>> {
                 .iter()
                 .find(|x| x.base.id == g && x.base.published())
         });
-        let price = customer.and_then(|c| {
+        let line = customer.and_then(|c| {
             let mut items: Vec<_> = ds
                 .line_items
                 .iter()
@@ -800,12 +801,14 @@ fn usage_analytics_rows(ds: &Dataset, e: &Export) -> Vec<Vec<String>> {
                 })
                 .collect();
             items.sort_by(|a, b| a.base.id.cmp(&b.base.id));
-            items
-                .first()
-                .and_then(|l| ds.prices.iter().find(|p| p.base.id == l.price_id))
+            items.first().copied()
         });
+        let price = line.and_then(|l| ds.prices.iter().find(|p| p.base.id == l.price_id));
+        let committed = line.is_some_and(|l| l.commitment_amount.is_some());
         let cost = match (usage, price) {
-            (Some(u), Some(p)) if p.kind == "USAGE" && p.billing_model == "FLAT_FEE" => {
+            (Some(u), Some(p))
+                if p.kind == "USAGE" && p.billing_model == "FLAT_FEE" && !committed =>
+            {
                 decimal(exact_mul(u, p.amount))
             }
             _ => String::new(),

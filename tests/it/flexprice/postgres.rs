@@ -879,6 +879,8 @@ fn tables(ds: &Dataset) -> Vec<Table> {
                 "currency",
                 "billing_period",
                 "display_name",
+                "commitment_amount",
+                "commitment_type",
             ],
             rows: rows(&ds.line_items, |l| {
                 (
@@ -891,6 +893,8 @@ fn tables(ds: &Dataset) -> Vec<Table> {
                         text(&l.currency),
                         text("MONTHLY"),
                         text(&l.display_name),
+                        opt_num(l.commitment_amount),
+                        opt_text(l.commitment_amount.map(|_| "amount")),
                     ],
                 )
             }),

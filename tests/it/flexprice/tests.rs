@@ -769,6 +769,18 @@ fn flexprice_dataset_holds_the_cases_of_the_issues() {
         ),
         ("", "", "", "USD")
     );
+    let committed = agg("api_call", "cust-001", "sdk");
+    assert_eq!(
+        (
+            committed[11] == committed[9],
+            committed[12].as_str(),
+            committed[13].as_str()
+        ),
+        (true, "", "USD"),
+        "a commitment: usage counted, no cost"
+    );
+    let flat = agg("api_call", "cust-002", "sdk");
+    assert_eq!((flat[12].as_str(), flat[13].as_str()), ("0.0025", "EUR"));
     let mult = agg("batch", "cust-001", "sdk");
     assert_eq!(
         (mult[11].as_str(), mult[12].as_str()),
