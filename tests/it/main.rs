@@ -11,6 +11,7 @@ mod connections;
 mod entities;
 mod events;
 mod exports;
+mod flexprice;
 mod hostile;
 mod isolation;
 mod ledger;
