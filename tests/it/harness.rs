@@ -393,6 +393,9 @@ impl Response {
         let v = self.json();
         assert_eq!(v["http_status_code"], status, "{v}");
         assert!(v["code"].is_string() && v["message"].is_string(), "{v}");
+        // Flexprice's envelope, which the JavaScript SDK reads, says the same.
+        assert_eq!(v["success"], false, "{v}");
+        assert_eq!(v["error"]["message"], v["message"], "{v}");
         v
     }
 
