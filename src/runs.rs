@@ -101,6 +101,10 @@ pub struct Run {
     pub created_by: String,
     /// The multipart upload a PROCESSING run has open (internal, not shown).
     pub upload_id: Option<String>,
+    /// When another run replaced this run's object (same key, same store), and which run did
+    /// when it is in the same environment.
+    pub superseded_at: Option<i64>,
+    pub superseded_by: Option<String>,
 }
 
 impl Run {
@@ -141,6 +145,8 @@ impl Run {
             updated_at: now,
             created_by: by.to_owned(),
             upload_id: None,
+            superseded_at: None,
+            superseded_by: None,
         }
     }
 }

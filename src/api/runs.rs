@@ -43,6 +43,8 @@ struct RunView<'a> {
     object_key: Option<&'a str>,
     stored_bytes: Option<i64>,
     sha256: Option<&'a str>,
+    superseded_at: Option<String>,
+    superseded_by: Option<&'a str>,
 }
 
 fn view(r: &Run) -> RunView<'_> {
@@ -63,7 +65,12 @@ fn view(r: &Run) -> RunView<'_> {
         scheduled_task_id: &r.scheduled_task_id,
         workflow_id: &r.id,
         file_url: r.file_url.as_deref().unwrap_or(""),
-        file_name: None,
+        // The object's name, which ends in .csv.gz when it is gzipped; file_type is the
+        // format of the rows, CSV either way (as in Flexprice).
+        file_name: (r.task_status == RunStatus::Completed)
+            .then_some(r.object_key.as_deref())
+            .flatten()
+            .and_then(|k| k.rsplit('/').next()),
         file_type: "CSV",
         task_status: r.task_status.as_str(),
         total_records: r.total_records,
@@ -89,6 +96,8 @@ fn view(r: &Run) -> RunView<'_> {
         object_key: r.object_key.as_deref(),
         stored_bytes: r.stored_bytes,
         sha256: r.sha256.as_deref(),
+        superseded_at: r.superseded_at.map(rfc3339_ms),
+        superseded_by: r.superseded_by.as_deref(),
     }
 }
 

@@ -64,6 +64,34 @@ fn task_not_found(id: &str) -> ApiError {
     not_found("Scheduled task", id)
 }
 
+/// 409 when a live task of the scope already writes where `task` would (see
+/// [`tasks::output`]): its files would be overwritten without a word.
+fn check_output_free(
+    tx: &rusqlite::Transaction<'_>,
+    ctx: &Ctx<'_>,
+    task: &ScheduledTask,
+) -> Result<(), ApiError> {
+    if task.job_config.allow_shared_output {
+        return Ok(());
+    }
+    let prefix = &task.job_config.key_prefix;
+    let live = store::scheduled_tasks::live_under(tx, &ctx.scope, task.entity_type, prefix)?;
+    match tasks::output::conflict(&task.id, task.entity_type, &task.job_config, &live) {
+        None => Ok(()),
+        Some(other) => Err(ApiError::new(
+            409,
+            "already_exists",
+            format!(
+                "Scheduled task {} already writes to the same place ({}): the two tasks would overwrite each other's files. Use another job_config.key_prefix, pause or delete {}, or set job_config.allow_shared_output to true to share it knowingly",
+                other.id,
+                tasks::output::Namespace::of(other.entity_type, &other.job_config).describe(),
+                other.id
+            ),
+        )
+        .with_detail("scheduled_task_id", other.id.as_str())),
+    }
+}
+
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let body = ctx.json()?;
     let input = tasks::parse_create(&body, ctx.app.config.allow_test_intervals)?;
@@ -108,6 +136,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
         if task.enabled {
             task.next_run_at = Some(scheduler::next_due(&task, &ctx.app.config));
         }
+        check_output_free(tx, ctx, &task)?;
         store::scheduled_tasks::insert(tx, &task)?;
         Ok::<_, ApiError>(task)
     })?;
@@ -167,6 +196,9 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         }
         if task.enabled == enabled {
             return Ok(task);
+        }
+        if enabled {
+            check_output_free(tx, ctx, &task)?;
         }
         // Resuming schedules the window after the watermark: missed windows are caught up.
         // A scheduled run still in flight schedules the next one itself when it ends.

@@ -3,6 +3,7 @@
 
 pub mod endpoint;
 pub mod job_config;
+pub mod output;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

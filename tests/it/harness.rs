@@ -489,6 +489,14 @@ impl Client {
     }
 }
 
+/// GETs a plain `http://host:port/path` URL (a download link exportd signs) without a key.
+pub fn fetch(url: &str) -> Response {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = host.parse().expect("host:port");
+    Client::new(addr, None).get(if path.is_empty() { "/" } else { path })
+}
+
 /// Reads a whole response from a connection the server will close.
 pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
@@ -561,6 +569,13 @@ pub mod fixtures {
             },
             "metadata": {"team": "billing"},
         })
+    }
+
+    /// Creates a managed connection (files under the daemon's `data/exports`); returns its id.
+    pub fn managed_connection(c: &Client) -> String {
+        let body = json!({"name": "local", "provider_type": "s3", "sync_config": {"s3": {"is_flexprice_managed": true}}});
+        let v = c.post("/v1/connections", body).ok(201);
+        v["id"].as_str().expect("id").to_owned()
     }
 
     /// Creates a connection and returns its id.

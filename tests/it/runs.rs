@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::Daemon;
-use crate::harness::fixtures::task;
+use crate::harness::fixtures::{connection, task, task_body};
 
 /// Waits until a run has ended (COMPLETED or FAILED) and returns it.
 pub fn wait_run(c: &crate::harness::Client, run: &str) -> Value {
@@ -172,7 +172,12 @@ fn run_lists_filter_sort_and_count_truly() {
     let d = Daemon::start();
     let c = d.prod();
     let a = task(&c);
-    let b = task(&c);
+    let mut body = task_body(&connection(&c));
+    body["job_config"]["key_prefix"] = json!("b");
+    let b = c.post("/v1/tasks/scheduled", body).ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut a_runs = Vec::new();
     for _ in 0..5 {
         a_runs.push(
