@@ -309,6 +309,8 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         Route::TestConnection(id) => connections::test(&ctx, id),
         Route::IngestEvent => events::ingest(&ctx),
         Route::IngestEvents => events::ingest_bulk(&ctx),
+        Route::GetEvent(id) => events::get(&ctx, id),
+        Route::NotSupported(what) => Err(what.error()),
         Route::DownloadLink(id) => downloads::link(&ctx, id),
         Route::ListCustomers => customers::list(&ctx),
         Route::CreateCustomer => customers::create(&ctx),

@@ -23,6 +23,8 @@ pub enum RunSort {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunFilter {
     pub scheduled_task_id: Option<String>,
+    /// The key name (or `exportd export`, `scheduler`) that made the run.
+    pub created_by: Option<String>,
     pub task_status: Option<RunStatus>,
     pub entity_type: Option<EntityType>,
     /// `created_at >= start` and `created_at <= end` (Flexprice's meaning of these filters).
@@ -119,6 +121,9 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<R
     let mut f = Filter::scoped(scope);
     if let Some(id) = &q.scheduled_task_id {
         f.eq("scheduled_task_id", id.clone());
+    }
+    if let Some(by) = &q.created_by {
+        f.eq("created_by", by.clone());
     }
     if let Some(s) = q.task_status {
         f.eq("task_status", s.as_str().to_owned());

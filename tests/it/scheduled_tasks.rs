@@ -218,6 +218,12 @@ fn list_has_true_totals_pages_filters_and_hides_deleted_tasks() {
         c.get("/v1/tasks/scheduled?entity_type=invoice").ok(200)["pagination"]["total"],
         0
     );
+    // Any case, as SDKs may send it.
+    assert_eq!(
+        c.get("/v1/tasks/scheduled?entity_type=EVENTS&interval=DAILY&enabled=TRUE")
+            .ok(200)["pagination"]["total"],
+        1
+    );
 
     c.delete(&format!("/v1/tasks/scheduled/{}", ids[0])).ok(200);
     c.delete(&format!("/v1/tasks/scheduled/{}", ids[1])).ok(200);
