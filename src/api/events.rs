@@ -41,11 +41,26 @@ pub fn ingest_bulk(ctx: &Ctx<'_>) -> Outcome {
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     // Client event ids may hold any character; SDKs percent-encode them in the path.
     let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
-    let id = decoded.as_ref();
+    reply_event(ctx, decoded.as_ref(), None)
+}
+
+/// `GET /v1/events/lookup?id=&external_customer_id=` (the Python SDK's get_event): the same
+/// answer; an event of another customer is not found.
+pub fn lookup(ctx: &Ctx<'_>) -> Outcome {
+    let q = &ctx.query;
+    let id = q
+        .text("id", crate::ledger::events::MAX_TEXT)?
+        .ok_or_else(|| ApiError::validation("id", "id is required (the event_id)"))?;
+    let customer = q.text("external_customer_id", crate::ledger::events::MAX_TEXT)?;
+    reply_event(ctx, id, customer)
+}
+
+fn reply_event(ctx: &Ctx<'_>, id: &str, customer: Option<&str>) -> Outcome {
     let event = ctx
         .app
         .store
         .read(|tx| store::events::get(tx, &ctx.scope, id))?
+        .filter(|e| customer.is_none_or(|c| c == e.external_customer_id))
         .ok_or_else(|| not_found("Event", id))?;
     let properties = match &event.properties {
         Some(text) => serde_json::from_str(text)

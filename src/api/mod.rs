@@ -310,6 +310,7 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         Route::IngestEvent => events::ingest(&ctx),
         Route::IngestEvents => events::ingest_bulk(&ctx),
         Route::GetEvent(id) => events::get(&ctx, id),
+        Route::LookupEvent => events::lookup(&ctx),
         Route::NotSupported(what) => Err(what.error()),
         Route::DownloadLink(id) => downloads::link(&ctx, id),
         Route::ListCustomers => customers::list(&ctx),

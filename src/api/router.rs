@@ -59,6 +59,8 @@ pub enum Route<'a> {
     ListSystemJobs,
     /// One stored event by its `event_id`.
     GetEvent(&'a str),
+    /// The same, with the id in the query (`?id=&external_customer_id=`: the Python SDK's).
+    LookupEvent,
     /// A route of Flexprice's SDKs that exportd does not serve: a clear 400 saying so.
     NotSupported(Unsupported),
 }
@@ -194,6 +196,7 @@ impl Route<'_> {
             Route::ScheduleDraftFinalization => "/v1/tasks/scheduled/schedule-draft-finalization",
             Route::ListSystemJobs => "/v1/tasks/scheduled/system",
             Route::GetEvent(_) => "/v1/events/{id}",
+            Route::LookupEvent => "/v1/events/lookup",
             Route::NotSupported(u) => u.pattern(),
         }
     }
@@ -300,6 +303,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         ["v1", "events", "analytics"] => unsupported(method, Unsupported::UsageAnalytics),
         ["v1", "events", "usage"] => unsupported(method, Unsupported::UsageStatistics),
         ["v1", "events", "usage", "meter"] => unsupported(method, Unsupported::UsageByMeter),
+        ["v1", "events", "lookup"] => only("GET", method, LookupEvent),
         ["v1", "events", "huggingface-inference"] => {
             unsupported(method, Unsupported::HuggingFaceInference)
         }
@@ -529,7 +533,8 @@ mod tests {
             | GetSubscription(_)
             | Download(_)
             | ListSystemJobs
-            | GetEvent(_) => "get",
+            | GetEvent(_)
+            | LookupEvent => "get",
             NotSupported(u) => match u.method() {
                 "GET" => "get",
                 "PUT" => "put",
@@ -558,7 +563,7 @@ mod tests {
         }
     }
 
-    const EVERY_ROUTE: [Route<'static>; 54] = {
+    const EVERY_ROUTE: [Route<'static>; 55] = {
         use super::Unsupported as U;
         use Route::*;
         [
@@ -608,6 +613,7 @@ mod tests {
             ScheduleDraftFinalization,
             ListSystemJobs,
             GetEvent("x"),
+            LookupEvent,
             NotSupported(U::TaskResult),
             NotSupported(U::CreateTask),
             NotSupported(U::UpdateTaskStatus),

@@ -132,6 +132,14 @@ fn a_stored_event_reads_back_by_its_id_in_its_environment_only() {
     for field in ["events", "status", "processed_events", "debug_tracker"] {
         assert_eq!(v.get(field), Some(&Value::Null), "{field}: {v}");
     }
+    // The Python SDK's form, with the id in the query.
+    let looked_up = c
+        .get("/v1/events/lookup?id=order%3A1%20x&external_customer_id=cus_1")
+        .ok(200);
+    assert_eq!(looked_up, v);
+    c.get("/v1/events/lookup?id=order%3A1%20x&external_customer_id=cus_2")
+        .error(404);
+    c.get("/v1/events/lookup").invalid("id", "id is required");
     let missing = c.get("/v1/events/nope").error(404);
     assert_eq!(missing["message"], "Event with ID nope was not found");
     d.staging().get("/v1/events/order%3A1%20x").error(404);
