@@ -7,7 +7,7 @@ use super::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::ids::{SCHEDULED_TASK, new_id};
-use crate::runs::{Run, Trigger, parse_force_run};
+use crate::runs::{ManualRunError, Run, Trigger, manual_run};
 use crate::scheduler;
 use crate::store::{self, scheduled_tasks::TaskFilter};
 use crate::tasks::{self, EntityType, Interval, JobConfig, ScheduledTask, TaskStatus};
@@ -245,20 +245,11 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let (run, mode) = ctx.app.store.write(|tx| {
         let task =
             store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
-        if task.status == TaskStatus::Deleted {
-            return Err(ApiError::invalid_operation(format!(
-                "Scheduled task {id} has been deleted and cannot be run"
-            )));
-        }
-        let window = parse_force_run(&ctx.body, task.interval, now)?;
-        let run = Run::pending(
-            &task,
-            Trigger::Manual,
-            1,
-            (window.start, window.end),
-            &ctx.principal.key_name,
-            now,
-        );
+        let (run, window) =
+            manual_run(&task, &ctx.body, &ctx.principal.key_name, now).map_err(|e| match e {
+                ManualRunError::Deleted(_) => ApiError::invalid_operation(e.to_string()),
+                ManualRunError::Window(input) => ApiError::from(input),
+            })?;
         store::runs::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;

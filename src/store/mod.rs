@@ -357,6 +357,19 @@ pub(crate) mod testing {
         (dir, store)
     }
 
+    /// How many rows `table` holds.
+    pub(crate) fn count(store: &Store, table: &str) -> i64 {
+        store
+            .read(|tx| {
+                Ok::<_, StoreError>(tx.query_row(
+                    &format!("SELECT COUNT(*) FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .expect("count")
+    }
+
     /// Tenant `t`, environment `env`.
     pub(crate) fn scope(env: &str) -> Scope {
         Scope {
@@ -379,16 +392,7 @@ mod tests {
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
         assert_eq!(again.schema_version().expect("version"), latest);
-        let count: i64 = again
-            .read(|tx| {
-                Ok::<_, StoreError>(tx.query_row(
-                    "SELECT COUNT(*) FROM schema_version",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .expect("count");
-        assert_eq!(count, latest);
+        assert_eq!(count(&again, "schema_version"), latest);
     }
 
     #[test]
@@ -420,16 +424,7 @@ mod tests {
             Err(StoreError::Corrupt("stop".into()))
         });
         assert!(result.is_err());
-        let count: i64 = store
-            .read(|tx| {
-                Ok::<_, StoreError>(tx.query_row(
-                    "SELECT COUNT(*) FROM generated_api_keys",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .expect("count");
-        assert_eq!(count, 0);
+        assert_eq!(count(&store, "generated_api_keys"), 0);
     }
 
     #[test]

@@ -169,16 +169,22 @@ impl Setup {
         path
     }
 
-    /// Runs `exportd <args> --config <the config>` to completion.
+    /// Runs `exportd <args> --config <the config>` to completion in a new directory.
     pub fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = self.write_config(dir.path());
+        self.run_in(dir.path(), args)
+    }
+
+    /// The same in `dir`, a daemon's directory (see [`Daemon::terminate`]), so the command
+    /// works on that daemon's state.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+        let config = self.write_config(dir);
         let out = Command::new(exe())
             .args(args)
             .arg("--config")
             .arg(&config)
             .envs(self.env.iter().cloned())
-            .current_dir(dir.path())
+            .current_dir(dir)
             .output()
             .expect("run exportd");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -72,6 +72,9 @@ fn the_official_javascript_sdk_works_against_exportd() {
         skip_or_fail(test, reason);
         return;
     };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/js/flexprice_sdk.mjs");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/sdk/js/flexprice_sdk.mjs"
+    );
     drive(test, &node, script);
 }
