@@ -112,27 +112,16 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
             None
         };
         let job_config = input.job_config.clone().resolve(target.as_ref())?;
-        let mut task = ScheduledTask {
-            id: new_id(SCHEDULED_TASK),
-            tenant_id: ctx.scope.tenant_id.clone(),
-            environment_id: ctx.scope.environment_id.clone(),
-            connection_id: connection.id,
-            entity_type: input.entity_type,
-            interval: input.interval,
-            enabled: input.enabled,
+        let mut task = ScheduledTask::new(
+            new_id(SCHEDULED_TASK),
+            (&ctx.scope.tenant_id, &ctx.scope.environment_id),
+            connection.id,
+            (input.entity_type, input.interval),
             job_config,
-            status: TaskStatus::Published,
-            created_at: now,
-            updated_at: now,
-            created_by: ctx.principal.key_name.clone(),
-            updated_by: ctx.principal.key_name.clone(),
-            next_run_at: None,
-            last_run_at: None,
-            last_run_status: None,
-            watermark: None,
-            consecutive_failures: 0,
-            paused_reason: None,
-        };
+            &ctx.principal.key_name,
+            now,
+        );
+        task.enabled = input.enabled;
         if task.enabled {
             task.next_run_at = Some(scheduler::next_due(&task, &ctx.app.config));
         }

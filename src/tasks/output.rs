@@ -90,7 +90,7 @@ pub fn conflict<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::{Interval, TaskStatus};
+    use crate::tasks::Interval;
     use serde_json::json;
 
     /// A job_config with key_prefix `exports`, then `extra`'s fields.
@@ -102,28 +102,13 @@ mod tests {
         crate::tasks::job_config::testing::job(fields)
     }
 
+    /// A live (enabled) task.
     fn task(id: &str, entity: EntityType, job: JobConfig) -> ScheduledTask {
-        ScheduledTask {
-            id: id.into(),
-            tenant_id: "t".into(),
-            environment_id: "e".into(),
-            connection_id: "conn_1".into(),
-            entity_type: entity,
-            interval: Interval::Hourly,
-            enabled: true,
-            job_config: job,
-            status: TaskStatus::Published,
-            created_at: 0,
-            updated_at: 0,
-            created_by: "k".into(),
-            updated_by: "k".into(),
-            next_run_at: None,
-            last_run_at: None,
-            last_run_status: None,
-            watermark: None,
-            consecutive_failures: 0,
-            paused_reason: None,
-        }
+        let what = (entity, Interval::Hourly);
+        let mut task =
+            ScheduledTask::new(id.into(), ("t", "e"), "conn_1".into(), what, job, "k", 0);
+        task.enabled = true;
+        task
     }
 
     #[test]
