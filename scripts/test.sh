@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. The first time (and whenever .ci/requirements.txt changes) it installs the
-# pinned Python test tools into .ci/venv; then it runs cargo test with them available.
+# pinned Python test tools into .ci/venv, and (whenever tests/sdk/js/package-lock.json changes)
+# the pinned JavaScript SDK into tests/sdk/js/node_modules; then it runs cargo test with them.
 # Extra arguments go to cargo test (e.g. scripts/test.sh --test it lifecycle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,14 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/installed-requ
   cp "$requirements" "$venv/installed-requirements.txt"
 fi
 export EXPORTD_TEST_VENV="$PWD/$venv"
+
+# The official JavaScript SDK for tests/it/sdk.rs, pinned (with the zod npm resolved) by
+# tests/sdk/js/package-lock.json. Installed the first time, and again when the lock changes.
+js=tests/sdk/js
+if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "scripts/test.sh: installing the JavaScript SDK into $js/node_modules" >&2
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 # Every daemon the suite starts leaves its log here, and the secrets the suite used; the last
 # step checks that no log line holds one.

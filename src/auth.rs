@@ -6,7 +6,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::clock::to_ms;
+use crate::config::Config;
 use crate::secrets::{random_bytes, to_hex};
+use crate::store::{self, Store, StoreError};
+
+/// Tenant and environment of the development key made when no key is configured.
+pub const DEV_TENANT: &str = "default";
+pub const DEV_ENVIRONMENT: &str = "development";
 
 /// Who is calling: every query is scoped to this tenant and environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +72,84 @@ pub fn config_block(name: &str, tenant_id: &str, environment_id: &str, key: &str
     )
 }
 
+/// The configured keys, or the development key: made (and printed once) on the first start of
+/// a loopback-only exportd without keys, and reused from its stored hash afterwards. The log
+/// says which keys are active, and that the development key is off when keys are configured.
+pub fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, StoreError> {
+    if !config.api_keys.is_empty() {
+        let names: Vec<String> = config
+            .api_keys
+            .iter()
+            .map(|(_, p)| format!("{} ({}/{})", p.key_name, p.tenant_id, p.environment_id))
+            .collect();
+        let made = store.read(store::keys::generated)?.is_some();
+        log::info!(
+            "API keys: {} from [[auth.keys]]: {}; the development key is off{}",
+            names.len(),
+            names.join(", "),
+            if made {
+                " (the one made on an earlier start works again only without [[auth.keys]])"
+            } else {
+                ""
+            }
+        );
+        return Ok(KeyRing::new(config.api_keys.clone()));
+    }
+    let fresh = generate_key();
+    let fresh_hash = hash_key(&fresh);
+    let now = to_ms(jiff::Timestamp::now());
+    let (hash, tenant, environment, made_now) = store.write(|tx| {
+        if let Some((hash, tenant, env)) = store::keys::generated(tx)? {
+            return Ok::<_, StoreError>((hash, tenant, env, false));
+        }
+        store::keys::insert_generated(tx, &fresh_hash, DEV_TENANT, DEV_ENVIRONMENT, now)?;
+        Ok((
+            fresh_hash,
+            DEV_TENANT.to_owned(),
+            DEV_ENVIRONMENT.to_owned(),
+            true,
+        ))
+    })?;
+    if made_now {
+        eprintln!(
+            "\nexportd: no API keys are configured, so a development key was generated. It is shown only now:\n\n    {fresh}\n\n\
+             Send it in the x-api-key header (tenant \"{tenant}\", environment \"{environment}\").\n\
+             Only its hash is stored; `exportd keygen --development` replaces a lost one. For anything\n\
+             beyond local development, run `exportd keygen` and put the [[auth.keys]] block it prints\n\
+             in the config file.\n"
+        );
+    }
+    log::info!(
+        "API keys: no [[auth.keys]] configured, so only the development key is on \
+         (tenant {tenant}, environment {environment}{})",
+        if made_now {
+            ", made now"
+        } else {
+            ", made on an earlier start; `exportd keygen --development` replaces a lost one"
+        }
+    );
+    Ok(KeyRing::new(vec![(
+        hash,
+        Principal {
+            tenant_id: tenant,
+            environment_id: environment,
+            key_name: "development".to_owned(),
+        },
+    )]))
+}
+
+/// Makes a new development key in place of the stored one (which stops working), and returns
+/// it: the way back when the key printed on first start is lost.
+pub fn replace_development_key(store: &Store) -> Result<String, StoreError> {
+    let key = generate_key();
+    let now = to_ms(jiff::Timestamp::now());
+    store.write(|tx| {
+        store::keys::delete_generated(tx)?;
+        store::keys::insert_generated(tx, &hash_key(&key), DEV_TENANT, DEV_ENVIRONMENT, now)
+    })?;
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +192,24 @@ mod tests {
         assert!(!block.contains(&a));
         let parsed: toml::Table = block.parse().expect("valid TOML");
         assert!(parsed.contains_key("auth"));
+    }
+
+    #[test]
+    fn a_replaced_development_key_is_the_only_one_stored() {
+        let (_dir, store) = crate::store::testing::temp_store();
+        let first = replace_development_key(&store).expect("first");
+        let second = replace_development_key(&store).expect("second");
+        assert_ne!(first, second);
+        let stored = store.read(store::keys::generated).expect("read");
+        let (hash, tenant, env) = stored.expect("a key");
+        assert_eq!(hash, hash_key(&second));
+        assert_eq!(
+            (tenant.as_str(), env.as_str()),
+            (DEV_TENANT, DEV_ENVIRONMENT)
+        );
+        assert_eq!(
+            crate::store::testing::count(&store, "generated_api_keys"),
+            1
+        );
     }
 }

@@ -5,21 +5,26 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::auth::{DEV_ENVIRONMENT, DEV_TENANT};
 use crate::config::{self, CONFIG_PATH_ENV};
-use crate::serve::{DEV_ENVIRONMENT, DEV_TENANT, ServeError};
+use crate::serve::ServeError;
 
 const USAGE: &str = "\
 usage:
   exportd serve [--config PATH]          run the daemon (API and exports)
-  exportd check-config [--config PATH]   validate the configuration and print a summary
+  exportd check-config [--config PATH]   check the configuration as serve does, print a summary
   exportd export --task ID --start T --end T [--config PATH]
-                                         export one window of a task now (RFC 3339 times)
+                                         export one window of a task now (RFC 3339 times),
+                                         with the state of the server that config names
   exportd keygen [--tenant T] [--environment E] [--name N]
                                          print a new API key and its [[auth.keys]] block
+  exportd keygen --development [--config PATH]
+                                         replace the development key (when no [[auth.keys]]
+                                         are configured) and print the new one
   exportd --version                      print the version
 
-Without --config, exportd reads $EXPORTD_CONFIG if set, else runs on its embedded defaults.
-EXPORTD_<SECTION>_<KEY> environment variables override config values.";
+Without --config, exportd reads $EXPORTD_CONFIG if set, else runs on its embedded defaults
+(state in ./data). EXPORTD_<SECTION>_<KEY> environment variables override config values.";
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -39,6 +44,10 @@ enum Command {
         tenant: String,
         environment: String,
         name: String,
+    },
+    /// Replaces the stored development key.
+    KeygenDevelopment {
+        config: Option<PathBuf>,
     },
     Version,
     Help,
@@ -72,18 +81,16 @@ where
     let mut config = None;
     let (mut task, mut start, mut end) = (None, None, None);
     let export = command == "export";
-    let (mut tenant, mut environment, mut name) = (
-        DEV_TENANT.to_owned(),
-        DEV_ENVIRONMENT.to_owned(),
-        String::new(),
-    );
+    let (mut tenant, mut environment, mut name) = (None, None, None);
     let keygen = command == "keygen";
+    let mut development = false;
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("config") | Short('c') if !keygen => config = Some(PathBuf::from(parser.value()?)),
-            Long("tenant") if keygen => tenant = parser.value()?.string()?,
-            Long("environment") if keygen => environment = parser.value()?.string()?,
-            Long("name") if keygen => name = parser.value()?.string()?,
+            Long("config") | Short('c') => config = Some(PathBuf::from(parser.value()?)),
+            Long("tenant") if keygen => tenant = Some(parser.value()?.string()?),
+            Long("environment") if keygen => environment = Some(parser.value()?.string()?),
+            Long("name") if keygen => name = Some(parser.value()?.string()?),
+            Long("development") if keygen => development = true,
             Long("task") if export => task = Some(parser.value()?.string()?),
             Long("start") if export => start = Some(parser.value()?.string()?),
             Long("end") if export => end = Some(parser.value()?.string()?),
@@ -103,10 +110,21 @@ where
             }),
             _ => Err("export needs --task, --start and --end".into()),
         },
-        "keygen" => {
-            if name.is_empty() {
-                name = format!("{tenant}-{environment}");
+        "keygen" if development => {
+            if tenant.is_some() || environment.is_some() || name.is_some() {
+                return Err(
+                    "keygen --development makes the key of tenant default, environment development: it takes no --tenant, --environment or --name".into(),
+                );
             }
+            Ok(Command::KeygenDevelopment { config })
+        }
+        "keygen" => {
+            if config.is_some() {
+                return Err("keygen reads no config (except with --development)".into());
+            }
+            let tenant = tenant.unwrap_or_else(|| DEV_TENANT.to_owned());
+            let environment = environment.unwrap_or_else(|| DEV_ENVIRONMENT.to_owned());
+            let name = name.unwrap_or_else(|| format!("{tenant}-{environment}"));
             Ok(Command::Keygen {
                 tenant,
                 environment,
@@ -124,6 +142,42 @@ fn load_config(path: Option<PathBuf>) -> Result<config::Loaded, i32> {
         eprintln!("exportd: {e}");
         2
     })
+}
+
+/// Prints a command's error and turns it into its exit code.
+fn fail(e: &ServeError) -> i32 {
+    eprintln!("exportd: {e}");
+    match e {
+        ServeError::Config(_) => 2,
+        ServeError::Runtime(_) => 1,
+    }
+}
+
+/// `keygen --development`: a new development key in the existing state, the old one revoked.
+fn replace_development_key(config: Option<PathBuf>) -> i32 {
+    let loaded = match load_config(config) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let config = loaded.config;
+    if !config.api_keys.is_empty() {
+        return fail(&ServeError::Config(format!(
+            "the development key is off because [[auth.keys]] are configured ({} key(s)): use one of them, or make another with `exportd keygen --tenant <tenant> --environment <environment>`",
+            config.api_keys.len()
+        )));
+    }
+    let key = crate::serve::open_existing_state(&config)
+        .and_then(|(store, _)| Ok(crate::auth::replace_development_key(&store)?));
+    match key {
+        Ok(key) => {
+            println!(
+                "New development key (tenant \"{DEV_TENANT}\", environment \"{DEV_ENVIRONMENT}\"); store it now, exportd keeps only its hash:\n{key}\n\n\
+                 The previous development key no longer works. A running exportd accepts the new key once restarted."
+            );
+            0
+        }
+        Err(e) => fail(&e),
+    }
 }
 
 fn execute(command: Command) -> i32 {
@@ -144,15 +198,22 @@ fn execute(command: Command) -> i32 {
             let key = crate::auth::generate_key();
             println!(
                 "API key (store it now; exportd keeps only its hash):\n{key}\n\n\
-                 Add this block to the config file:\n\n{}",
+                 Add this block to the config file exportd reads (the file given with --config or\n\
+                 $EXPORTD_CONFIG; /etc/exportd/config.toml under systemd), then restart exportd.\n\
+                 Once a key is configured there, the development key is off.\n\n{}",
                 crate::auth::config_block(&name, &tenant, &environment, &key)
             );
             0
         }
+        Command::KeygenDevelopment { config } => replace_development_key(config),
         Command::CheckConfig { config } => match load_config(config) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     eprintln!("exportd: warning: {w}");
+                }
+                // Every rule serve applies before it starts, not only the file's own.
+                if let Err(e) = crate::serve::preflight(&loaded.config) {
+                    return fail(&e);
                 }
                 println!("config OK: {}", loaded.config);
                 0
@@ -172,13 +233,7 @@ fn execute(command: Command) -> i32 {
             match crate::oneshot::export(loaded, &task, &start, &end) {
                 Ok(true) => 0,
                 Ok(false) => 1,
-                Err(e) => {
-                    eprintln!("exportd: {e}");
-                    match e {
-                        ServeError::Config(_) => 2,
-                        ServeError::Runtime(_) => 1,
-                    }
-                }
+                Err(e) => fail(&e),
             }
         }
         Command::Serve { config } => {
@@ -190,11 +245,7 @@ fn execute(command: Command) -> i32 {
                 Ok(()) => 0,
                 Err(e) => {
                     log::error!("{e}");
-                    eprintln!("exportd: {e}");
-                    match e {
-                        ServeError::Config(_) => 2,
-                        ServeError::Runtime(_) => 1,
-                    }
+                    fail(&e)
                 }
             }
         }
@@ -247,6 +298,12 @@ mod tests {
                 name: "acme-prod".into()
             })
         );
+        assert_eq!(
+            parse(args(&["keygen", "--config", "x.toml", "--development"])).ok(),
+            Some(Command::KeygenDevelopment {
+                config: Some("x.toml".into())
+            })
+        );
     }
 
     #[test]
@@ -256,6 +313,8 @@ mod tests {
             &["serve", "--bogus"],
             &["serve", "--config"],
             &["keygen", "--config", "x"],
+            &["keygen", "--development", "--tenant", "t"],
+            &["export", "--development"],
             &["--nope"],
         ] {
             assert!(parse(args(bad)).is_err(), "{bad:?}");

@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::input::{InputError, Obj};
 use crate::secrets::{SecretBox, SecretError};
 use crate::tasks::job_config::{
-    Compression, Encryption, check_bucket_name, normalize_prefix, parse_compression,
-    parse_encryption,
+    Compression, Encryption, check_bucket_name, empty_as_null, normalize_prefix, null_as_empty,
+    parse_compression, parse_encryption,
 };
 
 /// Flexprice's only export provider, and exportd's only one.
@@ -44,15 +44,28 @@ impl ConnectionStatus {
 /// key_prefix come from the operator's config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncS3 {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    // Unset fields are shown as null, like a job_config's (see JobConfig).
+    #[serde(
+        default,
+        serialize_with = "empty_as_null",
+        deserialize_with = "null_as_empty"
+    )]
     pub bucket: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        serialize_with = "empty_as_null",
+        deserialize_with = "null_as_empty"
+    )]
     pub region: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        serialize_with = "empty_as_null",
+        deserialize_with = "null_as_empty"
+    )]
     pub key_prefix: String,
     pub compression: Compression,
     pub encryption: Encryption,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub endpoint_url: Option<String>,
     #[serde(default)]
     pub use_path_style: bool,

@@ -1,5 +1,6 @@
 //! `exportd export --task ID --start T --end T`: runs one window of a task now, in this
-//! process (no server), and prints the run as JSON. The run is recorded like a force run.
+//! process (no server), and prints the run as JSON. The run is recorded like a force run, under
+//! the same rules, in the state a server made (never a new one).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -10,7 +11,7 @@ use crate::app::App;
 use crate::auth::KeyRing;
 use crate::clock::rfc3339_ms;
 use crate::config::Loaded;
-use crate::runs::{Run, RunStatus, Trigger, parse_force_run};
+use crate::runs::{ManualRunError, RunStatus, manual_run};
 use crate::serve::ServeError;
 use crate::store;
 
@@ -19,7 +20,7 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
     let config = loaded.config;
     crate::logging::init(config.log_level);
     s3::set_retries(config.s3_retries);
-    let (store, secrets) = crate::serve::open_state(&config)?;
+    let (store, secrets) = crate::serve::open_existing_state(&config)?;
     let clock = crate::app::clock_for(&config).map_err(ServeError::Config)?;
     let app = App::new(config, store, KeyRing::default(), secrets, clock)?;
     let now = app.now_ms();
@@ -28,17 +29,13 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
         .read(|tx| store::scheduled_tasks::get_unscoped(tx, task_id))?
         .ok_or_else(|| ServeError::Config(format!("no scheduled task has the id {task_id:?}")))?;
     let body = json!({"start_time": start, "end_time": end}).to_string();
-    let window = parse_force_run(body.as_bytes(), task.interval, now).map_err(|e| {
-        ServeError::Config(format!("--{}: {}", e.field.replace("_time", ""), e.message))
-    })?;
-    let run = Run::pending(
-        &task,
-        Trigger::Manual,
-        1,
-        (window.start, window.end),
-        "exportd export",
-        now,
-    );
+    let (run, _) =
+        manual_run(&task, body.as_bytes(), "exportd export", now).map_err(|e| match e {
+            ManualRunError::Deleted(_) => ServeError::Config(e.to_string()),
+            ManualRunError::Window(e) => {
+                ServeError::Config(format!("--{}: {}", e.field.replace("_time", ""), e.message))
+            }
+        })?;
     app.store.write(|tx| store::runs::insert(tx, &run))?;
     crate::export::run::execute(&app, &run.id, &AtomicBool::new(false))?;
     let done = app

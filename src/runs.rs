@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
 use crate::input::{InputError, Obj, parse_json};
-use crate::tasks::{EntityType, Interval, ScheduledTask};
+use crate::tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -101,6 +101,10 @@ pub struct Run {
     pub created_by: String,
     /// The multipart upload a PROCESSING run has open (internal, not shown).
     pub upload_id: Option<String>,
+    /// When another run replaced this run's object (same key, same store), and which run did
+    /// when it is in the same environment.
+    pub superseded_at: Option<i64>,
+    pub superseded_by: Option<String>,
 }
 
 impl Run {
@@ -141,6 +145,8 @@ impl Run {
             updated_at: now,
             created_by: by.to_owned(),
             upload_id: None,
+            superseded_at: None,
+            superseded_by: None,
         }
     }
 }
@@ -171,6 +177,39 @@ impl ForceWindow {
     pub fn mode(&self) -> &'static str {
         if self.custom { "custom" } else { "force run" }
     }
+}
+
+/// Why a manual run of a task is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManualRunError {
+    #[error("Scheduled task {0} has been deleted and cannot be run")]
+    Deleted(String),
+    #[error("{}", .0.message)]
+    Window(InputError),
+}
+
+/// A new PENDING manual run of `task` for the window `body` asks for (see
+/// [`parse_force_run`]). `POST /v1/tasks/scheduled/{id}/run` and `exportd export` both go
+/// through here, so the command line applies the API's rules.
+pub fn manual_run(
+    task: &ScheduledTask,
+    body: &[u8],
+    by: &str,
+    now: i64,
+) -> Result<(Run, ForceWindow), ManualRunError> {
+    if task.status == TaskStatus::Deleted {
+        return Err(ManualRunError::Deleted(task.id.clone()));
+    }
+    let window = parse_force_run(body, task.interval, now).map_err(ManualRunError::Window)?;
+    let run = Run::pending(
+        task,
+        Trigger::Manual,
+        1,
+        (window.start, window.end),
+        by,
+        now,
+    );
+    Ok((run, window))
 }
 
 /// Longest window a force run may cover: a leap year.

@@ -8,16 +8,11 @@ use signal_hook::iterator::Signals;
 
 use crate::api::Server;
 use crate::app::App;
-use crate::auth::{KeyRing, Principal, generate_key, hash_key};
-use crate::clock::to_ms;
+use crate::clock::Clock;
 use crate::config::{Config, Loaded};
 use crate::export::pool::Workers;
-use crate::secrets::SecretBox;
+use crate::secrets::{KeySource, SecretBox};
 use crate::store::{self, Store, StoreError};
-
-/// Tenant and environment of the development key made when no key is configured.
-pub const DEV_TENANT: &str = "default";
-pub const DEV_ENVIRONMENT: &str = "development";
 
 /// Why `serve` stopped with an error; the variant decides the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -42,20 +37,13 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     for warning in &loaded.warnings {
         log::warn!("{warning}");
     }
-    if config.api_keys.is_empty() && !config.listen.ip().is_loopback() {
-        return Err(ServeError::Config(format!(
-            "no API keys are configured and server.listen ({}) is not a loopback address. \
-             Run `exportd keygen --tenant <tenant> --environment <environment>` and add the \
-             [[auth.keys]] block it prints to the config file",
-            config.listen
-        )));
-    }
+    let clock = preflight(&config)?;
     // Registered before anything else so an early SIGTERM is handled, not fatal.
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| ServeError::Runtime(format!("cannot install signal handlers: {e}")))?;
 
     let (store, secrets) = open_state(&config)?;
-    let keys = key_ring(&config, &store)?;
+    let keys = crate::auth::key_ring(&config, &store)?;
 
     let (listen, threads, workers, grace) = (
         config.listen,
@@ -65,7 +53,6 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     );
     log::info!("exportd {} starting: {config}", env!("CARGO_PKG_VERSION"));
     s3::set_retries(config.s3_retries);
-    let clock = crate::app::clock_for(&config).map_err(ServeError::Config)?;
     let app = Arc::new(App::new(config, store, keys, secrets, clock)?);
     recover_runs(&app)?;
     let workers = Workers::start(app.clone(), workers)
@@ -132,6 +119,40 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// The rules `serve` applies to a loaded config before it touches any state, and the clock it
+/// runs on. `check-config` applies the same rules.
+pub fn preflight(config: &Config) -> Result<Arc<dyn Clock>, ServeError> {
+    if config.api_keys.is_empty() && !config.listen.ip().is_loopback() {
+        return Err(ServeError::Config(format!(
+            "no API keys are configured and server.listen ({}) is not a loopback address. \
+             Run `exportd keygen --tenant <tenant> --environment <environment>` and add the \
+             [[auth.keys]] block it prints to the config file",
+            config.listen
+        )));
+    }
+    crate::app::clock_for(config).map_err(ServeError::Config)
+}
+
+/// The state a server made, for commands that work on it (`export`, `keygen --development`):
+/// they never make a new, empty one where the server's is not.
+pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
+    let missing = |what: &str, path: &std::path::Path| {
+        ServeError::Config(format!(
+            "no {what} at {}: pass --config (or set EXPORTD_CONFIG) with the server's config file, or run from the server's directory",
+            path.display()
+        ))
+    };
+    if !config.database_path.is_file() {
+        return Err(missing("database", &config.database_path));
+    }
+    if let KeySource::File(path) = &config.secret_key
+        && !path.is_file()
+    {
+        return Err(missing("secrets key file", path));
+    }
+    open_state(config)
+}
+
 /// The data directory, the database (migrated) and the secrets key (created on first start).
 pub fn open_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -144,50 +165,6 @@ pub fn open_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
     let secrets =
         SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
     Ok((store, secrets))
-}
-
-/// The configured keys, or the development key: made (and printed once) on the first start of
-/// a loopback-only exportd without keys, and reused from its stored hash afterwards.
-fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, ServeError> {
-    if !config.api_keys.is_empty() {
-        return Ok(KeyRing::new(config.api_keys.clone()));
-    }
-    let fresh = generate_key();
-    let fresh_hash = hash_key(&fresh);
-    let now = to_ms(jiff::Timestamp::now());
-    let (hash, tenant, environment, made_now) = store.write(|tx| {
-        if let Some((hash, tenant, env)) = store::keys::generated(tx)? {
-            return Ok::<_, StoreError>((hash, tenant, env, false));
-        }
-        store::keys::insert_generated(tx, &fresh_hash, DEV_TENANT, DEV_ENVIRONMENT, now)?;
-        Ok((
-            fresh_hash,
-            DEV_TENANT.to_owned(),
-            DEV_ENVIRONMENT.to_owned(),
-            true,
-        ))
-    })?;
-    if made_now {
-        eprintln!(
-            "\nexportd: no API keys are configured, so a development key was generated. It is shown only now:\n\n    {fresh}\n\n\
-             Send it in the x-api-key header (tenant \"{tenant}\", environment \"{environment}\").\n\
-             Only its hash is stored. For anything beyond local development, run `exportd keygen`\n\
-             and put the [[auth.keys]] block it prints in the config file.\n"
-        );
-    } else {
-        log::info!(
-            "no [[auth.keys]] configured: accepting the development key generated on first start \
-             (tenant {tenant}, environment {environment})"
-        );
-    }
-    Ok(KeyRing::new(vec![(
-        hash,
-        Principal {
-            tenant_id: tenant,
-            environment_id: environment,
-            key_name: "development".to_owned(),
-        },
-    )]))
 }
 
 /// Runs a previous process left PROCESSING are marked FAILED (their multipart uploads are

@@ -17,7 +17,6 @@ struct ConnectionView<'a> {
     environment_id: &'a str,
     tenant_id: &'a str,
     status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a std::collections::BTreeMap<String, String>>,
     sync_config: Value,
     created_at: String,

@@ -54,13 +54,37 @@ fn task_of(
         })
 }
 
+/// The key of a completed run's object, unless another run has replaced that object since:
+/// then the answer says so rather than serving other bytes under this run's SHA-256.
 fn completed_key(run: &Run) -> Result<&str, ApiError> {
-    match (&run.task_status, &run.object_key) {
-        (RunStatus::Completed, Some(key)) => Ok(key),
-        _ => Err(ApiError::not_found(
-            "Task export has not completed yet or failed",
-        )),
+    let key = match (&run.task_status, &run.object_key) {
+        (RunStatus::Completed, Some(key)) => key,
+        _ => {
+            return Err(ApiError::not_found(
+                "Task export has not completed yet or failed",
+            ));
+        }
+    };
+    let Some(at) = run.superseded_at else {
+        return Ok(key);
+    };
+    let by = match &run.superseded_by {
+        Some(id) => format!("run {id}"),
+        None => "a run of another environment".to_owned(),
+    };
+    let mut err = ApiError::new(
+        404,
+        "superseded",
+        format!(
+            "The file of this run was replaced at {} by {by}, which wrote the same object ({key}); download that run's file instead",
+            rfc3339_ms(at)
+        ),
+    )
+    .with_detail("superseded_at", rfc3339_ms(at));
+    if let Some(id) = &run.superseded_by {
+        err = err.with_detail("superseded_by", id.as_str());
     }
+    Err(err)
 }
 
 pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {

@@ -1,6 +1,9 @@
-//! The API's one error type and its JSON shape (SPEC 3):
-//! `{"code","message","http_status_code","details"?}`. Internal detail (SQL, paths, secrets)
-//! is never sent; it is logged with the request id instead.
+//! The API's one error type and its JSON shape: SPEC 3's flat
+//! `{"code","message","http_status_code","details"?}` (what Flexprice sends today and its
+//! Python SDK reads) combined with Flexprice's envelope `{"success":false,"error":{"message",
+//! "internal_error"}}` (what its JavaScript SDK reads), so that both SDKs raise typed errors
+//! carrying exportd's message. Internal detail (SQL, paths, secrets) is never sent; it is
+//! logged with the request id instead.
 
 use serde_json::{Map, Value, json};
 
@@ -95,11 +98,19 @@ impl ApiError {
         e
     }
 
+    /// The one JSON body of every error answer. `error.internal_error` is built only from
+    /// what is already public (the code and the field named), never from `internal`.
     pub fn body(&self) -> Value {
+        let internal_error = match self.details.get("field").and_then(Value::as_str) {
+            Some(field) => format!("{}: {field}", self.code),
+            None => self.code.to_owned(),
+        };
         let mut v = json!({
             "code": self.code,
             "message": self.message,
             "http_status_code": self.status,
+            "success": false,
+            "error": {"message": self.message, "internal_error": internal_error},
         });
         if !self.details.is_empty() {
             v["details"] = Value::Object(self.details.clone());
@@ -144,16 +155,22 @@ mod tests {
         let e = ApiError::not_found("Scheduled task with ID x was not found");
         assert_eq!(
             e.body(),
-            json!({"code":"not_found","message":"Scheduled task with ID x was not found","http_status_code":404})
+            json!({"code":"not_found","message":"Scheduled task with ID x was not found","http_status_code":404,
+                   "success":false,"error":{"message":"Scheduled task with ID x was not found","internal_error":"not_found"}})
         );
         let e = ApiError::from(InputError::new(
             "job_config.bucket",
             "S3 bucket name is required",
         ));
         assert_eq!(e.body()["details"], json!({"field":"job_config.bucket"}));
+        assert_eq!(
+            e.body()["error"],
+            json!({"message":"S3 bucket name is required","internal_error":"validation_error: job_config.bucket"})
+        );
         let e = ApiError::from(StoreError::Corrupt("SELECT secret FROM x".into()));
         assert_eq!(e.status, 500);
         assert!(!e.body().to_string().contains("SELECT"));
+        assert_eq!(e.body()["error"]["internal_error"], "database_error");
         assert_eq!(ApiError::from(StoreError::Busy).status, 503);
     }
 }

@@ -40,7 +40,9 @@ impl Query {
         Ok(value)
     }
 
-    /// A value that must be one of a fixed set, turned into its type by `parse`.
+    /// A value that must be one of a fixed set, turned into its type by `parse`. Case does
+    /// not matter: Flexprice's SDKs send some values upper case (`EVENTS`) that exportd
+    /// spells lower case, and the reverse (every canonical spelling is one case throughout).
     pub fn choice<T>(
         &self,
         key: &str,
@@ -50,6 +52,8 @@ impl Query {
         match self.get(key)? {
             None => Ok(None),
             Some(v) => parse(v)
+                .or_else(|| parse(&v.to_ascii_lowercase()))
+                .or_else(|| parse(&v.to_ascii_uppercase()))
                 .map(Some)
                 .ok_or_else(|| InputError::new(key, format!("{key} must be one of: {expected}"))),
         }
@@ -148,5 +152,26 @@ mod tests {
                 .timestamp("start_time")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn choices_ignore_case_either_way() {
+        let entity = |q: &str| {
+            Query::parse(q).choice(
+                "entity_type",
+                crate::tasks::EntityType::parse,
+                "events, invoice",
+            )
+        };
+        let events = Some(crate::tasks::EntityType::Events);
+        assert_eq!(entity("entity_type=EVENTS"), Ok(events));
+        assert_eq!(entity("entity_type=Events"), Ok(events));
+        assert_eq!(entity("entity_type=events"), Ok(events));
+        assert!(entity("entity_type=EVENT").is_err());
+        let interval = Query::parse("interval=15min")
+            .choice("interval", |s| crate::tasks::Interval::parse(s, false), "")
+            .expect("valid");
+        assert_eq!(interval, Some(crate::tasks::Interval::Min15));
+        assert_eq!(Query::parse("enabled=TRUE").bool("enabled"), Ok(Some(true)));
     }
 }

@@ -57,6 +57,98 @@ pub enum Route<'a> {
     ScheduleDraftFinalization,
     /// The caller's system jobs (exportd extension).
     ListSystemJobs,
+    /// One stored event by its `event_id`.
+    GetEvent(&'a str),
+    /// The same, with the id in the query (`?id=&external_customer_id=`: the Python SDK's).
+    LookupEvent,
+    /// A route of Flexprice's SDKs that exportd does not serve: a clear 400 saying so.
+    NotSupported(Unsupported),
+}
+
+/// Routes the official SDKs call that have no meaning in exportd (Temporal results, imports,
+/// event analytics). Each answers 400 `not_supported` with what to use instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsupported {
+    TaskResult,
+    CreateTask,
+    UpdateTaskStatus,
+    QueryEvents,
+    UsageAnalytics,
+    UsageStatistics,
+    UsageByMeter,
+    HuggingFaceInference,
+}
+
+impl Unsupported {
+    pub const ALL: [Unsupported; 8] = [
+        Unsupported::TaskResult,
+        Unsupported::CreateTask,
+        Unsupported::UpdateTaskStatus,
+        Unsupported::QueryEvents,
+        Unsupported::UsageAnalytics,
+        Unsupported::UsageStatistics,
+        Unsupported::UsageByMeter,
+        Unsupported::HuggingFaceInference,
+    ];
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Unsupported::TaskResult => "GET",
+            Unsupported::UpdateTaskStatus => "PUT",
+            _ => "POST",
+        }
+    }
+
+    pub fn pattern(self) -> &'static str {
+        match self {
+            Unsupported::TaskResult => "/v1/tasks/result",
+            Unsupported::CreateTask => "/v1/tasks",
+            Unsupported::UpdateTaskStatus => "/v1/tasks/{id}/status",
+            Unsupported::QueryEvents => "/v1/events/query",
+            Unsupported::UsageAnalytics => "/v1/events/analytics",
+            Unsupported::UsageStatistics => "/v1/events/usage",
+            Unsupported::UsageByMeter => "/v1/events/usage/meter",
+            Unsupported::HuggingFaceInference => "/v1/events/huggingface-inference",
+        }
+    }
+
+    /// The answer: 400 `not_supported` (a status both SDKs raise as their typed error).
+    pub fn error(self) -> ApiError {
+        ApiError::new(
+            400,
+            "not_supported",
+            format!(
+                "{} {} is not supported by exportd: {}",
+                self.method(),
+                self.pattern(),
+                self.reason()
+            ),
+        )
+    }
+
+    /// Why exportd does not serve it, and what to use instead.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unsupported::TaskResult => {
+                "exportd runs no Temporal workflows: read the run itself with GET /v1/tasks/{workflow_id} (task_status, error_summary, file_url)"
+            }
+            Unsupported::CreateTask => {
+                "exportd only exports, it imports nothing: runs are made by the scheduler, POST /v1/tasks/scheduled/{id}/run and POST /v1/tasks/scheduled/{id}/backfill"
+            }
+            Unsupported::UpdateTaskStatus => {
+                "a run's task_status is set by exportd's export workers only: a failed window is retried by the scheduler, or run again with POST /v1/tasks/scheduled/{id}/run"
+            }
+            Unsupported::QueryEvents
+            | Unsupported::UsageAnalytics
+            | Unsupported::UsageStatistics
+            | Unsupported::UsageByMeter => {
+                "exportd stores events to export them and answers no event queries: export them with an events or usage_analytics scheduled task, or read one event with GET /v1/events/{id}"
+            }
+            Unsupported::HuggingFaceInference => {
+                "exportd has no Hugging Face billing data: it stores usage events to export them"
+            }
+        }
+    }
 }
 
 impl Route<'_> {
@@ -103,6 +195,9 @@ impl Route<'_> {
             }
             Route::ScheduleDraftFinalization => "/v1/tasks/scheduled/schedule-draft-finalization",
             Route::ListSystemJobs => "/v1/tasks/scheduled/system",
+            Route::GetEvent(_) => "/v1/events/{id}",
+            Route::LookupEvent => "/v1/events/lookup",
+            Route::NotSupported(u) => u.pattern(),
         }
     }
 
@@ -160,6 +255,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         "POST" => Ok(create),
         _ => Err(ApiError::method_not_allowed("GET, POST")),
     };
+    let unsupported = |m: &str, u: Unsupported| only(u.method(), m, Route::NotSupported(u));
     match segments.as_slice() {
         ["healthz"] => only("GET", method, Health),
         ["readyz"] => only("GET", method, Ready),
@@ -191,12 +287,27 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, ApiError> {
         ["v1", "tasks", "scheduled", id, "backfill"] => {
             only("POST", method, BackfillScheduledTask(id))
         }
-        ["v1", "tasks"] => only("GET", method, ListRuns),
+        ["v1", "tasks"] => collection(
+            method,
+            ListRuns,
+            Route::NotSupported(Unsupported::CreateTask),
+        ),
+        ["v1", "tasks", "result"] => unsupported(method, Unsupported::TaskResult),
         ["v1", "tasks", id] => only("GET", method, GetRun(id)),
         ["v1", "tasks", id, "download"] => only("GET", method, DownloadLink(id)),
+        ["v1", "tasks", _, "status"] => unsupported(method, Unsupported::UpdateTaskStatus),
         ["downloads", id] => only("GET", method, Download(id)),
         ["v1", "events"] => only("POST", method, IngestEvent),
         ["v1", "events", "bulk"] => only("POST", method, IngestEvents),
+        ["v1", "events", "query"] => unsupported(method, Unsupported::QueryEvents),
+        ["v1", "events", "analytics"] => unsupported(method, Unsupported::UsageAnalytics),
+        ["v1", "events", "usage"] => unsupported(method, Unsupported::UsageStatistics),
+        ["v1", "events", "usage", "meter"] => unsupported(method, Unsupported::UsageByMeter),
+        ["v1", "events", "lookup"] => only("GET", method, LookupEvent),
+        ["v1", "events", "huggingface-inference"] => {
+            unsupported(method, Unsupported::HuggingFaceInference)
+        }
+        ["v1", "events", id] => only("GET", method, GetEvent(id)),
         ["v1", "connections"] => collection(method, ListConnections, CreateConnection),
         ["v1", "connections", id] => match method {
             "GET" => Ok(GetConnection(id)),
@@ -337,6 +448,38 @@ mod tests {
     }
 
     #[test]
+    fn the_sdks_routes_exportd_does_not_serve_are_routes_not_ids() {
+        assert_eq!(
+            route("GET", "/v1/tasks/result"),
+            Ok(Route::NotSupported(Unsupported::TaskResult))
+        );
+        assert_eq!(
+            route("POST", "/v1/tasks"),
+            Ok(Route::NotSupported(Unsupported::CreateTask))
+        );
+        assert_eq!(
+            route("PUT", "/v1/tasks/task_1/status"),
+            Ok(Route::NotSupported(Unsupported::UpdateTaskStatus))
+        );
+        assert_eq!(
+            route("POST", "/v1/events/usage/meter"),
+            Ok(Route::NotSupported(Unsupported::UsageByMeter))
+        );
+        assert_eq!(
+            route("GET", "/v1/events/evt-1"),
+            Ok(Route::GetEvent("evt-1"))
+        );
+        assert_eq!(
+            route("GET", "/v1/events/query").map_err(|e| e.allow),
+            Err(Some("POST"))
+        );
+        for u in Unsupported::ALL {
+            let concrete = u.pattern().replace("{id}", "x");
+            assert_eq!(route(u.method(), &concrete), Ok(Route::NotSupported(u)));
+        }
+    }
+
+    #[test]
     fn unknown_paths_are_404_and_wrong_methods_405() {
         for path in [
             "/",
@@ -389,7 +532,14 @@ mod tests {
             | ListSubscriptions
             | GetSubscription(_)
             | Download(_)
-            | ListSystemJobs => "get",
+            | ListSystemJobs
+            | GetEvent(_)
+            | LookupEvent => "get",
+            NotSupported(u) => match u.method() {
+                "GET" => "get",
+                "PUT" => "put",
+                _ => "post",
+            },
             CreateScheduledTask
             | RunScheduledTask(_)
             | BackfillScheduledTask(_)
@@ -413,7 +563,8 @@ mod tests {
         }
     }
 
-    const EVERY_ROUTE: [Route<'static>; 45] = {
+    const EVERY_ROUTE: [Route<'static>; 55] = {
+        use super::Unsupported as U;
         use Route::*;
         [
             Health,
@@ -461,6 +612,16 @@ mod tests {
             ScheduleUpdateBillingPeriod,
             ScheduleDraftFinalization,
             ListSystemJobs,
+            GetEvent("x"),
+            LookupEvent,
+            NotSupported(U::TaskResult),
+            NotSupported(U::CreateTask),
+            NotSupported(U::UpdateTaskStatus),
+            NotSupported(U::QueryEvents),
+            NotSupported(U::UsageAnalytics),
+            NotSupported(U::UsageStatistics),
+            NotSupported(U::UsageByMeter),
+            NotSupported(U::HuggingFaceInference),
         ]
     };
 

@@ -43,6 +43,8 @@ struct RunView<'a> {
     object_key: Option<&'a str>,
     stored_bytes: Option<i64>,
     sha256: Option<&'a str>,
+    superseded_at: Option<String>,
+    superseded_by: Option<&'a str>,
 }
 
 fn view(r: &Run) -> RunView<'_> {
@@ -63,7 +65,12 @@ fn view(r: &Run) -> RunView<'_> {
         scheduled_task_id: &r.scheduled_task_id,
         workflow_id: &r.id,
         file_url: r.file_url.as_deref().unwrap_or(""),
-        file_name: None,
+        // The object's name, which ends in .csv.gz when it is gzipped; file_type is the
+        // format of the rows, CSV either way (as in Flexprice).
+        file_name: (r.task_status == RunStatus::Completed)
+            .then_some(r.object_key.as_deref())
+            .flatten()
+            .and_then(|k| k.rsplit('/').next()),
         file_type: "CSV",
         task_status: r.task_status.as_str(),
         total_records: r.total_records,
@@ -89,23 +96,53 @@ fn view(r: &Run) -> RunView<'_> {
         object_key: r.object_key.as_deref(),
         stored_bytes: r.stored_bytes,
         sha256: r.sha256.as_deref(),
+        superseded_at: r.superseded_at.map(rfc3339_ms),
+        superseded_by: r.superseded_by.as_deref(),
     }
 }
+
+/// Entity types of Flexprice's import tasks, which its SDKs offer as `entity_type` filters
+/// (`EVENTS` being the only one that is also exported). exportd has no imports.
+const IMPORT_ENTITIES: [&str; 3] = ["PRICES", "CUSTOMERS", "FEATURES"];
 
 pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
-    let entities: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
+    let entities: Vec<_> = EntityType::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .chain(IMPORT_ENTITIES)
+        .collect();
+    // `Some(None)`: an import entity type, which matches no run.
+    let entity_type = q.choice(
+        "entity_type",
+        |s| match EntityType::parse(s) {
+            Some(e) => Some(Some(e)),
+            None => IMPORT_ENTITIES.contains(&s).then_some(None),
+        },
+        &entities.join(", "),
+    )?;
+    // Runs are never deleted: `deleted` and `archived` match none.
+    let status = q.choice(
+        "status",
+        |s| match s {
+            "published" => Some(true),
+            "deleted" | "archived" => Some(false),
+            _ => None,
+        },
+        "published, deleted, archived",
+    )?;
     let filter = RunFilter {
         scheduled_task_id: q
             .text("scheduled_task_id", MAX_ID_CHARS)?
             .map(str::to_owned),
+        created_by: q.text("created_by", MAX_ID_CHARS)?.map(str::to_owned),
         task_status: q.choice(
             "task_status",
             RunStatus::parse,
             "PENDING, PROCESSING, COMPLETED, FAILED",
         )?,
-        entity_type: q.choice("entity_type", EntityType::parse, &entities.join(", "))?,
+        entity_type: entity_type.flatten(),
         created_from: q.timestamp("start_time")?,
         created_to: q.timestamp("end_time")?,
         sort: q
@@ -145,7 +182,8 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
             "EXPORT, IMPORT",
         )?
         .unwrap_or(false);
-    let page = if imports_only {
+    let matches_none = imports_only || entity_type == Some(None) || status == Some(false);
+    let page = if matches_none {
         store::Page {
             items: Vec::new(),
             total: 0,

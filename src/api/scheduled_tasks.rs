@@ -7,7 +7,7 @@ use super::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::ids::{SCHEDULED_TASK, new_id};
-use crate::runs::{Run, Trigger, parse_force_run};
+use crate::runs::{ManualRunError, Run, Trigger, manual_run};
 use crate::scheduler;
 use crate::store::{self, scheduled_tasks::TaskFilter};
 use crate::tasks::{self, EntityType, Interval, JobConfig, ScheduledTask, TaskStatus};
@@ -64,6 +64,34 @@ fn task_not_found(id: &str) -> ApiError {
     not_found("Scheduled task", id)
 }
 
+/// 409 when a live task of the scope already writes where `task` would (see
+/// [`tasks::output`]): its files would be overwritten without a word.
+fn check_output_free(
+    tx: &rusqlite::Transaction<'_>,
+    ctx: &Ctx<'_>,
+    task: &ScheduledTask,
+) -> Result<(), ApiError> {
+    if task.job_config.allow_shared_output {
+        return Ok(());
+    }
+    let prefix = &task.job_config.key_prefix;
+    let live = store::scheduled_tasks::live_under(tx, &ctx.scope, task.entity_type, prefix)?;
+    match tasks::output::conflict(&task.id, task.entity_type, &task.job_config, &live) {
+        None => Ok(()),
+        Some(other) => Err(ApiError::new(
+            409,
+            "already_exists",
+            format!(
+                "Scheduled task {} already writes to the same place ({}): the two tasks would overwrite each other's files. Use another job_config.key_prefix, pause or delete {}, or set job_config.allow_shared_output to true to share it knowingly",
+                other.id,
+                tasks::output::Namespace::of(other.entity_type, &other.job_config).describe(),
+                other.id
+            ),
+        )
+        .with_detail("scheduled_task_id", other.id.as_str())),
+    }
+}
+
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let body = ctx.json()?;
     let input = tasks::parse_create(&body, ctx.app.config.allow_test_intervals)?;
@@ -84,30 +112,20 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
             None
         };
         let job_config = input.job_config.clone().resolve(target.as_ref())?;
-        let mut task = ScheduledTask {
-            id: new_id(SCHEDULED_TASK),
-            tenant_id: ctx.scope.tenant_id.clone(),
-            environment_id: ctx.scope.environment_id.clone(),
-            connection_id: connection.id,
-            entity_type: input.entity_type,
-            interval: input.interval,
-            enabled: input.enabled,
+        let mut task = ScheduledTask::new(
+            new_id(SCHEDULED_TASK),
+            (&ctx.scope.tenant_id, &ctx.scope.environment_id),
+            connection.id,
+            (input.entity_type, input.interval),
             job_config,
-            status: TaskStatus::Published,
-            created_at: now,
-            updated_at: now,
-            created_by: ctx.principal.key_name.clone(),
-            updated_by: ctx.principal.key_name.clone(),
-            next_run_at: None,
-            last_run_at: None,
-            last_run_status: None,
-            watermark: None,
-            consecutive_failures: 0,
-            paused_reason: None,
-        };
+            &ctx.principal.key_name,
+            now,
+        );
+        task.enabled = input.enabled;
         if task.enabled {
             task.next_run_at = Some(scheduler::next_due(&task, &ctx.app.config));
         }
+        check_output_free(tx, ctx, &task)?;
         store::scheduled_tasks::insert(tx, &task)?;
         Ok::<_, ApiError>(task)
     })?;
@@ -168,6 +186,9 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         if task.enabled == enabled {
             return Ok(task);
         }
+        if enabled {
+            check_output_free(tx, ctx, &task)?;
+        }
         // Resuming schedules the window after the watermark: missed windows are caught up.
         // A scheduled run still in flight schedules the next one itself when it ends.
         let next_run_at = (enabled && !store::scheduled_tasks::scheduled_run_in_flight(tx, id)?)
@@ -213,20 +234,11 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let (run, mode) = ctx.app.store.write(|tx| {
         let task =
             store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
-        if task.status == TaskStatus::Deleted {
-            return Err(ApiError::invalid_operation(format!(
-                "Scheduled task {id} has been deleted and cannot be run"
-            )));
-        }
-        let window = parse_force_run(&ctx.body, task.interval, now)?;
-        let run = Run::pending(
-            &task,
-            Trigger::Manual,
-            1,
-            (window.start, window.end),
-            &ctx.principal.key_name,
-            now,
-        );
+        let (run, window) =
+            manual_run(&task, &ctx.body, &ctx.principal.key_name, now).map_err(|e| match e {
+                ManualRunError::Deleted(_) => ApiError::invalid_operation(e.to_string()),
+                ManualRunError::Window(input) => ApiError::from(input),
+            })?;
         store::runs::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;

@@ -1,6 +1,8 @@
 //! Object keys (SPEC 6.2): `<prefix>/<entity>/<entity>-<YYMMDDHHMMSS>-<YYMMDDHHMMSS>.csv[.gz]`,
 //! Flexprice's layout, optionally with a Hive-style `dt=YYYY-MM-DD/` partition. The key is a
-//! pure function of the task and the window, so a retry replaces the same object.
+//! function of the job_config's prefix, compression and layout, the entity and the window
+//! only: a retry replaces the same object, and so would another task with the same output
+//! namespace (which the API refuses, see `tasks::output`).
 
 use super::format::{compact_stamp, date};
 use crate::tasks::EntityType;
@@ -46,17 +48,8 @@ pub fn content_type(compression: Compression) -> &'static str {
 mod tests {
     use super::*;
     use crate::clock::parse_rfc3339_ms;
+    use crate::tasks::job_config::testing::job;
     use serde_json::json;
-
-    fn job(extra: serde_json::Value) -> JobConfig {
-        let mut base = json!({"bucket":"b","region":"r","compression":"none","compression_level":6,
-            "encryption":"AES256","use_path_style":false,"write_manifest":false,"skip_empty":false,
-            "key_layout":"flexprice","provider":"s3"});
-        for (k, v) in extra.as_object().unwrap() {
-            base[k] = v.clone();
-        }
-        serde_json::from_value(base).unwrap()
-    }
 
     #[test]
     fn flexprice_layout_with_and_without_prefix() {

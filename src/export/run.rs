@@ -1,7 +1,9 @@
 //! One run from start to end: claim it, resolve where it writes, stream the window's rows into
 //! one object (plus a manifest if asked), and record the outcome on the run.
 
+use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Condvar, LazyLock, Mutex};
 use std::time::Instant;
 
 use serde_json::json;
@@ -49,7 +51,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
     let now = app.now_ms();
     let ms = started.elapsed().as_millis();
     match outcome {
-        Ok(done) => {
+        Ok((done, finishing)) => {
             log::info!(
                 "run {} COMPLETED: task {} window {window}, {} rows, {} bytes CSV, {} bytes stored, {ms}ms, {}",
                 run.id,
@@ -59,11 +61,23 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 done.stored_bytes,
                 done.file_url.as_deref().unwrap_or("no object (skip_empty)")
             );
-            app.store.write(|tx| {
+            let superseded = app.store.write(|tx| {
                 store::runs::complete(tx, &run.id, &done, now)?;
+                let superseded = match &finishing {
+                    Some(f) => store::runs::supersede(tx, &run, &f.key, &f.store, now)?,
+                    None => 0,
+                };
                 scheduler::record_outcome(tx, &app.config, &run, None, now)?;
-                webhooks::run_ended(tx, &app.config, &run.id, now)
+                webhooks::run_ended(tx, &app.config, &run.id, now)?;
+                Ok::<_, StoreError>(superseded)
             })?;
+            drop(finishing);
+            if superseded > 0 {
+                log::info!(
+                    "run {} replaced the object of {superseded} earlier run(s), now marked superseded",
+                    run.id
+                );
+            }
             app.metrics.run_finished(RunOutcome {
                 entity_type: run.entity_type.as_str(),
                 status: "completed",
@@ -121,7 +135,52 @@ pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreEr
     Ok(())
 }
 
-fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, ExportError> {
+/// Runs writing the same object (the same key in the same store) finish one at a time, from
+/// the moment their upload completes until their outcome is committed. So the run committed
+/// last is the one whose bytes are stored, and committing it marks the others superseded.
+pub struct Finishing {
+    store: String,
+    key: String,
+}
+
+/// `(store, key)` of the objects being finished now.
+type Objects = HashSet<(String, String)>;
+
+static FINISHING: LazyLock<(Mutex<Objects>, Condvar)> = LazyLock::new(Default::default);
+
+impl Finishing {
+    fn begin(store: String, key: String) -> Finishing {
+        let (lock, turn) = &*FINISHING;
+        let id = (store, key);
+        let mut busy = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while busy.contains(&id) {
+            busy = turn.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        busy.insert(id.clone());
+        Finishing {
+            store: id.0,
+            key: id.1,
+        }
+    }
+}
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        let (lock, turn) = &*FINISHING;
+        let mut busy = lock.lock().unwrap_or_else(|e| e.into_inner());
+        busy.remove(&(
+            std::mem::take(&mut self.store),
+            std::mem::take(&mut self.key),
+        ));
+        turn.notify_all();
+    }
+}
+
+fn export(
+    app: &App,
+    run: &Run,
+    cancel: &AtomicBool,
+) -> Result<(Completed, Option<Finishing>), ExportError> {
     let scope = Scope {
         tenant_id: run.tenant_id.clone(),
         environment_id: run.environment_id.clone(),
@@ -193,15 +252,17 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
             "skipped",
             "empty window with skip_empty",
         ));
-        return Ok(Completed {
+        let done = Completed {
             rows: 0,
             object_key: None,
             file_url: None,
             uncompressed_bytes: 0,
             stored_bytes: 0,
             sha256: None,
-        });
+        };
+        return Ok((done, None));
     }
+    let finishing = Finishing::begin(crate::tasks::output::store_of(job), key.clone());
     let stored = pipeline.finish()?;
     let file_url = dest.file_url(&key);
     if job.write_manifest {
@@ -229,14 +290,15 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
         let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         dest.put(&manifest_key(&key), &body, &manifest_meta)?;
     }
-    Ok(Completed {
+    let done = Completed {
         rows: rows as i64,
         object_key: Some(key),
         file_url: Some(file_url),
         uncompressed_bytes: stored.uncompressed_bytes as i64,
         stored_bytes: stored.stored_bytes as i64,
         sha256: Some(stored.sha256),
-    })
+    };
+    Ok((done, Some(finishing)))
 }
 
 /// Where a task writes: the operator's managed destination, or the task's own bucket with the

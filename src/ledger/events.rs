@@ -9,7 +9,7 @@ use crate::input::{InputError, Obj};
 pub const MAX_BULK: usize = 1000;
 /// Largest `properties` object, serialised.
 pub const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
-const MAX_TEXT: usize = 255;
+pub const MAX_TEXT: usize = 255;
 
 /// A validated event, before exportd gives it an `ingested_at`.
 #[derive(Debug, Clone, PartialEq)]

@@ -116,6 +116,23 @@ impl EventTime {
 /// Position after the last row read: `(time, id)`.
 pub type Cursor = (i64, String);
 
+/// One event of the scope by its id, as exports read it.
+pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<StoredEvent>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT e.id, e.event_name, e.external_customer_id, COALESCE(e.customer_id, c.id), e.source,
+                e.timestamp, e.ingested_at, e.properties
+         FROM events e
+         LEFT JOIN customers c ON c.tenant_id = e.tenant_id AND c.environment_id = e.environment_id
+                              AND c.external_id = e.external_customer_id
+         WHERE e.tenant_id = ?1 AND e.environment_id = ?2 AND e.id = ?3",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![scope.tenant_id, scope.environment_id, id])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(read_row(r)?.to_stored())),
+        None => Ok(None),
+    }
+}
+
 /// Up to `limit` events with `start <= time < end`, after `cursor`, in `(time, id)` order.
 pub fn page(
     tx: &Transaction<'_>,

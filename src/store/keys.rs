@@ -38,3 +38,9 @@ pub fn insert_generated(
     )?;
     Ok(())
 }
+
+/// Forgets the generated key (before a new one is inserted in its place).
+pub fn delete_generated(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute("DELETE FROM generated_api_keys", [])?;
+    Ok(())
+}

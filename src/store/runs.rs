@@ -10,7 +10,7 @@ const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_
      attempt, window_start, window_end, task_status, file_url, object_key, total_records, \
      processed_records, successful_records, failed_records, uncompressed_bytes, stored_bytes, \
      sha256, error_summary, started_at, completed_at, failed_at, created_at, updated_at, created_by, \
-     upload_id";
+     upload_id, superseded_at, superseded_by";
 
 /// Sort column of `GET /v1/tasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum RunSort {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunFilter {
     pub scheduled_task_id: Option<String>,
+    /// The key name (or `exportd export`, `scheduler`) that made the run.
+    pub created_by: Option<String>,
     pub task_status: Option<RunStatus>,
     pub entity_type: Option<EntityType>,
     /// `created_at >= start` and `created_at <= end` (Flexprice's meaning of these filters).
@@ -63,6 +65,8 @@ fn read_row(r: &Row<'_>) -> Result<Run> {
         updated_at: r.get(24)?,
         created_by: r.get(25)?,
         upload_id: r.get(26)?,
+        superseded_at: r.get(27)?,
+        superseded_by: r.get(28)?,
     })
 }
 
@@ -70,7 +74,7 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
+             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
         ),
         rusqlite::params![
             run.id,
@@ -100,6 +104,8 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
             run.updated_at,
             run.created_by,
             run.upload_id,
+            run.superseded_at,
+            run.superseded_by,
         ],
     )?;
     Ok(())
@@ -115,6 +121,9 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<R
     let mut f = Filter::scoped(scope);
     if let Some(id) = &q.scheduled_task_id {
         f.eq("scheduled_task_id", id.clone());
+    }
+    if let Some(by) = &q.created_by {
+        f.eq("created_by", by.clone());
     }
     if let Some(s) = q.task_status {
         f.eq("task_status", s.as_str().to_owned());
@@ -200,6 +209,44 @@ pub fn complete(tx: &Transaction<'_>, id: &str, done: &Completed, now: i64) -> R
         ],
     )?;
     Ok(())
+}
+
+/// Marks every other completed run whose object `run` has just replaced (the same key in the
+/// same store, as [`crate::tasks::output::store_of`] names it) as superseded by `run`. The
+/// replacing run is named only to runs of its own environment. Returns how many were marked.
+pub fn supersede(
+    tx: &Transaction<'_>,
+    run: &Run,
+    object_key: &str,
+    store: &str,
+    now: i64,
+) -> Result<usize> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT r.id, r.tenant_id, r.environment_id, t.job_config FROM runs AS r
+         JOIN scheduled_tasks AS t ON t.id = r.scheduled_task_id
+         WHERE r.object_key = ?1 AND r.task_status = 'COMPLETED' AND r.superseded_at IS NULL
+           AND r.id != ?2",
+    )?;
+    let candidates = super::collect(
+        stmt.query(rusqlite::params![object_key, run.id])?,
+        |r| -> Result<(String, String, String, String)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        },
+    )?;
+    let mut marked = 0;
+    for (id, tenant_id, environment_id, job_config) in candidates {
+        let job: crate::tasks::JobConfig = serde_json::from_str(&job_config)?;
+        if crate::tasks::output::store_of(&job) != store {
+            continue;
+        }
+        let same_scope = tenant_id == run.tenant_id && environment_id == run.environment_id;
+        tx.execute(
+            "UPDATE runs SET superseded_at = ?1, superseded_by = ?2, updated_at = ?1 WHERE id = ?3",
+            rusqlite::params![now, same_scope.then_some(run.id.as_str()), id],
+        )?;
+        marked += 1;
+    }
+    Ok(marked)
 }
 
 pub fn fail(tx: &Transaction<'_>, id: &str, summary: &str, now: i64) -> Result<()> {

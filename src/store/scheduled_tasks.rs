@@ -108,6 +108,31 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &TaskFilter) -> Result<Page<
     )
 }
 
+/// The scope's live tasks (enabled, not deleted) exporting `entity` under `key_prefix`: the
+/// ones whose output a new or resumed task may overwrite (see [`crate::tasks::output`]).
+pub fn live_under(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    entity: EntityType,
+    key_prefix: &str,
+) -> Result<Vec<ScheduledTask>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM scheduled_tasks
+         WHERE tenant_id = ?1 AND environment_id = ?2 AND status = 'published' AND enabled = 1
+           AND entity_type = ?3 AND COALESCE(json_extract(job_config, '$.key_prefix'), '') = ?4
+         ORDER BY created_at, id"
+    ))?;
+    super::collect(
+        stmt.query(rusqlite::params![
+            scope.tenant_id,
+            scope.environment_id,
+            entity.as_str(),
+            key_prefix
+        ])?,
+        read_row,
+    )
+}
+
 /// Sets when the scheduler next starts a run of the task (`None`: not scheduled).
 pub fn set_next_run(tx: &Transaction<'_>, id: &str, next_run_at: Option<i64>) -> Result<()> {
     tx.execute(

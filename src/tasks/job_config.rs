@@ -1,7 +1,7 @@
 //! `job_config` (Flexprice's S3JobConfig plus exportd's extensions): parsing, validation, and
 //! the defaults that the API echoes back.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::EntityType;
 use crate::input::{InputError, Obj, check_text};
@@ -68,29 +68,53 @@ pub struct MetadataField {
 }
 
 /// A task's destination and file settings, with every default filled in. This is both the
-/// stored form and what the API echoes.
+/// stored form and what the API echoes. Every field is always written, unset ones as `null`:
+/// the JavaScript SDK (with zod 4.5 or later) refuses a response whose optional field is
+/// absent, while both SDKs read `null` as unset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobConfig {
     pub bucket: String,
     pub region: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        serialize_with = "empty_as_null",
+        deserialize_with = "null_as_empty"
+    )]
     pub key_prefix: String,
     pub compression: Compression,
     pub compression_level: u8,
     pub encryption: Encryption,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub kms_key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub endpoint_url: Option<String>,
     pub use_path_style: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub export_metadata_fields: Vec<MetadataField>,
     pub write_manifest: bool,
     pub skip_empty: bool,
     pub key_layout: KeyLayout,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub window_field: Option<WindowField>,
     pub provider: Provider,
+    /// The explicit opt-in that lets this task write where another live task writes
+    /// (see [`super::output::Namespace`]); false refuses such a task with a 409.
+    #[serde(default)]
+    pub allow_shared_output: bool,
+}
+
+/// Writes an empty string as `null` (an unset optional field, as the SDKs model it).
+pub fn empty_as_null<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serializer.serialize_str(value)
+    }
+}
+
+/// Reads a string that may be written as `null` (see [`empty_as_null`]).
+pub fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A parsed and checked job_config whose bucket and region may still be missing: a task on a
@@ -165,6 +189,7 @@ pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, Inp
         }
     };
     let window_field = parse_window_field(nonempty(obj.str("window_field", 64)?), entity)?;
+    let allow_shared_output = obj.bool("allow_shared_output")?.unwrap_or(false);
     let provider = match nonempty(obj.str("provider", 64)?) {
         None | Some("s3") => Provider::S3,
         Some("flexprice") => Provider::Flexprice,
@@ -209,6 +234,7 @@ pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, Inp
             key_layout,
             window_field,
             provider,
+            allow_shared_output,
         },
     })
 }
@@ -471,6 +497,22 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+pub(crate) mod testing {
+    use super::JobConfig;
+
+    /// A complete S3 job_config (bucket `b`, region `r`, the defaults), then `extra`'s fields.
+    pub(crate) fn job(extra: serde_json::Value) -> JobConfig {
+        let mut base = serde_json::json!({"bucket":"b","region":"r","compression":"none",
+            "compression_level":6,"encryption":"AES256","use_path_style":false,
+            "write_manifest":false,"skip_empty":false,"key_layout":"flexprice","provider":"s3"});
+        for (k, v) in extra.as_object().expect("an object of fields") {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).expect("a valid job_config")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
@@ -494,13 +536,23 @@ mod tests {
         let echoed = serde_json::to_value(&c).expect("json");
         assert_eq!(
             echoed,
-            json!({"bucket":"exports","region":"us-east-1","compression":"none",
-                   "compression_level":6,"encryption":"AES256","use_path_style":false,
-                   "write_manifest":false,"skip_empty":false,"key_layout":"flexprice",
-                   "window_field":"ingested_at","provider":"s3"})
+            json!({"bucket":"exports","region":"us-east-1","key_prefix":null,"compression":"none",
+                   "compression_level":6,"encryption":"AES256","kms_key_id":null,"endpoint_url":null,
+                   "use_path_style":false,"export_metadata_fields":[],"write_manifest":false,
+                   "skip_empty":false,"key_layout":"flexprice","window_field":"ingested_at",
+                   "provider":"s3","allow_shared_output":false})
         );
         let back: JobConfig = serde_json::from_value(echoed).expect("round trip");
         assert_eq!(back, c);
+        // Rows stored before every field was written still read, with the defaults.
+        let stored = json!({"bucket":"b","region":"r","compression":"gzip","compression_level":6,
+            "encryption":"AES256","use_path_style":false,"write_manifest":false,"skip_empty":false,
+            "key_layout":"flexprice","provider":"s3"});
+        let old: JobConfig = serde_json::from_value(stored).expect("old row");
+        assert_eq!(
+            (old.key_prefix.as_str(), old.allow_shared_output),
+            ("", false)
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod endpoint;
 pub mod job_config;
+pub mod output;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -171,6 +172,41 @@ pub struct ScheduledTask {
     pub consecutive_failures: i64,
     /// Why the scheduler paused the task, when it did.
     pub paused_reason: Option<String>,
+}
+
+impl ScheduledTask {
+    /// A new published task of `owner` (tenant, environment), disabled, that has never run.
+    pub fn new(
+        id: String,
+        (tenant_id, environment_id): (&str, &str),
+        connection_id: String,
+        (entity_type, interval): (EntityType, Interval),
+        job_config: JobConfig,
+        by: &str,
+        now: i64,
+    ) -> ScheduledTask {
+        ScheduledTask {
+            id,
+            tenant_id: tenant_id.to_owned(),
+            environment_id: environment_id.to_owned(),
+            connection_id,
+            entity_type,
+            interval,
+            enabled: false,
+            job_config,
+            status: TaskStatus::Published,
+            created_at: now,
+            updated_at: now,
+            created_by: by.to_owned(),
+            updated_by: by.to_owned(),
+            next_run_at: None,
+            last_run_at: None,
+            last_run_status: None,
+            watermark: None,
+            consecutive_failures: 0,
+            paused_reason: None,
+        }
+    }
 }
 
 /// A validated create request, before the connection is known.

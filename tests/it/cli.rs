@@ -116,3 +116,165 @@ fn a_port_in_use_is_a_runtime_failure_exit_1() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 }
+
+#[test]
+fn check_config_applies_the_rules_serve_applies() {
+    // serve refuses a non-loopback address without keys; so does check-config, alike.
+    let open = Setup::new()
+        .without_keys()
+        .env("EXPORTD_SERVER_LISTEN", "0.0.0.0:0");
+    let (status, stdout, stderr) = open.run(&["check-config"]);
+    assert_eq!(status.code(), Some(2), "{stdout}{stderr}");
+    assert!(!stdout.contains("config OK"), "{stdout}");
+    let (served, _, serve_stderr) = open.run(&["serve"]);
+    assert_eq!(served.code(), Some(2));
+    let refusal =
+        "no API keys are configured and server.listen (0.0.0.0:0) is not a loopback address";
+    assert!(stderr.contains(refusal), "{stderr}");
+    assert!(serve_stderr.contains(refusal), "{serve_stderr}");
+    // With keys, the same address is fine.
+    let (status, stdout, _) = Setup::new()
+        .env("EXPORTD_SERVER_LISTEN", "0.0.0.0:0")
+        .run(&["check-config"]);
+    assert!(
+        status.success() && stdout.starts_with("config OK"),
+        "{stdout}"
+    );
+}
+
+/// Runs `exportd <args>` with no config in `dir`, as a user in some other directory would.
+fn run_bare(dir: &std::path::Path, args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let out = Command::new(exe())
+        .args(args)
+        .env_remove("EXPORTD_CONFIG")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn commands_that_need_a_servers_state_refuse_to_make_a_new_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let export = [
+        "export",
+        "--task",
+        "schtask_x",
+        "--start",
+        "2025-10-16T10:00:00Z",
+        "--end",
+        "2025-10-16T11:00:00Z",
+    ];
+    for args in [&export[..], &["keygen", "--development"]] {
+        let (status, stdout, stderr) = run_bare(empty.path(), args);
+        assert_eq!(status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("no database at data/exportd.db: pass --config"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    let left: Vec<_> = std::fs::read_dir(empty.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing was created: {left:?}");
+}
+
+#[test]
+fn the_export_command_applies_the_apis_rules_to_a_deleted_task() {
+    let d = Setup::new().start();
+    let c = d.prod();
+    let id = crate::harness::fixtures::task(&c);
+    c.delete(&format!("/v1/tasks/scheduled/{id}")).ok(200);
+    let api = c
+        .post(
+            &format!("/v1/tasks/scheduled/{id}/run"),
+            serde_json::json!({}),
+        )
+        .error(400);
+    let (status, log, dir) = d.terminate();
+    assert!(status.success(), "{log}");
+    let (status, stdout, stderr) = Setup::new().run_in(
+        dir.path(),
+        &[
+            "export",
+            "--task",
+            &id,
+            "--start",
+            "2025-10-16T10:00:00Z",
+            "--end",
+            "2025-10-16T11:00:00Z",
+        ],
+    );
+    assert_eq!(status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "no run: {stdout}");
+    assert!(
+        stderr.contains(api["message"].as_str().unwrap()),
+        "{stderr}"
+    );
+    // Nothing was recorded either.
+    let again = Setup::new().in_dir(dir).start();
+    let runs = again
+        .prod()
+        .get(&format!("/v1/tasks?scheduled_task_id={id}"))
+        .ok(200);
+    assert_eq!(runs["pagination"]["total"], 0, "{runs}");
+}
+
+fn key_in(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with("exd_"))
+        .unwrap_or_else(|| panic!("no key in {text}"))
+        .to_owned()
+}
+
+#[test]
+fn the_log_says_which_keys_are_on_and_a_lost_development_key_can_be_replaced() {
+    let d = Setup::new().without_keys().start();
+    let first = key_in(&d.log());
+    assert!(
+        d.log().contains("API keys: no [[auth.keys]] configured, so only the development key is on (tenant default, environment development, made now)"),
+        "{}",
+        d.log()
+    );
+    let (status, log, dir) = d.terminate();
+    assert!(status.success(), "{log}");
+
+    // Lost: a new one replaces it, in the server's own state.
+    let (status, stdout, stderr) = Setup::new()
+        .without_keys()
+        .run_in(dir.path(), &["keygen", "--development"]);
+    assert!(status.success(), "{stdout}{stderr}");
+    let second = key_in(&stdout);
+    assert_ne!(first, second);
+    let d = Setup::new().without_keys().in_dir(dir).start();
+    assert!(
+        d.log().contains("only the development key is on (tenant default, environment development, made on an earlier start"),
+        "{}",
+        d.log()
+    );
+    assert!(!d.log().contains(&second), "the new key is not logged");
+    d.client(Some(&first)).get("/v1/connections").error(401);
+    d.client(Some(&second)).get("/v1/connections").ok(200);
+    let (_, _, dir) = d.terminate();
+
+    // With [[auth.keys]] the development key is off, and the log says so at start.
+    let d = Setup::new().in_dir(dir).start();
+    assert!(
+        d.log().contains("API keys: 2 from [[auth.keys]]: prod (acme/prod), staging (acme/staging); the development key is off (the one made on an earlier start works again only without [[auth.keys]])"),
+        "{}",
+        d.log()
+    );
+    d.client(Some(&second)).get("/v1/connections").error(401);
+    d.prod().get("/v1/connections").ok(200);
+    let (_, _, dir) = d.terminate();
+    // ...and keygen --development says why it will not help.
+    let (status, stdout, stderr) = Setup::new().run_in(dir.path(), &["keygen", "--development"]);
+    assert_eq!(status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the development key is off because [[auth.keys]] are configured"),
+        "{stderr}"
+    );
+}

@@ -101,3 +101,71 @@ fn bad_events_are_400s_naming_the_field_and_nothing_is_stored() {
     assert_eq!(count(&d, "prod"), 0, "an invalid batch stores nothing");
     d.client(None).post("/v1/events", ok).error(401);
 }
+
+#[test]
+fn a_stored_event_reads_back_by_its_id_in_its_environment_only() {
+    let d = Daemon::start();
+    let c = d.prod();
+    let event = json!({"event_id": "order:1 x", "event_name": "api_call", "external_customer_id": "cus_1",
+                       "timestamp": "2025-10-16T10:00:00Z", "source": "web", "properties": {"b": [1], "a": "x"}});
+    assert_eq!(c.post("/v1/events", event).status, 202);
+    // SDKs percent-encode the id in the path.
+    let v = c.get("/v1/events/order%3A1%20x").ok(200);
+    let e = &v["event"];
+    assert_eq!(
+        (
+            e["id"].as_str(),
+            e["event_name"].as_str(),
+            e["external_customer_id"].as_str()
+        ),
+        (Some("order:1 x"), Some("api_call"), Some("cus_1"))
+    );
+    assert_eq!(e["timestamp"], "2025-10-16T10:00:00Z");
+    assert_eq!(e["properties"], json!({"a": "x", "b": [1]}));
+    assert_eq!(
+        (e["source"].as_str(), e["environment_id"].as_str()),
+        (Some("web"), Some("prod"))
+    );
+    assert_eq!(e["customer_id"], Value::Null);
+    assert!(e["ingested_at"].is_string(), "{v}");
+    // Flexprice's processing fields are present, and null.
+    for field in ["events", "status", "processed_events", "debug_tracker"] {
+        assert_eq!(v.get(field), Some(&Value::Null), "{field}: {v}");
+    }
+    // The Python SDK's form, with the id in the query.
+    let looked_up = c
+        .get("/v1/events/lookup?id=order%3A1%20x&external_customer_id=cus_1")
+        .ok(200);
+    assert_eq!(looked_up, v);
+    c.get("/v1/events/lookup?id=order%3A1%20x&external_customer_id=cus_2")
+        .error(404);
+    c.get("/v1/events/lookup").invalid("id", "id is required");
+    let missing = c.get("/v1/events/nope").error(404);
+    assert_eq!(missing["message"], "Event with ID nope was not found");
+    d.staging().get("/v1/events/order%3A1%20x").error(404);
+}
+
+#[test]
+fn the_sdks_event_queries_are_a_clear_not_supported() {
+    let d = Daemon::start();
+    let c = d.prod();
+    for path in [
+        "/v1/events/query",
+        "/v1/events/analytics",
+        "/v1/events/usage",
+        "/v1/events/usage/meter",
+        "/v1/events/huggingface-inference",
+    ] {
+        let v = c.post(path, json!({})).error(400);
+        assert_eq!(v["code"], "not_supported", "{path}: {v}");
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("POST {path} is not supported by exportd: ")),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        d.client(None).post("/v1/events/query", json!({})).status,
+        401
+    );
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Daemon, S3_REGION, S3Server, Setup, s3_servers};
+use crate::harness::{Client, Daemon, S3_REGION, S3Server, Setup, fetch, s3_servers};
 
 const HEADER: &str = "id,tenant_id,environment_id,external_customer_id,customer_id,subscription_id,sub_line_item_id,price_id,meter_id,feature_id,event_name,source,timestamp,ingested_at,period_id,qty_total,provisional_usage_charges,properties,unique_hash";
 
@@ -452,13 +452,6 @@ fn manifests_empty_windows_partitions_and_encryption_headers() {
 }
 
 /// GETs an absolute http URL with a plain client (no API key, no signing of our own).
-fn fetch(url: &str) -> crate::harness::Response {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr: std::net::SocketAddr = host.parse().expect("host:port");
-    Client::new(addr, None).get(if path.is_empty() { "/" } else { path })
-}
-
 #[test]
 fn download_links_fetch_the_object_with_a_plain_http_client() {
     // SeaweedFS checks the presigned signature; moto 5.2.5 with auth on cannot serve presigned

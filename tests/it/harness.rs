@@ -169,16 +169,22 @@ impl Setup {
         path
     }
 
-    /// Runs `exportd <args> --config <the config>` to completion.
+    /// Runs `exportd <args> --config <the config>` to completion in a new directory.
     pub fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = self.write_config(dir.path());
+        self.run_in(dir.path(), args)
+    }
+
+    /// The same in `dir`, a daemon's directory (see [`Daemon::terminate`]), so the command
+    /// works on that daemon's state.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+        let config = self.write_config(dir);
         let out = Command::new(exe())
             .args(args)
             .arg("--config")
             .arg(&config)
             .envs(self.env.iter().cloned())
-            .current_dir(dir.path())
+            .current_dir(dir)
             .output()
             .expect("run exportd");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -393,6 +399,9 @@ impl Response {
         let v = self.json();
         assert_eq!(v["http_status_code"], status, "{v}");
         assert!(v["code"].is_string() && v["message"].is_string(), "{v}");
+        // Flexprice's envelope, which the JavaScript SDK reads, says the same.
+        assert_eq!(v["success"], false, "{v}");
+        assert_eq!(v["error"]["message"], v["message"], "{v}");
         v
     }
 
@@ -486,6 +495,14 @@ impl Client {
     }
 }
 
+/// GETs a plain `http://host:port/path` URL (a download link exportd signs) without a key.
+pub fn fetch(url: &str) -> Response {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = host.parse().expect("host:port");
+    Client::new(addr, None).get(if path.is_empty() { "/" } else { path })
+}
+
 /// Reads a whole response from a connection the server will close.
 pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
@@ -558,6 +575,13 @@ pub mod fixtures {
             },
             "metadata": {"team": "billing"},
         })
+    }
+
+    /// Creates a managed connection (files under the daemon's `data/exports`); returns its id.
+    pub fn managed_connection(c: &Client) -> String {
+        let body = json!({"name": "local", "provider_type": "s3", "sync_config": {"s3": {"is_flexprice_managed": true}}});
+        let v = c.post("/v1/connections", body).ok(201);
+        v["id"].as_str().expect("id").to_owned()
     }
 
     /// Creates a connection and returns its id.

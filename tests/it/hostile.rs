@@ -210,7 +210,7 @@ fn unknown_routes_and_methods_get_json_404_and_405() {
     assert_eq!(v["code"], "method_not_allowed");
     assert_eq!(r.header("allow"), Some("GET, POST"));
     assert_eq!(
-        c.send("POST", "/v1/tasks", Some(b"{}")).error(405)["code"],
+        c.send("POST", "/v1/tasks/task_1", Some(b"{}")).error(405)["code"],
         "method_not_allowed"
     );
     assert_eq!(

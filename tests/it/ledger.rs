@@ -687,7 +687,12 @@ fn invoices_are_numbered_per_environment_and_follow_their_status_rules() {
         total(&c.get("/v1/invoices?invoice_status=FINALIZED").ok(200)),
         0
     );
-    c.get("/v1/invoices?invoice_status=draft")
+    // Query values are case-insensitive, as for every list.
+    assert_eq!(
+        total(&c.get("/v1/invoices?invoice_status=draft").ok(200)),
+        3
+    );
+    c.get("/v1/invoices?invoice_status=drafted")
         .invalid("invoice_status", "DRAFT, FINALIZED, VOIDED, SKIPPED");
     c.get("/v1/invoices?payment_status=PAID")
         .invalid("payment_status", "SUCCEEDED");

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::Daemon;
-use crate::harness::fixtures::task;
+use crate::harness::fixtures::{connection, task, task_body};
 
 /// Waits until a run has ended (COMPLETED or FAILED) and returns it.
 pub fn wait_run(c: &crate::harness::Client, run: &str) -> Value {
@@ -172,7 +172,12 @@ fn run_lists_filter_sort_and_count_truly() {
     let d = Daemon::start();
     let c = d.prod();
     let a = task(&c);
-    let b = task(&c);
+    let mut body = task_body(&connection(&c));
+    body["job_config"]["key_prefix"] = json!("b");
+    let b = c.post("/v1/tasks/scheduled", body).ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut a_runs = Vec::new();
     for _ in 0..5 {
         a_runs.push(
@@ -236,6 +241,18 @@ fn run_lists_filter_sort_and_count_truly() {
             .ok(200)["pagination"]["total"],
         7
     );
+    // The SDKs' spellings: upper-case entity types (the import ones match nothing), any case.
+    let total = |q: &str| c.get(&format!("/v1/tasks?{q}")).ok(200)["pagination"]["total"].clone();
+    assert_eq!(total("entity_type=EVENTS&task_status=failed&order=DESC"), 7);
+    assert_eq!(total("entity_type=CUSTOMERS"), 0);
+    assert_eq!(total("task_type=export"), 7);
+    // Runs are never deleted; created_by is the key's name.
+    assert_eq!(total("status=published"), 7);
+    assert_eq!(total("status=ARCHIVED"), 0);
+    assert_eq!(total("created_by=prod"), 7);
+    assert_eq!(total("created_by=scheduler"), 0);
+    c.get("/v1/tasks?entity_type=PLANS")
+        .invalid("entity_type", "PRICES, CUSTOMERS, FEATURES");
     assert_eq!(
         c.get("/v1/tasks?start_time=2999-01-01T00:00:00Z").ok(200)["pagination"]["total"],
         0
@@ -272,4 +289,31 @@ fn downloads_wait_for_completion() {
     let v = c.get(&format!("/v1/tasks/{run}/download")).error(404);
     assert_eq!(v["message"], "Task export has not completed yet or failed");
     c.get("/v1/tasks/task_nope/download").error(404);
+}
+
+#[test]
+fn the_sdks_task_routes_exportd_does_not_serve_say_so() {
+    let d = Daemon::start();
+    let c = d.prod();
+    // The JS SDK's getTaskResult: never a run named "result".
+    let v = c.get("/v1/tasks/result?workflow_id=task_x").error(400);
+    assert_eq!(v["code"], "not_supported", "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("GET /v1/tasks/result is not supported by exportd")
+            && message.contains("GET /v1/tasks/{workflow_id}"),
+        "{message}"
+    );
+    let v = c
+        .put("/v1/tasks/task_x/status", json!({"task_status": "FAILED"}))
+        .error(400);
+    assert_eq!(v["code"], "not_supported");
+    let v = c
+        .post("/v1/tasks", json!({"task_type": "IMPORT"}))
+        .error(400);
+    assert_eq!(v["code"], "not_supported");
+    assert_eq!(
+        c.delete("/v1/tasks").error(405)["code"],
+        "method_not_allowed"
+    );
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::harness::fixtures::managed_connection;
 use crate::harness::{Client, Daemon, S3_REGION, S3Server, Setup, set_clock_file};
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -14,17 +15,6 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn managed_connection(c: &Client) -> String {
-    c.post(
-        "/v1/connections",
-        json!({"name": "local", "provider_type": "s3", "sync_config": {"s3": {"is_flexprice_managed": true}}}),
-    )
-    .ok(201)["id"]
-    .as_str()
-    .unwrap()
-    .to_owned()
 }
 
 /// An enabled task writing under `prefix` of the managed directory.
