@@ -105,6 +105,11 @@ struct ServerFile {
     threads: i64,
     max_body_bytes: i64,
     public_url: String,
+    max_connections: i64,
+    max_header_bytes: i64,
+    header_timeout: String,
+    body_timeout: String,
+    idle_timeout: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +200,11 @@ impl Default for ServerFile {
             threads: 8,
             max_body_bytes: 10 * 1024 * 1024,
             public_url: String::new(),
+            max_connections: 256,
+            max_header_bytes: 16 * 1024,
+            header_timeout: "10s".into(),
+            body_timeout: "30s".into(),
+            idle_timeout: "30s".into(),
         }
     }
 }
@@ -306,8 +316,15 @@ impl Default for BillingFile {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Requests processed at once (connections are counted apart).
     pub threads: usize,
     pub max_body_bytes: u64,
+    /// The HTTP front's limits beyond the body's (see [`Config::http_limits`]).
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
     /// Base URL clients reach exportd at, for download links it serves itself; when empty,
     /// the request's Host header is used.
     pub public_url: Option<String>,
@@ -368,6 +385,20 @@ pub enum Managed {
         use_path_style: bool,
         credentials: S3Credentials,
     },
+}
+
+impl Config {
+    /// What the HTTP front enforces.
+    pub fn http_limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
 }
 
 impl Managed {
@@ -526,6 +557,26 @@ fn validate(
         1024,
         1 << 30,
     )? as u64;
+    let max_connections = bounded(
+        "server.max_connections",
+        file.server.max_connections,
+        1,
+        100_000,
+    )? as usize;
+    let max_header_bytes = bounded(
+        "server.max_header_bytes",
+        file.server.max_header_bytes,
+        1024,
+        1 << 20,
+    )? as usize;
+    let header_timeout = duration(
+        "server.header_timeout",
+        &file.server.header_timeout,
+        1,
+        3600,
+    )?;
+    let body_timeout = duration("server.body_timeout", &file.server.body_timeout, 1, 3600)?;
+    let idle_timeout = duration("server.idle_timeout", &file.server.idle_timeout, 1, 3600)?;
     let public_url = match file.server.public_url.trim().trim_end_matches('/') {
         "" => None,
         url => {
@@ -661,6 +712,11 @@ fn validate(
         listen,
         threads,
         max_body_bytes,
+        max_connections,
+        max_header_bytes,
+        header_timeout,
+        body_timeout,
+        idle_timeout,
         public_url,
         data_dir,
         database_path,
@@ -1091,9 +1147,10 @@ impl fmt::Display for Config {
         };
         write!(
             f,
-            "listen {}, {} threads, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s)",
+            "listen {}, {} threads, {} connections, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s)",
             self.listen,
             self.threads,
+            self.max_connections,
             self.data_dir.display(),
             self.database_path.display(),
             self.api_keys.len(),
@@ -1144,6 +1201,23 @@ mod tests {
             (Duration::from_secs(60), 1, None)
         );
         assert_eq!(c.finalization_delay, Duration::from_secs(3600));
+        let limits = c.http_limits();
+        assert_eq!(
+            (limits.max_connections, limits.max_header_bytes),
+            (256, 16 * 1024)
+        );
+        assert_eq!(
+            (
+                limits.header_timeout,
+                limits.body_timeout,
+                limits.idle_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(30)
+            )
+        );
     }
 
     #[test]
@@ -1211,6 +1285,14 @@ mod tests {
             (
                 "[serverr]\nlisten = \"x\"",
                 "config: serverr: unknown field `serverr`",
+            ),
+            (
+                "[server]\nmax_connections = 0",
+                "config: server.max_connections: expected a whole number from 1 to 100000, got 0",
+            ),
+            (
+                "[server]\nheader_timeout = \"0s\"",
+                "config: server.header_timeout: expected a duration from 1s to 3600s",
             ),
             (
                 "[log]\nlevel = \"loud\"",
