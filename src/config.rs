@@ -117,6 +117,7 @@ struct ServerFile {
 struct StorageFile {
     data_dir: String,
     database: String,
+    max_wal_bytes: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -214,6 +215,7 @@ impl Default for StorageFile {
         StorageFile {
             data_dir: "data".into(),
             database: "exportd.db".into(),
+            max_wal_bytes: crate::store::DEFAULT_WAL_LIMIT as i64,
         }
     }
 }
@@ -330,6 +332,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_path: PathBuf,
+    /// The WAL is checkpointed, and truncated back, at about this size.
+    pub max_wal_bytes: u64,
     /// SHA-256 of each accepted key and whom it stands for.
     pub api_keys: Vec<([u8; 32], Principal)>,
     pub secret_key: KeySource,
@@ -651,6 +655,12 @@ fn validate(
         Ok(data_dir.join(value.trim()))
     };
     let database_path = in_data_dir("storage.database", &file.storage.database)?;
+    let max_wal_bytes = bounded(
+        "storage.max_wal_bytes",
+        file.storage.max_wal_bytes,
+        1 << 20,
+        1 << 30,
+    )? as u64;
     let test_clock = match file.scheduler.test_clock.trim() {
         "" => None,
         path => Some(data_dir.join(path)),
@@ -720,6 +730,7 @@ fn validate(
         public_url,
         data_dir,
         database_path,
+        max_wal_bytes,
         api_keys,
         secret_key,
         allow_test_intervals: file.scheduler.allow_test_intervals,
@@ -1273,6 +1284,14 @@ mod tests {
             (
                 "[server]\nthreads = 0",
                 "config: server.threads: expected a whole number from 1 to 256, got 0",
+            ),
+            (
+                "[server]\nmax_connections = 0",
+                "config: server.max_connections: expected a whole number from 1 to 100000, got 0",
+            ),
+            (
+                "[server]\nheader_timeout = \"0s\"",
+                "config: server.header_timeout: expected a duration from 1s to 3600s",
             ),
             (
                 "[server]\nthreads = \"4\"",

@@ -123,7 +123,15 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
         log::error!("the webhook thread panicked");
     }
     match Arc::try_unwrap(app) {
-        Ok(app) => app.store.close()?,
+        // Everything is committed; a checkpoint that fails (a full disk) leaves the WAL for the
+        // next start to replay, which loses nothing: not a reason to exit with an error.
+        Ok(app) => {
+            if let Err(e) = app.store.close() {
+                log::error!(
+                    "the final checkpoint failed ({e}); the WAL is kept and is replayed at the next start"
+                );
+            }
+        }
         Err(_) => log::warn!(
             "the database was still in use at shutdown; SQLite will recover its WAL on next start"
         ),
@@ -133,17 +141,34 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
 }
 
 /// The data directory, the database (migrated) and the secrets key (created on first start).
+/// A data directory exportd creates is 0700, and the database files are 0600, whatever the
+/// umask: they hold every tenant's data.
 pub fn open_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    private_dir(&config.data_dir).map_err(|e| {
         ServeError::Runtime(format!(
             "cannot create data directory {}: {e}",
             config.data_dir.display()
         ))
     })?;
     let store = Store::open(&config.database_path)?;
+    store.limit_wal(config.max_wal_bytes)?;
     let secrets =
         SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
     Ok((store, secrets))
+}
+
+/// Creates `dir` (and missing parents) with mode 0700; a directory that exists is left as it is.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // The umask may have taken bits away from 0700: set them exactly.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 /// The configured keys, or the development key: made (and printed once) on the first start of

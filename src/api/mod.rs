@@ -379,11 +379,14 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
 /// The OpenAPI 3 document of the whole API, served as written.
 const OPENAPI: &str = include_str!("openapi.json");
 
-/// 200 when the database takes a write lock and the scheduler loop runs, else 503 naming what
-/// is wrong.
+/// 200 when writes work (a file beside the database and a committed row: see
+/// [`crate::store::Store::check_writes`]) and the scheduler loop runs, else 503 naming what is
+/// wrong. It turns 200 again by itself once writes work again (space freed, say).
 fn ready(app: &App) -> Outcome {
-    if let Err(e) = app.store.write(|_| Ok::<_, crate::store::StoreError>(())) {
-        let mut err = ApiError::unavailable("the database does not take writes");
+    if let Err(e) = app.store.check_writes(app.now_ms()) {
+        let mut err = ApiError::unavailable(
+            "exportd cannot write its data (a full or read-only volume?); the server log has details",
+        );
         err.internal = Some(format!("readiness: {e}"));
         return Err(err);
     }
