@@ -101,6 +101,8 @@ pub struct Run {
     pub created_by: String,
     /// The multipart upload a PROCESSING run has open (internal, not shown).
     pub upload_id: Option<String>,
+    /// A PENDING retry waits until then before it is queued (internal, not shown).
+    pub run_after: Option<i64>,
 }
 
 impl Run {
@@ -141,6 +143,36 @@ impl Run {
             updated_at: now,
             created_by: by.to_owned(),
             upload_id: None,
+            run_after: None,
+        }
+    }
+
+    /// The next attempt at this run's window: same task, window and trigger, `attempt` + 1,
+    /// PENDING, queued at once or (with `run_after`) once that time has passed.
+    pub fn next_attempt(&self, run_after: Option<i64>, now: i64) -> Run {
+        Run {
+            id: crate::ids::new_id(crate::ids::RUN),
+            attempt: self.attempt + 1,
+            task_status: RunStatus::Pending,
+            file_url: None,
+            object_key: None,
+            total_records: None,
+            processed_records: 0,
+            successful_records: 0,
+            failed_records: 0,
+            uncompressed_bytes: None,
+            stored_bytes: None,
+            sha256: None,
+            error_summary: None,
+            started_at: None,
+            completed_at: None,
+            failed_at: None,
+            created_at: now,
+            updated_at: now,
+            created_by: "exportd".to_owned(),
+            upload_id: None,
+            run_after,
+            ..self.clone()
         }
     }
 }

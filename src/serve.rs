@@ -12,6 +12,7 @@ use crate::auth::{KeyRing, Principal, generate_key, hash_key};
 use crate::clock::to_ms;
 use crate::config::{Config, Loaded};
 use crate::export::pool::Workers;
+use crate::export::{ExportError, Failure};
 use crate::secrets::SecretBox;
 use crate::store::{self, Store, StoreError};
 
@@ -215,28 +216,21 @@ fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, ServeError> {
     )]))
 }
 
-/// Runs a previous process left PROCESSING are marked FAILED (their multipart uploads are
-/// aborted in the background); runs still PENDING are queued again.
+/// What a previous process left: its runs still PROCESSING end as interrupted (their windows
+/// run again, their multipart uploads are aborted in the background), temporary files of the
+/// directory destination are removed, and PENDING runs are queued again.
 fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
-    let now = app.now_ms();
-    let interrupted = app.store.write(|tx| {
-        let runs = store::runs::fail_interrupted(
-            tx,
-            "interrupted: exportd stopped during this export",
-            now,
-        )?;
-        for run in &runs {
-            crate::webhooks::run_ended(tx, &app.config, &run.id, now)?;
-        }
-        Ok::<_, StoreError>(runs)
-    })?;
+    let interrupted = end_interrupted(app, "interrupted: exportd stopped during this export")?;
     if !interrupted.is_empty() {
         log::warn!(
-            "{} run(s) were interrupted by the last stop and are marked FAILED",
+            "{} run(s) were interrupted by the last stop: marked FAILED, their windows run again",
             interrupted.len()
         );
         let app = app.clone();
         std::thread::spawn(move || abort_uploads(&app, &interrupted));
+    }
+    if let crate::config::Managed::Directory { root, .. } = &app.config.managed {
+        crate::sink::directory::remove_leftovers(root);
     }
     release_jobs(app, "interrupted: exportd stopped during this run")?;
     let rescheduled = crate::scheduler::reschedule_orphans(app)?;
@@ -253,6 +247,26 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
         log::info!("{} pending run(s) queued", pending.len());
     }
     Ok(())
+}
+
+/// Ends every run left PROCESSING as interrupted, with `summary`: each is marked FAILED, a
+/// scheduled window is due again at once, and a manual or backfill run gets a new attempt,
+/// PENDING (queued at the next start). None counts as a failure. Returns the runs as they were,
+/// with any upload still to abort.
+fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, ServeError> {
+    let now = app.now_ms();
+    let failure = ExportError {
+        kind: Failure::Interrupted,
+        summary: summary.to_owned(),
+        detail: summary.to_owned(),
+    };
+    Ok(app.store.write(|tx| {
+        let runs = store::runs::processing(tx)?;
+        for run in &runs {
+            crate::scheduler::record_failure(tx, &app.config, run, &failure, now)?;
+        }
+        Ok::<_, StoreError>(runs)
+    })?)
 }
 
 /// System jobs still claimed (their run was cut short, or never started) become idle again,
@@ -301,16 +315,9 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
 }
 
 /// After shutdown, runs that were still running (interrupted past the grace period) have
-/// been marked FAILED by their workers; any left PROCESSING are marked now.
+/// ended as interrupted through their workers; any left PROCESSING end so now.
 fn interrupt_runs(app: &App) -> Result<(), ServeError> {
-    let now = app.now_ms();
-    let left = app.store.write(|tx| {
-        let runs = store::runs::fail_interrupted(tx, "interrupted by shutdown", now)?;
-        for run in &runs {
-            crate::webhooks::run_ended(tx, &app.config, &run.id, now)?;
-        }
-        Ok::<_, StoreError>(runs)
-    })?;
+    let left = end_interrupted(app, "interrupted by shutdown")?;
     abort_uploads(app, &left);
     Ok(())
 }

@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("migrations/0007_webhooks.sql")),
     (8, include_str!("migrations/0008_readiness_probe.sql")),
+    (9, include_str!("migrations/0009_durable_runs.sql")),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -478,10 +479,10 @@ mod tests {
     #[test]
     fn migrates_once_and_reopens_at_the_same_version() {
         let (dir, store) = temp_store();
-        assert_eq!(store.schema_version().expect("version"), 8);
+        assert_eq!(store.schema_version().expect("version"), 9);
         store.close().expect("close");
         let again = Store::open(&dir.path().join("t.db")).expect("reopen");
-        assert_eq!(again.schema_version().expect("version"), 8);
+        assert_eq!(again.schema_version().expect("version"), 9);
         let count: i64 = again
             .read(|tx| {
                 Ok::<_, StoreError>(tx.query_row(
@@ -491,7 +492,7 @@ mod tests {
                 )?)
             })
             .expect("count");
-        assert_eq!(count, 8);
+        assert_eq!(count, 9);
     }
 
     #[test]
@@ -506,7 +507,7 @@ mod tests {
         match Store::open(&dir.path().join("t.db")) {
             Err(StoreError::TooNew {
                 found: 99,
-                supported: 8,
+                supported: 9,
             }) => {}
             other => panic!("expected TooNew, got {:?}", other.err()),
         }
