@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -201,6 +202,9 @@ struct Entry {
 
 /// How long shutdown waits for requests in flight.
 const DRAIN: Duration = Duration::from_secs(10);
+/// Connections refused by the accept thread that wait for their client to read the answer.
+const CLOSING: usize = 256;
+
 /// A connection must have been idle this long to be closed to make room: one just accepted
 /// (or just answered) may have its request on the way.
 const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
@@ -221,11 +225,15 @@ impl Server {
             ended: Condvar::new(),
             stopping: AtomicBool::new(false),
         });
+        let (closing, to_close) = std::sync::mpsc::sync_channel(CLOSING);
+        std::thread::Builder::new()
+            .name("http-close".into())
+            .spawn(move || close_gently(&to_close))?;
         let accept = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("http-accept".into())
-                .spawn(move || accept_loop(&listener, &shared))?
+                .spawn(move || accept_loop(&listener, &shared, &closing))?
         };
         Ok(Server {
             shared,
@@ -326,21 +334,21 @@ impl Shared {
 /// Accepts connections until shutdown. Errors never end the loop: running out of file
 /// descriptors or memory makes it wait (10 ms, doubling up to 250 ms) and try again, so it
 /// serves again as soon as connections close.
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, closing: &SyncSender<TcpStream>) {
     let mut backoff = Backoff::default();
     loop {
         let accepted = listener.accept();
         if shared.stopping() {
             if let Ok((stream, _)) = accepted {
-                refuse_fast(shared, stream, &Refusal::ShuttingDown);
+                refuse_fast(shared, stream, &Refusal::ShuttingDown, closing);
             }
-            drain_backlog(listener, shared);
+            drain_backlog(listener, shared, closing);
             return;
         }
         match accepted {
             Ok((stream, _)) => {
                 backoff.succeeded();
-                admit(shared, stream);
+                admit(shared, stream, closing);
             }
             Err(e) => backoff.failed(&e),
         }
@@ -348,18 +356,18 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 /// Connections already queued on the listener at shutdown get a 503.
-fn drain_backlog(listener: &TcpListener, shared: &Arc<Shared>) {
+fn drain_backlog(listener: &TcpListener, shared: &Arc<Shared>, closing: &SyncSender<TcpStream>) {
     if listener.set_nonblocking(true).is_err() {
         return;
     }
     while let Ok((stream, _)) = listener.accept() {
-        refuse_fast(shared, stream, &Refusal::ShuttingDown);
+        refuse_fast(shared, stream, &Refusal::ShuttingDown, closing);
     }
 }
 
 /// Gives a new connection its thread, making room at the cap by closing the connection idle
 /// the longest; with none idle, the newcomer gets a 503.
-fn admit(shared: &Arc<Shared>, stream: TcpStream) {
+fn admit(shared: &Arc<Shared>, stream: TcpStream, closing: &SyncSender<TcpStream>) {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
     let id = {
@@ -393,7 +401,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
                     }
                     drop(conns);
                     if let Ok(stream) = Arc::try_unwrap(stream) {
-                        refuse_fast(shared, stream, &Refusal::TooManyConnections);
+                        refuse_fast(shared, stream, &Refusal::TooManyConnections, closing);
                     }
                     return;
                 }
@@ -420,15 +428,19 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         log::warn!("cannot start a thread for a connection: {e}");
         shared.ended(id);
         if let Ok(stream) = Arc::try_unwrap(stream) {
-            refuse_fast(shared, stream, &Refusal::TooManyConnections);
+            refuse_fast(shared, stream, &Refusal::TooManyConnections, closing);
         }
     }
 }
 
-/// Answers a connection from the accept thread without waiting for anything: reads what has
-/// already arrived (so the close does not reset the answer away), writes a small response,
-/// closes.
-fn refuse_fast(shared: &Shared, stream: TcpStream, refusal: &Refusal) {
+/// Answers a connection from the accept thread without waiting for anything: writes a small
+/// response and hands the connection to the closing thread.
+fn refuse_fast(
+    shared: &Shared,
+    stream: TcpStream,
+    refusal: &Refusal,
+    closing: &SyncSender<TcpStream>,
+) {
     let response = shared.service.refuse(Refused {
         refusal,
         head: None,
@@ -437,15 +449,49 @@ fn refuse_fast(shared: &Shared, stream: TcpStream, refusal: &Refusal) {
     if stream.set_nonblocking(true).is_err() {
         return;
     }
-    let mut scratch = [0u8; 4096];
-    let _ = (&stream).read(&mut scratch);
     let mut out = Vec::new();
     connection::write_head(&mut out, &response, true, connection::body_len(&response));
     if let Payload::Bytes(bytes) = &response.body {
         out.extend_from_slice(bytes);
     }
+    // A fresh socket's buffer takes these few hundred bytes at once.
     let _ = (&stream).write_all(&out);
     let _ = stream.shutdown(Shutdown::Write);
+    // Closed at once when the closing thread is full: a reset, which the issue allows.
+    let _ = closing.try_send(stream);
+}
+
+/// The closing thread: refused connections are kept (at most [`CLOSING`], each at most a
+/// second) while their input is read and dropped, until the client closes. Closing a socket
+/// with unread input makes the kernel send a reset, which can destroy the 503 before the client
+/// has read it.
+fn close_gently(incoming: &Receiver<TcpStream>) {
+    let mut pending: Vec<(TcpStream, Instant)> = Vec::new();
+    let mut scratch = [0u8; 4096];
+    loop {
+        let next = if pending.is_empty() {
+            incoming.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            incoming.recv_timeout(Duration::from_millis(10))
+        };
+        match next {
+            Ok(stream) => pending.push((stream, Instant::now())),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) if pending.is_empty() => return,
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(10)),
+        }
+        pending.retain(|(stream, since)| {
+            loop {
+                match (&*stream).read(&mut scratch) {
+                    Ok(0) => return false,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => return false,
+                }
+            }
+            since.elapsed() < Duration::from_secs(1)
+        });
+    }
 }
 
 /// The accept loop's wait after errors.
