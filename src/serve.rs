@@ -115,9 +115,15 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     if billing.join().is_err() {
         log::error!("the billing thread panicked");
     }
-    release_jobs(&app, "interrupted by shutdown")?;
+    // What these write is found and done again at the next start if they cannot write now (a
+    // full disk): not a reason to exit with an error.
+    if let Err(e) = release_jobs(&app, "interrupted by shutdown") {
+        log::error!("could not release the system jobs at shutdown: {e}");
+    }
     workers.shutdown(grace);
-    interrupt_runs(&app)?;
+    if let Err(e) = interrupt_runs(&app) {
+        log::error!("could not record the runs interrupted by shutdown: {e}");
+    }
     // Stopped last: events of the runs that just ended are in the outbox for the next start.
     app.webhooks.stop();
     if webhooks.join().is_err() {
