@@ -11,6 +11,7 @@ mod connections;
 mod entities;
 mod events;
 mod exports;
+mod hardening;
 mod hostile;
 mod isolation;
 mod ledger;
