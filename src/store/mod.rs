@@ -104,8 +104,8 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Held by [`Store::check_writes`].
-    probe: Mutex<()>,
+    /// The last [`Store::check_writes`] and when it ran.
+    probe: Mutex<Option<(std::time::Instant, std::result::Result<(), String>)>>,
 }
 
 /// The WAL size [`Store::open`] starts with (`storage.max_wal_bytes`'s default).
@@ -113,6 +113,8 @@ pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
 /// What [`Store::check_writes`] writes beside the database: less free space than this is not
 /// ready.
 const PROBE_BYTES: usize = 1 << 20;
+/// How long an answer of [`Store::check_writes`] is reused.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Creates the database file with mode 0600 if it does not exist, so that SQLite never
 /// creates it under the umask.
@@ -181,7 +183,7 @@ impl Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            probe: Mutex::new(()),
+            probe: Mutex::new(None),
         };
         store.limit_wal(DEFAULT_WAL_LIMIT)?;
         Ok(store)
@@ -207,9 +209,22 @@ impl Store {
 
     /// Whether writes work now: a small file is written (not synced) beside the database,
     /// which fails when the volume is full or read-only, and a row is committed. Probes run
-    /// one at a time. The error says what failed.
+    /// one at a time, and at most once a second (an unauthenticated client calling /readyz
+    /// in a loop gets the last answer, not a synced commit each time). The error says what
+    /// failed.
     pub fn check_writes(&self, now: i64) -> std::result::Result<(), String> {
-        let _one = lock(&self.probe);
+        let mut last = lock(&self.probe);
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < PROBE_EVERY
+        {
+            return result.clone();
+        }
+        let result = self.probe_writes(now);
+        *last = Some((std::time::Instant::now(), result.clone()));
+        result
+    }
+
+    fn probe_writes(&self, now: i64) -> std::result::Result<(), String> {
         let mut name = self.path.as_os_str().to_owned();
         name.push("-probe");
         let probe = PathBuf::from(name);
