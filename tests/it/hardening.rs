@@ -452,10 +452,9 @@ fn s3_task(c: &Client, server: &S3Server, bucket: &str) -> String {
         .to_owned()
 }
 
+/// A daemon allowed to reach `server`, with 5 MiB parts (uploads of many parts).
 fn s3_setup(server: &S3Server) -> Setup {
-    Setup::new()
-        .clock_from_dir()
-        .config(&format!("{}part_size = 5242880\n", server.allow()))
+    Setup::new().config(&format!("{}part_size = 5242880\n", server.allow()))
 }
 
 #[test]
@@ -466,10 +465,7 @@ fn kill_9_during_backfill_and_manual_runs_then_every_window_completes_once() {
         return;
     };
     let bucket = server.new_bucket();
-    let d = Setup::new()
-        .clock("2025-10-16T10:05:00Z")
-        .config(&format!("{}part_size = 5242880\n", server.allow()))
-        .start();
+    let d = s3_setup(server).clock("2025-10-16T10:05:00Z").start();
     let c = d.prod();
     let t = s3_task(&c, server, &bucket);
     // Three hourly windows of about 9 MB of CSV each (ingest time is the test clock's).
@@ -520,7 +516,7 @@ fn kill_9_during_backfill_and_manual_runs_then_every_window_completes_once() {
                 "SELECT COUNT(*) FROM runs WHERE task_status = 'COMPLETED'"
             ) >= before
         );
-        d = s3_setup(server).in_dir(tmp).start();
+        d = s3_setup(server).clock_from_dir().in_dir(tmp).start();
     }
     let c = d.prod();
     wait_for("every run to end", Duration::from_secs(180), || {
@@ -613,9 +609,8 @@ fn a_run_stopped_by_sigterm_is_interrupted_not_failed_and_runs_again() {
     };
     let bucket = server.new_bucket();
     // One failure would pause the task: an interruption must not count as one.
-    let d = Setup::new()
+    let d = s3_setup(server)
         .clock("2025-10-16T10:05:00Z")
-        .config(&format!("{}part_size = 5242880\n", server.allow()))
         .scheduler("shutdown_timeout = \"0s\"\nmax_consecutive_failures = 1")
         .start();
     let c = d.prod();
@@ -653,7 +648,7 @@ fn a_run_stopped_by_sigterm_is_interrupted_not_failed_and_runs_again() {
         "not paused, not counted as a failure: {log}"
     );
     assert!(task.2.is_some(), "due again (at once)");
-    let d = s3_setup(server).in_dir(tmp).start();
+    let d = s3_setup(server).clock_from_dir().in_dir(tmp).start();
     let c = d.prod();
     wait_for("the window to complete", Duration::from_secs(120), || {
         runs_of(&c, &t)
