@@ -239,7 +239,7 @@ fn handle(api: &Api, req: &mut Request<'_, '_>) -> Response {
         Ok(reply) => (reply.status, reply.body, None),
         Err(err) => {
             if let Some(detail) = &err.internal {
-                log::error!("{request_id} {method} {pattern}: {detail}");
+                log::error!("{request_id} {method:.16} {pattern}: {detail}");
             }
             (err.status, Body::Json(err.body()), err.allow)
         }
