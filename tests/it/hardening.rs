@@ -177,6 +177,7 @@ fn hostile_bodies_and_heads_never_crash_or_freeze_the_daemon() {
             })
         })
         .collect();
+    healthz_within_1s(addr, "during four 50 MB heads");
     for t in big {
         let r: Response = t.join().unwrap();
         assert_eq!(
@@ -202,6 +203,7 @@ fn hostile_bodies_and_heads_never_crash_or_freeze_the_daemon() {
             std::thread::sleep(Duration::from_millis(100));
         }
     });
+    healthz_within_1s(addr, "during a slow head");
     let r = read_response(&mut slow);
     assert_eq!(r.error(408)["code"], "request_timeout");
     let took = started.elapsed();
@@ -806,6 +808,8 @@ fn wal_size(dir: &Path) -> u64 {
 
 #[test]
 fn a_full_disk_is_reported_by_readyz_and_recovered_from_and_the_wal_stays_small() {
+    // And a final checkpoint that cannot be written. (A read-only volume fails the same probe,
+    // but a volume with the database open cannot be remounted read-only to show it.)
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let _volume = match Tmpfs::mount(&data, "96m") {
@@ -838,6 +842,12 @@ fn a_full_disk_is_reported_by_readyz_and_recovered_from_and_the_wal_stays_small(
     assert_eq!(d.client(None).get("/readyz").status, 200);
 
     let filler = fill(&d.dir().join("data"));
+    // /readyz probes at most once a second: the next probe sees the full volume.
+    wait_for(
+        "/readyz 503 on a full volume",
+        Duration::from_secs(10),
+        || d.client(None).get("/readyz").status == 503,
+    );
     let r = d.client(None).get("/readyz");
     assert_eq!(r.error(503)["code"], "service_unavailable");
     // Writes fail with a JSON 5xx; nothing stored is lost and reads still work.
