@@ -105,6 +105,11 @@ struct ServerFile {
     threads: i64,
     max_body_bytes: i64,
     public_url: String,
+    max_connections: i64,
+    max_header_bytes: i64,
+    header_timeout: String,
+    body_timeout: String,
+    idle_timeout: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +117,7 @@ struct ServerFile {
 struct StorageFile {
     data_dir: String,
     database: String,
+    max_wal_bytes: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -195,6 +201,11 @@ impl Default for ServerFile {
             threads: 8,
             max_body_bytes: 10 * 1024 * 1024,
             public_url: String::new(),
+            max_connections: 256,
+            max_header_bytes: 16 * 1024,
+            header_timeout: "10s".into(),
+            body_timeout: "30s".into(),
+            idle_timeout: "30s".into(),
         }
     }
 }
@@ -204,6 +215,7 @@ impl Default for StorageFile {
         StorageFile {
             data_dir: "data".into(),
             database: "exportd.db".into(),
+            max_wal_bytes: crate::store::DEFAULT_WAL_LIMIT as i64,
         }
     }
 }
@@ -306,13 +318,22 @@ impl Default for BillingFile {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Requests processed at once (connections are counted apart).
     pub threads: usize,
     pub max_body_bytes: u64,
+    /// The HTTP front's limits beyond the body's (see [`Config::http_limits`]).
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
     /// Base URL clients reach exportd at, for download links it serves itself; when empty,
     /// the request's Host header is used.
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_path: PathBuf,
+    /// The WAL is checkpointed, and truncated back, at about this size.
+    pub max_wal_bytes: u64,
     /// SHA-256 of each accepted key and whom it stands for.
     pub api_keys: Vec<([u8; 32], Principal)>,
     pub secret_key: KeySource,
@@ -368,6 +389,20 @@ pub enum Managed {
         use_path_style: bool,
         credentials: S3Credentials,
     },
+}
+
+impl Config {
+    /// What the HTTP front enforces.
+    pub fn http_limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
 }
 
 impl Managed {
@@ -526,6 +561,26 @@ fn validate(
         1024,
         1 << 30,
     )? as u64;
+    let max_connections = bounded(
+        "server.max_connections",
+        file.server.max_connections,
+        1,
+        100_000,
+    )? as usize;
+    let max_header_bytes = bounded(
+        "server.max_header_bytes",
+        file.server.max_header_bytes,
+        1024,
+        1 << 20,
+    )? as usize;
+    let header_timeout = duration(
+        "server.header_timeout",
+        &file.server.header_timeout,
+        1,
+        3600,
+    )?;
+    let body_timeout = duration("server.body_timeout", &file.server.body_timeout, 1, 3600)?;
+    let idle_timeout = duration("server.idle_timeout", &file.server.idle_timeout, 1, 3600)?;
     let public_url = match file.server.public_url.trim().trim_end_matches('/') {
         "" => None,
         url => {
@@ -600,6 +655,12 @@ fn validate(
         Ok(data_dir.join(value.trim()))
     };
     let database_path = in_data_dir("storage.database", &file.storage.database)?;
+    let max_wal_bytes = bounded(
+        "storage.max_wal_bytes",
+        file.storage.max_wal_bytes,
+        1 << 20,
+        1 << 30,
+    )? as u64;
     let test_clock = match file.scheduler.test_clock.trim() {
         "" => None,
         path => Some(data_dir.join(path)),
@@ -661,9 +722,15 @@ fn validate(
         listen,
         threads,
         max_body_bytes,
+        max_connections,
+        max_header_bytes,
+        header_timeout,
+        body_timeout,
+        idle_timeout,
         public_url,
         data_dir,
         database_path,
+        max_wal_bytes,
         api_keys,
         secret_key,
         allow_test_intervals: file.scheduler.allow_test_intervals,
@@ -1091,9 +1158,10 @@ impl fmt::Display for Config {
         };
         write!(
             f,
-            "listen {}, {} threads, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s)",
+            "listen {}, {} threads, {} connections, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s)",
             self.listen,
             self.threads,
+            self.max_connections,
             self.data_dir.display(),
             self.database_path.display(),
             self.api_keys.len(),
@@ -1144,6 +1212,23 @@ mod tests {
             (Duration::from_secs(60), 1, None)
         );
         assert_eq!(c.finalization_delay, Duration::from_secs(3600));
+        let limits = c.http_limits();
+        assert_eq!(
+            (limits.max_connections, limits.max_header_bytes),
+            (256, 16 * 1024)
+        );
+        assert_eq!(
+            (
+                limits.header_timeout,
+                limits.body_timeout,
+                limits.idle_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(30)
+            )
+        );
     }
 
     #[test]
@@ -1201,6 +1286,14 @@ mod tests {
                 "config: server.threads: expected a whole number from 1 to 256, got 0",
             ),
             (
+                "[server]\nmax_connections = 0",
+                "config: server.max_connections: expected a whole number from 1 to 100000, got 0",
+            ),
+            (
+                "[server]\nheader_timeout = \"0s\"",
+                "config: server.header_timeout: expected a duration from 1s to 3600s",
+            ),
+            (
                 "[server]\nthreads = \"4\"",
                 "config: server.threads: invalid type: string \"4\", expected i64",
             ),
@@ -1211,6 +1304,14 @@ mod tests {
             (
                 "[serverr]\nlisten = \"x\"",
                 "config: serverr: unknown field `serverr`",
+            ),
+            (
+                "[server]\nmax_connections = 0",
+                "config: server.max_connections: expected a whole number from 1 to 100000, got 0",
+            ),
+            (
+                "[server]\nheader_timeout = \"0s\"",
+                "config: server.header_timeout: expected a duration from 1s to 3600s",
             ),
             (
                 "[log]\nlevel = \"loud\"",

@@ -101,6 +101,8 @@ pub struct Run {
     pub created_by: String,
     /// The multipart upload a PROCESSING run has open (internal, not shown).
     pub upload_id: Option<String>,
+    /// A PENDING retry waits until then before it is queued (internal, not shown).
+    pub run_after: Option<i64>,
     /// When another run replaced this run's object (same key, same store), and which run did
     /// when it is in the same environment.
     pub superseded_at: Option<i64>,
@@ -113,16 +115,41 @@ impl Run {
         task: &ScheduledTask,
         trigger: Trigger,
         attempt: i64,
-        (start, end): (i64, i64),
+        window: (i64, i64),
         by: &str,
         now: i64,
     ) -> Run {
         Run {
-            id: crate::ids::new_id(crate::ids::RUN),
             tenant_id: task.tenant_id.clone(),
             environment_id: task.environment_id.clone(),
             scheduled_task_id: task.id.clone(),
             entity_type: task.entity_type,
+            ..Run::blank(trigger, attempt, window, by, now)
+        }
+    }
+
+    /// The next attempt at this run's window: same task, window and trigger, `attempt` + 1,
+    /// PENDING, queued at once or (with `run_after`) once that time has passed.
+    pub fn next_attempt(&self, run_after: Option<i64>, now: i64) -> Run {
+        let window = (self.window_start, self.window_end);
+        Run {
+            tenant_id: self.tenant_id.clone(),
+            environment_id: self.environment_id.clone(),
+            scheduled_task_id: self.scheduled_task_id.clone(),
+            entity_type: self.entity_type,
+            run_after,
+            ..Run::blank(self.trigger, self.attempt + 1, window, "exportd", now)
+        }
+    }
+
+    /// A PENDING run with nothing recorded yet, of no task (the callers say which).
+    fn blank(trigger: Trigger, attempt: i64, (start, end): (i64, i64), by: &str, now: i64) -> Run {
+        Run {
+            id: crate::ids::new_id(crate::ids::RUN),
+            tenant_id: String::new(),
+            environment_id: String::new(),
+            scheduled_task_id: String::new(),
+            entity_type: EntityType::Events,
             trigger,
             attempt,
             window_start: start,
@@ -145,6 +172,7 @@ impl Run {
             updated_at: now,
             created_by: by.to_owned(),
             upload_id: None,
+            run_after: None,
             superseded_at: None,
             superseded_by: None,
         }

@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Config, Loaded};
 use crate::export::pool::Workers;
+use crate::export::{ExportError, Failure};
 use crate::secrets::{KeySource, SecretBox};
 use crate::store::{self, Store, StoreError};
 
@@ -101,16 +102,30 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     if billing.join().is_err() {
         log::error!("the billing thread panicked");
     }
-    release_jobs(&app, "interrupted by shutdown")?;
+    // What these write is found and done again at the next start if they cannot write now (a
+    // full disk): not a reason to exit with an error.
+    if let Err(e) = release_jobs(&app, "interrupted by shutdown") {
+        log::error!("could not release the system jobs at shutdown: {e}");
+    }
     workers.shutdown(grace);
-    interrupt_runs(&app)?;
+    if let Err(e) = interrupt_runs(&app) {
+        log::error!("could not record the runs interrupted by shutdown: {e}");
+    }
     // Stopped last: events of the runs that just ended are in the outbox for the next start.
     app.webhooks.stop();
     if webhooks.join().is_err() {
         log::error!("the webhook thread panicked");
     }
     match Arc::try_unwrap(app) {
-        Ok(app) => app.store.close()?,
+        // Everything is committed; a checkpoint that fails (a full disk) leaves the WAL for the
+        // next start to replay, which loses nothing: not a reason to exit with an error.
+        Ok(app) => {
+            if let Err(e) = app.store.close() {
+                log::error!(
+                    "the final checkpoint failed ({e}); the WAL is kept and is replayed at the next start"
+                );
+            }
+        }
         Err(_) => log::warn!(
             "the database was still in use at shutdown; SQLite will recover its WAL on next start"
         ),
@@ -154,41 +169,51 @@ pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), ServeE
 }
 
 /// The data directory, the database (migrated) and the secrets key (created on first start).
+/// A data directory exportd creates is 0700, and the database files are 0600, whatever the
+/// umask: they hold every tenant's data.
 pub fn open_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    private_dir(&config.data_dir).map_err(|e| {
         ServeError::Runtime(format!(
             "cannot create data directory {}: {e}",
             config.data_dir.display()
         ))
     })?;
     let store = Store::open(&config.database_path)?;
+    store.limit_wal(config.max_wal_bytes)?;
     let secrets =
         SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
     Ok((store, secrets))
 }
 
-/// Runs a previous process left PROCESSING are marked FAILED (their multipart uploads are
-/// aborted in the background); runs still PENDING are queued again.
+/// Creates `dir` (and missing parents) with mode 0700; a directory that exists is left as it is.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // The umask may have taken bits away from 0700: set them exactly.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// What a previous process left: its runs still PROCESSING end as interrupted (their windows
+/// run again, their multipart uploads are aborted in the background), temporary files of the
+/// directory destination are removed, and PENDING runs are queued again.
 fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
-    let now = app.now_ms();
-    let interrupted = app.store.write(|tx| {
-        let runs = store::runs::fail_interrupted(
-            tx,
-            "interrupted: exportd stopped during this export",
-            now,
-        )?;
-        for run in &runs {
-            crate::webhooks::run_ended(tx, &app.config, &run.id, now)?;
-        }
-        Ok::<_, StoreError>(runs)
-    })?;
+    let interrupted = end_interrupted(app, "interrupted: exportd stopped during this export")?;
     if !interrupted.is_empty() {
         log::warn!(
-            "{} run(s) were interrupted by the last stop and are marked FAILED",
+            "{} run(s) were interrupted by the last stop: marked FAILED, their windows run again",
             interrupted.len()
         );
         let app = app.clone();
         std::thread::spawn(move || abort_uploads(&app, &interrupted));
+    }
+    if let crate::config::Managed::Directory { root, .. } = &app.config.managed {
+        crate::sink::directory::remove_leftovers(root);
     }
     release_jobs(app, "interrupted: exportd stopped during this run")?;
     let rescheduled = crate::scheduler::reschedule_orphans(app)?;
@@ -205,6 +230,26 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
         log::info!("{} pending run(s) queued", pending.len());
     }
     Ok(())
+}
+
+/// Ends every run left PROCESSING as interrupted, with `summary`: each is marked FAILED, a
+/// scheduled window is due again at once, and a manual or backfill run gets a new attempt,
+/// PENDING (queued at the next start). None counts as a failure. Returns the runs as they were,
+/// with any upload still to abort.
+fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, ServeError> {
+    let now = app.now_ms();
+    let failure = ExportError {
+        kind: Failure::Interrupted,
+        summary: summary.to_owned(),
+        detail: summary.to_owned(),
+    };
+    Ok(app.store.write(|tx| {
+        let runs = store::runs::processing(tx)?;
+        for run in &runs {
+            crate::scheduler::record_failure(tx, &app.config, run, &failure, now)?;
+        }
+        Ok::<_, StoreError>(runs)
+    })?)
 }
 
 /// System jobs still claimed (their run was cut short, or never started) become idle again,
@@ -253,16 +298,9 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
 }
 
 /// After shutdown, runs that were still running (interrupted past the grace period) have
-/// been marked FAILED by their workers; any left PROCESSING are marked now.
+/// ended as interrupted through their workers; any left PROCESSING end so now.
 fn interrupt_runs(app: &App) -> Result<(), ServeError> {
-    let now = app.now_ms();
-    let left = app.store.write(|tx| {
-        let runs = store::runs::fail_interrupted(tx, "interrupted by shutdown", now)?;
-        for run in &runs {
-            crate::webhooks::run_ended(tx, &app.config, &run.id, now)?;
-        }
-        Ok::<_, StoreError>(runs)
-    })?;
+    let left = end_interrupted(app, "interrupted by shutdown")?;
     abort_uploads(app, &left);
     Ok(())
 }

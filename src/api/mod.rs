@@ -1,5 +1,5 @@
-//! The HTTP API on tiny_http: a fixed pool of worker threads, each taking one request at a
-//! time through [`handle`]: route, authenticate, read the body within its limit, run the
+//! The HTTP API, served by exportd's HTTP front ([`crate::http`]): each request goes through
+//! [`handle`]: route, authenticate, take a turn, read the body within its limit, run the
 //! handler (a panic becomes a 500), answer JSON, log one line.
 
 mod connections;
@@ -16,12 +16,10 @@ mod subscriptions;
 mod system_jobs;
 mod wallets;
 
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -29,6 +27,7 @@ use serde_json::Value;
 
 pub use crate::app::App;
 use crate::auth::Principal;
+use crate::http::{Payload, Refusal, Refused, Request, Response, Turns};
 use crate::ledger::billing::JobName;
 use crate::store::Scope;
 pub use error::ApiError;
@@ -143,110 +142,141 @@ pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64
     )
 }
 
-/// The running HTTP server and its workers.
+/// The running HTTP API: exportd's HTTP front ([`crate::http`]) serving [`handle`].
 pub struct Server {
-    http: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
-    stopping: Arc<AtomicBool>,
-    addr: SocketAddr,
+    http: crate::http::Server,
 }
 
 impl Server {
-    /// Binds `addr` and starts `threads` workers.
+    /// Binds `addr`; `threads` requests are processed at once (see [`crate::http::Turns`]).
     pub fn start(app: Arc<App>, addr: SocketAddr, threads: usize) -> io::Result<Server> {
-        let http = tiny_http::Server::http(addr).map_err(io::Error::other)?;
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| io::Error::other("listener has no IP address"))?;
-        let http = Arc::new(http);
-        let stopping = Arc::new(AtomicBool::new(false));
-        let workers = (0..threads)
-            .map(|i| {
-                let (http, app, stopping) = (http.clone(), app.clone(), stopping.clone());
-                std::thread::Builder::new()
-                    .name(format!("http-{i}"))
-                    .spawn(move || worker(&http, &app, &stopping))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        Ok(Server {
-            http,
-            workers,
-            stopping,
-            addr,
-        })
+        let limits = app.config.http_limits();
+        let api = Api {
+            turns: Turns::new(threads),
+            turn_wait: limits.header_timeout,
+            app,
+        };
+        let http = crate::http::Server::start(addr, limits, Arc::new(api))?;
+        Ok(Server { http })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.http.addr()
     }
 
-    /// Stops taking requests: every worker finishes what it holds and what is already queued,
-    /// then exits; requests that arrive after that get a JSON 503; then the listener closes.
+    /// Stops taking requests: those in flight finish, later ones get a JSON 503, then the
+    /// listener closes.
     pub fn shutdown(self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.http.unblock();
-        }
-        for w in self.workers {
-            if w.join().is_err() {
-                log::error!("an HTTP worker thread panicked during shutdown");
-            }
-        }
-        while let Ok(Some(req)) = self.http.try_recv() {
-            let err = ApiError::unavailable("exportd is shutting down");
-            respond(req, err.status, Body::Json(err.body()), "-", None);
-        }
+        self.http.shutdown();
     }
 }
 
-fn worker(http: &tiny_http::Server, app: &App, stopping: &AtomicBool) {
-    loop {
-        match http.recv() {
-            Ok(req) => handle(app, req),
-            Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(e) => log::warn!("accepting a connection failed: {e}"),
+struct Api {
+    app: Arc<App>,
+    turns: Turns,
+    /// How long a request waits for a turn before a 503.
+    turn_wait: std::time::Duration,
+}
+
+impl crate::http::Service for Api {
+    fn serve(&self, request: &mut Request<'_, '_>) -> Response {
+        handle(self, request)
+    }
+
+    fn refuse(&self, refused: Refused<'_>) -> Response {
+        let err = refusal_error(refused.refusal);
+        let request_id = crate::ids::new_id(crate::ids::REQUEST);
+        if let Some(started) = refused.started {
+            let method = refused.head.map_or("-", |h| h.method.as_str());
+            log_request(
+                &self.app,
+                method,
+                "(refused)",
+                "",
+                err.status,
+                started,
+                &request_id,
+            );
         }
+        respond(err.status, Body::Json(err.body()), &request_id, err.allow)
+    }
+}
+
+/// The API error for a request the HTTP front refused.
+fn refusal_error(refusal: &Refusal) -> ApiError {
+    match refusal {
+        Refusal::TooLarge(limit) => ApiError::payload_too_large(*limit),
+        Refusal::Malformed(m) => ApiError::validation("", m.clone()),
+        Refusal::Panicked => ApiError::internal("the request handler panicked"),
+        other => ApiError::new(other.status(), other.code(), other.message()),
     }
 }
 
 /// Serves one request from start to finish.
-pub fn handle(app: &App, mut req: tiny_http::Request) {
-    let started = Instant::now();
+fn handle(api: &Api, req: &mut Request<'_, '_>) -> Response {
+    let app = &*api.app;
+    let started = req.started;
     let request_id = crate::ids::new_id(crate::ids::REQUEST);
-    let method = req.method().as_str().to_owned();
-    let url = req.url().to_owned();
+    let method = req.method().to_owned();
+    let url = req.target().to_owned();
     let (path, raw_query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    // HEAD is GET without the body (the front leaves the body out).
+    let route_method = if method == "HEAD" {
+        "GET"
+    } else {
+        method.as_str()
+    };
 
     let mut pattern = "(no route)";
     let outcome = guarded(|| {
-        let route = router::route(&method, path)?;
+        let route = router::route(route_method, path)?;
         pattern = route.pattern();
-        dispatch(app, &mut req, route, raw_query)
+        dispatch(api, req, route, raw_query)
     });
 
     let (status, body, allow) = match outcome {
         Ok(reply) => (reply.status, reply.body, None),
         Err(err) => {
             if let Some(detail) = &err.internal {
-                log::error!("{request_id} {method} {pattern}: {detail}");
+                log::error!("{request_id} {method:.16} {pattern}: {detail}");
             }
             (err.status, Body::Json(err.body()), err.allow)
         }
     };
-    respond(req, status, body, &request_id, allow);
-    let elapsed = started.elapsed();
-    app.metrics
-        .http_request(&method, pattern, status, elapsed.as_secs_f64());
     let path_note = if pattern == "(no route)" {
         // Unmatched paths come from clients; show a bounded, escaped form.
         format!(" {:?}", path.chars().take(120).collect::<String>())
     } else {
         String::new()
     };
+    log_request(
+        app,
+        &method,
+        pattern,
+        &path_note,
+        status,
+        started,
+        &request_id,
+    );
+    respond(status, body, &request_id, allow)
+}
+
+/// The request's log line and metrics.
+fn log_request(
+    app: &App,
+    method: &str,
+    pattern: &'static str,
+    path_note: &str,
+    status: u16,
+    started: Instant,
+    request_id: &str,
+) {
+    let elapsed = started.elapsed();
+    app.metrics
+        .http_request(method, pattern, status, elapsed.as_secs_f64());
     log::info!(
-        "{method} {pattern}{path_note} {status} {}ms {request_id}",
+        "{method:.16} {pattern}{path_note} {status} {}ms {request_id}",
         elapsed.as_millis()
     );
 }
@@ -258,8 +288,10 @@ fn guarded(handler: impl FnOnce() -> Outcome) -> Outcome {
         .unwrap_or_else(|_| Err(ApiError::internal("the request handler panicked")))
 }
 
-fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query: &str) -> Outcome {
-    // Unauthenticated: probes, scrapers and API tooling carry no API key.
+fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &str) -> Outcome {
+    let app = &*api.app;
+    // Unauthenticated: probes, scrapers and API tooling carry no API key. They take no turn,
+    // so they answer even when every turn is held.
     match route {
         Route::Health => return Reply::json(200, serde_json::json!({"status": "ok"})),
         Route::Ready => return ready(app),
@@ -277,8 +309,12 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         _ => {}
     }
     let principal = authenticate(app, req)?;
+    let _turn = api.turns.take(api.turn_wait).ok_or_else(|| {
+        ApiError::unavailable("exportd is busy: every request thread is in use; retry shortly")
+    })?;
     let body = if route.takes_body() {
-        read_body(req, app.config.max_body_bytes)?
+        req.read_body(app.config.max_body_bytes)
+            .map_err(|r| refusal_error(&r))?
     } else {
         Vec::new()
     };
@@ -288,8 +324,8 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
         principal,
         query: Query::parse(raw_query),
         body,
-        user_agent: header(req, "user-agent").unwrap_or_default().to_owned(),
-        host: header(req, "host").unwrap_or("localhost").to_owned(),
+        user_agent: req.header("user-agent").unwrap_or_default().to_owned(),
+        host: req.header("host").unwrap_or("localhost").to_owned(),
     };
     match route {
         Route::ListScheduledTasks => scheduled_tasks::list(&ctx),
@@ -346,11 +382,14 @@ fn dispatch(app: &App, req: &mut tiny_http::Request, route: Route<'_>, raw_query
 /// The OpenAPI 3 document of the whole API, served as written.
 const OPENAPI: &str = include_str!("openapi.json");
 
-/// 200 when the database takes a write lock and the scheduler loop runs, else 503 naming what
-/// is wrong.
+/// 200 when writes work (a file beside the database and a committed row: see
+/// [`crate::store::Store::check_writes`]) and the scheduler loop runs, else 503 naming what is
+/// wrong. It turns 200 again by itself once writes work again (space freed, say).
 fn ready(app: &App) -> Outcome {
-    if let Err(e) = app.store.write(|_| Ok::<_, crate::store::StoreError>(())) {
-        let mut err = ApiError::unavailable("the database does not take writes");
+    if let Err(e) = app.store.check_writes(app.now_ms()) {
+        let mut err = ApiError::unavailable(
+            "exportd cannot write its data (a full or read-only volume?); the server log has details",
+        );
         err.internal = Some(format!("readiness: {e}"));
         return Err(err);
     }
@@ -377,16 +416,9 @@ fn metrics(app: &App) -> Outcome {
     })
 }
 
-fn header<'r>(req: &'r tiny_http::Request, name: &'static str) -> Option<&'r str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
-}
-
-fn authenticate(app: &App, req: &tiny_http::Request) -> Result<Principal, ApiError> {
-    let key = header(req, "x-api-key")
-        .map(str::trim)
+fn authenticate(app: &App, req: &Request<'_, '_>) -> Result<Principal, ApiError> {
+    let key = req
+        .header("x-api-key")
         .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             ApiError::unauthorized("Missing API key: send it in the x-api-key header")
@@ -397,51 +429,21 @@ fn authenticate(app: &App, req: &tiny_http::Request) -> Result<Principal, ApiErr
         .ok_or_else(|| ApiError::unauthorized("Invalid API key"))
 }
 
-/// Reads the body, refusing it as soon as it is known to exceed `limit`: at once when the
-/// declared length is too big, otherwise after `limit + 1` bytes.
-fn read_body(req: &mut tiny_http::Request, limit: u64) -> Result<Vec<u8>, ApiError> {
-    if req.body_length().is_some_and(|len| len as u64 > limit) {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    let mut body = Vec::new();
-    req.as_reader()
-        .take(limit + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| {
-            let mut err = ApiError::validation("", "the request body could not be read");
-            err.internal = Some(format!("reading body: {e}"));
-            err
-        })?;
-    if body.len() as u64 > limit {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    Ok(body)
-}
-
-fn respond(
-    req: tiny_http::Request,
-    status: u16,
-    body: Body,
-    request_id: &str,
-    allow: Option<&str>,
-) {
+/// The front's response for an answer: JSON, text or a file, with the request id.
+fn respond(status: u16, body: Body, request_id: &str, allow: Option<&str>) -> Response {
     let mut headers = vec![("x-request-id".to_owned(), request_id.to_owned())];
     if let Some(allow) = allow {
         headers.push(("Allow".to_owned(), allow.to_owned()));
     }
-    let (reader, len): (Box<dyn Read + Send>, usize) = match body {
+    let body = match body {
         Body::Json(v) => {
             headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
-            let bytes = v.to_string().into_bytes();
-            let len = bytes.len();
-            (Box::new(io::Cursor::new(bytes)), len)
+            Payload::Bytes(v.to_string().into_bytes())
         }
-        Body::Empty => (Box::new(io::empty()), 0),
+        Body::Empty => Payload::Bytes(Vec::new()),
         Body::Text { text, content_type } => {
             headers.push(("Content-Type".to_owned(), content_type.to_owned()));
-            let bytes = text.into_owned().into_bytes();
-            let len = bytes.len();
-            (Box::new(io::Cursor::new(bytes)), len)
+            Payload::Bytes(text.into_owned().into_bytes())
         }
         Body::File {
             file,
@@ -454,24 +456,13 @@ fn respond(
                 "Content-Disposition".to_owned(),
                 format!("attachment; filename=\"{filename}\""),
             ));
-            (Box::new(file), len as usize)
+            Payload::File { file, len }
         }
     };
-    let headers = headers
-        .iter()
-        .filter_map(|(k, v)| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
-        .collect();
-    // Always send Content-Length: every body's size is known.
-    let response = tiny_http::Response::new(
-        tiny_http::StatusCode(status),
+    Response {
+        status,
         headers,
-        reader,
-        Some(len),
-        None,
-    )
-    .with_chunked_threshold(usize::MAX);
-    if let Err(e) = req.respond(response) {
-        log::debug!("{request_id}: the client went away before the response was sent: {e}");
+        body,
     }
 }
 

@@ -1288,10 +1288,8 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-/// `connections` clients, each with a request answered, opened one after another: tiny_http
-/// 0.12 gives each connection a thread of its pool, and of connections that arrive together,
-/// some can wait in its queue until another connection closes (seen here: 5 of 8 waited 10 s),
-/// which would measure that wait instead of the API.
+/// `connections` clients, each with a request answered, opened one after another, so that
+/// connection setup (a thread per connection) is not part of what is measured.
 fn connected(addr: SocketAddr, path: &str, connections: usize) -> Res<Vec<Http>> {
     (0..connections)
         .map(|_| {

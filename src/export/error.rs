@@ -1,47 +1,60 @@
 //! What can go wrong in a run, said two ways: a sentence for the run's `error_summary` that
-//! tells the user what to fix, and the full detail for the log.
+//! tells the user what to fix, and the full detail for the log; and what kind of failure it is,
+//! which decides what happens to the window next.
 
 use std::fmt;
 
+/// What kind of failure ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth trying again soon (network, timeouts, 5xx, throttling).
+    Retryable,
+    /// The configuration or credentials must change first; still retried, but after the
+    /// longest backoff.
+    Terminal,
+    /// Stopped from outside (shutdown, or a crash found at the next start), not failed: the
+    /// window runs again at once and the stop never counts toward auto-pause.
+    Interrupted,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportError {
-    /// Worth trying again later (network, timeouts, 5xx, throttling); otherwise the
-    /// configuration or credentials must change first.
-    pub retryable: bool,
+    pub kind: Failure,
     /// For the client: what failed and what to do about it. Never raw XML, SQL or secrets.
     pub summary: String,
     /// For the log only.
     pub detail: String,
-    /// Stopped from outside (shutdown), not failed: the window is run again, not counted as a
-    /// failure.
-    pub interrupted: bool,
 }
 
 impl ExportError {
     pub fn retryable(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
         ExportError {
-            retryable: true,
+            kind: Failure::Retryable,
             summary: summary.into(),
             detail: detail.into(),
-            interrupted: false,
         }
     }
 
     pub fn terminal(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
         ExportError {
-            retryable: false,
+            kind: Failure::Terminal,
             summary: summary.into(),
             detail: detail.into(),
-            interrupted: false,
         }
     }
 
-    /// The run was stopped from outside (shutdown).
+    /// The run was stopped from outside: `reason` is what stopped it ("shutdown").
     pub fn interrupted(reason: &str) -> ExportError {
-        ExportError::retryable(
-            format!("interrupted by {reason}"),
-            format!("interrupted by {reason}"),
-        )
+        ExportError {
+            kind: Failure::Interrupted,
+            summary: format!("interrupted by {reason}"),
+            detail: format!("interrupted by {reason}"),
+        }
+    }
+
+    /// Whether a retry may work without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        self.kind != Failure::Terminal
     }
 }
 

@@ -24,7 +24,7 @@ use crate::store::events::EventTime;
 use crate::store::{Scope, Store, StoreError};
 use crate::tasks::job_config::{MetadataEntity, WindowField};
 use crate::tasks::{EntityType, ScheduledTask};
-pub use error::ExportError;
+pub use error::{ExportError, Failure};
 use pipeline::Pipeline;
 
 /// What a run reads: its task's entity in one window, in the task's scope.

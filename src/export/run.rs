@@ -98,11 +98,12 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 e.summary,
                 e.detail
             );
-            app.store.write(|tx| {
-                store::runs::fail(tx, &run.id, &e.summary, now)?;
-                scheduler::record_outcome(tx, &app.config, &run, Some(&e), now)?;
-                webhooks::run_ended(tx, &app.config, &run.id, now)
-            })?;
+            let next = app
+                .store
+                .write(|tx| scheduler::record_failure(tx, &app.config, &run, &e, now))?;
+            if let Some(next) = next {
+                app.queue.push(&next.id, &next.scheduled_task_id);
+            }
             app.metrics.run_finished(RunOutcome {
                 entity_type: run.entity_type.as_str(),
                 status: "failed",
@@ -122,14 +123,16 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
 /// bookkeeping as for any failure.
 pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreError> {
     let now = app.now_ms();
-    app.store.write(|tx| {
-        store::runs::fail(tx, run_id, summary, now)?;
-        if let Some(run) = store::runs::get_unscoped(tx, run_id)? {
-            let error = ExportError::retryable(summary, "worker panic");
-            scheduler::record_outcome(tx, &app.config, &run, Some(&error), now)?;
-        }
-        webhooks::run_ended(tx, &app.config, run_id, now)
+    let next = app.store.write(|tx| {
+        let Some(run) = store::runs::get_unscoped(tx, run_id)? else {
+            return Ok(None);
+        };
+        let error = ExportError::retryable(summary, "worker panic");
+        scheduler::record_failure(tx, &app.config, &run, &error, now)
     })?;
+    if let Some(next) = next {
+        app.queue.push(&next.id, &next.scheduled_task_id);
+    }
     app.scheduler.notify();
     app.webhooks.notify();
     Ok(())

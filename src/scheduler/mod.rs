@@ -8,6 +8,12 @@
 //! [`record_outcome`] updates the task in the same transaction that records the run: on
 //! success the watermark moves to the window's end and the next window is scheduled; on failure
 //! the same window is retried after a backoff, and the task is paused after too many failures.
+//! A run stopped from outside (shutdown, crash) is not a failure: its window runs again at once.
+//!
+//! Manual and backfill runs are durable too ([`follow_up`]): one interrupted runs again as a
+//! new attempt, and a failed backfill run is retried after the same backoff, up to
+//! `max_consecutive_failures` attempts. Such a retry waits as a PENDING run with `run_after`,
+//! which this thread queues when it is due.
 //!
 //! The same thread wakes for the billing system jobs (`ledger::billing`): it claims the due
 //! ones and hands them to the billing thread, and sleeps no later than the next one is due.
@@ -22,7 +28,7 @@ use rusqlite::Transaction;
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Config;
-use crate::export::ExportError;
+use crate::export::{ExportError, Failure};
 use crate::runs::{Run, Trigger};
 use crate::store::scheduled_tasks::{self, ScheduleUpdate};
 use crate::store::system_jobs;
@@ -92,6 +98,10 @@ impl Scheduler {
                 log::error!("scheduler: could not start due system jobs: {e}");
                 None
             });
+            let next_retry = queue_waiting_runs(app, now).unwrap_or_else(|e| {
+                log::error!("scheduler: could not queue waiting retries: {e}");
+                None
+            });
             let next = app
                 .store
                 .read(scheduled_tasks::earliest_due)
@@ -99,7 +109,7 @@ impl Scheduler {
                     log::error!("scheduler: could not read the next due time: {e}");
                     None
                 });
-            let next = next.into_iter().chain(next_job).min();
+            let next = next.into_iter().chain(next_job).chain(next_retry).min();
             log::debug!(
                 "scheduler: woke ({woke}) at {}, next run due {}",
                 rfc3339_ms(now),
@@ -172,6 +182,22 @@ fn start_due_jobs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
     app.store.read(system_jobs::earliest_due)
 }
 
+/// Queues the waiting retries (of backfill runs) whose time has come; returns when the next
+/// one is due.
+fn queue_waiting_runs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
+    let next = app.store.read(store::runs::earliest_waiting)?;
+    if next.is_none_or(|due| due > now) {
+        return Ok(next);
+    }
+    let runs = app
+        .store
+        .write(|tx| store::runs::release_waiting(tx, now))?;
+    for (run_id, task_id) in &runs {
+        app.queue.push(run_id, task_id);
+    }
+    app.store.read(store::runs::earliest_waiting)
+}
+
 /// A number from 0 to 1 for retry jitter.
 fn jitter() -> f64 {
     let mut b = [0u8; 4];
@@ -226,7 +252,7 @@ pub fn record_outcome(
             }
         }
         // Stopped by shutdown or a crash: not the window's fault, run it again at once.
-        Some(e) if e.interrupted => ScheduleUpdate {
+        Some(e) if e.kind == Failure::Interrupted => ScheduleUpdate {
             watermark: task.watermark,
             next_run_at: live.then_some(now),
             last_run_at: now,
@@ -250,7 +276,7 @@ pub fn record_outcome(
                 failures as u32,
                 config.retry_base.as_millis() as i64,
                 config.retry_cap.as_millis() as i64,
-                e.retryable,
+                e.is_retryable(),
                 jitter(),
             );
             if live && !pause {
@@ -275,13 +301,98 @@ pub fn record_outcome(
     scheduled_tasks::record_schedule(tx, &task.id, &update)?;
     if let (Some(e), false, Some(reason)) = (failure, update.enabled, &update.paused_reason)
         && task.enabled
-        && !e.interrupted
+        && e.kind != Failure::Interrupted
     {
         // This outcome is what paused the task (it was enabled before).
         let failures = update.consecutive_failures;
         crate::webhooks::task_auto_paused(tx, config, &task, run, reason, failures, now)?;
     }
     Ok(())
+}
+
+/// Records that `run` ended without completing, in the caller's transaction: its next attempt
+/// if one is due ([`follow_up`]), the run FAILED with its summary, the scheduler's bookkeeping
+/// and the webhook event. Returns the next attempt when it is to be queued at once.
+pub fn record_failure(
+    tx: &Transaction<'_>,
+    config: &Config,
+    run: &Run,
+    failure: &ExportError,
+    now: i64,
+) -> Result<Option<Run>, StoreError> {
+    let (next, summary) = follow_up(tx, config, run, failure, now)?;
+    store::runs::fail(tx, &run.id, &summary, now)?;
+    record_outcome(tx, config, run, Some(failure), now)?;
+    crate::webhooks::run_ended(tx, config, &run.id, now)?;
+    Ok(next.filter(|n| n.run_after.is_none()))
+}
+
+/// What becomes of the window of a manual or backfill run that ended without completing
+/// (scheduled windows are the watermark's business, see [`record_outcome`]):
+/// - interrupted (shutdown, crash): a new attempt, queued at once;
+/// - a backfill run that failed: a new attempt after the backoff of scheduled windows, until
+///   `max_consecutive_failures` attempts have failed; then the run says it gave up;
+/// - a manual run that failed: nothing (its caller sees the failure and decides).
+///
+/// No new attempt is made for a task that is gone or deleted. Returns the new attempt (already
+/// inserted) and the summary to record on the ended run, which names it.
+pub fn follow_up(
+    tx: &Transaction<'_>,
+    config: &Config,
+    run: &Run,
+    failure: &ExportError,
+    now: i64,
+) -> Result<(Option<Run>, String), StoreError> {
+    let summary = failure.summary.clone();
+    let limit = i64::from(config.max_consecutive_failures);
+    let run_after = match (run.trigger, failure.kind) {
+        (Trigger::Scheduled | Trigger::Retry, _) => return Ok((None, summary)),
+        (_, Failure::Interrupted) => None,
+        (Trigger::Backfill, _) if run.attempt < limit => {
+            let wait = window::retry_delay(
+                run.attempt.clamp(1, i64::from(u32::MAX)) as u32,
+                config.retry_base.as_millis() as i64,
+                config.retry_cap.as_millis() as i64,
+                failure.is_retryable(),
+                jitter(),
+            );
+            Some(now + wait)
+        }
+        (Trigger::Backfill, _) => {
+            let attempts = run.attempt;
+            return Ok((
+                None,
+                format!("{summary} (gave up after {attempts} attempts)"),
+            ));
+        }
+        (Trigger::Manual, _) => return Ok((None, summary)),
+    };
+    let live = scheduled_tasks::get_unscoped(tx, &run.scheduled_task_id)?
+        .is_some_and(|task| task.status != TaskStatus::Deleted);
+    if !live {
+        return Ok((None, summary));
+    }
+    let next = run.next_attempt(run_after, now);
+    store::runs::insert(tx, &next)?;
+    let summary = match run_after {
+        None => format!("{summary}; run again as {}", next.id),
+        Some(at) => format!(
+            "{summary}; retrying at {} as {} (attempt {} of {limit})",
+            rfc3339_ms(at),
+            next.id,
+            next.attempt
+        ),
+    };
+    log::info!(
+        "run {} ({} {}): {summary}",
+        run.id,
+        run.trigger.as_str(),
+        match failure.kind {
+            Failure::Interrupted => "interrupted",
+            _ => "failed",
+        }
+    );
+    Ok((Some(next), summary))
 }
 
 /// Gives every enabled task that has neither a next run nor a scheduled run in flight its next

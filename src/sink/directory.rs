@@ -137,6 +137,44 @@ impl DirDestination {
     }
 }
 
+/// Removes the temporary files (`.<name>.<ulid>.partial`) that exports cut short by a crash
+/// left under `root`, before any export of this process starts. Symbolic links are not
+/// followed. Returns how many were removed.
+pub fn remove_leftovers(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() && name.starts_with('.') && name.ends_with(".partial") {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) => log::warn!(
+                        "cannot remove the leftover temporary file {}: {e}",
+                        entry.path().display()
+                    ),
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        log::info!(
+            "removed {removed} temporary file(s) that interrupted exports left in {}",
+            root.display()
+        );
+    }
+    removed
+}
+
 fn write_failed(path: &Path, e: io::Error) -> ExportError {
     ExportError::retryable(
         "writing to the export directory failed (full disk or permissions?); the server log has details",
@@ -268,6 +306,39 @@ mod tests {
             vec![std::ffi::OsString::from("x.csv")],
             "no temporary file remains"
         );
+    }
+
+    #[test]
+    fn leftover_temporary_files_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let dest = DirDestination::new(&root, "managed");
+        let mut up = Box::new(dest.begin("t/e/events/done.csv").unwrap());
+        up.part(b"x").unwrap();
+        up.finish(b"").unwrap();
+        // What a kill -9 leaves: an upload never finished nor aborted (no destructor runs).
+        let mut cut = dest.begin("t/e/events/cut.csv").unwrap();
+        cut.part(b"partial").unwrap();
+        std::mem::forget(cut);
+        fs::write(root.join("t/keep.partial"), "not ours: no leading dot").unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join(".x.partial"), "outside the root").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+
+        assert_eq!(remove_leftovers(&root), 1);
+        let mut left: Vec<_> = fs::read_dir(root.join("t/e/events"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["done.csv"]);
+        assert!(root.join("t/keep.partial").exists());
+        assert!(
+            outside.join(".x.partial").exists(),
+            "links are not followed"
+        );
+        assert_eq!(remove_leftovers(&dir.path().join("missing")), 0);
     }
 
     #[test]

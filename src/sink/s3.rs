@@ -508,6 +508,7 @@ fn classify_io(e: &std::io::Error, ctx: &FailureContext<'_>) -> ExportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::Failure;
 
     fn ctx(encryption: Option<&'static str>) -> FailureContext<'static> {
         FailureContext {
@@ -536,7 +537,7 @@ mod tests {
             e.summary,
             "bucket 'exports' does not exist on http://127.0.0.1:8333: create it or fix job_config.bucket"
         );
-        assert!(!e.retryable);
+        assert_eq!(e.kind, Failure::Terminal);
         let e = classify_http(403, &xml("SignatureDoesNotMatch", "..."), &ctx(None));
         assert!(
             e.summary.starts_with("access denied to bucket 'exports'"),
@@ -569,7 +570,7 @@ mod tests {
             &xml("InternalError", "We encountered an internal error"),
             &ctx(Some("aws:kms")),
         );
-        assert!(e.retryable);
+        assert_eq!(e.kind, Failure::Retryable);
         assert!(
             e.summary.contains("may not support encryption aws:kms"),
             "{}",
@@ -581,13 +582,13 @@ mod tests {
             &ctx(Some("AES256")),
         );
         assert!(
-            e.retryable && !e.summary.contains("encryption"),
+            e.kind == Failure::Retryable && !e.summary.contains("encryption"),
             "{}",
             e.summary
         );
         let e = classify_http(502, "", &ctx(None));
         assert!(
-            e.retryable && e.summary.contains("HTTP 502"),
+            e.kind == Failure::Retryable && e.summary.contains("HTTP 502"),
             "{}",
             e.summary
         );
@@ -598,7 +599,7 @@ mod tests {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let e = classify_io(&refused, &ctx(None));
         assert!(
-            e.retryable && e.summary.contains("connection refused"),
+            e.kind == Failure::Retryable && e.summary.contains("connection refused"),
             "{}",
             e.summary
         );

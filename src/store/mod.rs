@@ -34,7 +34,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/0006_events_in_export_order.sql"),
     ),
     (7, include_str!("migrations/0007_webhooks.sql")),
-    (8, include_str!("migrations/0008_superseded_runs.sql")),
+    (8, include_str!("migrations/0008_readiness_probe.sql")),
+    (9, include_str!("migrations/0009_durable_runs.sql")),
+    (10, include_str!("migrations/0010_superseded_runs.sql")),
 ];
 
 /// How long a statement waits for a lock held by another connection before giving up.
@@ -58,6 +60,11 @@ pub enum StoreError {
     Open {
         path: PathBuf,
         source: rusqlite::Error,
+    },
+    #[error("cannot create database {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
     },
 }
 
@@ -98,6 +105,49 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// The last [`Store::check_writes`] and when it ran.
+    probe: Mutex<Option<(std::time::Instant, std::result::Result<(), String>)>>,
+}
+
+/// The WAL size [`Store::open`] starts with (`storage.max_wal_bytes`'s default).
+pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
+/// What [`Store::check_writes`] writes beside the database: less free space than this is not
+/// ready.
+const PROBE_BYTES: usize = 1 << 20;
+/// How long an answer of [`Store::check_writes`] is reused.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Creates the database file with mode 0600 if it does not exist, so that SQLite never
+/// creates it under the umask.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => tighten_exactly(path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Mode 0600 (the umask may have taken bits from it at creation).
+fn tighten_exactly(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+/// Takes group and other permissions away from a database file that has them.
+fn tighten(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+        && let Err(e) = tighten_exactly(path)
+    {
+        log::warn!("cannot make {} private (mode 0600): {e}", path.display());
+    }
 }
 
 impl Store {
@@ -107,6 +157,10 @@ impl Store {
             path: path.to_owned(),
             source,
         };
+        private_file(path).map_err(|source| StoreError::Create {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut writer = Connection::open(path).map_err(open_err)?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets readers run beside the writer; FULL makes a commit durable on power loss.
@@ -118,18 +172,85 @@ impl Store {
             )));
         }
         writer.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        // Checkpoint every 20,000 pages (80 MiB at 4 KiB) rather than SQLite's 1,000: ingest
-        // of events with random event_ids dirties a page of the id index per event, and a
-        // page written again before the checkpoint is copied to the database once, not at
-        // every commit. With 1,000 the checkpoint ran at almost every bulk commit; this made
-        // such ingest 1.6x faster (scripts/bench.sh). Shutdown still truncates the WAL.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 20000;")?;
         migrate(&mut writer)?;
-        Ok(Store {
+        // The WAL and shared-memory files take the database file's mode (SQLite copies it),
+        // but files an older exportd made under a loose umask are tightened too.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            tighten(Path::new(&name));
+        }
+        let store = Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            probe: Mutex::new(None),
+        };
+        store.limit_wal(DEFAULT_WAL_LIMIT)?;
+        Ok(store)
+    }
+
+    /// Keeps the WAL near `bytes`: a checkpoint starts once it holds that much (at a commit),
+    /// and a WAL that grew past it (while long reads held back the checkpoint) is truncated
+    /// back to it afterwards.
+    ///
+    /// Larger is faster for ingest of events with random `event_id`s: each dirties a page of
+    /// the id index, and a page written again before the checkpoint is copied to the database
+    /// once rather than at every commit (SQLite's 4 MiB made such ingest 1.6x slower than 80
+    /// MiB, see README "Benchmark"). Smaller suits small volumes.
+    pub fn limit_wal(&self, bytes: u64) -> Result<()> {
+        let writer = lock(&self.writer);
+        let page: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let pages = (bytes as i64 / page.max(512)).max(1);
+        writer.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {pages}; PRAGMA journal_size_limit = {bytes};"
+        ))?;
+        Ok(())
+    }
+
+    /// Whether writes work now: a small file is written (not synced) beside the database,
+    /// which fails when the volume is full or read-only, and a row is committed. Probes run
+    /// one at a time, and at most once a second (an unauthenticated client calling /readyz
+    /// in a loop gets the last answer, not a synced commit each time). The error says what
+    /// failed.
+    pub fn check_writes(&self, now: i64) -> std::result::Result<(), String> {
+        let mut last = lock(&self.probe);
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < PROBE_EVERY
+        {
+            return result.clone();
+        }
+        let result = self.probe_writes(now);
+        *last = Some((std::time::Instant::now(), result.clone()));
+        result
+    }
+
+    fn probe_writes(&self, now: i64) -> std::result::Result<(), String> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push("-probe");
+        let probe = PathBuf::from(name);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &[0u8; PROBE_BYTES]));
+        let _ = std::fs::remove_file(&probe);
+        written.map_err(|e| {
+            format!(
+                "cannot write {PROBE_BYTES} bytes beside the database in {}: {e}",
+                self.path.parent().unwrap_or(Path::new(".")).display()
+            )
+        })?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO readiness_probe (id, checked_at) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                [now],
+            )?;
+            Ok::<_, StoreError>(())
         })
+        .map_err(|e| format!("the database refuses writes: {e}"))
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f` succeeds.
@@ -425,6 +546,28 @@ mod tests {
         });
         assert!(result.is_err());
         assert_eq!(count(&store, "generated_api_keys"), 0);
+    }
+
+    #[test]
+    fn database_files_are_private_and_the_probe_writes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).expect("open");
+        store.check_writes(1).expect("writable");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("t.db-wal")), 0o600);
+        assert!(
+            !dir.path().join("t.db-probe").exists(),
+            "the probe file is removed"
+        );
+        store.close().expect("close");
+        // A database an older exportd left world-readable is tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(mode(&path), 0o600);
+        drop(store);
     }
 
     #[test]

@@ -10,7 +10,7 @@ const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_
      attempt, window_start, window_end, task_status, file_url, object_key, total_records, \
      processed_records, successful_records, failed_records, uncompressed_bytes, stored_bytes, \
      sha256, error_summary, started_at, completed_at, failed_at, created_at, updated_at, created_by, \
-     upload_id, superseded_at, superseded_by";
+     upload_id, run_after, superseded_at, superseded_by";
 
 /// Sort column of `GET /v1/tasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,9 @@ fn read_row(r: &Row<'_>) -> Result<Run> {
         updated_at: r.get(24)?,
         created_by: r.get(25)?,
         upload_id: r.get(26)?,
-        superseded_at: r.get(27)?,
-        superseded_by: r.get(28)?,
+        run_after: r.get(27)?,
+        superseded_at: r.get(28)?,
+        superseded_by: r.get(29)?,
     })
 }
 
@@ -74,7 +75,7 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
+             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
         ),
         rusqlite::params![
             run.id,
@@ -104,6 +105,7 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
             run.updated_at,
             run.created_by,
             run.upload_id,
+            run.run_after,
             run.superseded_at,
             run.superseded_by,
         ],
@@ -259,16 +261,40 @@ pub fn fail(tx: &Transaction<'_>, id: &str, summary: &str, now: i64) -> Result<(
     Ok(())
 }
 
-/// Runs waiting to execute, oldest first: `(run id, scheduled task id)`.
+/// Runs to queue now, oldest first: `(run id, scheduled task id)`. Retries still waiting for
+/// their `run_after` are not among them.
 pub fn pending(tx: &Transaction<'_>) -> Result<Vec<(String, String)>> {
-    let mut stmt = tx.prepare("SELECT id, scheduled_task_id FROM runs WHERE task_status = 'PENDING' ORDER BY created_at, id")?;
+    let mut stmt = tx.prepare(
+        "SELECT id, scheduled_task_id FROM runs WHERE task_status = 'PENDING' AND run_after IS NULL
+         ORDER BY created_at, id",
+    )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Runs a previous process left PROCESSING (it stopped mid-export): marks them FAILED and
-/// returns them as they were, with any multipart upload still to abort.
-pub fn fail_interrupted(tx: &Transaction<'_>, summary: &str, now: i64) -> Result<Vec<Run>> {
+/// Waiting retries whose `run_after` has passed: no longer waiting from now on, returned to be
+/// queued.
+pub fn release_waiting(tx: &Transaction<'_>, now: i64) -> Result<Vec<(String, String)>> {
+    let mut stmt = tx.prepare(
+        "UPDATE runs SET run_after = NULL, updated_at = ?1
+         WHERE run_after IS NOT NULL AND run_after <= ?1 AND task_status = 'PENDING'
+         RETURNING id, scheduled_task_id",
+    )?;
+    let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the earliest waiting retry is due.
+pub fn earliest_waiting(tx: &Transaction<'_>) -> Result<Option<i64>> {
+    Ok(tx.query_row(
+        "SELECT MIN(run_after) FROM runs WHERE run_after IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Runs left PROCESSING (a process stopped mid-export), oldest first.
+pub fn processing(tx: &Transaction<'_>) -> Result<Vec<Run>> {
     let mut f = Filter::default();
     f.eq("task_status", "PROCESSING".to_owned());
     let page = select_page(
@@ -280,8 +306,5 @@ pub fn fail_interrupted(tx: &Transaction<'_>, summary: &str, now: i64) -> Result
         (i64::MAX, 0),
         read_row,
     )?;
-    for run in &page.items {
-        fail(tx, &run.id, summary, now)?;
-    }
     Ok(page.items)
 }

@@ -721,10 +721,25 @@ fn an_upload_interrupted_by_shutdown_is_aborted_on_the_server() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
+    let next: (String, String, i64) = db
+        .query_row(
+            "SELECT id, task_status, attempt FROM runs WHERE id != ?1 AND trigger = 'manual'",
+            [&run],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
     assert_eq!(
         (state.as_str(), summary.as_deref()),
-        ("FAILED", Some("interrupted by shutdown")),
+        (
+            "FAILED",
+            Some(format!("interrupted by shutdown; run again as {}", next.0).as_str())
+        ),
         "{log}"
+    );
+    assert_eq!(
+        (next.1.as_str(), next.2),
+        ("PENDING", 2),
+        "the window waits for the next start as attempt 2"
     );
     assert_eq!(
         server.open_uploads(&bucket),

@@ -63,6 +63,9 @@ fn hash_hex(key: &str) -> String {
 pub struct Setup {
     keys: bool,
     extra_config: String,
+    server: String,
+    storage: String,
+    wrapper: Vec<String>,
     scheduler: String,
     clock: Option<String>,
     env: Vec<(String, String)>,
@@ -75,6 +78,9 @@ impl Setup {
         Setup {
             keys: true,
             extra_config: String::new(),
+            server: String::new(),
+            storage: String::new(),
+            wrapper: Vec::new(),
             scheduler: String::new(),
             clock: None,
             env: Vec::new(),
@@ -92,6 +98,27 @@ impl Setup {
     pub fn config(mut self, toml: &str) -> Setup {
         self.extra_config.push_str(toml);
         self.extra_config.push('\n');
+        self
+    }
+
+    /// More keys of the `[server]` section.
+    pub fn server(mut self, keys: &str) -> Setup {
+        self.server.push_str(keys);
+        self.server.push('\n');
+        self
+    }
+
+    /// More keys of the `[storage]` section.
+    pub fn storage(mut self, keys: &str) -> Setup {
+        self.storage.push_str(keys);
+        self.storage.push('\n');
+        self
+    }
+
+    /// Starts the daemon through a command that execs it (`prlimit ... --`, `sh -c ...`), so
+    /// its pid is the daemon's.
+    pub fn wrapped(mut self, command: &[&str]) -> Setup {
+        self.wrapper = command.iter().map(|s| s.to_string()).collect();
         self
     }
 
@@ -128,8 +155,10 @@ impl Setup {
 
     fn write_config(&self, dir: &Path) -> PathBuf {
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n\n[storage]\ndata_dir = {:?}\n\n",
-            dir.join("data")
+            "[server]\nlisten = \"127.0.0.1:0\"\nthreads = 4\n{}\n[storage]\ndata_dir = {:?}\n{}\n",
+            self.server,
+            dir.join("data"),
+            self.storage
         );
         if let Some(start) = &self.clock {
             let path = dir.join("clock.txt");
@@ -207,7 +236,15 @@ impl Setup {
             .take()
             .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
         let config = self.write_config(dir.path());
-        let mut child = Command::new(exe())
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe());
+                c
+            }
+            None => Command::new(exe()),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&config)
