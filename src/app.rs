@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::export::pool::RunQueue;
 use crate::ledger::billing::Runner;
 use crate::metrics::Metrics;
-use crate::scheduler::Scheduler;
+use crate::scheduled_tasks::scheduler::Scheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
 use crate::webhooks::Outbox;

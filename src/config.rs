@@ -20,9 +20,9 @@ use crate::auth::Principal;
 use crate::connections::S3Credentials;
 use crate::ledger::meters::{Aggregation, Meter};
 use crate::ledger::money::parse_any as parse_decimal;
+use crate::scheduled_tasks::job_config::{ManagedTarget, check_bucket_name};
 use crate::secrets::{KeySource, parse_hex32};
-use crate::tasks::endpoint::{Allowlist, Origin};
-use crate::tasks::job_config::{ManagedTarget, check_bucket_name};
+use crate::sinks::endpoint::{Allowlist, Origin};
 use crate::webhooks::{DeliverySettings, EventType, Secret, Webhook};
 
 /// Environment variable that names the config file when `--config` is not given.
@@ -966,7 +966,7 @@ fn validate_webhooks(
         // applied again, with a fresh lookup, before every delivery.
         let unresolved = std::cell::Cell::new(false);
         let resolve = |host: &str, port: u16| {
-            crate::tasks::endpoint::system_resolver(host, port)
+            crate::sinks::endpoint::system_resolver(host, port)
                 .inspect_err(|_| unresolved.set(true))
         };
         let url = match crate::webhooks::check_url(&h.url, allow, &resolve) {

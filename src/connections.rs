@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::input::{InputError, Obj};
-use crate::secrets::{SecretBox, SecretError};
-use crate::tasks::job_config::{
+use crate::scheduled_tasks::job_config::{
     Compression, Encryption, check_bucket_name, empty_as_null, normalize_prefix, null_as_empty,
     parse_compression, parse_encryption,
 };
+use crate::secrets::{SecretBox, SecretError};
 
 /// Flexprice's only export provider, and exportd's only one.
 pub const PROVIDER_S3: &str = "s3";

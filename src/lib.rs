@@ -19,13 +19,12 @@ pub mod logging;
 pub mod metrics;
 pub mod oneshot;
 pub mod runs;
-pub mod scheduler;
+pub mod scheduled_tasks;
 pub mod secrets;
 pub mod serve;
-pub mod sink;
+pub mod sinks;
 pub mod store;
 pub mod systemd;
-pub mod tasks;
 pub mod wakeup;
 pub mod webhooks;
 

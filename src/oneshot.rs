@@ -26,7 +26,7 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
     let now = app.now_ms();
     let task = app
         .store
-        .read(|tx| store::scheduled_tasks::get_unscoped(tx, task_id))?
+        .read(|tx| crate::scheduled_tasks::storage::get_unscoped(tx, task_id))?
         .ok_or_else(|| ServeError::Config(format!("no scheduled task has the id {task_id:?}")))?;
     let body = json!({"start_time": start, "end_time": end}).to_string();
     let (run, _) =

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
 use crate::input::{InputError, Obj, parse_json};
-use crate::tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
+use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

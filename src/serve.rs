@@ -213,10 +213,10 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
         std::thread::spawn(move || abort_uploads(&app, &interrupted));
     }
     if let crate::config::Managed::Directory { root, .. } = &app.config.managed {
-        crate::sink::directory::remove_leftovers(root);
+        crate::sinks::directory::remove_leftovers(root);
     }
     release_jobs(app, "interrupted: exportd stopped during this run")?;
-    let rescheduled = crate::scheduler::reschedule_orphans(app)?;
+    let rescheduled = crate::scheduled_tasks::scheduler::reschedule_orphans(app)?;
     if rescheduled > 0 {
         log::info!(
             "{rescheduled} task(s) had no next run (an interrupted window): scheduled again"
@@ -246,7 +246,7 @@ fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, Se
     Ok(app.store.write(|tx| {
         let runs = store::runs::processing(tx)?;
         for run in &runs {
-            crate::scheduler::record_failure(tx, &app.config, run, &failure, now)?;
+            crate::scheduled_tasks::scheduler::record_failure(tx, &app.config, run, &failure, now)?;
         }
         Ok::<_, StoreError>(runs)
     })?)
@@ -276,7 +276,7 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
             environment_id: run.environment_id.clone(),
         };
         let found = app.store.read(|tx| {
-            let task = store::scheduled_tasks::get(tx, &scope, &run.scheduled_task_id)?;
+            let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
             let conn = match &task {
                 Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
                 None => None,

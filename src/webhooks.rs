@@ -20,10 +20,10 @@ use crate::app::App;
 use crate::clock::{rfc3339_ms, to_ms};
 use crate::config::Config;
 use crate::runs::{Run, RunStatus};
+use crate::scheduled_tasks::ScheduledTask;
+use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
 use crate::store::webhooks::{self as outbox, Attempt, Delivery};
 use crate::store::{self, StoreError};
-use crate::tasks::ScheduledTask;
-use crate::tasks::endpoint::{self, Allowlist, Origin, Resolver};
 use crate::wakeup::Wakeup;
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.

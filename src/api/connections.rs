@@ -183,8 +183,9 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
             store::connections::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
         if c.status == ConnectionStatus::Published {
             let by = ctx.principal.key_name.clone();
-            let tasks =
-                store::scheduled_tasks::delete_for_connection(tx, &ctx.scope, id, now, &by)?;
+            let tasks = crate::scheduled_tasks::storage::delete_for_connection(
+                tx, &ctx.scope, id, now, &by,
+            )?;
             c.status = ConnectionStatus::Archived;
             c.updated_at = now;
             c.updated_by = by;
@@ -220,13 +221,13 @@ pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
             e.message.replace("job_config.", ""),
         )
     };
-    let mut job = crate::tasks::job_config::parse(
+    let mut job = crate::scheduled_tasks::job_config::parse(
         crate::input::Obj::root(&body)?,
-        crate::tasks::EntityType::Events,
+        crate::scheduled_tasks::EntityType::Events,
     )
     .map_err(untie)?;
     if conn.is_managed() {
-        job.config.provider = crate::tasks::job_config::Provider::Flexprice;
+        job.config.provider = crate::scheduled_tasks::job_config::Provider::Flexprice;
     } else if let Some(url) = &job.config.endpoint_url {
         check_endpoint(ctx, "endpoint_url", url)?;
     }
@@ -243,7 +244,7 @@ pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
             let meta = crate::export::run::probe_meta(encryption, kms_key_id);
             dest.probe(&meta)
         }
-        Err(e) => vec![crate::sink::ProbeStep::new("connect", Err(e))],
+        Err(e) => vec![crate::sinks::ProbeStep::new("connect", Err(e))],
     };
     let failed = steps
         .iter()

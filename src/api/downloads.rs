@@ -13,11 +13,11 @@ use crate::clock::rfc3339_ms;
 use crate::export::key::content_type;
 use crate::export::run::destination;
 use crate::runs::{Run, RunStatus};
+use crate::scheduled_tasks::ScheduledTask;
+use crate::scheduled_tasks::job_config::Compression;
 use crate::secrets::{parse_hex32, to_hex};
-use crate::sink::Destination;
+use crate::sinks::Destination;
 use crate::store::{self, Scope, StoreError};
-use crate::tasks::ScheduledTask;
-use crate::tasks::job_config::Compression;
 
 /// How long a download link works.
 pub const LINK_SECONDS: i64 = 30 * 60;
@@ -42,7 +42,7 @@ fn task_of(
     };
     app.store
         .read(|tx| {
-            let task = store::scheduled_tasks::get(tx, &scope, &run.scheduled_task_id)?;
+            let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
             let conn = match &task {
                 Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
                 None => None,

@@ -11,7 +11,6 @@ mod invoices;
 mod query;
 pub mod router;
 mod runs;
-mod scheduled_tasks;
 mod subscriptions;
 mod system_jobs;
 mod wallets;
@@ -53,7 +52,9 @@ impl Ctx<'_> {
 
     /// Where this environment's managed connections write, or a 400 when the operator has
     /// switched the managed destination off.
-    pub fn managed_target(&self) -> Result<crate::tasks::job_config::ManagedTarget, ApiError> {
+    pub fn managed_target(
+        &self,
+    ) -> Result<crate::scheduled_tasks::job_config::ManagedTarget, ApiError> {
         self.app
             .config
             .managed
@@ -132,7 +133,7 @@ impl Reply {
     }
 }
 
-type Outcome = Result<Reply, ApiError>;
+pub type Outcome = Result<Reply, ApiError>;
 
 /// A list answer in Flexprice's shape: the page's items and how it sits in the whole.
 pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64, i64)) -> Outcome {
@@ -328,13 +329,13 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
         host: req.header("host").unwrap_or("localhost").to_owned(),
     };
     match route {
-        Route::ListScheduledTasks => scheduled_tasks::list(&ctx),
-        Route::CreateScheduledTask => scheduled_tasks::create(&ctx),
-        Route::GetScheduledTask(id) => scheduled_tasks::get(&ctx, id),
-        Route::UpdateScheduledTask(id) => scheduled_tasks::update(&ctx, id),
-        Route::DeleteScheduledTask(id) => scheduled_tasks::delete(&ctx, id),
-        Route::RunScheduledTask(id) => scheduled_tasks::force_run(&ctx, id),
-        Route::BackfillScheduledTask(id) => scheduled_tasks::backfill(&ctx, id),
+        Route::ListScheduledTasks => crate::scheduled_tasks::handlers::list(&ctx),
+        Route::CreateScheduledTask => crate::scheduled_tasks::handlers::create(&ctx),
+        Route::GetScheduledTask(id) => crate::scheduled_tasks::handlers::get(&ctx, id),
+        Route::UpdateScheduledTask(id) => crate::scheduled_tasks::handlers::update(&ctx, id),
+        Route::DeleteScheduledTask(id) => crate::scheduled_tasks::handlers::delete(&ctx, id),
+        Route::RunScheduledTask(id) => crate::scheduled_tasks::handlers::force_run(&ctx, id),
+        Route::BackfillScheduledTask(id) => crate::scheduled_tasks::handlers::backfill(&ctx, id),
         Route::ListRuns => runs::list(&ctx),
         Route::GetRun(id) => runs::get(&ctx, id),
         Route::ListConnections => connections::list(&ctx),
@@ -406,7 +407,7 @@ fn metrics(app: &App) -> Outcome {
     let now = app.now_ms();
     let gauges = app
         .store
-        .read(|tx| crate::store::scheduled_tasks::gauges(tx, now))?;
+        .read(|tx| crate::scheduled_tasks::storage::gauges(tx, now))?;
     Ok(Reply {
         status: 200,
         body: Body::Text {
@@ -468,8 +469,8 @@ fn respond(status: u16, body: Body, request_id: &str, allow: Option<&str>) -> Re
 
 /// Applies the endpoint_url rule (allowlist, then https and public addresses) to a field.
 pub fn check_endpoint(ctx: &Ctx<'_>, field: &str, url: &str) -> Result<(), ApiError> {
-    let resolver = crate::tasks::endpoint::system_resolver;
-    crate::tasks::endpoint::check(url, &ctx.app.config.allowed_endpoints, &resolver)
+    let resolver = crate::sinks::endpoint::system_resolver;
+    crate::sinks::endpoint::check(url, &ctx.app.config.allowed_endpoints, &resolver)
         .map(|_| ())
         .map_err(|why| ApiError::validation(field, format!("{field} {why}")))
 }

@@ -159,19 +159,23 @@ mod tests {
         let entity = |q: &str| {
             Query::parse(q).choice(
                 "entity_type",
-                crate::tasks::EntityType::parse,
+                crate::scheduled_tasks::EntityType::parse,
                 "events, invoice",
             )
         };
-        let events = Some(crate::tasks::EntityType::Events);
+        let events = Some(crate::scheduled_tasks::EntityType::Events);
         assert_eq!(entity("entity_type=EVENTS"), Ok(events));
         assert_eq!(entity("entity_type=Events"), Ok(events));
         assert_eq!(entity("entity_type=events"), Ok(events));
         assert!(entity("entity_type=EVENT").is_err());
         let interval = Query::parse("interval=15min")
-            .choice("interval", |s| crate::tasks::Interval::parse(s, false), "")
+            .choice(
+                "interval",
+                |s| crate::scheduled_tasks::Interval::parse(s, false),
+                "",
+            )
             .expect("valid");
-        assert_eq!(interval, Some(crate::tasks::Interval::Min15));
+        assert_eq!(interval, Some(crate::scheduled_tasks::Interval::Min15));
         assert_eq!(Query::parse("enabled=TRUE").bool("enabled"), Ok(Some(true)));
     }
 }

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 use super::{Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::runs::{Run, RunStatus};
+use crate::scheduled_tasks::{EntityType, MAX_ID_CHARS};
 use crate::store::{self, runs::RunFilter, runs::RunSort};
-use crate::tasks::{EntityType, MAX_ID_CHARS};
 
 #[derive(Serialize)]
 struct RunView<'a> {

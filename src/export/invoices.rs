@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use super::format::{Kind, cells};
 use super::pipeline::Pipeline;
 use super::{Cursor, ExportError, PAGE, Source, keyset_pages};
-use crate::tasks::job_config::WindowField;
+use crate::scheduled_tasks::job_config::WindowField;
 
 pub const COLUMNS: [&str; 38] = [
     "id",

@@ -5,8 +5,8 @@
 //! namespace (which the API refuses, see `tasks::output`).
 
 use super::format::{compact_stamp, date};
-use crate::tasks::EntityType;
-use crate::tasks::job_config::{Compression, JobConfig, KeyLayout};
+use crate::scheduled_tasks::EntityType;
+use crate::scheduled_tasks::job_config::{Compression, JobConfig, KeyLayout};
 
 pub fn object_key(job: &JobConfig, entity: EntityType, start: i64, end: i64) -> String {
     let e = entity.as_str();
@@ -48,7 +48,7 @@ pub fn content_type(compression: Compression) -> &'static str {
 mod tests {
     use super::*;
     use crate::clock::parse_rfc3339_ms;
-    use crate::tasks::job_config::testing::job;
+    use crate::scheduled_tasks::job_config::testing::job;
     use serde_json::json;
 
     #[test]

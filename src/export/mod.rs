@@ -20,10 +20,10 @@ use rusqlite::Transaction;
 
 use crate::app::App;
 use crate::ledger::meters::MeterIndex;
+use crate::scheduled_tasks::job_config::{MetadataEntity, WindowField};
+use crate::scheduled_tasks::{EntityType, ScheduledTask};
 use crate::store::events::EventTime;
 use crate::store::{Scope, Store, StoreError};
-use crate::tasks::job_config::{MetadataEntity, WindowField};
-use crate::tasks::{EntityType, ScheduledTask};
 pub use error::{ExportError, Failure};
 use pipeline::Pipeline;
 

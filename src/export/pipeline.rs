@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::ExportError;
 use crate::secrets::to_hex;
-use crate::sink::Upload;
+use crate::sinks::Upload;
 
 /// What the pipeline shares between its layers: the first failure, once there is one.
 #[derive(Default)]

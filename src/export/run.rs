@@ -17,13 +17,13 @@ use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
-use crate::scheduler;
-use crate::sink::directory::DirDestination;
-use crate::sink::s3::{S3Destination, S3Spec};
-use crate::sink::{Destination, ObjectMeta};
+use crate::scheduled_tasks::job_config::{Compression, Encryption, JobConfig, Provider};
+use crate::scheduled_tasks::scheduler;
+use crate::sinks::directory::DirDestination;
+use crate::sinks::endpoint;
+use crate::sinks::s3::{S3Destination, S3Spec};
+use crate::sinks::{Destination, ObjectMeta};
 use crate::store::{self, Scope, StoreError};
-use crate::tasks::endpoint;
-use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider};
 use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
@@ -189,7 +189,7 @@ fn export(
         environment_id: run.environment_id.clone(),
     };
     let (task, connection) = app.store.read(|tx| {
-        let task = store::scheduled_tasks::get(tx, &scope, &run.scheduled_task_id)?;
+        let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
         let connection = match &task {
             Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
             None => None,
@@ -265,7 +265,7 @@ fn export(
         };
         return Ok((done, None));
     }
-    let finishing = Finishing::begin(crate::tasks::output::store_of(job), key.clone());
+    let finishing = Finishing::begin(crate::scheduled_tasks::output::store_of(job), key.clone());
     let stored = pipeline.finish()?;
     let file_url = dest.file_url(&key);
     if job.write_manifest {

@@ -8,7 +8,6 @@ pub mod events;
 pub mod invoices;
 pub mod keys;
 pub mod runs;
-pub mod scheduled_tasks;
 pub mod subscriptions;
 pub mod system_jobs;
 pub mod wallets;

@@ -4,7 +4,7 @@ use rusqlite::{Row, Transaction};
 
 use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::runs::{Completed, Run, RunStatus, Trigger};
-use crate::tasks::EntityType;
+use crate::scheduled_tasks::EntityType;
 
 const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_type, trigger, \
      attempt, window_start, window_end, task_status, file_url, object_key, total_records, \
@@ -214,7 +214,7 @@ pub fn complete(tx: &Transaction<'_>, id: &str, done: &Completed, now: i64) -> R
 }
 
 /// Marks every other completed run whose object `run` has just replaced (the same key in the
-/// same store, as [`crate::tasks::output::store_of`] names it) as superseded by `run`. The
+/// same store, as [`crate::scheduled_tasks::output::store_of`] names it) as superseded by `run`. The
 /// replacing run is named only to runs of its own environment. Returns how many were marked.
 pub fn supersede(
     tx: &Transaction<'_>,
@@ -237,8 +237,8 @@ pub fn supersede(
     )?;
     let mut marked = 0;
     for (id, tenant_id, environment_id, job_config) in candidates {
-        let job: crate::tasks::JobConfig = serde_json::from_str(&job_config)?;
-        if crate::tasks::output::store_of(&job) != store {
+        let job: crate::scheduled_tasks::JobConfig = serde_json::from_str(&job_config)?;
+        if crate::scheduled_tasks::output::store_of(&job) != store {
             continue;
         }
         let same_scope = tenant_id == run.tenant_id && environment_id == run.environment_id;

@@ -841,7 +841,7 @@ impl S3Server {
         let time = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
-        let signer = exportd::sink::sigv4::Signer {
+        let signer = exportd::sinks::sigv4::Signer {
             access_key: &self.access_key,
             secret_key: &self.secret_key,
             session_token: None,

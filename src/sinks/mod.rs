@@ -3,11 +3,12 @@
 //! as a stream of fixed-size parts, so memory stays bounded whatever the object's size.
 
 pub mod directory;
+pub mod endpoint;
 pub mod s3;
 pub mod sigv4;
 
 use crate::export::ExportError;
-use crate::tasks::job_config::Encryption;
+use crate::scheduled_tasks::job_config::Encryption;
 
 /// How an object is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

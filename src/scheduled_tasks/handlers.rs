@@ -3,14 +3,14 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
+use super::storage::{self, TaskFilter};
+use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, scheduler, window};
+use crate::api::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{ManualRunError, Run, Trigger, manual_run};
-use crate::scheduler;
-use crate::store::{self, scheduled_tasks::TaskFilter};
-use crate::tasks::{self, EntityType, Interval, JobConfig, ScheduledTask, TaskStatus};
+use crate::store;
 
 /// A scheduled task on the wire: Flexprice's fields, then exportd's scheduler extensions.
 #[derive(Serialize)]
@@ -65,7 +65,7 @@ fn task_not_found(id: &str) -> ApiError {
 }
 
 /// 409 when a live task of the scope already writes where `task` would (see
-/// [`tasks::output`]): its files would be overwritten without a word.
+/// [`super::output`]): its files would be overwritten without a word.
 fn check_output_free(
     tx: &rusqlite::Transaction<'_>,
     ctx: &Ctx<'_>,
@@ -75,8 +75,8 @@ fn check_output_free(
         return Ok(());
     }
     let prefix = &task.job_config.key_prefix;
-    let live = store::scheduled_tasks::live_under(tx, &ctx.scope, task.entity_type, prefix)?;
-    match tasks::output::conflict(&task.id, task.entity_type, &task.job_config, &live) {
+    let live = storage::live_under(tx, &ctx.scope, task.entity_type, prefix)?;
+    match super::output::conflict(&task.id, task.entity_type, &task.job_config, &live) {
         None => Ok(()),
         Some(other) => Err(ApiError::new(
             409,
@@ -84,7 +84,7 @@ fn check_output_free(
             format!(
                 "Scheduled task {} already writes to the same place ({}): the two tasks would overwrite each other's files. Use another job_config.key_prefix, pause or delete {}, or set job_config.allow_shared_output to true to share it knowingly",
                 other.id,
-                tasks::output::Namespace::of(other.entity_type, &other.job_config).describe(),
+                super::output::Namespace::of(other.entity_type, &other.job_config).describe(),
                 other.id
             ),
         )
@@ -94,7 +94,7 @@ fn check_output_free(
 
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let body = ctx.json()?;
-    let input = tasks::parse_create(&body, ctx.app.config.allow_test_intervals)?;
+    let input = super::parse_create(&body, ctx.app.config.allow_test_intervals)?;
     if let Some(url) = &input.job_config.config.endpoint_url {
         check_endpoint(ctx, "job_config.endpoint_url", url)?;
     }
@@ -126,7 +126,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
             task.next_run_at = Some(scheduler::next_due(&task, &ctx.app.config));
         }
         check_output_free(tx, ctx, &task)?;
-        store::scheduled_tasks::insert(tx, &task)?;
+        storage::insert(tx, &task)?;
         Ok::<_, ApiError>(task)
     })?;
     ctx.app.scheduler.notify();
@@ -139,7 +139,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let entities: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
     let filter = TaskFilter {
         connection_id: q
-            .text("connection_id", tasks::MAX_ID_CHARS)?
+            .text("connection_id", super::MAX_ID_CHARS)?
             .map(str::to_owned),
         entity_type: q.choice("entity_type", EntityType::parse, &entities.join(", "))?,
         interval: q.choice(
@@ -157,27 +157,26 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let page = ctx
         .app
         .store
-        .read(|tx| store::scheduled_tasks::list(tx, &ctx.scope, &filter))?;
+        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    super::list_reply(items, page.total, (limit, offset))
+    crate::api::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let task = ctx
         .app
         .store
-        .read(|tx| store::scheduled_tasks::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| task_not_found(id))?;
     Reply::json(200, view(&task))
 }
 
 /// Pause or resume. A deleted task cannot be changed; setting the current value is a no-op.
 pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    let enabled = tasks::parse_update(&ctx.json()?)?;
+    let enabled = super::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let task = ctx.app.store.write(|tx| {
-        let task =
-            store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         if task.status == TaskStatus::Deleted {
             return Err(ApiError::invalid_operation(format!(
                 "Scheduled task {id} has been deleted and cannot be modified"
@@ -191,9 +190,9 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         }
         // Resuming schedules the window after the watermark: missed windows are caught up.
         // A scheduled run still in flight schedules the next one itself when it ends.
-        let next_run_at = (enabled && !store::scheduled_tasks::scheduled_run_in_flight(tx, id)?)
+        let next_run_at = (enabled && !storage::scheduled_run_in_flight(tx, id)?)
             .then(|| scheduler::next_due(&task, &ctx.app.config));
-        store::scheduled_tasks::set_enabled(
+        storage::set_enabled(
             tx,
             &ctx.scope,
             id,
@@ -202,7 +201,7 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
             now,
             &ctx.principal.key_name,
         )?;
-        store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))
+        storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))
     })?;
     ctx.app.scheduler.notify();
     Reply::json(200, view(&task))
@@ -214,8 +213,8 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
-        store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
-        store::scheduled_tasks::mark_deleted(tx, &ctx.scope, id, now, &ctx.principal.key_name)?;
+        storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        storage::mark_deleted(tx, &ctx.scope, id, now, &ctx.principal.key_name)?;
         Ok::<_, ApiError>(())
     })?;
     ctx.app.scheduler.notify();
@@ -232,8 +231,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     let (run, mode) = ctx.app.store.write(|tx| {
-        let task =
-            store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         let (run, window) =
             manual_run(&task, &ctx.body, &ctx.principal.key_name, now).map_err(|e| match e {
                 ManualRunError::Deleted(_) => ApiError::invalid_operation(e.to_string()),
@@ -284,13 +282,13 @@ pub fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
     }
     let now = ctx.now();
     let runs = ctx.app.store.write(|tx| {
-        let task = store::scheduled_tasks::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         if task.status == TaskStatus::Deleted {
             return Err(ApiError::invalid_operation(format!(
                 "Scheduled task {id} has been deleted and cannot be backfilled"
             )));
         }
-        let windows = scheduler::window::windows_in(task.interval, start, end, now);
+        let windows = window::windows_in(task.interval, start, end, now);
         if windows.is_empty() {
             return Err(ApiError::validation(
                 "end_time",

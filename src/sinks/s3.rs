@@ -18,7 +18,7 @@ use super::sigv4::{Signer, host_header, sha256_hex, uri_encode};
 use super::{ObjectMeta, Upload};
 use crate::connections::S3Credentials;
 use crate::export::ExportError;
-use crate::tasks::job_config::Encryption;
+use crate::scheduled_tasks::job_config::Encryption;
 
 /// What a destination bucket is made from.
 pub struct S3Spec<'a> {

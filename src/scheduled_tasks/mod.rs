@@ -1,9 +1,12 @@
 //! Scheduled tasks: what is exported (entity type), how often (interval), and where to
 //! (job_config). Parsing and validation here are pure; the API layer adds the database.
 
-pub mod endpoint;
+pub mod handlers;
 pub mod job_config;
 pub mod output;
+pub mod scheduler;
+pub mod storage;
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Window and retry arithmetic, pure (SPEC 5.1, 5.2). Times are UTC milliseconds.
 
-use crate::tasks::Interval;
+use crate::scheduled_tasks::Interval;
 
 /// The window of a task that follows `watermark` (the end of the last exported window), or
 /// its first window, the one that contains the task's creation time.

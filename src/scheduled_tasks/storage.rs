@@ -2,8 +2,8 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
-use crate::tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
+use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
+use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, connection_id, entity_type, interval, \
      enabled, job_config, status, created_at, updated_at, created_by, updated_by, watermark, \
@@ -109,7 +109,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &TaskFilter) -> Result<Page<
 }
 
 /// The scope's live tasks (enabled, not deleted) exporting `entity` under `key_prefix`: the
-/// ones whose output a new or resumed task may overwrite (see [`crate::tasks::output`]).
+/// ones whose output a new or resumed task may overwrite (see [`crate::scheduled_tasks::output`]).
 pub fn live_under(
     tx: &Transaction<'_>,
     scope: &Scope,
@@ -122,7 +122,7 @@ pub fn live_under(
            AND entity_type = ?3 AND COALESCE(json_extract(job_config, '$.key_prefix'), '') = ?4
          ORDER BY created_at, id"
     ))?;
-    super::collect(
+    crate::store::collect(
         stmt.query(rusqlite::params![
             scope.tenant_id,
             scope.environment_id,
@@ -149,7 +149,7 @@ pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<Scheduled
          WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1
          ORDER BY next_run_at, id LIMIT ?2"
     ))?;
-    super::collect(stmt.query(rusqlite::params![now, limit as i64])?, read_row)
+    crate::store::collect(stmt.query(rusqlite::params![now, limit as i64])?, read_row)
 }
 
 /// The soonest next run of any enabled, published task.
@@ -171,7 +171,7 @@ pub fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
                            AND r.trigger IN ('scheduled', 'retry')
                            AND r.task_status IN ('PENDING', 'PROCESSING'))"
     ))?;
-    super::collect(stmt.query([])?, read_row)
+    crate::store::collect(stmt.query([])?, read_row)
 }
 
 /// Whether a scheduled (or retry) run of the task is pending or running.

@@ -18,8 +18,6 @@
 //! The same thread wakes for the billing system jobs (`ledger::billing`): it claims the due
 //! ones and hands them to the billing thread, and sleeps no later than the next one is due.
 
-pub mod window;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -30,10 +28,11 @@ use crate::clock::rfc3339_ms;
 use crate::config::Config;
 use crate::export::{ExportError, Failure};
 use crate::runs::{Run, Trigger};
-use crate::store::scheduled_tasks::{self, ScheduleUpdate};
+use crate::scheduled_tasks::storage::{self, ScheduleUpdate};
+use crate::scheduled_tasks::window;
+use crate::scheduled_tasks::{ScheduledTask, TaskStatus};
 use crate::store::system_jobs;
 use crate::store::{self, StoreError};
-use crate::tasks::{ScheduledTask, TaskStatus};
 use crate::wakeup::Wakeup;
 
 /// Longest sleep with the real clock: bounds the effect of a wall-clock jump.
@@ -102,13 +101,10 @@ impl Scheduler {
                 log::error!("scheduler: could not queue waiting retries: {e}");
                 None
             });
-            let next = app
-                .store
-                .read(scheduled_tasks::earliest_due)
-                .unwrap_or_else(|e| {
-                    log::error!("scheduler: could not read the next due time: {e}");
-                    None
-                });
+            let next = app.store.read(storage::earliest_due).unwrap_or_else(|e| {
+                log::error!("scheduler: could not read the next due time: {e}");
+                None
+            });
             let next = next.into_iter().chain(next_job).chain(next_retry).min();
             log::debug!(
                 "scheduler: woke ({woke}) at {}, next run due {}",
@@ -142,7 +138,7 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
     let mut started = 0;
     loop {
         let runs = app.store.write(|tx| {
-            let due = scheduled_tasks::due(tx, now, BATCH)?;
+            let due = storage::due(tx, now, BATCH)?;
             let mut runs = Vec::with_capacity(due.len());
             for task in due {
                 let window = window::next_window(task.interval, task.created_at, task.watermark);
@@ -153,7 +149,7 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
                 };
                 let run = Run::pending(&task, trigger, attempt, window, "scheduler", now);
                 store::runs::insert(tx, &run)?;
-                scheduled_tasks::set_next_run(tx, &task.id, None)?;
+                storage::set_next_run(tx, &task.id, None)?;
                 runs.push((run.id, task.id));
             }
             Ok::<_, StoreError>(runs)
@@ -218,7 +214,7 @@ pub fn record_outcome(
     if !matches!(run.trigger, Trigger::Scheduled | Trigger::Retry) {
         return Ok(());
     }
-    let Some(mut task) = scheduled_tasks::get_unscoped(tx, &run.scheduled_task_id)? else {
+    let Some(mut task) = storage::get_unscoped(tx, &run.scheduled_task_id)? else {
         return Ok(());
     };
     let live = task.enabled && task.status == TaskStatus::Published;
@@ -298,7 +294,7 @@ pub fn record_outcome(
             }
         }
     };
-    scheduled_tasks::record_schedule(tx, &task.id, &update)?;
+    storage::record_schedule(tx, &task.id, &update)?;
     if let (Some(e), false, Some(reason)) = (failure, update.enabled, &update.paused_reason)
         && task.enabled
         && e.kind != Failure::Interrupted
@@ -367,7 +363,7 @@ pub fn follow_up(
         }
         (Trigger::Manual, _) => return Ok((None, summary)),
     };
-    let live = scheduled_tasks::get_unscoped(tx, &run.scheduled_task_id)?
+    let live = storage::get_unscoped(tx, &run.scheduled_task_id)?
         .is_some_and(|task| task.status != TaskStatus::Deleted);
     if !live {
         return Ok((None, summary));
@@ -399,9 +395,9 @@ pub fn follow_up(
 /// run: after a crash, the windows of interrupted runs are due again at once.
 pub fn reschedule_orphans(app: &App) -> Result<usize, StoreError> {
     app.store.write(|tx| {
-        let tasks = scheduled_tasks::unscheduled(tx)?;
+        let tasks = storage::unscheduled(tx)?;
         for task in &tasks {
-            scheduled_tasks::set_next_run(tx, &task.id, Some(next_due(task, &app.config)))?;
+            storage::set_next_run(tx, &task.id, Some(next_due(task, &app.config)))?;
         }
         Ok(tasks.len())
     })

@@ -7,7 +7,7 @@
 
 use super::job_config::{Compression, JobConfig, KeyLayout, Provider};
 use super::{EntityType, ScheduledTask};
-use crate::tasks::endpoint::Origin;
+use crate::sinks::endpoint::Origin;
 
 /// The store that holds a task's objects: the operator's managed destination, or one bucket
 /// at one endpoint (AWS when no endpoint is given). Credentials and region do not change
@@ -90,7 +90,7 @@ pub fn conflict<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::Interval;
+    use crate::scheduled_tasks::Interval;
     use serde_json::json;
 
     /// A job_config with key_prefix `exports`, then `extra`'s fields.
@@ -99,7 +99,7 @@ mod tests {
         for (k, v) in extra.as_object().expect("object") {
             fields[k] = v.clone();
         }
-        crate::tasks::job_config::testing::job(fields)
+        crate::scheduled_tasks::job_config::testing::job(fields)
     }
 
     /// A live (enabled) task.
