@@ -13,7 +13,6 @@ use crate::clock::rfc3339_ms;
 use crate::config::Loaded;
 use crate::runs::{ManualRunError, RunStatus, manual_run};
 use crate::serve::ServeError;
-use crate::store;
 
 /// Exit code 0 when the run completed, 1 when it failed.
 pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<bool, ServeError> {
@@ -36,11 +35,12 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
                 ServeError::Config(format!("--{}: {}", e.field.replace("_time", ""), e.message))
             }
         })?;
-    app.store.write(|tx| store::runs::insert(tx, &run))?;
-    crate::export::run::execute(&app, &run.id, &AtomicBool::new(false))?;
+    app.store
+        .write(|tx| crate::runs::storage::insert(tx, &run))?;
+    crate::runs::execute::execute(&app, &run.id, &AtomicBool::new(false))?;
     let done = app
         .store
-        .read(|tx| store::runs::get_unscoped(tx, &run.id))?
+        .read(|tx| crate::runs::storage::get_unscoped(tx, &run.id))?
         .ok_or_else(|| ServeError::Runtime("the run disappeared".to_owned()))?;
     println!(
         "{}",

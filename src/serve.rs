@@ -10,8 +10,8 @@ use crate::api::Server;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Config, Loaded};
-use crate::export::pool::Workers;
 use crate::export::{ExportError, Failure};
+use crate::runs::workers::Workers;
 use crate::secrets::{KeySource, SecretBox};
 use crate::store::{self, Store, StoreError};
 
@@ -222,7 +222,7 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
             "{rescheduled} task(s) had no next run (an interrupted window): scheduled again"
         );
     }
-    let pending = app.store.read(store::runs::pending)?;
+    let pending = app.store.read(crate::runs::storage::pending)?;
     for (run_id, task_id) in &pending {
         app.queue.push(run_id, task_id);
     }
@@ -244,7 +244,7 @@ fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, Se
         detail: summary.to_owned(),
     };
     Ok(app.store.write(|tx| {
-        let runs = store::runs::processing(tx)?;
+        let runs = crate::runs::storage::processing(tx)?;
         for run in &runs {
             crate::scheduled_tasks::scheduler::record_failure(tx, &app.config, run, &failure, now)?;
         }
@@ -284,9 +284,11 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
             Ok::<_, StoreError>(task.zip(conn))
         });
         let result = match found {
-            Ok(Some((task, conn))) => crate::export::run::destination(app, &task.job_config, &conn)
-                .and_then(|dest| dest.abort_upload(key, upload_id))
-                .map_err(|e| e.to_string()),
+            Ok(Some((task, conn))) => {
+                crate::runs::execute::destination(app, &task.job_config, &conn)
+                    .and_then(|dest| dest.abort_upload(key, upload_id))
+                    .map_err(|e| e.to_string())
+            }
             Ok(None) => Err("its task or connection is gone".to_owned()),
             Err(e) => Err(e.to_string()),
         };

@@ -22,8 +22,8 @@ use crate::config::Config;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
+use crate::store::StoreError;
 use crate::store::webhooks::{self as outbox, Attempt, Delivery};
-use crate::store::{self, StoreError};
 use crate::wakeup::Wakeup;
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
@@ -166,7 +166,7 @@ pub fn run_ended(
     if config.webhooks.is_empty() {
         return Ok(());
     }
-    let Some(run) = store::runs::get_unscoped(tx, run_id)? else {
+    let Some(run) = crate::runs::storage::get_unscoped(tx, run_id)? else {
         return Ok(());
     };
     let event = match run.task_status {

@@ -239,9 +239,9 @@ pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let encryption = job.config.encryption;
     let kms_key_id = job.config.kms_key_id.clone();
     let job_config = job.resolve(target.as_ref()).map_err(untie)?;
-    let steps = match crate::export::run::destination(ctx.app, &job_config, &conn) {
+    let steps = match crate::runs::execute::destination(ctx.app, &job_config, &conn) {
         Ok(dest) => {
-            let meta = crate::export::run::probe_meta(encryption, kms_key_id);
+            let meta = crate::runs::execute::probe_meta(encryption, kms_key_id);
             dest.probe(&meta)
         }
         Err(e) => vec![crate::sinks::ProbeStep::new("connect", Err(e))],

@@ -4,13 +4,11 @@
 
 mod connections;
 mod customers;
-mod downloads;
 pub mod error;
 mod events;
 mod invoices;
-mod query;
+pub mod query;
 pub mod router;
-mod runs;
 mod subscriptions;
 mod system_jobs;
 mod wallets;
@@ -306,7 +304,9 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
                 },
             });
         }
-        Route::Download(id) => return downloads::serve(app, id, &Query::parse(raw_query)),
+        Route::Download(id) => {
+            return crate::runs::downloads::serve(app, id, &Query::parse(raw_query));
+        }
         _ => {}
     }
     let principal = authenticate(app, req)?;
@@ -336,8 +336,8 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
         Route::DeleteScheduledTask(id) => crate::scheduled_tasks::handlers::delete(&ctx, id),
         Route::RunScheduledTask(id) => crate::scheduled_tasks::handlers::force_run(&ctx, id),
         Route::BackfillScheduledTask(id) => crate::scheduled_tasks::handlers::backfill(&ctx, id),
-        Route::ListRuns => runs::list(&ctx),
-        Route::GetRun(id) => runs::get(&ctx, id),
+        Route::ListRuns => crate::runs::handlers::list(&ctx),
+        Route::GetRun(id) => crate::runs::handlers::get(&ctx, id),
         Route::ListConnections => connections::list(&ctx),
         Route::CreateConnection => connections::create(&ctx),
         Route::GetConnection(id) => connections::get(&ctx, id),
@@ -349,7 +349,7 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
         Route::GetEvent(id) => events::get(&ctx, id),
         Route::LookupEvent => events::lookup(&ctx),
         Route::NotSupported(what) => Err(what.error()),
-        Route::DownloadLink(id) => downloads::link(&ctx, id),
+        Route::DownloadLink(id) => crate::runs::downloads::link(&ctx, id),
         Route::ListCustomers => customers::list(&ctx),
         Route::CreateCustomer => customers::create(&ctx),
         Route::GetCustomer(id) => customers::get(&ctx, id),

@@ -10,8 +10,6 @@ pub mod format;
 pub mod invoices;
 pub mod key;
 pub mod pipeline;
-pub mod pool;
-pub mod run;
 pub mod usage_analytics;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -237,7 +237,7 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
                 ManualRunError::Deleted(_) => ApiError::invalid_operation(e.to_string()),
                 ManualRunError::Window(input) => ApiError::from(input),
             })?;
-        store::runs::insert(tx, &run)?;
+        crate::runs::storage::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;
     ctx.app.queue.push(&run.id, &run.scheduled_task_id);
@@ -308,7 +308,7 @@ pub fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
         let mut runs = Vec::with_capacity(windows.len());
         for window in windows {
             let run = Run::pending(&task, Trigger::Backfill, 1, window, &ctx.principal.key_name, now);
-            store::runs::insert(tx, &run)?;
+            crate::runs::storage::insert(tx, &run)?;
             runs.push(run);
         }
         Ok::<_, ApiError>(runs)

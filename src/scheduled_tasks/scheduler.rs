@@ -31,8 +31,8 @@ use crate::runs::{Run, Trigger};
 use crate::scheduled_tasks::storage::{self, ScheduleUpdate};
 use crate::scheduled_tasks::window;
 use crate::scheduled_tasks::{ScheduledTask, TaskStatus};
+use crate::store::StoreError;
 use crate::store::system_jobs;
-use crate::store::{self, StoreError};
 use crate::wakeup::Wakeup;
 
 /// Longest sleep with the real clock: bounds the effect of a wall-clock jump.
@@ -148,7 +148,7 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
                     (Trigger::Scheduled, 1)
                 };
                 let run = Run::pending(&task, trigger, attempt, window, "scheduler", now);
-                store::runs::insert(tx, &run)?;
+                crate::runs::storage::insert(tx, &run)?;
                 storage::set_next_run(tx, &task.id, None)?;
                 runs.push((run.id, task.id));
             }
@@ -181,17 +181,17 @@ fn start_due_jobs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
 /// Queues the waiting retries (of backfill runs) whose time has come; returns when the next
 /// one is due.
 fn queue_waiting_runs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
-    let next = app.store.read(store::runs::earliest_waiting)?;
+    let next = app.store.read(crate::runs::storage::earliest_waiting)?;
     if next.is_none_or(|due| due > now) {
         return Ok(next);
     }
     let runs = app
         .store
-        .write(|tx| store::runs::release_waiting(tx, now))?;
+        .write(|tx| crate::runs::storage::release_waiting(tx, now))?;
     for (run_id, task_id) in &runs {
         app.queue.push(run_id, task_id);
     }
-    app.store.read(store::runs::earliest_waiting)
+    app.store.read(crate::runs::storage::earliest_waiting)
 }
 
 /// A number from 0 to 1 for retry jitter.
@@ -317,7 +317,7 @@ pub fn record_failure(
     now: i64,
 ) -> Result<Option<Run>, StoreError> {
     let (next, summary) = follow_up(tx, config, run, failure, now)?;
-    store::runs::fail(tx, &run.id, &summary, now)?;
+    crate::runs::storage::fail(tx, &run.id, &summary, now)?;
     record_outcome(tx, config, run, Some(failure), now)?;
     crate::webhooks::run_ended(tx, config, &run.id, now)?;
     Ok(next.filter(|n| n.run_after.is_none()))
@@ -369,7 +369,7 @@ pub fn follow_up(
         return Ok((None, summary));
     }
     let next = run.next_attempt(run_after, now);
-    store::runs::insert(tx, &next)?;
+    crate::runs::storage::insert(tx, &next)?;
     let summary = match run_after {
         None => format!("{summary}; run again as {}", next.id),
         Some(at) => format!(

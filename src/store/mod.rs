@@ -7,7 +7,6 @@ pub mod customers;
 pub mod events;
 pub mod invoices;
 pub mod keys;
-pub mod runs;
 pub mod subscriptions;
 pub mod system_jobs;
 pub mod wallets;

@@ -3,11 +3,12 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, Outcome, Reply, not_found};
+use super::storage::{self, RunFilter, RunSort};
+use crate::api::{Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::{EntityType, MAX_ID_CHARS};
-use crate::store::{self, runs::RunFilter, runs::RunSort};
+use crate::store;
 
 #[derive(Serialize)]
 struct RunView<'a> {
@@ -191,17 +192,17 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     } else {
         ctx.app
             .store
-            .read(|tx| store::runs::list(tx, &ctx.scope, &filter))?
+            .read(|tx| storage::list(tx, &ctx.scope, &filter))?
     };
     let items: Vec<_> = page.items.iter().map(view).collect();
-    super::list_reply(items, page.total, (limit, offset))
+    crate::api::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let run = ctx
         .app
         .store
-        .read(|tx| store::runs::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| not_found("Task", id))?;
     Reply::json(200, view(&run))
 }

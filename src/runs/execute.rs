@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::ExportError;
-use super::key::{content_type, manifest_key, object_key};
-use super::pipeline::{Pipeline, PipelineOptions};
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
+use crate::export::ExportError;
+use crate::export::key::{content_type, manifest_key, object_key};
+use crate::export::pipeline::{Pipeline, PipelineOptions};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
 use crate::scheduled_tasks::job_config::{Compression, Encryption, JobConfig, Provider};
@@ -30,7 +30,10 @@ use crate::webhooks;
 /// or process took it) is left alone. Errors are only those of recording the outcome.
 pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), StoreError> {
     let now = app.now_ms();
-    let Some(run) = app.store.write(|tx| store::runs::claim(tx, run_id, now))? else {
+    let Some(run) = app
+        .store
+        .write(|tx| crate::runs::storage::claim(tx, run_id, now))?
+    else {
         return Ok(());
     };
     let started = Instant::now();
@@ -62,9 +65,9 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 done.file_url.as_deref().unwrap_or("no object (skip_empty)")
             );
             let superseded = app.store.write(|tx| {
-                store::runs::complete(tx, &run.id, &done, now)?;
+                crate::runs::storage::complete(tx, &run.id, &done, now)?;
                 let superseded = match &finishing {
-                    Some(f) => store::runs::supersede(tx, &run, &f.key, &f.store, now)?,
+                    Some(f) => crate::runs::storage::supersede(tx, &run, &f.key, &f.store, now)?,
                     None => 0,
                 };
                 scheduler::record_outcome(tx, &app.config, &run, None, now)?;
@@ -124,7 +127,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
 pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreError> {
     let now = app.now_ms();
     let next = app.store.write(|tx| {
-        let Some(run) = store::runs::get_unscoped(tx, run_id)? else {
+        let Some(run) = crate::runs::storage::get_unscoped(tx, run_id)? else {
             return Ok(None);
         };
         let error = ExportError::retryable(summary, "worker panic");
@@ -224,26 +227,26 @@ fn export(
                 let now = app.now_ms();
                 if let Err(e) = app
                     .store
-                    .write(|tx| store::runs::set_upload(tx, &run.id, &key, upload_id, now))
+                    .write(|tx| crate::runs::storage::set_upload(tx, &run.id, &key, upload_id, now))
                 {
                     log::warn!("run {}: could not record upload {upload_id}: {e}", run.id);
                 }
             }),
         },
     );
-    let columns = super::columns(&task);
+    let columns = crate::export::columns(&task);
     if let Err(e) = pipeline.records.write_record(&columns) {
         let err = pipeline.write_error(e);
         pipeline.abandon(err.clone());
         return Err(err);
     }
-    let source = super::Source {
+    let source = crate::export::Source {
         app,
         scope: scope.clone(),
         task: &task,
         window: (run.window_start, run.window_end),
     };
-    let rows = match super::write_rows(&source, &mut pipeline, cancel) {
+    let rows = match crate::export::write_rows(&source, &mut pipeline, cancel) {
         Ok(rows) => rows,
         Err(e) => {
             pipeline.abandon(e.clone());

@@ -2,9 +2,9 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::runs::{Completed, Run, RunStatus, Trigger};
 use crate::scheduled_tasks::EntityType;
+use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_type, trigger, \
      attempt, window_start, window_end, task_status, file_url, object_key, total_records, \
@@ -229,7 +229,7 @@ pub fn supersede(
          WHERE r.object_key = ?1 AND r.task_status = 'COMPLETED' AND r.superseded_at IS NULL
            AND r.id != ?2",
     )?;
-    let candidates = super::collect(
+    let candidates = crate::store::collect(
         stmt.query(rusqlite::params![object_key, run.id])?,
         |r| -> Result<(String, String, String, String)> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

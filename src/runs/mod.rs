@@ -1,6 +1,12 @@
 //! Runs: one row per export attempt, shown through the API in Flexprice's Task shape
 //! (`/v1/tasks`). Also the force-run request rules, which are pure.
 
+pub mod downloads;
+pub mod execute;
+pub mod handlers;
+pub mod storage;
+pub mod workers;
+
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};

@@ -130,14 +130,14 @@ impl Workers {
 fn work(app: &App, cancel: &AtomicBool) {
     while let Some(q) = app.queue.next() {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            super::run::execute(app, &q.run_id, cancel)
+            super::execute::execute(app, &q.run_id, cancel)
         }));
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::error!("run {}: could not record its outcome: {e}", q.run_id),
             Err(_) => {
                 log::error!("run {}: the export panicked", q.run_id);
-                let _ = super::run::mark_failed(
+                let _ = super::execute::mark_failed(
                     app,
                     &q.run_id,
                     "exportd failed unexpectedly during this export; the server log has details",

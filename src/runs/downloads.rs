@@ -7,11 +7,11 @@ use serde_json::json;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, Body, Ctx, Outcome, Reply, not_found};
+use crate::api::{ApiError, Body, Ctx, Outcome, Reply, not_found};
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::export::key::content_type;
-use crate::export::run::destination;
+use crate::runs::execute::destination;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::scheduled_tasks::job_config::Compression;
@@ -91,7 +91,7 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let run = ctx
         .app
         .store
-        .read(|tx| store::runs::get(tx, &ctx.scope, id))?
+        .read(|tx| crate::runs::storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| not_found("Task", id))?;
     let key = completed_key(&run)?;
     let (task, conn) = task_of(ctx.app, &run)?;
@@ -127,7 +127,7 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Serves a file of a directory destination to whoever holds a valid, unexpired link.
-pub fn serve(app: &App, run_id: &str, query: &super::query::Query) -> Outcome {
+pub fn serve(app: &App, run_id: &str, query: &crate::api::query::Query) -> Outcome {
     let refused = || {
         ApiError::new(
             403,
@@ -153,7 +153,7 @@ pub fn serve(app: &App, run_id: &str, query: &super::query::Query) -> Outcome {
     }
     let run = app
         .store
-        .read(|tx| store::runs::get_unscoped(tx, run_id))?
+        .read(|tx| crate::runs::storage::get_unscoped(tx, run_id))?
         .ok_or_else(|| not_found("Task", run_id))?;
     let key = completed_key(&run)?.to_owned();
     let (task, conn) = task_of(app, &run)?;
