@@ -278,7 +278,7 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
         let found = app.store.read(|tx| {
             let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
             let conn = match &task {
-                Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
+                Some(t) => crate::connections::storage::get(tx, &scope, &t.connection_id)?,
                 None => None,
             };
             Ok::<_, StoreError>(task.zip(conn))

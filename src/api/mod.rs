@@ -2,7 +2,6 @@
 //! [`handle`]: route, authenticate, take a turn, read the body within its limit, run the
 //! handler (a panic becomes a 500), answer JSON, log one line.
 
-mod connections;
 mod customers;
 pub mod error;
 mod events;
@@ -338,12 +337,12 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
         Route::BackfillScheduledTask(id) => crate::scheduled_tasks::handlers::backfill(&ctx, id),
         Route::ListRuns => crate::runs::handlers::list(&ctx),
         Route::GetRun(id) => crate::runs::handlers::get(&ctx, id),
-        Route::ListConnections => connections::list(&ctx),
-        Route::CreateConnection => connections::create(&ctx),
-        Route::GetConnection(id) => connections::get(&ctx, id),
-        Route::UpdateConnection(id) => connections::update(&ctx, id),
-        Route::DeleteConnection(id) => connections::delete(&ctx, id),
-        Route::TestConnection(id) => connections::test(&ctx, id),
+        Route::ListConnections => crate::connections::handlers::list(&ctx),
+        Route::CreateConnection => crate::connections::handlers::create(&ctx),
+        Route::GetConnection(id) => crate::connections::handlers::get(&ctx, id),
+        Route::UpdateConnection(id) => crate::connections::handlers::update(&ctx, id),
+        Route::DeleteConnection(id) => crate::connections::handlers::delete(&ctx, id),
+        Route::TestConnection(id) => crate::connections::handlers::test(&ctx, id),
         Route::IngestEvent => events::ingest(&ctx),
         Route::IngestEvents => events::ingest_bulk(&ctx),
         Route::GetEvent(id) => events::get(&ctx, id),

@@ -17,7 +17,7 @@ use crate::scheduled_tasks::ScheduledTask;
 use crate::scheduled_tasks::job_config::Compression;
 use crate::secrets::{parse_hex32, to_hex};
 use crate::sinks::Destination;
-use crate::store::{self, Scope, StoreError};
+use crate::store::{Scope, StoreError};
 
 /// How long a download link works.
 pub const LINK_SECONDS: i64 = 30 * 60;
@@ -44,7 +44,7 @@ fn task_of(
         .read(|tx| {
             let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
             let conn = match &task {
-                Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
+                Some(t) => crate::connections::storage::get(tx, &scope, &t.connection_id)?,
                 None => None,
             };
             Ok::<_, StoreError>(task.zip(conn))

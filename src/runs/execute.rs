@@ -23,7 +23,7 @@ use crate::sinks::directory::DirDestination;
 use crate::sinks::endpoint;
 use crate::sinks::s3::{S3Destination, S3Spec};
 use crate::sinks::{Destination, ObjectMeta};
-use crate::store::{self, Scope, StoreError};
+use crate::store::{Scope, StoreError};
 use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
@@ -194,7 +194,7 @@ fn export(
     let (task, connection) = app.store.read(|tx| {
         let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
         let connection = match &task {
-            Some(t) => store::connections::get(tx, &scope, &t.connection_id)?,
+            Some(t) => crate::connections::storage::get(tx, &scope, &t.connection_id)?,
             None => None,
         };
         Ok::<_, StoreError>((task, connection))

@@ -10,7 +10,6 @@ use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{ManualRunError, Run, Trigger, manual_run};
-use crate::store;
 
 /// A scheduled task on the wire: Flexprice's fields, then exportd's scheduler extensions.
 #[derive(Serialize)]
@@ -100,7 +99,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     }
     let now = ctx.now();
     let task = ctx.app.store.write(|tx| {
-        let connection = store::connections::get(tx, &ctx.scope, &input.connection_id)?
+        let connection = crate::connections::storage::get(tx, &ctx.scope, &input.connection_id)?
             .filter(|c| c.status == ConnectionStatus::Published)
             .ok_or_else(|| {
                 not_found("Connection", &input.connection_id)

@@ -2,7 +2,6 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
-pub mod connections;
 pub mod customers;
 pub mod events;
 pub mod invoices;

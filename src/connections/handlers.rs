@@ -3,11 +3,11 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
+use super::storage::{self, ConnectionFilter};
+use super::{Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
+use crate::api::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
-use crate::connections::{self, Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
 use crate::ids::{CONNECTION, new_id};
-use crate::store::{self, connections::ConnectionFilter};
 
 #[derive(Serialize)]
 struct ConnectionView<'a> {
@@ -68,7 +68,7 @@ fn check_sync_endpoint(ctx: &Ctx<'_>, s3: &Option<SyncS3>) -> Result<(), ApiErro
 }
 
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
-    let mut input = connections::parse_create(&ctx.json()?)?;
+    let mut input = super::parse_create(&ctx.json()?)?;
     if let Some(s3) = input.sync_s3.as_mut().filter(|s| s.is_flexprice_managed) {
         apply_managed(ctx, s3)?;
     }
@@ -93,9 +93,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
         created_by: ctx.principal.key_name.clone(),
         updated_by: ctx.principal.key_name.clone(),
     };
-    ctx.app
-        .store
-        .write(|tx| store::connections::insert(tx, &connection))?;
+    ctx.app.store.write(|tx| storage::insert(tx, &connection))?;
     Reply::json(201, view(&connection))
 }
 
@@ -113,7 +111,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let page = ctx
         .app
         .store
-        .read(|tx| store::connections::list(tx, &ctx.scope, &filter))?;
+        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
     Reply::json(
         200,
@@ -125,7 +123,7 @@ pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let connection = ctx
         .app
         .store
-        .read(|tx| store::connections::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| connection_not_found(id))?;
     Reply::json(200, view(&connection))
 }
@@ -138,18 +136,17 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let managed = ctx
         .app
         .store
-        .read(|tx| store::connections::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| connection_not_found(id))?
         .is_managed();
-    let mut change = connections::parse_update(&body, managed)?;
+    let mut change = super::parse_update(&body, managed)?;
     if let Some(s3) = change.sync_s3.as_mut().filter(|s| s.is_flexprice_managed) {
         apply_managed(ctx, s3)?;
     }
     check_sync_endpoint(ctx, &change.sync_s3)?;
     let now = ctx.now();
     let connection = ctx.app.store.write(|tx| {
-        let mut c =
-            store::connections::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
+        let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
         if c.status == ConnectionStatus::Archived {
             return Err(ApiError::invalid_operation(format!(
                 "Connection {id} has been deleted and cannot be modified"
@@ -169,7 +166,7 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         }
         c.updated_at = now;
         c.updated_by = ctx.principal.key_name.clone();
-        store::connections::update(tx, &c)?;
+        storage::update(tx, &c)?;
         Ok::<_, ApiError>(c)
     })?;
     Reply::json(200, view(&connection))
@@ -179,8 +176,7 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
-        let mut c =
-            store::connections::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
+        let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
         if c.status == ConnectionStatus::Published {
             let by = ctx.principal.key_name.clone();
             let tasks = crate::scheduled_tasks::storage::delete_for_connection(
@@ -189,7 +185,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
             c.status = ConnectionStatus::Archived;
             c.updated_at = now;
             c.updated_by = by;
-            store::connections::update(tx, &c)?;
+            storage::update(tx, &c)?;
             log::info!("connection {id} deleted with {tasks} scheduled task(s)");
         }
         Ok::<_, ApiError>(())
@@ -206,7 +202,7 @@ pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let conn = ctx
         .app
         .store
-        .read(|tx| store::connections::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .filter(|c| c.status == ConnectionStatus::Published)
         .ok_or_else(|| connection_not_found(id))?;
     let body = if ctx.body.iter().all(u8::is_ascii_whitespace) {

@@ -1,6 +1,9 @@
 //! Connections: S3 credentials (encrypted at rest) and optional sync settings, or a pointer to
 //! the operator's managed destination. Parsing here is pure; sealing uses [`SecretBox`].
 
+pub mod handlers;
+pub mod storage;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

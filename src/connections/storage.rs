@@ -2,8 +2,8 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::connections::{Connection, ConnectionStatus};
+use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, name, provider_type, sync_s3, metadata, \
      sealed_secrets, status, created_at, updated_at, created_by, updated_by";
