@@ -42,7 +42,7 @@ impl App {
         secrets: SecretBox,
         clock: Arc<dyn Clock>,
     ) -> Result<App, crate::store::StoreError> {
-        let last = store.read(crate::store::events::max_ingested_at)?;
+        let last = store.read(crate::ledger::events::storage::max_ingested_at)?;
         Ok(App {
             config,
             store,

@@ -258,7 +258,7 @@ fn release_jobs(app: &App, message: &str) -> Result<(), ServeError> {
     let now = app.now_ms();
     let released = app
         .store
-        .write(|tx| store::system_jobs::release_interrupted(tx, message, now))?;
+        .write(|tx| crate::ledger::billing::storage::release_interrupted(tx, message, now))?;
     if released > 0 {
         log::warn!("{released} system job run(s) {message}; they run again when next due");
     }

@@ -2,15 +2,9 @@
 //! [`handle`]: route, authenticate, take a turn, read the body within its limit, run the
 //! handler (a panic becomes a 500), answer JSON, log one line.
 
-mod customers;
 pub mod error;
-mod events;
-mod invoices;
 pub mod query;
 pub mod router;
-mod subscriptions;
-mod system_jobs;
-mod wallets;
 
 use std::io;
 use std::net::SocketAddr;
@@ -343,36 +337,40 @@ fn dispatch(api: &Api, req: &mut Request<'_, '_>, route: Route<'_>, raw_query: &
         Route::UpdateConnection(id) => crate::connections::handlers::update(&ctx, id),
         Route::DeleteConnection(id) => crate::connections::handlers::delete(&ctx, id),
         Route::TestConnection(id) => crate::connections::handlers::test(&ctx, id),
-        Route::IngestEvent => events::ingest(&ctx),
-        Route::IngestEvents => events::ingest_bulk(&ctx),
-        Route::GetEvent(id) => events::get(&ctx, id),
-        Route::LookupEvent => events::lookup(&ctx),
+        Route::IngestEvent => crate::ledger::events::handlers::ingest(&ctx),
+        Route::IngestEvents => crate::ledger::events::handlers::ingest_bulk(&ctx),
+        Route::GetEvent(id) => crate::ledger::events::handlers::get(&ctx, id),
+        Route::LookupEvent => crate::ledger::events::handlers::lookup(&ctx),
         Route::NotSupported(what) => Err(what.error()),
         Route::DownloadLink(id) => crate::runs::downloads::link(&ctx, id),
-        Route::ListCustomers => customers::list(&ctx),
-        Route::CreateCustomer => customers::create(&ctx),
-        Route::GetCustomer(id) => customers::get(&ctx, id),
-        Route::UpdateCustomer(id) => customers::update(&ctx, id),
-        Route::ListWallets => wallets::list(&ctx),
-        Route::CreateWallet => wallets::create(&ctx),
-        Route::GetWallet(id) => wallets::get(&ctx, id),
-        Route::TopUpWallet(id) => wallets::top_up(&ctx, id),
-        Route::DebitWallet(id) => wallets::debit(&ctx, id),
-        Route::ListWalletTransactions(id) => wallets::transactions(&ctx, id),
-        Route::ListInvoices => invoices::list(&ctx),
-        Route::CreateInvoice => invoices::create(&ctx),
-        Route::GetInvoice(id) => invoices::get(&ctx, id),
-        Route::FinalizeInvoice(id) => invoices::finalize(&ctx, id),
-        Route::VoidInvoice(id) => invoices::void(&ctx, id),
-        Route::PayInvoice(id) => invoices::payment(&ctx, id),
-        Route::ListSubscriptions => subscriptions::list(&ctx),
-        Route::CreateSubscription => subscriptions::create(&ctx),
-        Route::GetSubscription(id) => subscriptions::get(&ctx, id),
-        Route::ScheduleUpdateBillingPeriod => {
-            system_jobs::schedule(&ctx, JobName::UpdateBillingPeriod)
+        Route::ListCustomers => crate::ledger::customers::handlers::list(&ctx),
+        Route::CreateCustomer => crate::ledger::customers::handlers::create(&ctx),
+        Route::GetCustomer(id) => crate::ledger::customers::handlers::get(&ctx, id),
+        Route::UpdateCustomer(id) => crate::ledger::customers::handlers::update(&ctx, id),
+        Route::ListWallets => crate::ledger::wallets::handlers::list(&ctx),
+        Route::CreateWallet => crate::ledger::wallets::handlers::create(&ctx),
+        Route::GetWallet(id) => crate::ledger::wallets::handlers::get(&ctx, id),
+        Route::TopUpWallet(id) => crate::ledger::wallets::handlers::top_up(&ctx, id),
+        Route::DebitWallet(id) => crate::ledger::wallets::handlers::debit(&ctx, id),
+        Route::ListWalletTransactions(id) => {
+            crate::ledger::wallets::handlers::transactions(&ctx, id)
         }
-        Route::ScheduleDraftFinalization => system_jobs::schedule(&ctx, JobName::DraftFinalization),
-        Route::ListSystemJobs => system_jobs::list(&ctx),
+        Route::ListInvoices => crate::ledger::invoices::handlers::list(&ctx),
+        Route::CreateInvoice => crate::ledger::invoices::handlers::create(&ctx),
+        Route::GetInvoice(id) => crate::ledger::invoices::handlers::get(&ctx, id),
+        Route::FinalizeInvoice(id) => crate::ledger::invoices::handlers::finalize(&ctx, id),
+        Route::VoidInvoice(id) => crate::ledger::invoices::handlers::void(&ctx, id),
+        Route::PayInvoice(id) => crate::ledger::invoices::handlers::payment(&ctx, id),
+        Route::ListSubscriptions => crate::ledger::subscriptions::handlers::list(&ctx),
+        Route::CreateSubscription => crate::ledger::subscriptions::handlers::create(&ctx),
+        Route::GetSubscription(id) => crate::ledger::subscriptions::handlers::get(&ctx, id),
+        Route::ScheduleUpdateBillingPeriod => {
+            crate::ledger::billing::handlers::schedule(&ctx, JobName::UpdateBillingPeriod)
+        }
+        Route::ScheduleDraftFinalization => {
+            crate::ledger::billing::handlers::schedule(&ctx, JobName::DraftFinalization)
+        }
+        Route::ListSystemJobs => crate::ledger::billing::handlers::list(&ctx),
         Route::Health | Route::Ready | Route::Metrics | Route::OpenApi | Route::Download(_) => {
             Err(ApiError::route_not_found())
         }

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::format::rfc3339_seconds;
 use super::pipeline::{ChunkWriter, Pipeline};
 use super::{Cursor, ExportError, PAGE};
+use crate::ledger::events::storage::{self, EventRow, EventTime};
 use crate::ledger::meters::MeterIndex;
 use crate::ledger::money::format as format_decimal;
-use crate::store::events::{self, EventRow, EventTime};
 use crate::store::{Scope, Store};
 
 pub const COLUMNS: [&str; 19] = [
@@ -62,7 +62,7 @@ pub fn write_rows(
         let mut last: Cursor = (0, String::new());
         loop {
             let seen = store.read(|tx| {
-                events::for_each(tx, scope, time, window, cursor.as_ref(), PAGE, |e| {
+                storage::for_each(tx, scope, time, window, cursor.as_ref(), PAGE, |e| {
                     writer.write(e)?;
                     last.0 = e.time(time);
                     last.1.clear();

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::Transaction;
 
 use crate::app::App;
+use crate::ledger::events::storage::EventTime;
 use crate::ledger::meters::MeterIndex;
 use crate::scheduled_tasks::job_config::{MetadataEntity, WindowField};
 use crate::scheduled_tasks::{EntityType, ScheduledTask};
-use crate::store::events::EventTime;
 use crate::store::{Scope, Store, StoreError};
 pub use error::{ExportError, Failure};
 use pipeline::Pipeline;

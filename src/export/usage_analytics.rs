@@ -12,9 +12,9 @@ use std::sync::atomic::AtomicBool;
 use super::format::time_cell;
 use super::pipeline::Pipeline;
 use super::{ExportError, PAGE, Source, keyset_pages, metadata_cells};
+use crate::ledger::events::storage::{self, EventTime, StoredEvent};
 use crate::ledger::meters::{Accumulator, MeterIndex};
 use crate::ledger::money::format as format_decimal;
-use crate::store::events::{self, EventTime, StoredEvent};
 
 pub const COLUMNS: [&str; 15] = [
     "customer_name",
@@ -62,7 +62,7 @@ pub fn write_rows(
         &src.app.store,
         cancel,
         |tx, cursor, page: &mut Vec<StoredEvent>| {
-            events::page(tx, &src.scope, time, src.window, cursor, PAGE, page)?;
+            storage::page(tx, &src.scope, time, src.window, cursor, PAGE, page)?;
             Ok(page.len() == PAGE)
         },
         |e| {

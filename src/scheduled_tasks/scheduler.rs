@@ -27,12 +27,12 @@ use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Config;
 use crate::export::{ExportError, Failure};
+use crate::ledger::billing::storage as system_jobs;
 use crate::runs::{Run, Trigger};
 use crate::scheduled_tasks::storage::{self, ScheduleUpdate};
 use crate::scheduled_tasks::window;
 use crate::scheduled_tasks::{ScheduledTask, TaskStatus};
 use crate::store::StoreError;
-use crate::store::system_jobs;
 use crate::wakeup::Wakeup;
 
 /// Longest sleep with the real clock: bounds the effect of a wall-clock jump.

@@ -2,20 +2,16 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
-pub mod customers;
-pub mod events;
-pub mod invoices;
 pub mod keys;
-pub mod subscriptions;
-pub mod system_jobs;
-pub mod wallets;
 pub mod webhooks;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior};
+use rust_decimal::Decimal;
 
 use crate::auth::Principal;
 
@@ -452,6 +448,24 @@ pub(crate) fn collect<T>(
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
+}
+
+/// A stored decimal column.
+pub(crate) fn decimal(r: &Row<'_>, i: usize, column: &str) -> Result<Decimal> {
+    let text: String = r.get(i)?;
+    crate::ledger::money::parse_stored(&text)
+        .ok_or_else(|| StoreError::Corrupt(format!("{column} is not a decimal: {text:?}")))
+}
+
+/// A stored metadata column (a JSON object of strings, or NULL).
+pub(crate) fn metadata(r: &Row<'_>, i: usize) -> Result<Option<BTreeMap<String, String>>> {
+    let text: Option<String> = r.get(i)?;
+    Ok(text.map(|s| serde_json::from_str(&s)).transpose()?)
+}
+
+/// Metadata as stored.
+pub(crate) fn metadata_json(m: &Option<BTreeMap<String, String>>) -> Result<Option<String>> {
+    Ok(m.as_ref().map(serde_json::to_string).transpose()?)
 }
 
 /// Reads an enum column, turning an unknown stored value into [`StoreError::Corrupt`].

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::customers::customer_not_found;
-use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use super::storage::{self, SubscriptionFilter};
+use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::ids::{SUBSCRIPTION, new_id};
+use crate::ledger::customers::handlers::customer_not_found;
 use crate::ledger::money;
 use crate::ledger::subscriptions::{self, STATUS_ACTIVE, Subscription};
-use crate::store::{self, subscriptions::SubscriptionFilter};
 
 #[derive(Serialize)]
 struct SubscriptionView<'a> {
@@ -94,11 +94,12 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
         updated_by: by.clone(),
     };
     ctx.app.store.write(|tx| {
-        store::customers::get(tx, &ctx.scope, &subscription.customer_id)?.ok_or_else(|| {
-            customer_not_found(&subscription.customer_id)
-                .with_detail("customer_id", subscription.customer_id.as_str())
-        })?;
-        store::subscriptions::insert(tx, &subscription)?;
+        crate::ledger::customers::storage::get(tx, &ctx.scope, &subscription.customer_id)?
+            .ok_or_else(|| {
+                customer_not_found(&subscription.customer_id)
+                    .with_detail("customer_id", subscription.customer_id.as_str())
+            })?;
+        storage::insert(tx, &subscription)?;
         Ok::<_, ApiError>(())
     })?;
     Reply::json(201, view(&subscription))
@@ -117,16 +118,16 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let page = ctx
         .app
         .store
-        .read(|tx| store::subscriptions::list(tx, &ctx.scope, &filter))?;
+        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    super::list_reply(items, page.total, (limit, offset))
+    crate::api::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let subscription = ctx
         .app
         .store
-        .read(|tx| store::subscriptions::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| subscription_not_found(id))?;
     Reply::json(200, view(&subscription))
 }

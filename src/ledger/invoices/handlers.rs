@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::customers::customer_not_found;
-use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use super::storage::{self, InvoiceFilter};
+use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::ids::{INVOICE, new_id};
+use crate::ledger::customers::handlers::customer_not_found;
 use crate::ledger::invoices::{
     self, Illegal, Invoice, InvoiceStatus, LineItem, PAYMENT_PENDING, PAYMENT_STATUSES,
     REASON_MANUAL, TYPE_ONE_OFF,
 };
 use crate::ledger::money;
-use crate::store::{self, invoices::InvoiceFilter};
 
 /// An invoice on the wire: every column of the table, decimals as strings, times as RFC 3339
 /// or null; `line_items` on single-invoice answers (not in lists).
@@ -153,7 +153,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let by = &ctx.principal.key_name;
     let (status, invoice, lines) = ctx.app.store.write(|tx| {
         if let Some(key) = &input.idempotency_key
-            && let Some(existing) = store::invoices::get_by_idempotency_key(tx, &ctx.scope, key)?
+            && let Some(existing) = storage::get_by_idempotency_key(tx, &ctx.scope, key)?
         {
             if !invoices::same_request(&existing, &input) {
                 return Err(ApiError::new(
@@ -170,20 +170,22 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
                 .with_detail("field", "idempotency_key")
                 .with_detail("id", existing.id.as_str()));
             }
-            let lines = store::invoices::line_items(tx, &ctx.scope, &existing.id)?;
+            let lines = storage::line_items(tx, &ctx.scope, &existing.id)?;
             return Ok((200, existing, lines));
         }
-        store::customers::get(tx, &ctx.scope, &input.customer_id)?.ok_or_else(|| {
-            customer_not_found(&input.customer_id)
-                .with_detail("customer_id", input.customer_id.as_str())
-        })?;
+        crate::ledger::customers::storage::get(tx, &ctx.scope, &input.customer_id)?.ok_or_else(
+            || {
+                customer_not_found(&input.customer_id)
+                    .with_detail("customer_id", input.customer_id.as_str())
+            },
+        )?;
         let invoice = Invoice {
             id: new_id(INVOICE),
             tenant_id: ctx.scope.tenant_id.clone(),
             environment_id: ctx.scope.environment_id.clone(),
             customer_id: input.customer_id.clone(),
             subscription_id: None,
-            invoice_number: store::invoices::next_number(tx, &ctx.scope)?,
+            invoice_number: storage::next_number(tx, &ctx.scope)?,
             invoice_type: TYPE_ONE_OFF.to_owned(),
             invoice_status: InvoiceStatus::Draft,
             payment_status: PAYMENT_PENDING.to_owned(),
@@ -237,7 +239,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
                 created_at: now,
             })
             .collect();
-        store::invoices::insert(tx, &invoice, &lines)?;
+        storage::insert(tx, &invoice, &lines)?;
         Ok::<_, ApiError>((201, invoice, lines))
     })?;
     Reply::json(status, view(&invoice, Some(&lines)))
@@ -263,16 +265,15 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let page = ctx
         .app
         .store
-        .read(|tx| store::invoices::list(tx, &ctx.scope, &filter))?;
+        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(|i| view(i, None)).collect();
-    super::list_reply(items, page.total, (limit, offset))
+    crate::api::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let (invoice, lines) = ctx.app.store.read(|tx| {
-        let invoice =
-            store::invoices::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
-        let lines = store::invoices::line_items(tx, &ctx.scope, id)?;
+        let invoice = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let lines = storage::line_items(tx, &ctx.scope, id)?;
         Ok::<_, ApiError>((invoice, lines))
     })?;
     Reply::json(200, view(&invoice, Some(&lines)))
@@ -287,8 +288,7 @@ fn transition(
 ) -> Outcome {
     let now = ctx.now();
     let (invoice, lines) = ctx.app.store.write(|tx| {
-        let mut invoice =
-            store::invoices::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let mut invoice = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
         change(&mut invoice, now, &ctx.principal.key_name).map_err(|illegal| {
             let err = ApiError::invalid_operation(illegal.message);
             match illegal.field {
@@ -298,14 +298,14 @@ fn transition(
         })?;
         // Every write goes through the one writer connection, so the version read above is
         // still current; the check guards against a future writer elsewhere.
-        if !store::invoices::update_status(tx, &invoice)? {
+        if !storage::update_status(tx, &invoice)? {
             return Err(ApiError::new(
                 409,
                 "version_conflict",
                 format!("Invoice {id} changed while this request ran; retry it"),
             ));
         }
-        let lines = store::invoices::line_items(tx, &ctx.scope, id)?;
+        let lines = storage::line_items(tx, &ctx.scope, id)?;
         Ok::<_, ApiError>((invoice, lines))
     })?;
     Reply::json(200, view(&invoice, Some(&lines)))

@@ -1,5 +1,8 @@
 //! Usage events (Flexprice's `POST /v1/events` and `/v1/events/bulk`): parsing and validation.
 
+pub mod handlers;
+pub mod storage;
+
 use serde_json::Value;
 
 use crate::clock::parse_rfc3339_ms;

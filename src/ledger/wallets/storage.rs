@@ -3,10 +3,10 @@
 use rusqlite::{Row, Transaction};
 use rust_decimal::Decimal;
 
-use super::customers::{decimal, metadata, metadata_json};
-use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::ledger::money;
 use crate::ledger::wallets::{TxType, Wallet, WalletTransaction};
+use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
+use crate::store::{decimal, metadata, metadata_json};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, customer_id, currency, name, metadata, \
      balance, wallet_status, status, created_at, updated_at, created_by, updated_by";

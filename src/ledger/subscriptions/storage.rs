@@ -2,10 +2,10 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::customers::{decimal, metadata, metadata_json};
-use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::ledger::money::format;
 use crate::ledger::subscriptions::{BillingPeriod, STATUS_ACTIVE, Subscription};
+use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
+use crate::store::{decimal, metadata, metadata_json};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, customer_id, currency, billing_period, \
      billing_period_count, start_date, billing_anchor, recurring_amount, cancel_at, \
@@ -120,7 +120,7 @@ pub fn due_for_billing(
            AND (current_period_end IS NULL OR current_period_end <= ?4) AND id > ?5
          ORDER BY id LIMIT ?6"
     ))?;
-    super::collect(
+    crate::store::collect(
         stmt.query(rusqlite::params![
             scope.tenant_id,
             scope.environment_id,

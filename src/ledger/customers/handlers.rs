@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use super::storage::{self, CustomerFilter};
+use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::ids::{CUSTOMER, new_id};
 use crate::ledger::customers::{self, Customer, MAX_TEXT};
-use crate::store::{self, customers::CustomerFilter};
 
 #[derive(Serialize)]
 struct CustomerView<'a> {
@@ -56,7 +56,7 @@ fn check_external_id_free(
     external_id: &str,
     except: Option<&str>,
 ) -> Result<(), ApiError> {
-    match store::customers::get_by_external_id(tx, &ctx.scope, external_id)? {
+    match storage::get_by_external_id(tx, &ctx.scope, external_id)? {
         Some(other) if Some(other.id.as_str()) != except => Err(ApiError::new(
             409,
             "already_exists",
@@ -88,7 +88,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     };
     ctx.app.store.write(|tx| {
         check_external_id_free(tx, ctx, &customer.external_id, None)?;
-        store::customers::insert(tx, &customer)?;
+        storage::insert(tx, &customer)?;
         Ok::<_, ApiError>(())
     })?;
     Reply::json(201, view(&customer))
@@ -105,16 +105,16 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let page = ctx
         .app
         .store
-        .read(|tx| store::customers::list(tx, &ctx.scope, &filter))?;
+        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    super::list_reply(items, page.total, (limit, offset))
+    crate::api::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let customer = ctx
         .app
         .store
-        .read(|tx| store::customers::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| customer_not_found(id))?;
     Reply::json(200, view(&customer))
 }
@@ -124,15 +124,14 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let change = customers::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let customer = ctx.app.store.write(|tx| {
-        let mut c =
-            store::customers::get(tx, &ctx.scope, id)?.ok_or_else(|| customer_not_found(id))?;
+        let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| customer_not_found(id))?;
         if let Some(external_id) = &change.external_id {
             check_external_id_free(tx, ctx, external_id, Some(id))?;
         }
         if c.apply(change) {
             c.updated_at = now;
             c.updated_by = ctx.principal.key_name.clone();
-            store::customers::update(tx, &c)?;
+            storage::update(tx, &c)?;
         }
         Ok::<_, ApiError>(c)
     })?;

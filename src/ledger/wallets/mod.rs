@@ -1,6 +1,9 @@
 //! Wallets and their transactions (Flexprice's `/v1/wallets`): the records, the parsing of
 //! requests, and the pure balance arithmetic a top-up or debit applies.
 
+pub mod handlers;
+pub mod storage;
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;

@@ -6,10 +6,9 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ApiError, Ctx, Outcome, Reply};
+use crate::api::{ApiError, Ctx, Outcome, Reply};
 use crate::clock::rfc3339_ms;
 use crate::ledger::billing::{JobName, SystemJob};
-use crate::store;
 
 #[derive(Serialize)]
 struct SystemJobView<'a> {
@@ -65,7 +64,7 @@ pub fn schedule(ctx: &Ctx<'_>, name: JobName) -> Outcome {
     let now = ctx.now();
     ctx.app
         .store
-        .write(|tx| store::system_jobs::enable(tx, &ctx.scope, name, now))?;
+        .write(|tx| crate::ledger::billing::storage::enable(tx, &ctx.scope, name, now))?;
     ctx.app.scheduler.notify();
     Reply::json(200, json!({"message": name.triggered_message()}))
 }
@@ -74,7 +73,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let jobs = ctx
         .app
         .store
-        .read(|tx| store::system_jobs::list(tx, &ctx.scope))?;
+        .read(|tx| crate::ledger::billing::storage::list(tx, &ctx.scope))?;
     let items: Vec<_> = jobs.iter().map(view).collect();
     Reply::json(200, json!({ "items": items }))
 }

@@ -3,8 +3,8 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::{Result, Scope, parse_column};
 use crate::ledger::billing::{ClaimedJob, JobName, SystemJob};
+use crate::store::{Result, Scope, parse_column};
 
 const COLUMNS: &str = "tenant_id, environment_id, name, interval_ms, enabled, next_run_at, \
      last_run_at, last_status, last_error, started_at, created_at, updated_at";
@@ -52,7 +52,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope) -> Result<Vec<SystemJob>> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM system_jobs WHERE tenant_id = ?1 AND environment_id = ?2 ORDER BY name"
     ))?;
-    super::collect(
+    crate::store::collect(
         stmt.query(rusqlite::params![scope.tenant_id, scope.environment_id])?,
         read_row,
     )

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
-use super::customers::customer_not_found;
-use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use super::storage::{self, WalletFilter};
+use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::ids::{WALLET, WALLET_TRANSACTION, new_id};
+use crate::ledger::customers::handlers::customer_not_found;
 use crate::ledger::money;
 use crate::ledger::wallets::{
     self, TRANSACTION_COMPLETED, TxType, WALLET_ACTIVE, Wallet, WalletTransaction,
 };
-use crate::store::{self, wallets::WalletFilter};
 
 #[derive(Serialize)]
 struct WalletView<'a> {
@@ -118,11 +118,13 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
         updated_by: by.clone(),
     };
     ctx.app.store.write(|tx| {
-        store::customers::get(tx, &ctx.scope, &wallet.customer_id)?.ok_or_else(|| {
-            customer_not_found(&wallet.customer_id)
-                .with_detail("customer_id", wallet.customer_id.as_str())
-        })?;
-        store::wallets::insert(tx, &wallet)?;
+        crate::ledger::customers::storage::get(tx, &ctx.scope, &wallet.customer_id)?.ok_or_else(
+            || {
+                customer_not_found(&wallet.customer_id)
+                    .with_detail("customer_id", wallet.customer_id.as_str())
+            },
+        )?;
+        storage::insert(tx, &wallet)?;
         Ok::<_, ApiError>(())
     })?;
     Reply::json(201, view(&wallet))
@@ -141,15 +143,15 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     let page = ctx
         .app
         .store
-        .read(|tx| store::wallets::list(tx, &ctx.scope, &filter))?;
-    super::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
+        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
+    crate::api::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let wallet = ctx
         .app
         .store
-        .read(|tx| store::wallets::get(tx, &ctx.scope, id))?
+        .read(|tx| storage::get(tx, &ctx.scope, id))?
         .ok_or_else(|| wallet_not_found(id))?;
     Reply::json(200, view(&wallet))
 }
@@ -170,9 +172,9 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
     let by = &ctx.principal.key_name;
     let (wallet, transaction) = ctx.app.store.write(|tx| {
         let mut wallet =
-            store::wallets::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+            storage::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
         if let Some(key) = &m.idempotency_key
-            && let Some(first) = store::wallets::transaction_by_key(tx, &ctx.scope, id, key)?
+            && let Some(first) = storage::transaction_by_key(tx, &ctx.scope, id, key)?
         {
             if !wallets::same_request(&first, &m) {
                 return Err(ApiError::new(
@@ -201,7 +203,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
         let after = wallets::apply(wallet.balance, tx_type, m.amount).map_err(|refusal| {
             ApiError::invalid_operation(refusal.message()).with_detail("field", "amount")
         })?;
-        let last = store::wallets::last_position(tx, id)?;
+        let last = storage::last_position(tx, id)?;
         let (created_at, tx_id) = wallets::position_after(
             last.as_ref().map(|(at, last_id)| (*at, last_id.as_str())),
             now,
@@ -224,8 +226,8 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
             created_at,
             created_by: by.clone(),
         };
-        store::wallets::insert_transaction(tx, &transaction)?;
-        store::wallets::set_balance(tx, &ctx.scope, id, after, created_at, by)?;
+        storage::insert_transaction(tx, &transaction)?;
+        storage::set_balance(tx, &ctx.scope, id, after, created_at, by)?;
         wallet.balance = after;
         wallet.updated_at = created_at;
         wallet.updated_by = by.clone();
@@ -241,10 +243,10 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
 pub fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let page_args = ctx.query.page()?;
     let page = ctx.app.store.read(|tx| {
-        store::wallets::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
-        Ok::<_, ApiError>(store::wallets::transactions(tx, &ctx.scope, id, page_args)?)
+        storage::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+        Ok::<_, ApiError>(storage::transactions(tx, &ctx.scope, id, page_args)?)
     })?;
-    super::list_reply(
+    crate::api::list_reply(
         page.items.iter().map(transaction_view).collect(),
         page.total,
         page_args,

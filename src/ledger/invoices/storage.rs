@@ -2,10 +2,10 @@
 
 use rusqlite::{Row, Transaction};
 
-use super::customers::{decimal, metadata, metadata_json};
-use super::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
 use crate::ledger::invoices::{Invoice, InvoiceStatus, LineItem, invoice_number};
 use crate::ledger::money::format;
+use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
+use crate::store::{decimal, metadata, metadata_json};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, customer_id, subscription_id, \
      invoice_number, invoice_type, invoice_status, payment_status, currency, amount_due, \
@@ -269,7 +269,7 @@ pub fn drafts_ended_before(
            AND status = 'published' AND period_end < ?4
          ORDER BY period_end, id LIMIT ?5"
     ))?;
-    super::collect(
+    crate::store::collect(
         stmt.query(rusqlite::params![
             scope.tenant_id,
             scope.environment_id,

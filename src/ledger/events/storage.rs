@@ -3,8 +3,8 @@
 
 use rusqlite::Transaction;
 
-use super::{Result, Scope};
 use crate::ledger::events::NewEvent;
+use crate::store::{Result, Scope};
 
 /// Inserts events with the given `ingested_at`; returns how many were new (a repeated
 /// `event_id` in the same environment is accepted and ignored).
@@ -145,14 +145,14 @@ pub fn page(
 ) -> Result<()> {
     for_each(tx, scope, time, window, cursor, limit, |e| {
         out.push(e.to_stored());
-        Ok::<_, super::StoreError>(())
+        Ok::<_, crate::store::StoreError>(())
     })?;
     Ok(())
 }
 
 /// Calls `each` on up to `limit` events with `start <= time < end`, after `cursor`, in
 /// `(time, id)` order, straight from the database rows; returns how many there were.
-pub fn for_each<E: From<super::StoreError>>(
+pub fn for_each<E: From<crate::store::StoreError>>(
     tx: &Transaction<'_>,
     scope: &Scope,
     time: EventTime,
@@ -180,7 +180,9 @@ pub fn for_each<E: From<super::StoreError>>(
          ORDER BY e.{t}, e.id
          LIMIT ?6"
     );
-    let mut stmt = tx.prepare_cached(&sql).map_err(super::StoreError::from)?;
+    let mut stmt = tx
+        .prepare_cached(&sql)
+        .map_err(crate::store::StoreError::from)?;
     // A cursor is never before the window's start: it is the position of a row in the window.
     let (after_time, after_id) = match cursor {
         Some((time, id)) => (*time, id.as_str()),
@@ -195,10 +197,10 @@ pub fn for_each<E: From<super::StoreError>>(
             end,
             limit as i64
         ])
-        .map_err(super::StoreError::from)?;
+        .map_err(crate::store::StoreError::from)?;
     let mut seen = 0;
-    while let Some(r) = rows.next().map_err(super::StoreError::from)? {
-        let row = read_row(r).map_err(super::StoreError::from)?;
+    while let Some(r) = rows.next().map_err(crate::store::StoreError::from)? {
+        let row = read_row(r).map_err(crate::store::StoreError::from)?;
         each(&row)?;
         seen += 1;
     }

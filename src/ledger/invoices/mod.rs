@@ -1,6 +1,9 @@
 //! Invoices (Flexprice's `/v1/invoices`): the records, the parsing of one-off invoice
 //! requests, and the status transitions (finalize, void, payment) as pure functions.
 
+pub mod handlers;
+pub mod storage;
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;

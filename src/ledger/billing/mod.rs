@@ -18,6 +18,9 @@
 //! outcome, with `next_run_at` = start + interval. A run cut short by a stop or a crash keeps
 //! its old `next_run_at`, so it runs again at once (at the next start).
 
+pub mod handlers;
+pub mod storage;
+
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,9 +42,9 @@ use super::subscriptions::{STATUS_ACTIVE, Subscription};
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::ids::{INVOICE, new_id};
-use crate::store::events::{Cursor, EventTime, StoredEvent};
-use crate::store::system_jobs::Finish;
-use crate::store::{self, Scope, StoreError};
+use crate::ledger::billing::storage::Finish;
+use crate::ledger::events::storage::{Cursor, EventTime, StoredEvent};
+use crate::store::{Scope, StoreError};
 
 /// Who the jobs write as (`created_by`, `updated_by`).
 pub const SYSTEM_USER: &str = "system";
@@ -176,7 +179,7 @@ impl Runner {
     }
 
     /// The billing thread's loop; returns after [`Runner::stop`]. Jobs still queued then stay
-    /// claimed until `store::system_jobs::release_interrupted`.
+    /// claimed until `crate::ledger::billing::storage::release_interrupted`.
     pub fn run(&self, app: &App) {
         loop {
             let job = {
@@ -244,7 +247,7 @@ pub fn run_job(app: &App, job: &ClaimedJob, stop: &AtomicBool) {
     let now = app.now_ms();
     if let Err(e) = app
         .store
-        .write(|tx| store::system_jobs::finish(tx, job, &finish, now))
+        .write(|tx| crate::ledger::billing::storage::finish(tx, job, &finish, now))
     {
         log::error!("system job {who}: could not record the end of its run: {e}");
     }
@@ -261,10 +264,9 @@ pub fn update_billing_periods(app: &App, scope: &Scope, now: i64, stop: &AtomicB
         if stop.load(Ordering::SeqCst) {
             return RunEnd::Interrupted;
         }
-        let due = match app
-            .store
-            .read(|tx| store::subscriptions::due_for_billing(tx, scope, now, &after, BATCH))
-        {
+        let due = match app.store.read(|tx| {
+            crate::ledger::subscriptions::storage::due_for_billing(tx, scope, now, &after, BATCH)
+        }) {
             Ok(due) => due,
             Err(e) => return RunEnd::Failed(format!("reading the subscriptions to bill: {e}")),
         };
@@ -331,7 +333,7 @@ fn bill_subscription(
     })?;
     let customer = app
         .store
-        .read(|tx| store::customers::get(tx, &scope, &sub.customer_id))?
+        .read(|tx| crate::ledger::customers::storage::get(tx, &scope, &sub.customer_id))?
         .ok_or_else(|| Stop::Failed(format!("its customer {} is missing", sub.customer_id)))?;
     let meters = priced_meters(&app.config.meters, &sub.currency);
     let mut billed = 0;
@@ -340,7 +342,7 @@ fn bill_subscription(
             if stored.is_none() {
                 // First seen: record its current period.
                 app.store.write(|tx| {
-                    store::subscriptions::set_period(
+                    crate::ledger::subscriptions::storage::set_period(
                         tx,
                         &scope,
                         &sub.id,
@@ -370,14 +372,14 @@ fn bill_subscription(
         let usage = measure(app, &scope, &customer, &meters, &current, stop)?;
         app.store.write(|tx| {
             let at = app.now_ms();
-            let number = store::invoices::next_number(tx, &scope)?;
+            let number = crate::ledger::invoices::storage::next_number(tx, &scope)?;
             let (invoice, lines) =
                 subscription_invoice(sub, &current, &usage, number, at).map_err(Stop::Failed)?;
             let (to, status) = match next {
                 Some(p) => (p, STATUS_ACTIVE),
                 None => (current, STATUS_CANCELLED),
             };
-            let moved = store::subscriptions::set_period(
+            let moved = crate::ledger::subscriptions::storage::set_period(
                 tx,
                 &scope,
                 &sub.id,
@@ -392,7 +394,7 @@ fn bill_subscription(
                     "it changed while it was being billed; the next run goes on".to_owned(),
                 ));
             }
-            store::invoices::insert(tx, &invoice, &lines)?;
+            crate::ledger::invoices::storage::insert(tx, &invoice, &lines)?;
             Ok::<_, Stop>(())
         })?;
         billed += 1;
@@ -494,7 +496,7 @@ fn measure(
                 return Err(Stop::Interrupted);
             }
             page.clear();
-            store::events::page(
+            crate::ledger::events::storage::page(
                 tx,
                 scope,
                 EventTime::Timestamp,
@@ -627,13 +629,14 @@ pub fn finalize_drafts(app: &App, scope: &Scope, now: i64, stop: &AtomicBool) ->
             return RunEnd::Interrupted;
         }
         let batch = app.store.write(|tx| {
-            let drafts = store::invoices::drafts_ended_before(tx, scope, cutoff, BATCH)?;
+            let drafts =
+                crate::ledger::invoices::storage::drafts_ended_before(tx, scope, cutoff, BATCH)?;
             let at = app.now_ms();
             for mut invoice in drafts.iter().cloned() {
                 invoice
                     .finalize(at, SYSTEM_USER)
                     .map_err(|illegal| Stop::Failed(illegal.message))?;
-                if !store::invoices::update_status(tx, &invoice)? {
+                if !crate::ledger::invoices::storage::update_status(tx, &invoice)? {
                     return Err(Stop::Failed(format!(
                         "invoice {} changed while it was being finalized",
                         invoice.id

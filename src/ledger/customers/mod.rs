@@ -1,5 +1,8 @@
 //! Customers (Flexprice's `/v1/customers`): the record and the parsing of its requests.
 
+pub mod handlers;
+pub mod storage;
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;

@@ -1,6 +1,9 @@
 //! Subscriptions (Flexprice's `/v1/subscriptions`): the record and the parsing of its
 //! requests. Billing periods are advanced by the billing-period job, not here.
 
+pub mod handlers;
+pub mod storage;
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;

@@ -1,33 +1,12 @@
 //! The `customers` table, and the column helpers the ledger tables share.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Row, Transaction};
-use rust_decimal::Decimal;
 
-use super::{Filter, Page, Result, Scope, StoreError, select_one, select_page};
 use crate::ledger::customers::Customer;
+use crate::store::{Filter, Page, Result, Scope, metadata, metadata_json, select_one, select_page};
 
 const COLUMNS: &str = "id, tenant_id, environment_id, external_id, name, email, metadata, status, \
      created_at, updated_at, created_by, updated_by";
-
-/// A stored decimal column.
-pub(crate) fn decimal(r: &Row<'_>, i: usize, column: &str) -> Result<Decimal> {
-    let text: String = r.get(i)?;
-    crate::ledger::money::parse_stored(&text)
-        .ok_or_else(|| StoreError::Corrupt(format!("{column} is not a decimal: {text:?}")))
-}
-
-/// A stored metadata column (a JSON object of strings, or NULL).
-pub(crate) fn metadata(r: &Row<'_>, i: usize) -> Result<Option<BTreeMap<String, String>>> {
-    let text: Option<String> = r.get(i)?;
-    Ok(text.map(|s| serde_json::from_str(&s)).transpose()?)
-}
-
-/// Metadata as stored.
-pub(crate) fn metadata_json(m: &Option<BTreeMap<String, String>>) -> Result<Option<String>> {
-    Ok(m.as_ref().map(serde_json::to_string).transpose()?)
-}
 
 /// Filters of `GET /v1/customers`.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +113,8 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &CustomerFilter) -> Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
+    use std::collections::BTreeMap;
     use crate::store::testing::{scope, temp_store};
 
     fn customer(id: &str, env: &str, external_id: &str, at: i64) -> Customer {

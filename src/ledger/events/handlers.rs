@@ -3,16 +3,15 @@
 
 use serde_json::{Value, json};
 
-use super::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
 use crate::ledger::events::{NewEvent, parse_bulk, parse_single};
-use crate::store;
 
 fn store_events(ctx: &Ctx<'_>, events: &[NewEvent]) -> Result<usize, ApiError> {
     let stored = ctx.app.store.write(|tx| {
         // Taken inside the write lock, so ingest times follow commit order.
         let ingested_at = ctx.app.next_ingested_at();
-        store::events::insert(tx, &ctx.scope, events, ingested_at)
+        crate::ledger::events::storage::insert(tx, &ctx.scope, events, ingested_at)
     })?;
     ctx.app
         .metrics
@@ -59,7 +58,7 @@ fn reply_event(ctx: &Ctx<'_>, id: &str, customer: Option<&str>) -> Outcome {
     let event = ctx
         .app
         .store
-        .read(|tx| store::events::get(tx, &ctx.scope, id))?
+        .read(|tx| crate::ledger::events::storage::get(tx, &ctx.scope, id))?
         .filter(|e| customer.is_none_or(|c| c == e.external_customer_id))
         .ok_or_else(|| not_found("Event", id))?;
     let properties = match &event.properties {
