@@ -2,9 +2,6 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
-pub mod keys;
-pub mod webhooks;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -12,8 +9,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior};
 use rust_decimal::Decimal;
-
-use crate::auth::Principal;
 
 /// Migrations in order; the number is the schema version each one produces.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -83,15 +78,6 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Scope {
     pub tenant_id: String,
     pub environment_id: String,
-}
-
-impl From<&Principal> for Scope {
-    fn from(p: &Principal) -> Self {
-        Scope {
-            tenant_id: p.tenant_id.clone(),
-            environment_id: p.environment_id.clone(),
-        }
-    }
 }
 
 pub struct Store {

@@ -114,8 +114,8 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &CustomerFilter) -> Result<P
 mod tests {
     use super::*;
     use crate::store::StoreError;
-    use std::collections::BTreeMap;
     use crate::store::testing::{scope, temp_store};
+    use std::collections::BTreeMap;
 
     fn customer(id: &str, env: &str, external_id: &str, at: i64) -> Customer {
         Customer {

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use super::Result;
+use crate::store::Result;
 
 /// An event to send to one webhook.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,8 @@
 //! dead receiver never holds up an export. A receiver may see an event more than once (a crash
 //! between its 2xx and our commit, or a timeout after it accepted) and de-duplicates by `id`.
 
+pub mod storage;
+
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -23,8 +25,8 @@ use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
 use crate::store::StoreError;
-use crate::store::webhooks::{self as outbox, Attempt, Delivery};
 use crate::wakeup::Wakeup;
+use crate::webhooks::storage::{self as outbox, Attempt, Delivery};
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
 pub const EVENT_ID_PREFIX: &str = "evt";

@@ -1,6 +1,8 @@
 //! API keys. Keys are bound to a tenant and an environment; only their SHA-256 hashes are kept,
 //! and a presented key is compared against every hash in constant time.
 
+pub mod storage;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -9,7 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::to_ms;
 use crate::config::Config;
 use crate::secrets::{random_bytes, to_hex};
-use crate::store::{self, Store, StoreError};
+use crate::store::{Scope, Store, StoreError};
 
 /// Tenant and environment of the development key made when no key is configured.
 pub const DEV_TENANT: &str = "default";
@@ -22,6 +24,15 @@ pub struct Principal {
     pub environment_id: String,
     /// The key's name, recorded as `created_by` / `updated_by`.
     pub key_name: String,
+}
+
+impl From<&Principal> for Scope {
+    fn from(p: &Principal) -> Self {
+        Scope {
+            tenant_id: p.tenant_id.clone(),
+            environment_id: p.environment_id.clone(),
+        }
+    }
 }
 
 /// The accepted keys.
@@ -82,7 +93,7 @@ pub fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, StoreError> {
             .iter()
             .map(|(_, p)| format!("{} ({}/{})", p.key_name, p.tenant_id, p.environment_id))
             .collect();
-        let made = store.read(store::keys::generated)?.is_some();
+        let made = store.read(storage::generated)?.is_some();
         log::info!(
             "API keys: {} from [[auth.keys]]: {}; the development key is off{}",
             names.len(),
@@ -99,10 +110,10 @@ pub fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, StoreError> {
     let fresh_hash = hash_key(&fresh);
     let now = to_ms(jiff::Timestamp::now());
     let (hash, tenant, environment, made_now) = store.write(|tx| {
-        if let Some((hash, tenant, env)) = store::keys::generated(tx)? {
+        if let Some((hash, tenant, env)) = storage::generated(tx)? {
             return Ok::<_, StoreError>((hash, tenant, env, false));
         }
-        store::keys::insert_generated(tx, &fresh_hash, DEV_TENANT, DEV_ENVIRONMENT, now)?;
+        storage::insert_generated(tx, &fresh_hash, DEV_TENANT, DEV_ENVIRONMENT, now)?;
         Ok((
             fresh_hash,
             DEV_TENANT.to_owned(),
@@ -144,8 +155,8 @@ pub fn replace_development_key(store: &Store) -> Result<String, StoreError> {
     let key = generate_key();
     let now = to_ms(jiff::Timestamp::now());
     store.write(|tx| {
-        store::keys::delete_generated(tx)?;
-        store::keys::insert_generated(tx, &hash_key(&key), DEV_TENANT, DEV_ENVIRONMENT, now)
+        storage::delete_generated(tx)?;
+        storage::insert_generated(tx, &hash_key(&key), DEV_TENANT, DEV_ENVIRONMENT, now)
     })?;
     Ok(key)
 }
@@ -200,7 +211,7 @@ mod tests {
         let first = replace_development_key(&store).expect("first");
         let second = replace_development_key(&store).expect("second");
         assert_ne!(first, second);
-        let stored = store.read(store::keys::generated).expect("read");
+        let stored = store.read(storage::generated).expect("read");
         let (hash, tenant, env) = stored.expect("a key");
         assert_eq!(hash, hash_key(&second));
         assert_eq!(

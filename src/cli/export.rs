@@ -9,17 +9,17 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::auth::KeyRing;
+use crate::cli::serve::ServeError;
 use crate::clock::rfc3339_ms;
 use crate::config::Loaded;
 use crate::runs::{ManualRunError, RunStatus, manual_run};
-use crate::serve::ServeError;
 
 /// Exit code 0 when the run completed, 1 when it failed.
 pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<bool, ServeError> {
     let config = loaded.config;
     crate::logging::init(config.log_level);
     s3::set_retries(config.s3_retries);
-    let (store, secrets) = crate::serve::open_existing_state(&config)?;
+    let (store, secrets) = crate::cli::serve::open_existing_state(&config)?;
     let clock = crate::app::clock_for(&config).map_err(ServeError::Config)?;
     let app = App::new(config, store, KeyRing::default(), secrets, clock)?;
     let now = app.now_ms();

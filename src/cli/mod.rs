@@ -1,13 +1,16 @@
 //! The command line: parse, then run one command and turn its outcome into an exit code
 //! (0 ok, 1 runtime failure, 2 bad usage or configuration).
 
+pub mod export;
+pub mod serve;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::auth::{DEV_ENVIRONMENT, DEV_TENANT};
+use crate::cli::serve::ServeError;
 use crate::config::{self, CONFIG_PATH_ENV};
-use crate::serve::ServeError;
 
 const USAGE: &str = "\
 usage:
@@ -166,7 +169,7 @@ fn replace_development_key(config: Option<PathBuf>) -> i32 {
             config.api_keys.len()
         )));
     }
-    let key = crate::serve::open_existing_state(&config)
+    let key = crate::cli::serve::open_existing_state(&config)
         .and_then(|(store, _)| Ok(crate::auth::replace_development_key(&store)?));
     match key {
         Ok(key) => {
@@ -212,7 +215,7 @@ fn execute(command: Command) -> i32 {
                     eprintln!("exportd: warning: {w}");
                 }
                 // Every rule serve applies before it starts, not only the file's own.
-                if let Err(e) = crate::serve::preflight(&loaded.config) {
+                if let Err(e) = crate::cli::serve::preflight(&loaded.config) {
                     return fail(&e);
                 }
                 println!("config OK: {}", loaded.config);
@@ -230,7 +233,7 @@ fn execute(command: Command) -> i32 {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            match crate::oneshot::export(loaded, &task, &start, &end) {
+            match crate::cli::export::export(loaded, &task, &start, &end) {
                 Ok(true) => 0,
                 Ok(false) => 1,
                 Err(e) => fail(&e),
@@ -241,7 +244,7 @@ fn execute(command: Command) -> i32 {
                 Ok(loaded) => loaded,
                 Err(code) => return code,
             };
-            match crate::serve::serve(loaded) {
+            match crate::cli::serve::serve(loaded) {
                 Ok(()) => 0,
                 Err(e) => {
                     log::error!("{e}");

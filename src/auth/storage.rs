@@ -2,8 +2,8 @@
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use super::Result;
 use crate::secrets::{parse_hex32, to_hex};
+use crate::store::Result;
 
 /// The generated key's hash and scope, if one was made before.
 pub fn generated(tx: &Transaction<'_>) -> Result<Option<([u8; 32], String, String)>> {
