@@ -393,8 +393,8 @@ pub enum Managed {
 
 impl Config {
     /// What the HTTP front enforces.
-    pub fn http_limits(&self) -> crate::http::Limits {
-        crate::http::Limits {
+    pub fn http_limits(&self) -> crate::http::front::Limits {
+        crate::http::front::Limits {
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
             header_timeout: self.header_timeout,

@@ -3,7 +3,6 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::api::Server;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Config, Loaded};
 use crate::export::{ExportError, Failure};
+use crate::http::Server;
 use crate::runs::workers::Workers;
 use crate::secrets::{KeySource, SecretBox};
 use crate::store::{self, Store, StoreError};

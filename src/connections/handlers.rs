@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::storage::{self, ConnectionFilter};
 use super::{Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
-use crate::api::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::ids::{CONNECTION, new_id};
 
 #[derive(Serialize)]

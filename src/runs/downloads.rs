@@ -7,10 +7,10 @@ use serde_json::json;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::api::{ApiError, Body, Ctx, Outcome, Reply, not_found};
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::export::key::content_type;
+use crate::http::{ApiError, Body, Ctx, Outcome, Reply, not_found};
 use crate::runs::execute::destination;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
@@ -127,7 +127,7 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Serves a file of a directory destination to whoever holds a valid, unexpired link.
-pub fn serve(app: &App, run_id: &str, query: &crate::api::query::Query) -> Outcome {
+pub fn serve(app: &App, run_id: &str, query: &crate::http::query::Query) -> Outcome {
     let refused = || {
         ApiError::new(
             403,

@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::storage::{self, RunFilter, RunSort};
-use crate::api::{Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{Ctx, Outcome, Reply, not_found};
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::{EntityType, MAX_ID_CHARS};
 use crate::store;
@@ -195,7 +195,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
             .read(|tx| storage::list(tx, &ctx.scope, &filter))?
     };
     let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::api::list_reply(items, page.total, (limit, offset))
+    crate::http::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

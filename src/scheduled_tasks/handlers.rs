@@ -5,9 +5,9 @@ use serde_json::json;
 
 use super::storage::{self, TaskFilter};
 use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, scheduler, window};
-use crate::api::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
+use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{ManualRunError, Run, Trigger, manual_run};
 
@@ -158,7 +158,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .store
         .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::api::list_reply(items, page.total, (limit, offset))
+    crate::http::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

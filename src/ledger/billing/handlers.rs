@@ -6,8 +6,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{ApiError, Ctx, Outcome, Reply};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply};
 use crate::ledger::billing::{JobName, SystemJob};
 
 #[derive(Serialize)]

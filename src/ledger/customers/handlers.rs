@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::storage::{self, CustomerFilter};
-use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::ids::{CUSTOMER, new_id};
 use crate::ledger::customers::{self, Customer, MAX_TEXT};
 
@@ -107,7 +107,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .store
         .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::api::list_reply(items, page.total, (limit, offset))
+    crate::http::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

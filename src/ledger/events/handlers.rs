@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::ledger::events::{NewEvent, parse_bulk, parse_single};
 
 fn store_events(ctx: &Ctx<'_>, events: &[NewEvent]) -> Result<usize, ApiError> {

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::storage::{self, InvoiceFilter};
-use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::ids::{INVOICE, new_id};
 use crate::ledger::customers::handlers::customer_not_found;
 use crate::ledger::invoices::{
@@ -267,7 +267,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .store
         .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(|i| view(i, None)).collect();
-    crate::api::list_reply(items, page.total, (limit, offset))
+    crate::http::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

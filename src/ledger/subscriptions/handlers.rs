@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::storage::{self, SubscriptionFilter};
-use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::ids::{SUBSCRIPTION, new_id};
 use crate::ledger::customers::handlers::customer_not_found;
 use crate::ledger::money;
@@ -120,7 +120,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .store
         .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::api::list_reply(items, page.total, (limit, offset))
+    crate::http::list_reply(items, page.total, (limit, offset))
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

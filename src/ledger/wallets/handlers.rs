@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::storage::{self, WalletFilter};
-use crate::api::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::clock::rfc3339_ms;
+use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
 use crate::ids::{WALLET, WALLET_TRANSACTION, new_id};
 use crate::ledger::customers::handlers::customer_not_found;
 use crate::ledger::money;
@@ -144,7 +144,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         .app
         .store
         .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
-    crate::api::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
+    crate::http::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
 }
 
 pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
@@ -246,7 +246,7 @@ pub fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
         storage::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
         Ok::<_, ApiError>(storage::transactions(tx, &ctx.scope, id, page_args)?)
     })?;
-    crate::api::list_reply(
+    crate::http::list_reply(
         page.items.iter().map(transaction_view).collect(),
         page.total,
         page_args,

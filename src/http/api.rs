@@ -2,10 +2,6 @@
 //! [`handle`]: route, authenticate, take a turn, read the body within its limit, run the
 //! handler (a panic becomes a 500), answer JSON, log one line.
 
-pub mod error;
-pub mod query;
-pub mod router;
-
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,14 +11,14 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::error::ApiError;
+use super::query::Query;
+use super::routes::{self as router, Route};
 pub use crate::app::App;
 use crate::auth::Principal;
-use crate::http::{Payload, Refusal, Refused, Request, Response, Turns};
+use crate::http::front::{Payload, Refusal, Refused, Request, Response, Turns};
 use crate::ledger::billing::JobName;
 use crate::store::Scope;
-pub use error::ApiError;
-use query::Query;
-use router::Route;
 
 /// One authenticated request as a handler sees it.
 pub struct Ctx<'a> {
@@ -136,11 +132,11 @@ pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64
 
 /// The running HTTP API: exportd's HTTP front ([`crate::http`]) serving [`handle`].
 pub struct Server {
-    http: crate::http::Server,
+    http: crate::http::front::Server,
 }
 
 impl Server {
-    /// Binds `addr`; `threads` requests are processed at once (see [`crate::http::Turns`]).
+    /// Binds `addr`; `threads` requests are processed at once (see [`crate::http::front::Turns`]).
     pub fn start(app: Arc<App>, addr: SocketAddr, threads: usize) -> io::Result<Server> {
         let limits = app.config.http_limits();
         let api = Api {
@@ -148,7 +144,7 @@ impl Server {
             turn_wait: limits.header_timeout,
             app,
         };
-        let http = crate::http::Server::start(addr, limits, Arc::new(api))?;
+        let http = crate::http::front::Server::start(addr, limits, Arc::new(api))?;
         Ok(Server { http })
     }
 
@@ -171,7 +167,7 @@ struct Api {
     turn_wait: std::time::Duration,
 }
 
-impl crate::http::Service for Api {
+impl crate::http::front::Service for Api {
     fn serve(&self, request: &mut Request<'_, '_>) -> Response {
         handle(self, request)
     }
