@@ -33,3 +33,6 @@ where
 {
     cli::run(args)
 }
+
+/// The route table, for the tests that must cover every route.
+pub use http::routes::{Route, routes};

@@ -19,7 +19,7 @@ pub struct ApiError {
     /// For the log only.
     pub internal: Option<String>,
     /// Methods the route accepts (405 only), sent as the `Allow` header.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -64,7 +64,7 @@ impl ApiError {
         ApiError::new(404, "not_found", "No route matches this path")
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+    pub fn method_not_allowed(allow: String) -> ApiError {
         let mut e = ApiError::new(
             405,
             "method_not_allowed",
@@ -72,6 +72,11 @@ impl ApiError {
         );
         e.allow = Some(allow);
         e
+    }
+
+    /// A route of Flexprice's SDKs that exportd does not serve.
+    pub fn not_supported(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "not_supported", message)
     }
 
     pub fn payload_too_large(limit: u64) -> ApiError {

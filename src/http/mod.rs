@@ -4,10 +4,13 @@
 //! (`scheduled_tasks/handlers.rs`, `runs/handlers.rs`, ...).
 
 mod api;
+mod ctx;
 pub mod error;
 pub mod front;
+mod probes;
 pub mod query;
 pub mod routes;
 
-pub use api::{Body, Ctx, Outcome, Reply, Server, check_endpoint, list_reply, not_found};
+pub use api::Server;
+pub use ctx::{Body, Ctx, Outcome, Public, Reply, check_endpoint, list_reply, not_found};
 pub use error::ApiError;

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::export::key::content_type;
-use crate::http::{ApiError, Body, Ctx, Outcome, Reply, not_found};
+use crate::http::{ApiError, Body, Ctx, Outcome, Public, Reply, not_found};
 use crate::runs::execute::destination;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
@@ -127,7 +127,8 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Serves a file of a directory destination to whoever holds a valid, unexpired link.
-pub fn serve(app: &App, run_id: &str, query: &crate::http::query::Query) -> Outcome {
+pub fn serve(p: &Public<'_>) -> Outcome {
+    let (app, run_id, query) = (p.app, p.id, &p.query);
     let refused = || {
         ApiError::new(
             403,

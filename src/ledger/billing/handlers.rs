@@ -57,9 +57,19 @@ fn check_empty_body(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `.../schedule-update-billing-period`: see [`schedule`].
+pub fn update_periods(ctx: &Ctx<'_>) -> Outcome {
+    schedule(ctx, JobName::UpdateBillingPeriod)
+}
+
+/// `.../schedule-draft-finalization`: see [`schedule`].
+pub fn finalize_drafts(ctx: &Ctx<'_>) -> Outcome {
+    schedule(ctx, JobName::DraftFinalization)
+}
+
 /// Enables the job (idempotently) and makes it due now; the scheduler hands it to the
 /// billing thread at once.
-pub fn schedule(ctx: &Ctx<'_>, name: JobName) -> Outcome {
+fn schedule(ctx: &Ctx<'_>, name: JobName) -> Outcome {
     check_empty_body(ctx)?;
     let now = ctx.now();
     ctx.app

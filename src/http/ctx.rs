@@ -1,0 +1,137 @@
+//! What a handler gets and gives: the request as [`Ctx`] (or [`Public`] for routes without an
+//! API key), and the answer as a [`Reply`] or an [`ApiError`].
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::query::Query;
+pub use crate::app::App;
+use crate::auth::Principal;
+use crate::store::Scope;
+
+/// One authenticated request as a handler sees it.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub principal: Principal,
+    pub scope: Scope,
+    pub query: Query,
+    pub body: Vec<u8>,
+    pub user_agent: String,
+    /// The Host header, for links to exportd itself when no public_url is configured.
+    pub host: String,
+}
+
+impl Ctx<'_> {
+    pub fn now(&self) -> i64 {
+        self.app.now_ms()
+    }
+
+    /// Where this environment's managed connections write, or a 400 when the operator has
+    /// switched the managed destination off.
+    pub fn managed_target(
+        &self,
+    ) -> Result<crate::scheduled_tasks::job_config::ManagedTarget, ApiError> {
+        self.app
+            .config
+            .managed
+            .target(&self.scope.tenant_id, &self.scope.environment_id)
+            .ok_or_else(|| {
+                ApiError::invalid_operation(
+                    "This exportd has no managed destination ([managed_destination] kind = \"none\"); ask the operator to configure one",
+                )
+            })
+    }
+
+    /// The body parsed as strict JSON; an empty body is an error naming what was expected.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        // An empty body gets a clear message of its own rather than a JSON syntax error.
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::validation(
+                "",
+                "request body is required (a JSON object)",
+            ));
+        }
+        Ok(crate::input::parse_json(&self.body)?)
+    }
+}
+
+/// A 404 for an id of some kind. Ids that do not look like ours are not echoed back, so a
+/// hostile path cannot make the answer (or the log) long.
+pub fn not_found(kind: &str, id: &str) -> ApiError {
+    let plausible = id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plausible {
+        ApiError::not_found(format!("{kind} with ID {id} was not found")).with_detail("id", id)
+    } else {
+        ApiError::not_found(format!("{kind} with the given ID was not found"))
+    }
+}
+
+/// A successful answer: a status and a JSON body, nothing (204), or a file streamed from disk.
+pub struct Reply {
+    pub status: u16,
+    pub body: Body,
+}
+
+pub enum Body {
+    Json(Value),
+    Empty,
+    /// Text that is not JSON (Prometheus metrics), or JSON kept as written (the OpenAPI file).
+    Text {
+        text: std::borrow::Cow<'static, str>,
+        content_type: &'static str,
+    },
+    File {
+        file: std::fs::File,
+        len: u64,
+        content_type: &'static str,
+        filename: String,
+    },
+}
+
+impl Reply {
+    pub fn json(status: u16, value: impl Serialize) -> Result<Reply, ApiError> {
+        let body = serde_json::to_value(value)
+            .map_err(|e| ApiError::internal(format!("serialising a response: {e}")))?;
+        Ok(Reply {
+            status,
+            body: Body::Json(body),
+        })
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: Body::Empty,
+        }
+    }
+}
+
+pub type Outcome = Result<Reply, ApiError>;
+
+/// A list answer in Flexprice's shape: the page's items and how it sits in the whole.
+pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64, i64)) -> Outcome {
+    Reply::json(
+        200,
+        serde_json::json!({"items": items, "pagination": {"total": total, "limit": limit, "offset": offset}}),
+    )
+}
+
+/// A request to a route without an API key (see [`super::routes::Handler::Public`]).
+pub struct Public<'a> {
+    pub app: &'a App,
+    /// The path's `{id}`, or empty.
+    pub id: &'a str,
+    pub query: Query,
+}
+
+/// Applies the endpoint_url rule (allowlist, then https and public addresses) to a field.
+pub fn check_endpoint(ctx: &Ctx<'_>, field: &str, url: &str) -> Result<(), ApiError> {
+    let resolver = crate::sinks::endpoint::system_resolver;
+    crate::sinks::endpoint::check(url, &ctx.app.config.allowed_endpoints, &resolver)
+        .map(|_| ())
+        .map_err(|why| ApiError::validation(field, format!("{field} {why}")))
+}
