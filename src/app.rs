@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::auth::KeyRing;
 use crate::clock::{Clock, to_ms};
 use crate::config::Config;
-use crate::ledger::billing::Runner;
+use crate::ledger::billing::runner::Runner;
 use crate::metrics::Metrics;
 use crate::runs::workers::RunQueue;
 use crate::scheduled_tasks::scheduler::Scheduler;
