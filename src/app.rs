@@ -6,13 +6,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::auth::KeyRing;
 use crate::clock::{Clock, to_ms};
 use crate::config::Config;
-use crate::ledger::billing::runner::Runner;
+use crate::ledger::billing::ClaimedJob;
 use crate::metrics::Metrics;
-use crate::runs::workers::RunQueue;
-use crate::scheduled_tasks::scheduler::Scheduler;
 use crate::secrets::SecretBox;
 use crate::store::Store;
-use crate::webhooks::Outbox;
+use crate::sync::Mailbox;
 
 pub struct App {
     pub config: Config,
@@ -20,15 +18,17 @@ pub struct App {
     pub keys: KeyRing,
     pub secrets: SecretBox,
     pub clock: Arc<dyn Clock>,
-    /// Runs waiting for an export worker.
-    pub queue: Arc<RunQueue>,
-    pub scheduler: Scheduler,
+    /// Runs (their ids) waiting for an export worker, keyed by their scheduled task: a task
+    /// never has two runs in flight.
+    pub(crate) runs: Mailbox<String>,
+    /// Wakes the scheduler: a task created, resumed or deleted, a run finished, shutdown.
+    pub(crate) scheduler: Mailbox<()>,
     /// System jobs (billing) the scheduler has claimed, for the billing thread.
-    pub billing: Runner,
+    pub(crate) billing: Mailbox<ClaimedJob>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// Wakes the webhook delivery thread.
-    pub webhooks: Outbox,
+    pub(crate) webhooks: Mailbox<()>,
     /// The last `ingested_at` handed out: ingest times never go back, even if the wall
     /// clock does, so an event can never land in a window that was already exported.
     last_ingested_at: AtomicI64,
@@ -49,13 +49,18 @@ impl App {
             keys,
             secrets,
             clock,
-            queue: Arc::new(RunQueue::default()),
-            scheduler: Scheduler::default(),
-            billing: Runner::default(),
+            runs: Mailbox::default(),
+            scheduler: Mailbox::default(),
+            billing: Mailbox::default(),
             metrics: Metrics::default(),
-            webhooks: Outbox::default(),
+            webhooks: Mailbox::default(),
             last_ingested_at: AtomicI64::new(last),
         })
+    }
+
+    /// Queues a PENDING run for an export worker.
+    pub fn queue_run(&self, run_id: &str, task_id: &str) {
+        self.runs.push(task_id, run_id.to_owned());
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -21,8 +21,8 @@ pub mod scheduled_tasks;
 pub mod secrets;
 pub mod sinks;
 pub mod store;
+pub mod sync;
 pub mod systemd;
-pub mod wakeup;
 pub mod webhooks;
 
 /// Runs exportd with the given command line (program name first) and returns the exit code:

@@ -110,6 +110,8 @@ pub struct Gauges {
     pub tasks: Vec<(String, bool, u64)>,
     /// Runs waiting for, or held by, an export worker.
     pub runs_in_flight: u64,
+    /// Passes the scheduler loop has begun: a pass that begins after a change has seen it.
+    pub scheduler_passes: u64,
 }
 
 /// The HTTP methods that get their own label value; anything else is `OTHER`.
@@ -323,6 +325,17 @@ impl Metrics {
             "Export runs pending or running.",
         );
         let _ = writeln!(out, "exportd_runs_in_flight {}", gauges.runs_in_flight);
+        help(
+            &mut out,
+            "exportd_scheduler_passes_total",
+            "counter",
+            "Passes of the scheduler loop (each looks for due windows, jobs and retries).",
+        );
+        let _ = writeln!(
+            out,
+            "exportd_scheduler_passes_total {}",
+            gauges.scheduler_passes
+        );
         out
     }
 }
@@ -411,6 +424,7 @@ mod tests {
             watermark_age: vec![("schtask_1".into(), "events".into(), 60.0)],
             tasks: vec![("events".into(), true, 1)],
             runs_in_flight: 0,
+            scheduler_passes: 0,
         });
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap_or_default();

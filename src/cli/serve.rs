@@ -62,21 +62,21 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
         let app = app.clone();
         std::thread::Builder::new()
             .name("scheduler".into())
-            .spawn(move || app.scheduler.run(&app))
+            .spawn(move || crate::scheduled_tasks::scheduler::run(&app))
             .map_err(|e| ServeError::Runtime(format!("cannot start the scheduler: {e}")))?
     };
     let billing = {
         let app = app.clone();
         std::thread::Builder::new()
             .name("billing".into())
-            .spawn(move || app.billing.run(&app))
+            .spawn(move || crate::ledger::billing::runner::run(&app))
             .map_err(|e| ServeError::Runtime(format!("cannot start the billing thread: {e}")))?
     };
     let webhooks = {
         let app = app.clone();
         std::thread::Builder::new()
             .name("webhooks".into())
-            .spawn(move || app.webhooks.run(&app))
+            .spawn(move || crate::webhooks::run(&app))
             .map_err(|e| ServeError::Runtime(format!("cannot start the webhook thread: {e}")))?
     };
     let server = Server::start(app.clone(), listen, threads)
@@ -224,7 +224,7 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
     }
     let pending = app.store.read(crate::runs::storage::pending)?;
     for (run_id, task_id) in &pending {
-        app.queue.push(run_id, task_id);
+        app.queue_run(run_id, task_id);
     }
     if !pending.is_empty() {
         log::info!("{} pending run(s) queued", pending.len());

@@ -23,7 +23,7 @@ pub(crate) fn ready(p: &Public<'_>) -> Outcome {
         err.internal = Some(format!("readiness: {e}"));
         return Err(err);
     }
-    if !app.scheduler.is_running() {
+    if !app.scheduler.is_looping() {
         return Err(ApiError::unavailable("the scheduler is not running"));
     }
     Reply::json(
@@ -35,9 +35,10 @@ pub(crate) fn ready(p: &Public<'_>) -> Outcome {
 pub(crate) fn metrics(p: &Public<'_>) -> Outcome {
     let app = p.app;
     let now = app.now_ms();
-    let gauges = app
+    let mut gauges = app
         .store
         .read(|tx| crate::scheduled_tasks::storage::gauges(tx, now))?;
+    gauges.scheduler_passes = app.scheduler.passes();
     Ok(Reply {
         status: 200,
         body: Body::Text {

@@ -105,7 +105,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                 .store
                 .write(|tx| scheduler::record_failure(tx, &app.config, &run, &e, now))?;
             if let Some(next) = next {
-                app.queue.push(&next.id, &next.scheduled_task_id);
+                app.queue_run(&next.id, &next.scheduled_task_id);
             }
             app.metrics.run_finished(RunOutcome {
                 entity_type: run.entity_type.as_str(),
@@ -134,7 +134,7 @@ pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreEr
         scheduler::record_failure(tx, &app.config, &run, &error, now)
     })?;
     if let Some(next) = next {
-        app.queue.push(&next.id, &next.scheduled_task_id);
+        app.queue_run(&next.id, &next.scheduled_task_id);
     }
     app.scheduler.notify();
     app.webhooks.notify();

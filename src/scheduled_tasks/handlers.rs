@@ -239,7 +239,7 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
         crate::runs::storage::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;
-    ctx.app.queue.push(&run.id, &run.scheduled_task_id);
+    ctx.app.queue_run(&run.id, &run.scheduled_task_id);
     Reply::json(
         200,
         json!({
@@ -313,7 +313,7 @@ pub fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
         Ok::<_, ApiError>(runs)
     })?;
     for run in &runs {
-        ctx.app.queue.push(&run.id, &run.scheduled_task_id);
+        ctx.app.queue_run(&run.id, &run.scheduled_task_id);
     }
     let listed: Vec<_> = runs
         .iter()

@@ -18,7 +18,6 @@
 //! The same thread wakes for the billing system jobs (`ledger::billing`): it claims the due
 //! ones and hands them to the billing thread, and sleeps no later than the next one is due.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::Transaction;
@@ -33,7 +32,6 @@ use crate::scheduled_tasks::storage::{self, ScheduleUpdate};
 use crate::scheduled_tasks::window;
 use crate::scheduled_tasks::{ScheduledTask, TaskStatus};
 use crate::store::StoreError;
-use crate::wakeup::Wakeup;
 
 /// Longest sleep with the real clock: bounds the effect of a wall-clock jump.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -42,87 +40,48 @@ const TEST_CLOCK_POLL: Duration = Duration::from_millis(25);
 /// Runs started per transaction when many tasks are due at once.
 const BATCH: usize = 500;
 
-#[derive(Default)]
-pub struct Scheduler {
-    wakeup: Wakeup,
-    wakeups: AtomicU64,
-    /// Whether the loop is running (for `/readyz`).
-    running: AtomicBool,
-}
-
-impl Scheduler {
-    /// Something changed: look at the schedule again now.
-    pub fn notify(&self) {
-        self.wakeup.notify();
-    }
-
-    pub fn stop(&self) {
-        self.wakeup.stop();
-    }
-
-    /// How many times the loop has woken up (idle cost is measured by this).
-    pub fn wakeups(&self) -> u64 {
-        self.wakeups.load(Ordering::Relaxed)
-    }
-
-    /// Whether [`Scheduler::run`] is looping on some thread.
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::SeqCst)
-    }
-
-    /// The loop; returns after [`Scheduler::stop`].
-    pub fn run(&self, app: &App) {
-        // Cleared on the way out, a panic included.
-        struct Running<'a>(&'a AtomicBool);
-        impl Drop for Running<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::SeqCst);
-            }
+/// The scheduler's loop; returns once `app.scheduler` is stopped. Each pass starts the due
+/// runs and system jobs, then sleeps until the next is due or something changes
+/// (`app.scheduler.notify()`).
+pub fn run(app: &App) {
+    let _looping = app.scheduler.looping();
+    while app.scheduler.begin() {
+        let now = app.now_ms();
+        match start_due(app, now) {
+            Ok(0) => {}
+            Ok(n) => log::info!("scheduler: started {n} run(s)"),
+            Err(e) => log::error!("scheduler: could not start due runs: {e}"),
         }
-        self.running.store(true, Ordering::SeqCst);
-        let _running = Running(&self.running);
-        self.run_loop(app);
-    }
-
-    fn run_loop(&self, app: &App) {
-        while self.wakeup.begin() {
-            let woke = self.wakeups.fetch_add(1, Ordering::Relaxed) + 1;
-            let now = app.now_ms();
-            match start_due(app, now) {
-                Ok(0) => {}
-                Ok(n) => log::info!("scheduler: started {n} run(s)"),
-                Err(e) => log::error!("scheduler: could not start due runs: {e}"),
-            }
-            let next_job = start_due_jobs(app, now).unwrap_or_else(|e| {
-                log::error!("scheduler: could not start due system jobs: {e}");
-                None
-            });
-            let next_retry = queue_waiting_runs(app, now).unwrap_or_else(|e| {
-                log::error!("scheduler: could not queue waiting retries: {e}");
-                None
-            });
-            let next = app.store.read(storage::earliest_due).unwrap_or_else(|e| {
-                log::error!("scheduler: could not read the next due time: {e}");
-                None
-            });
-            let next = next.into_iter().chain(next_job).chain(next_retry).min();
-            log::debug!(
-                "scheduler: woke ({woke}) at {}, next run due {}",
-                rfc3339_ms(now),
-                next.map_or("never".to_owned(), rfc3339_ms)
-            );
-            let sleep = if app.clock.is_test() {
-                TEST_CLOCK_POLL
-            } else {
-                match next {
-                    Some(due) => {
-                        Duration::from_millis(due.saturating_sub(now).max(0) as u64).min(MAX_SLEEP)
-                    }
-                    None => MAX_SLEEP,
+        let next_job = start_due_jobs(app, now).unwrap_or_else(|e| {
+            log::error!("scheduler: could not start due system jobs: {e}");
+            None
+        });
+        let next_retry = queue_waiting_runs(app, now).unwrap_or_else(|e| {
+            log::error!("scheduler: could not queue waiting retries: {e}");
+            None
+        });
+        let next = app.store.read(storage::earliest_due).unwrap_or_else(|e| {
+            log::error!("scheduler: could not read the next due time: {e}");
+            None
+        });
+        let next = next.into_iter().chain(next_job).chain(next_retry).min();
+        log::debug!(
+            "scheduler: woke ({}) at {}, next run due {}",
+            app.scheduler.passes(),
+            rfc3339_ms(now),
+            next.map_or("never".to_owned(), rfc3339_ms)
+        );
+        let sleep = if app.clock.is_test() {
+            TEST_CLOCK_POLL
+        } else {
+            match next {
+                Some(due) => {
+                    Duration::from_millis(due.saturating_sub(now).max(0) as u64).min(MAX_SLEEP)
                 }
-            };
-            self.wakeup.sleep(sleep);
-        }
+                None => MAX_SLEEP,
+            }
+        };
+        app.scheduler.sleep(sleep);
     }
 }
 
@@ -155,7 +114,7 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
             Ok::<_, StoreError>(runs)
         })?;
         for (run_id, task_id) in &runs {
-            app.queue.push(run_id, task_id);
+            app.queue_run(run_id, task_id);
         }
         started += runs.len();
         if runs.len() < BATCH {
@@ -173,7 +132,13 @@ fn start_due_jobs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
     }
     let jobs = app.store.write(|tx| system_jobs::claim_due(tx, now))?;
     for job in jobs {
-        app.billing.push(job);
+        let key = format!(
+            "{}/{}/{}",
+            job.scope.tenant_id,
+            job.scope.environment_id,
+            job.name.as_str()
+        );
+        app.billing.push(&key, job);
     }
     app.store.read(system_jobs::earliest_due)
 }
@@ -189,7 +154,7 @@ fn queue_waiting_runs(app: &App, now: i64) -> Result<Option<i64>, StoreError> {
         .store
         .write(|tx| crate::runs::storage::release_waiting(tx, now))?;
     for (run_id, task_id) in &runs {
-        app.queue.push(run_id, task_id);
+        app.queue_run(run_id, task_id);
     }
     app.store.read(crate::runs::storage::earliest_waiting)
 }

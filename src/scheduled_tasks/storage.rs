@@ -313,5 +313,6 @@ pub fn gauges(tx: &Transaction<'_>, now: i64) -> Result<crate::metrics::Gauges> 
         watermark_age,
         tasks,
         runs_in_flight: runs_in_flight as u64,
+        scheduler_passes: 0,
     })
 }

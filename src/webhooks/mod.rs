@@ -25,7 +25,6 @@ use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
 use crate::store::StoreError;
-use crate::wakeup::Wakeup;
 use crate::webhooks::storage::{self as outbox, Attempt, Delivery};
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
@@ -269,72 +268,52 @@ fn enqueue(
     Ok(())
 }
 
-/// The delivery thread's wake-up: new rows, or shutdown.
-#[derive(Default)]
-pub struct Outbox {
-    wakeup: Wakeup,
-}
-
-impl Outbox {
-    /// Rows were added: look at the outbox now.
-    pub fn notify(&self) {
-        self.wakeup.notify();
-    }
-
-    pub fn stop(&self) {
-        self.wakeup.stop();
-    }
-
-    fn stopped(&self) -> bool {
-        self.wakeup.stopped()
-    }
-
-    /// The delivery loop; returns after [`Outbox::stop`] (once the POST in flight, if any, ends).
-    pub fn run(&self, app: &App) {
-        let mut last_prune = 0;
-        while self.wakeup.begin() {
-            let now = real_now_ms();
-            if now - last_prune >= PRUNE_EVERY_MS {
-                last_prune = now;
-                match app.store.write(|tx| outbox::prune(tx, now - RETENTION_MS)) {
-                    Ok(0) => {}
-                    Ok(n) => log::debug!("webhooks: deleted {n} old delivery record(s)"),
-                    Err(e) => log::warn!("webhooks: cannot prune old deliveries: {e}"),
-                }
+/// The delivery loop; returns once `app.webhooks` is stopped (once the POST in flight, if any,
+/// ends). `app.webhooks.notify()` says rows were added.
+pub fn run(app: &App) {
+    let mut last_prune = 0;
+    while app.webhooks.begin() {
+        let now = real_now_ms();
+        if now - last_prune >= PRUNE_EVERY_MS {
+            last_prune = now;
+            match app.store.write(|tx| outbox::prune(tx, now - RETENTION_MS)) {
+                Ok(0) => {}
+                Ok(n) => log::debug!("webhooks: deleted {n} old delivery record(s)"),
+                Err(e) => log::warn!("webhooks: cannot prune old deliveries: {e}"),
             }
-            let sleep = match self.deliver_due(app, now) {
-                Ok(true) => continue,
-                Ok(false) => match app.store.read(outbox::next_due) {
-                    Ok(Some(at)) => Duration::from_millis((at - real_now_ms()).max(0) as u64),
-                    Ok(None) => MAX_SLEEP,
-                    Err(e) => {
-                        log::warn!("webhooks: cannot read the outbox: {e}");
-                        STORE_RETRY
-                    }
-                },
+        }
+        let sleep = match deliver_due(app, now) {
+            Ok(true) => continue,
+            Ok(false) => match app.store.read(outbox::next_due) {
+                Ok(Some(at)) => Duration::from_millis((at - real_now_ms()).max(0) as u64),
+                Ok(None) => MAX_SLEEP,
                 Err(e) => {
                     log::warn!("webhooks: cannot read the outbox: {e}");
                     STORE_RETRY
                 }
-            };
-            self.wakeup.sleep(sleep.min(MAX_SLEEP));
-        }
-    }
-
-    /// Sends what is due; true when there may be more due at once.
-    fn deliver_due(&self, app: &App, now: i64) -> Result<bool, StoreError> {
-        let due = app.store.read(|tx| outbox::due(tx, now, BATCH))?;
-        let full = due.len() == BATCH;
-        for delivery in due {
-            if self.stopped() {
-                return Ok(false);
+            },
+            Err(e) => {
+                log::warn!("webhooks: cannot read the outbox: {e}");
+                STORE_RETRY
             }
-            let attempt = attempt(app, &delivery);
-            app.store
-                .write(|tx| outbox::record(tx, &delivery.id, &attempt, real_now_ms()))?;
-        }
-        Ok(full)
+        };
+        app.webhooks.sleep(sleep.min(MAX_SLEEP));
     }
+}
+
+/// Sends what is due; true when there may be more due at once.
+fn deliver_due(app: &App, now: i64) -> Result<bool, StoreError> {
+    let due = app.store.read(|tx| outbox::due(tx, now, BATCH))?;
+    let full = due.len() == BATCH;
+    for delivery in due {
+        if app.webhooks.is_stopped() {
+            return Ok(false);
+        }
+        let attempt = attempt(app, &delivery);
+        app.store
+            .write(|tx| outbox::record(tx, &delivery.id, &attempt, real_now_ms()))?;
+    }
+    Ok(full)
 }
 
 /// One attempt of a delivery, and what to do next.

@@ -1,10 +1,8 @@
 //! The billing thread: it runs the system jobs the scheduler claims, one at a time, and
 //! records how each ended.
 
-use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::storage::Finish;
@@ -13,55 +11,13 @@ use super::{
 };
 use crate::app::App;
 
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<ClaimedJob>,
-}
-
-/// The billing thread's queue of claimed jobs. Each enabled job is claimed at most once at a
-/// time, so the queue holds at most two jobs per environment.
-#[derive(Default)]
-pub struct Runner {
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    stop: AtomicBool,
-}
-
-impl Runner {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn push(&self, job: ClaimedJob) {
-        self.lock().jobs.push_back(job);
-        self.wake.notify_all();
-    }
-
-    /// Asks the thread to stop: a running job stops at its next period or batch.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _guard = self.lock();
-        self.wake.notify_all();
-    }
-
-    /// The billing thread's loop; returns after [`Runner::stop`]. Jobs still queued then stay
-    /// claimed until `crate::ledger::billing::storage::release_interrupted`.
-    pub fn run(&self, app: &App) {
-        loop {
-            let job = {
-                let mut queue = self.lock();
-                loop {
-                    if self.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Some(job) = queue.jobs.pop_front() {
-                        break job;
-                    }
-                    queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            run_job(app, &job, &self.stop);
-        }
+/// The billing thread's loop: takes the jobs the scheduler claimed (`app.billing`) and runs
+/// them; returns once `app.billing` is stopped. A running job stops at its next period or
+/// batch then; jobs still queued stay claimed until
+/// `crate::ledger::billing::storage::release_interrupted`.
+pub fn run(app: &App) {
+    while let Some((job, _busy)) = app.billing.take() {
+        run_job(app, &job, app.billing.stop_flag());
     }
 }
 
