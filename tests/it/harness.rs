@@ -323,6 +323,26 @@ impl Daemon {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Passes the scheduler loop has begun (`exportd_scheduler_passes_total` in /metrics).
+    pub fn scheduler_passes(&self) -> u64 {
+        let metrics = self.client(None).get("/metrics").text();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("exportd_scheduler_passes_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no exportd_scheduler_passes_total in /metrics:\n{metrics}"))
+    }
+
+    /// Waits until the scheduler has made a whole pass that began after this call: whatever
+    /// it would do about the state of now (a moved clock, a paused task) has then been done and
+    /// is visible. What a negative check waits on, instead of sleeping.
+    pub fn wait_scheduler_pass(&self) {
+        let start = self.scheduler_passes();
+        wait_for("a whole scheduler pass", Duration::from_secs(60), || {
+            self.scheduler_passes() >= start + 2
+        });
+    }
+
     /// Moves the test clock (see [`Setup::clock`]).
     pub fn set_clock(&self, time: &str) {
         set_clock_file(self.dir(), time);
@@ -358,6 +378,33 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How long tests wait for what takes a daemon a while (runs, billing jobs) on a busy machine.
+pub const LONG: Duration = Duration::from_secs(120);
+
+/// Polls `probe` every 20 ms until it answers `Ok`, and returns that answer. After `limit` it
+/// fails, saying what was awaited and the last `Err` the probe gave (the state it saw).
+pub fn eventually<T, E: std::fmt::Display>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {limit:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// [`eventually`] for a condition.
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    eventually(what, limit, || if done() { Ok(()) } else { Err("not yet") });
 }
 
 /// Lower-case hex SHA-256, as runs record it.
