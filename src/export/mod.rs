@@ -2,6 +2,7 @@
 //! through CSV and gzip into a destination. Each entity has a module with its columns and
 //! how its rows are read; [`columns`] and [`write_rows`] pick the module.
 
+pub mod compress;
 pub mod credit_topups;
 pub mod credit_usage;
 mod error;

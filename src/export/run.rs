@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::ExportError;
+use super::compress::Codec;
 use super::key::{content_type, manifest_key, object_key};
 use super::pipeline::{Pipeline, PipelineOptions};
 use crate::app::App;
@@ -21,7 +22,7 @@ use crate::sink::s3::{S3Destination, S3Spec};
 use crate::sink::{Destination, ObjectMeta};
 use crate::store::{self, Scope, StoreError};
 use crate::tasks::endpoint;
-use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider};
+use crate::tasks::job_config::{Encryption, JobConfig, Provider};
 use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
@@ -153,10 +154,7 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
         upload,
         PipelineOptions {
             part_size: app.config.part_size,
-            gzip_level: match job.compression {
-                Compression::None => None,
-                Compression::Gzip => Some(u32::from(job.compression_level)),
-            },
+            compression: Codec::of(job),
             cancel,
             on_upload_id: Box::new(|upload_id| {
                 let now = app.now_ms();
