@@ -1,6 +1,6 @@
 //! Exports: turning one run (a task and a window) into one object, streamed from the store
-//! through CSV and gzip into a destination. Each entity has a module with its columns and
-//! how its rows are read; [`columns`] and [`write_rows`] pick the module.
+//! through CSV and compression (gzip or zstd) into a destination. Each entity has a module
+//! with its columns and how its rows are read; [`columns`] and [`write_rows`] pick the module.
 
 pub mod compress;
 pub mod credit_topups;

@@ -1,4 +1,4 @@
-//! The byte path of an export: CSV records → (gzip) → fixed-size parts → an [`Upload`].
+//! The byte path of an export: CSV records → (gzip or zstd) → fixed-size parts → an [`Upload`].
 //! Memory is one part buffer plus the encoders' small windows and a few queued chunks,
 //! whatever the export's size.
 //!
@@ -7,7 +7,7 @@
 //! encoders' own flushes while they are dropped) are discarded, and the upload is aborted.
 //!
 //! Rows written to [`Pipeline::records`] are formatted, compressed and uploaded on the calling
-//! thread (gzip spreads its blocks over threads of its own, see [`super::compress`]).
+//! thread (gzip and zstd spread their blocks over threads of their own, see [`super::compress`]).
 //! [`Pipeline::parallel`] spreads the work over more threads: one reads and formats the rows,
 //! one feeds the compressor, and the calling thread uploads (an [`Upload`] stays on the thread
 //! that began it). Bounded channels join them, so memory stays bounded, and on two cores
@@ -834,7 +834,13 @@ mod tests {
     #[test]
     fn parallel_stores_the_same_bytes_as_one_thread() {
         let cancel = AtomicBool::new(false);
-        for codec in [Codec::Gzip(6), Codec::Gzip(1), Codec::None] {
+        for codec in [
+            Codec::Gzip(6),
+            Codec::Gzip(1),
+            Codec::None,
+            Codec::Zstd(3),
+            Codec::Zstd(19),
+        ] {
             // 50,000 rows are about 30 gzip blocks.
             for rows in [0, 3, 50_000] {
                 let one = RefCell::new(Recorder::default());

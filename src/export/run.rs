@@ -217,6 +217,7 @@ fn export(app: &App, run: &Run, cancel: &AtomicBool) -> Result<Completed, Export
             "uncompressed_bytes": stored.uncompressed_bytes,
             "stored_bytes": stored.stored_bytes,
             "sha256": stored.sha256,
+            "format": "csv",
             "compression": job.compression,
             "content_type": meta.content_type,
         });
