@@ -10,6 +10,7 @@ pub mod events;
 pub mod format;
 pub mod invoices;
 pub mod key;
+pub mod parquet;
 pub mod pipeline;
 pub mod pool;
 pub mod run;

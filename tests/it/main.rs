@@ -17,6 +17,7 @@ mod isolation;
 mod ledger;
 mod lifecycle;
 mod operations;
+mod parquet;
 pub mod runs;
 mod scheduled_tasks;
 mod scheduler;
