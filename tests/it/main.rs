@@ -12,6 +12,7 @@ mod entities;
 mod events;
 mod exports;
 mod flexprice;
+mod formats;
 mod hostile;
 mod isolation;
 mod ledger;
