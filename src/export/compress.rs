@@ -383,7 +383,7 @@ fn deflate_jobs(queue: &Mutex<Receiver<Job>>, level: Compression) {
 ///
 /// Each block gets a fresh compressor: a reset one keeps the links of its hash chains, which
 /// can steer it to other (valid) matches, and the bytes would depend on which thread took
-/// which block before. A new one costs a few per cent of deflating 128 KiB.
+/// which block before. A new one costs about 1% of deflating 128 KiB (measured at level 6).
 fn deflate_block(
     level: Compression,
     input: &[u8],
