@@ -10,14 +10,13 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, Body, Ctx, Outcome, Reply, not_found};
 use crate::app::App;
 use crate::clock::rfc3339_ms;
-use crate::export::key::content_type;
+use crate::export::key::{compression_of_key, content_type};
 use crate::export::run::destination;
 use crate::runs::{Run, RunStatus};
 use crate::secrets::{parse_hex32, to_hex};
 use crate::sink::Destination;
 use crate::store::{self, Scope, StoreError};
 use crate::tasks::ScheduledTask;
-use crate::tasks::job_config::Compression;
 
 /// How long a download link works.
 pub const LINK_SECONDS: i64 = 30 * 60;
@@ -169,11 +168,7 @@ pub fn serve(app: &App, run_id: &str, query: &super::query::Query) -> Outcome {
         .metadata()
         .map_err(|e| ApiError::internal(format!("stat {key}: {e}")))?
         .len();
-    let compression = if key.ends_with(".gz") {
-        Compression::Gzip
-    } else {
-        Compression::None
-    };
+    let compression = compression_of_key(&key);
     Ok(Reply {
         status: 200,
         body: Body::File {

@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::ExportError;
+use super::compress::Codec;
 use super::key::{content_type, manifest_key, object_key};
 use super::pipeline::{Pipeline, PipelineOptions};
 use crate::app::App;
@@ -23,7 +24,7 @@ use crate::sink::s3::{S3Destination, S3Spec};
 use crate::sink::{Destination, ObjectMeta};
 use crate::store::{self, Scope, StoreError};
 use crate::tasks::endpoint;
-use crate::tasks::job_config::{Compression, Encryption, JobConfig, Provider};
+use crate::tasks::job_config::{Encryption, JobConfig, Provider};
 use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
@@ -215,10 +216,7 @@ fn export(
         upload,
         PipelineOptions {
             part_size: app.config.part_size,
-            gzip_level: match job.compression {
-                Compression::None => None,
-                Compression::Gzip => Some(u32::from(job.compression_level)),
-            },
+            compression: Codec::of(job),
             cancel,
             on_upload_id: Box::new(|upload_id| {
                 let now = app.now_ms();
@@ -283,6 +281,7 @@ fn export(
             "uncompressed_bytes": stored.uncompressed_bytes,
             "stored_bytes": stored.stored_bytes,
             "sha256": stored.sha256,
+            "format": "csv",
             "compression": job.compression,
             "content_type": meta.content_type,
         });
