@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Benchmarks exportd (SPEC 9): export of N events to SeaweedFS and to a directory against the
-# shell pipeline `sqlite3 -csv | gzip -6 | aws s3 cp -`, bulk ingest, API latency and idle CPU.
+# Benchmarks exportd (SPEC 9): export of N events (CSV with gzip and with zstd) to SeaweedFS and
+# to a directory against the shell pipeline `sqlite3 -csv | gzip -6 | aws s3 cp -` and against
+# gzip, pigz and zstd of the same CSV, bulk ingest, API latency and idle CPU.
 # Each figure is the median of --runs runs (min and max beside it); the table goes to stdout
 # and to target/bench/results.md.
 #
 #   scripts/bench.sh [--rows N] [--runs K] [--only export,ingest,api,idle] [--idle-seconds S]
 #
-# It installs what it needs: sqlite3 from Debian (apt-get) if missing, the pinned test tools
-# (SeaweedFS) into .ci/venv as scripts/test.sh does (or uses $EXPORTD_TEST_VENV), and awscli
-# into .ci/bench-venv. Takes about 10 minutes with the defaults (1,000,000 rows, 3 runs).
+# It installs what it needs: sqlite3, pigz and zstd from Debian (apt-get) if missing, the
+# pinned test tools (SeaweedFS) into .ci/venv as scripts/test.sh does (or uses
+# $EXPORTD_TEST_VENV), and awscli into .ci/bench-venv. Takes about 10 minutes with the defaults (1,000,000 rows, 3 runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v sqlite3 >/dev/null 2>&1; then
-  echo "scripts/bench.sh: installing sqlite3 (Debian)" >&2
-  apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
+# sqlite3 for the shell pipeline; pigz and zstd for the compression floors.
+missing=()
+for tool in sqlite3 pigz zstd; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "scripts/bench.sh: installing ${missing[*]} (Debian)" >&2
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # Installs requirements file $2 into venv $1 unless it already holds exactly that file.

@@ -1,9 +1,10 @@
 //! exportd-bench: the benchmark behind `scripts/bench.sh` (SPEC 9). It drives the real
 //! `exportd` binary and prints each figure as the median of several runs, with min and max:
 //!
-//! - export: N generated events as one window, gzip level 6, to a local SeaweedFS and to the
-//!   directory destination, against `sqlite3 -csv | gzip -6 | aws s3 cp -` on the same rows and
-//!   server, and against plain `gzip -6` of the same CSV (the compression floor);
+//! - export: N generated events as one window, gzip level 6 and zstd level 3, to a local
+//!   SeaweedFS and to the directory destination, against `sqlite3 -csv | gzip -6 | aws s3 cp -`
+//!   on the same rows and server, and against `gzip -6`, `pigz -6 -p 2` and `zstd -3` of the
+//!   same CSV (the compression floors);
 //! - ingest: events/s through `POST /v1/events/bulk`, 1000 events per request;
 //! - API: `GET /v1/tasks/scheduled/{id}` closed-loop requests/s, and p99 at a fixed rate;
 //! - idle: the daemon's CPU over a minute with 10,000 enabled tasks.
@@ -176,7 +177,20 @@ fn thousands(n: u64) -> String {
 #[derive(Default)]
 struct Results {
     figures: Vec<Figure>,
+    /// Rows of the side-by-side table: a label and each run's wall time, CPU-seconds, stored
+    /// bytes and peak RSS (NaN where it does not apply).
+    sides: Vec<(String, Vec<[f64; 4]>)>,
     notes: Vec<String>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 impl Results {
@@ -193,17 +207,48 @@ impl Results {
         });
     }
 
+    fn side(&mut self, label: &str, run: [f64; 4]) {
+        match self.sides.iter_mut().find(|(l, _)| l == label) {
+            Some((_, runs)) => runs.push(run),
+            None => self.sides.push((label.to_owned(), vec![run])),
+        }
+    }
+
+    /// The side-by-side table of exports and the tools beside them (medians).
+    fn side_table(&self) -> String {
+        let mut t = String::from(
+            "| medians | wall time | CPU-seconds | stored bytes | peak RSS |\n|---|---|---|---|---|\n",
+        );
+        for (label, runs) in &self.sides {
+            let show = |i: usize, unit: Unit| {
+                let values: Vec<f64> = runs.iter().map(|r| r[i]).collect();
+                let m = median(&values);
+                if m.is_nan() {
+                    String::new()
+                } else {
+                    unit.show(m)
+                }
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} |",
+                label.replace('|', "\\|"),
+                show(0, Unit::Seconds),
+                show(1, Unit::Seconds),
+                show(2, Unit::Mebibytes),
+                show(3, Unit::Mebibytes)
+            );
+        }
+        t
+    }
+
     fn table(&self) -> String {
         let mut t =
             String::from("| measure | median | min | max | target |\n|---|---|---|---|---|\n");
         for f in &self.figures {
             let mut v = f.values.clone();
             v.sort_by(f64::total_cmp);
-            let median = if v.len() % 2 == 1 {
-                v[v.len() / 2]
-            } else {
-                (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-            };
+            let median = median(&v);
             let _ = writeln!(
                 t,
                 "| {} | {} | {} | {} | {} |",
@@ -246,6 +291,10 @@ fn run(o: &Opts) -> Res<()> {
     );
     let _ = writeln!(report, "Machine: {machine}\n");
     report.push_str(&results.table());
+    if !results.sides.is_empty() {
+        report.push('\n');
+        report.push_str(&results.side_table());
+    }
     if !results.notes.is_empty() {
         report.push('\n');
         for n in &results.notes {
@@ -454,19 +503,8 @@ impl Daemon {
 
     /// utime + stime so far, in clock ticks.
     fn cpu_ticks(&self) -> Res<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .ctx("reading /proc/<pid>/stat")?;
-        // Fields after the command name (which may hold spaces) start at field 3 (state).
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |i: usize| -> Res<u64> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse().ok())
-                .ok_or_else(|| "bad /proc/<pid>/stat".to_owned())
-        };
         // utime and stime are fields 14 and 15, so 11 and 12 after the state.
-        Ok(field(11)? + field(12)?)
+        stat_ticks(&format!("/proc/{}/stat", self.pid()), 11)
     }
 
     /// SIGTERM, then wait for the exit.
@@ -855,6 +893,8 @@ fn generate(db: &Path, rows: u64) -> Res<()> {
 /// What one export run measured.
 struct ExportRun {
     wall: f64,
+    /// The daemon's user + system CPU, start-up included.
+    cpu: f64,
     rows: f64,
     csv_bytes: f64,
     stored_bytes: f64,
@@ -887,9 +927,11 @@ fn export_once(o: &Opts, dir: &Path, s3: &S3Server, task: &str) -> Res<ExportRun
     };
     let wall = started.elapsed().as_secs_f64();
     let peak_rss = daemon.peak_rss()?;
+    let cpu = daemon.cpu_ticks()? as f64 / clock_ticks()?;
     let number = |v: &Value| v.as_f64().unwrap_or(0.0);
     Ok(ExportRun {
         wall,
+        cpu,
         rows: number(&run["total_records"]),
         csv_bytes: number(&run["metadata"]["file_size_bytes"]),
         stored_bytes: number(&run["stored_bytes"]),
@@ -973,11 +1015,11 @@ impl Write for HashingWriter {
     }
 }
 
-/// The SHA-256 and length of the CSV inside a stored gzip object, streamed (so a 10M-row
+/// The SHA-256 and length of the CSV inside a stored gzip or zstd object, streamed (so a 10M-row
 /// export needs no memory of its size); with `keep`, the CSV is also written there.
 fn csv_digest(s3: &S3Server, key: &str, work: &Path, keep: Option<&Path>) -> Res<(String, u64)> {
     use sha2::Digest;
-    let gz_path = work.join("download.gz");
+    let gz_path = work.join("download");
     {
         let mut file = std::fs::File::create(&gz_path).ctx("creating the download file")?;
         s3.bucket(BUCKET)?
@@ -996,14 +1038,34 @@ fn csv_digest(s3: &S3Server, key: &str, work: &Path, keep: Option<&Path>) -> Res
         copy,
     };
     let file = std::fs::File::open(&gz_path).ctx("opening the download")?;
-    std::io::copy(
-        &mut flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-        &mut out,
-    )
-    .ctx("gunzip")?;
+    let mut decoded: Box<dyn Read> = if key.ends_with(".zst") {
+        Box::new(zstd::stream::read::Decoder::new(file).ctx("zstd")?)
+    } else {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+    };
+    std::io::copy(&mut decoded, &mut out).ctx("decompressing")?;
     out.flush().ctx("writing the CSV file")?;
     let _ = std::fs::remove_file(&gz_path);
     Ok((exportd::secrets::to_hex(&out.hasher.finalize()), out.len))
+}
+
+/// The exports measured: (compression, level, destination). Uncompressed CSV to a directory
+/// shows what reading and formatting alone take, the floor under the others.
+const EXPORTS: [(&str, u32, &str); 5] = [
+    ("gzip", 6, "SeaweedFS"),
+    ("zstd", 3, "SeaweedFS"),
+    ("gzip", 6, "directory"),
+    ("zstd", 3, "directory"),
+    ("none", 6, "directory"),
+];
+
+/// "CSV+gzip-6", or "CSV" without compression.
+fn format_label(compression: &str, level: u32) -> String {
+    if compression == "none" {
+        "CSV".into()
+    } else {
+        format!("CSV+{compression}-{level}")
+    }
 }
 
 fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<()> {
@@ -1015,7 +1077,7 @@ fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<()> {
 
     let s3 = S3Server::start(&o.test_python)?;
     s3.create_bucket(BUCKET)?;
-    let (s3_task, dir_task) = {
+    let tasks = {
         let daemon = Daemon::start(o, &dir, Some(&s3))?;
         let mut c = daemon.client();
         let conn = c.create(
@@ -1024,144 +1086,211 @@ fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<()> {
                 "encrypted_secret_data": {"aws_access_key_id": s3.access_key,
                     "aws_secret_access_key": s3.secret_key}}),
         )?;
-        let s3_task = c.create(
-            "/v1/tasks/scheduled",
-            json!({"connection_id": conn, "entity_type": "events", "interval": "daily",
-                "job_config": {"bucket": BUCKET, "region": REGION, "endpoint_url": s3.endpoint,
-                    "use_path_style": true, "key_prefix": "exportd", "compression": "gzip",
-                    "compression_level": 6, "encryption": "none"}}),
-        )?;
         let managed = c.managed_connection()?;
-        let dir_task = c.create(
-            "/v1/tasks/scheduled",
-            json!({"connection_id": managed, "entity_type": "events", "interval": "daily",
-                "job_config": {"key_prefix": "exportd", "compression": "gzip",
-                    "compression_level": 6}}),
-        )?;
-        (s3_task, dir_task)
+        let mut tasks = Vec::new();
+        for (compression, level, dest) in EXPORTS {
+            let prefix = format!("exportd-{compression}");
+            let body = if dest == "SeaweedFS" {
+                json!({"connection_id": conn, "entity_type": "events", "interval": "daily",
+                    "job_config": {"bucket": BUCKET, "region": REGION, "endpoint_url": s3.endpoint,
+                        "use_path_style": true, "key_prefix": prefix, "compression": compression,
+                        "compression_level": level, "encryption": "none"}})
+            } else {
+                json!({"connection_id": managed, "entity_type": "events", "interval": "daily",
+                    "job_config": {"key_prefix": prefix, "compression": compression,
+                        "compression_level": level}})
+            };
+            tasks.push(c.create("/v1/tasks/scheduled", body)?);
+        }
+        tasks
     };
 
     let rows = o.rows as f64;
-    let mut ratios = Vec::new();
+    let n = thousands(o.rows);
     let mut csv_path = None;
     for i in 0..o.runs {
         eprintln!("exportd-bench: export run {} of {}", i + 1, o.runs);
-        let to_s3 = export_once(o, &dir, &s3, &s3_task)?;
-        if to_s3.rows != rows {
-            return Err(format!(
-                "the export wrote {} rows, expected {rows}",
-                to_s3.rows
-            ));
+        let mut runs = Vec::new();
+        for ((compression, level, dest), task) in EXPORTS.iter().zip(&tasks) {
+            let r = export_once(o, &dir, &s3, task)?;
+            if r.rows != rows {
+                return Err(format!("the export wrote {} rows, expected {rows}", r.rows));
+            }
+            eprintln!(
+                "exportd-bench: {} to {dest}: {:.2} s, {:.2} CPU-s, {:.1} MiB stored, {:.1} MiB peak",
+                format_label(compression, *level),
+                r.wall,
+                r.cpu,
+                r.stored_bytes / 1_048_576.0,
+                r.peak_rss / 1_048_576.0
+            );
+            runs.push(r);
         }
-        let to_dir = export_once(o, &dir, &s3, &dir_task)?;
         let pipe_key = "pipeline/events.csv.gz";
         let pipe = pipeline_once(o, &db, &s3, pipe_key)?;
         if i == 0 {
-            // Same rows, same bytes: the comparison is fair only if both wrote the same CSV.
+            // Same rows, same bytes: the comparisons are fair only if all wrote the same CSV.
             let path = dir.join("events.csv");
-            let (ours, len) = csv_digest(&s3, &to_s3.object_key, &dir, Some(&path))?;
+            let (ours, len) = csv_digest(&s3, &runs[0].object_key, &dir, Some(&path))?;
+            let (zstd, _) = csv_digest(&s3, &runs[1].object_key, &dir, None)?;
             let (theirs, _) = csv_digest(&s3, pipe_key, &dir, None)?;
-            results.notes.push(format!(
-                "The shell pipeline's CSV is {} exportd's ({} bytes, SHA-256 {} vs {}).",
-                if ours == theirs {
+            let same = |a: &str, b: &str| {
+                if a == b {
                     "byte for byte the same as"
                 } else {
                     "NOT the same as"
-                },
+                }
+            };
+            results.notes.push(format!(
+                "The shell pipeline's CSV is {} exportd's ({} bytes, SHA-256 {} vs {}); exportd's zstd export holds {} CSV.",
+                same(&theirs, &ours),
                 thousands(len),
                 &ours[..16],
-                &theirs[..16]
+                &theirs[..16],
+                if zstd == ours { "the same" } else { "NOT the same" },
             ));
             csv_path = Some(path);
         }
-        let gzip_only = match &csv_path {
-            Some(path) => {
-                let started = Instant::now();
-                let status = Command::new("bash")
-                    .arg("-c")
-                    .arg("gzip -6 -c \"$CSV\" > /dev/null")
-                    .env("CSV", path)
-                    .status()
-                    .ctx("gzip")?;
-                if !status.success() {
-                    return Err("gzip failed".into());
-                }
-                started.elapsed().as_secs_f64()
-            }
-            None => 0.0,
+        let Some(csv) = &csv_path else {
+            return Err("no CSV to compress".into());
         };
-        let n = thousands(o.rows);
-        for (what, r) in [("SeaweedFS", &to_s3), ("directory", &to_dir)] {
-            let target = |s3_target: &str| {
-                if what == "SeaweedFS" {
-                    s3_target.to_owned()
-                } else {
-                    String::new()
-                }
+        let floors = [
+            ("gzip -6", floor("gzip -6 -c \"$CSV\"", csv)?),
+            ("pigz -6 -p 2", floor("pigz -6 -p 2 -c \"$CSV\"", csv)?),
+            ("zstd -3", floor("zstd -3 -q -c \"$CSV\"", csv)?),
+        ];
+        for ((compression, level, dest), r) in EXPORTS.iter().zip(&runs) {
+            let format = format_label(compression, *level);
+            let what = format!("export {n} rows, {format}, to {dest}");
+            let target = if *dest == "SeaweedFS" && *compression == "gzip" {
+                "≤ 0.75× pipeline"
+            } else {
+                ""
             };
+            results.add(&format!("{what}: wall time"), Unit::Seconds, r.wall, target);
             results.add(
-                &format!("export {n} rows to {what}: wall time"),
-                Unit::Seconds,
-                r.wall,
-                &target("≤ 0.75× pipeline"),
-            );
-            results.add(
-                &format!("export to {what}: rows/s"),
-                Unit::PerSecond,
-                r.rows / r.wall,
-                "",
-            );
-            results.add(
-                &format!("export to {what}: CSV MB/s"),
-                Unit::MegabytesPerSecond,
-                r.csv_bytes / r.wall / 1e6,
-                "",
-            );
-            results.add(
-                &format!("export to {what}: stored bytes"),
-                Unit::Mebibytes,
-                r.stored_bytes,
-                "",
-            );
-            results.add(
-                &format!("export to {what}: daemon peak RSS (VmHWM)"),
+                &format!("{what}: daemon peak RSS (VmHWM)"),
                 Unit::Mebibytes,
                 r.peak_rss,
                 "< 64 MiB, flat",
             );
+            results.side(
+                &format!("exportd: {format} to {dest}"),
+                [r.wall, r.cpu, r.stored_bytes, r.peak_rss],
+            );
         }
+        let (gzip, zstd) = (&runs[0], &runs[1]);
+        results.add(
+            "export to SeaweedFS, CSV+gzip-6: rows/s",
+            Unit::PerSecond,
+            gzip.rows / gzip.wall,
+            "",
+        );
+        results.add(
+            "export to SeaweedFS, CSV+gzip-6: CSV MB/s",
+            Unit::MegabytesPerSecond,
+            gzip.csv_bytes / gzip.wall / 1e6,
+            "",
+        );
         results.add(
             &format!("shell pipeline (sqlite3 \\| gzip -6 \\| aws s3 cp), {n} rows: wall time"),
             Unit::Seconds,
             pipe,
             "",
         );
-        results.add(
-            "plain gzip -6 of the same CSV (compression floor)",
-            Unit::Seconds,
-            gzip_only,
-            "",
+        results.side(
+            "shell pipeline: sqlite3 | gzip -6 | aws s3 cp",
+            [pipe, f64::NAN, f64::NAN, f64::NAN],
         );
-        ratios.push(to_s3.wall / pipe);
+        for (name, (wall, cpu, bytes)) in &floors {
+            results.add(
+                &format!("{name} of the same CSV (compression floor): wall time"),
+                Unit::Seconds,
+                *wall,
+                "",
+            );
+            results.side(
+                &format!("{name} of the same CSV, alone"),
+                [*wall, *cpu, *bytes, f64::NAN],
+            );
+        }
+        let pigz = floors[1].1;
         results.add(
-            "ratio exportd (SeaweedFS) / shell pipeline",
+            "ratio exportd CSV+gzip-6 (SeaweedFS) / shell pipeline",
             Unit::Ratio,
-            to_s3.wall / pipe,
+            gzip.wall / pipe,
             "≤ 0.75×",
         );
-        eprintln!(
-            "exportd-bench: exportd to S3 {:.2} s ({:.1} MiB peak), to directory {:.2} s, pipeline {:.2} s, gzip alone {:.2} s",
-            to_s3.wall,
-            to_s3.peak_rss / 1_048_576.0,
-            to_dir.wall,
-            pipe,
-            gzip_only
+        results.add(
+            "ratio exportd CSV+gzip-6 (SeaweedFS) / pigz -6 -p 2 of the same CSV",
+            Unit::Ratio,
+            gzip.wall / pigz.0,
+            "≤ 1.4×",
+        );
+        results.add(
+            "CPU-seconds: exportd CSV+gzip-6 (SeaweedFS) / pigz -6 -p 2",
+            Unit::Ratio,
+            gzip.cpu / pigz.1,
+            "",
+        );
+        results.add(
+            "ratio exportd CSV+zstd-3 / CSV+gzip-6 (SeaweedFS)",
+            Unit::Ratio,
+            zstd.wall / gzip.wall,
+            "≤ 0.5×",
         );
     }
     if let Some(path) = csv_path {
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// Runs a compression floor, `command` on the CSV at `$CSV` in bash, its output counted by
+/// `wc -c`; returns its wall time, CPU-seconds and output bytes.
+fn floor(command: &str, csv: &Path) -> Res<(f64, f64, f64)> {
+    let before = children_cpu()?;
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -o pipefail; {command} | wc -c"))
+        .env("CSV", csv)
+        .output()
+        .ctx(command)?;
+    let wall = started.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!(
+            "{command} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let bytes: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| format!("{command}: no byte count"))?;
+    Ok((wall, children_cpu()? - before, bytes))
+}
+
+/// User + system CPU-seconds of this process's children that ended.
+fn children_cpu() -> Res<f64> {
+    // cutime and cstime are fields 16 and 17, so 13 and 14 after the state.
+    Ok(stat_ticks("/proc/self/stat", 13)? as f64 / clock_ticks()?)
+}
+
+/// The sum of two neighbouring tick counts of a `/proc/<pid>/stat`, the first at `index`
+/// counting from the state (field 3).
+fn stat_ticks(path: &str, index: usize) -> Res<u64> {
+    let stat = std::fs::read_to_string(path).ctx(&format!("reading {path}"))?;
+    // The command name (field 2) may hold spaces: count after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| -> Res<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| format!("bad {path}"))
+    };
+    Ok(field(index)? + field(index + 1)?)
 }
 
 // ---------------------------------------------------------------------------------------------

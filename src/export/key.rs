@@ -1,4 +1,4 @@
-//! Object keys (SPEC 6.2): `<prefix>/<entity>/<entity>-<YYMMDDHHMMSS>-<YYMMDDHHMMSS>.csv[.gz]`,
+//! Object keys (SPEC 6.2): `<prefix>/<entity>/<entity>-<YYMMDDHHMMSS>-<YYMMDDHHMMSS>.csv[.gz|.zst]`,
 //! Flexprice's layout, optionally with a Hive-style `dt=YYYY-MM-DD/` partition. The key is a
 //! function of the job_config's prefix, compression and layout, the entity and the window
 //! only: a retry replaces the same object, and so would another task with the same output
@@ -10,10 +10,7 @@ use crate::scheduled_tasks::job_config::{Compression, JobConfig, KeyLayout};
 
 pub fn object_key(job: &JobConfig, entity: EntityType, start: i64, end: i64) -> String {
     let e = entity.as_str();
-    let ext = match job.compression {
-        Compression::None => "csv",
-        Compression::Gzip => "csv.gz",
-    };
+    let ext = extension(job.compression);
     let mut key = String::new();
     if !job.key_prefix.is_empty() {
         key.push_str(&job.key_prefix);
@@ -37,11 +34,28 @@ pub fn manifest_key(object_key: &str) -> String {
     format!("{object_key}.manifest.json")
 }
 
+fn extension(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => "csv",
+        Compression::Gzip => "csv.gz",
+        Compression::Zstd => "csv.zst",
+    }
+}
+
 pub fn content_type(compression: Compression) -> &'static str {
     match compression {
         Compression::None => "text/csv; charset=utf-8",
         Compression::Gzip => "application/gzip",
+        Compression::Zstd => "application/zstd",
     }
+}
+
+/// The compression of a stored object, told by its key's extension.
+pub fn compression_of_key(key: &str) -> Compression {
+    [Compression::Gzip, Compression::Zstd]
+        .into_iter()
+        .find(|c| key.ends_with(extension(*c)))
+        .unwrap_or(Compression::None)
 }
 
 #[cfg(test)]
@@ -80,5 +94,17 @@ mod tests {
             "a/b/credit_topups/dt=2025-10-16/credit_topups-251016100000-251016110000.csv"
         );
         assert_eq!(manifest_key("x/y.csv"), "x/y.csv.manifest.json");
+        let zstd = object_key(
+            &job(json!({"compression":"zstd"})),
+            EntityType::Events,
+            s,
+            e,
+        );
+        assert_eq!(zstd, "events/events-251016100000-251016110000.csv.zst");
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let key = object_key(&job(json!({"compression": c})), EntityType::Invoice, s, e);
+            assert_eq!(compression_of_key(&key), c, "{key}");
+        }
+        assert_eq!(content_type(Compression::Zstd), "application/zstd");
     }
 }

@@ -1,7 +1,8 @@
 //! Exports: turning one run (a task and a window) into one object, streamed from the store
-//! through CSV and gzip into a destination. Each entity has a module with its columns and
-//! how its rows are read; [`columns`] and [`write_rows`] pick the module.
+//! through CSV and compression (gzip or zstd) into a destination. Each entity has a module
+//! with its columns and how its rows are read; [`columns`] and [`write_rows`] pick the module.
 
+pub mod compress;
 pub mod credit_topups;
 pub mod credit_usage;
 mod error;
@@ -9,6 +10,7 @@ pub mod events;
 pub mod format;
 pub mod invoices;
 pub mod key;
+pub mod parquet;
 pub mod pipeline;
 pub mod usage_analytics;
 

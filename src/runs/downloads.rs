@@ -9,12 +9,11 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::clock::rfc3339_ms;
-use crate::export::key::content_type;
+use crate::export::key::{compression_of_key, content_type};
 use crate::http::{ApiError, Body, Ctx, Outcome, Public, Reply, not_found};
 use crate::runs::execute::destination;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
-use crate::scheduled_tasks::job_config::Compression;
 use crate::secrets::{parse_hex32, to_hex};
 use crate::sinks::Destination;
 use crate::store::{Scope, StoreError};
@@ -170,11 +169,7 @@ pub fn serve(p: &Public<'_>) -> Outcome {
         .metadata()
         .map_err(|e| ApiError::internal(format!("stat {key}: {e}")))?
         .len();
-    let compression = if key.ends_with(".gz") {
-        Compression::Gzip
-    } else {
-        Compression::None
-    };
+    let compression = compression_of_key(&key);
     Ok(Reply {
         status: 200,
         body: Body::File {

@@ -13,11 +13,12 @@ use crate::clock::rfc3339_ms;
 use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
 use crate::export::ExportError;
+use crate::export::compress::Codec;
 use crate::export::key::{content_type, manifest_key, object_key};
 use crate::export::pipeline::{Pipeline, PipelineOptions};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
-use crate::scheduled_tasks::job_config::{Compression, Encryption, JobConfig, Provider};
+use crate::scheduled_tasks::job_config::{Encryption, JobConfig, Provider};
 use crate::scheduled_tasks::scheduler;
 use crate::sinks::directory::DirDestination;
 use crate::sinks::endpoint;
@@ -218,10 +219,7 @@ fn export(
         upload,
         PipelineOptions {
             part_size: app.config.part_size,
-            gzip_level: match job.compression {
-                Compression::None => None,
-                Compression::Gzip => Some(u32::from(job.compression_level)),
-            },
+            compression: Codec::of(job),
             cancel,
             on_upload_id: Box::new(|upload_id| {
                 let now = app.now_ms();
@@ -286,6 +284,7 @@ fn export(
             "uncompressed_bytes": stored.uncompressed_bytes,
             "stored_bytes": stored.stored_bytes,
             "sha256": stored.sha256,
+            "format": "csv",
             "compression": job.compression,
             "content_type": meta.content_type,
         });

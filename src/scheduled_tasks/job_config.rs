@@ -11,6 +11,28 @@ use crate::input::{InputError, Obj, check_text};
 pub enum Compression {
     None,
     Gzip,
+    /// exportd extension: `.csv.zst`.
+    Zstd,
+}
+
+impl Compression {
+    /// The levels this codec takes, and its default (gzip's 6, zstd's 3). `none` keeps
+    /// gzip's range, as before zstd, so that a level set for later stays valid.
+    pub fn levels(self) -> (std::ops::RangeInclusive<u8>, u8) {
+        match self {
+            Compression::None | Compression::Gzip => (1..=9, DEFAULT_COMPRESSION_LEVEL),
+            // 20-22 ("ultra") need windows of up to 128 MiB: not for a bounded-memory daemon.
+            Compression::Zstd => (1..=19, 3),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,9 +174,7 @@ pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, Inp
         })?;
 
     let compression = parse_compression(&mut obj, "compression")?;
-    let compression_level = obj
-        .int("compression_level", 1, 9)?
-        .map_or(DEFAULT_COMPRESSION_LEVEL, |l| l as u8);
+    let compression_level = parse_level(&mut obj, compression)?;
     let encryption = parse_encryption(&mut obj, "encryption")?;
     let kms_key_id = nonempty(obj.str("kms_key_id", 2048)?).map(str::to_owned);
     if kms_key_id
@@ -288,11 +308,29 @@ pub fn parse_compression<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Compress
     match nonempty(obj.str(key, 64)?) {
         None | Some("none") => Ok(Compression::None),
         Some("gzip") => Ok(Compression::Gzip),
+        Some("zstd") => Ok(Compression::Zstd),
         Some(_) => Err(InputError::new(
             obj.field(key),
-            "Compression type must be one of: none, gzip",
+            "Compression type must be one of: none, gzip, zstd",
         )),
     }
+}
+
+/// Reads `compression_level`, checked against the codec's range; the message names the codec.
+fn parse_level(obj: &mut Obj<'_>, compression: Compression) -> Result<u8, InputError> {
+    let (range, default) = compression.levels();
+    let (min, max) = (*range.start(), *range.end());
+    let level = obj
+        .int("compression_level", i64::from(min), i64::from(max))
+        .map_err(|mut e| {
+            let out_of_range =
+                format!("job_config.compression_level must be a whole number from {min} to {max}");
+            if e.message == out_of_range && compression != Compression::None {
+                e.message = format!("{out_of_range} for {} compression", compression.as_str());
+            }
+            e
+        })?;
+    Ok(level.map_or(default, |l| l as u8))
 }
 
 /// Reads an `encryption` field (absent or empty = `AES256`), with Flexprice's message.
@@ -602,7 +640,7 @@ mod tests {
         let cases = [
             (
                 json!({"compression":"zip"}),
-                "Compression type must be one of: none, gzip",
+                "Compression type must be one of: none, gzip, zstd",
             ),
             (
                 json!({"encryption":"SSE"}),
@@ -633,6 +671,67 @@ mod tests {
             err.message.contains("S3-compatible storage only"),
             "{}",
             err.message
+        );
+    }
+
+    #[test]
+    fn compression_levels_are_checked_per_codec() {
+        let level = |v: Value| {
+            parse_for(v, EntityType::Events)
+                .map(|c| (c.config.compression, c.config.compression_level))
+        };
+        assert_eq!(
+            level(json!({"compression":"gzip"})),
+            Ok((Compression::Gzip, 6))
+        );
+        assert_eq!(
+            level(json!({"compression":"zstd"})),
+            Ok((Compression::Zstd, 3))
+        );
+        assert_eq!(level(json!({})), Ok((Compression::None, 6)));
+        assert_eq!(
+            level(json!({"compression":"zstd","compression_level":19})),
+            Ok((Compression::Zstd, 19))
+        );
+        assert_eq!(
+            level(json!({"compression":"gzip","compression_level":1})),
+            Ok((Compression::Gzip, 1))
+        );
+        for (v, message) in [
+            (
+                json!({"compression":"gzip","compression_level":10}),
+                "job_config.compression_level must be a whole number from 1 to 9 for gzip compression",
+            ),
+            (
+                json!({"compression":"zstd","compression_level":20}),
+                "job_config.compression_level must be a whole number from 1 to 19 for zstd compression",
+            ),
+            (
+                json!({"compression":"zstd","compression_level":0}),
+                "job_config.compression_level must be a whole number from 1 to 19 for zstd compression",
+            ),
+            (
+                json!({"compression":"zstd","compression_level":2.5}),
+                "job_config.compression_level must be a whole number from 1 to 19 for zstd compression",
+            ),
+        ] {
+            let err = level(v.clone()).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.message.as_str()),
+                ("job_config.compression_level", message),
+                "{v}"
+            );
+        }
+        let err = level(json!({"compression":"zstd","compression_level":"3"})).unwrap_err();
+        assert_eq!(err.field, "job_config.compression_level");
+        assert!(!err.message.contains("zstd compression"), "{}", err.message);
+        let echoed = serde_json::to_value(
+            customer(json!({"bucket":"b-1","region":"r","compression":"zstd"})).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (&echoed["compression"], &echoed["compression_level"]),
+            (&json!("zstd"), &json!(3))
         );
     }
 

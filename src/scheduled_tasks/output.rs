@@ -51,10 +51,7 @@ impl Namespace {
 
     /// For messages: `bucket b at https://s3.example.com:443, key_prefix "x", ...`.
     pub fn describe(&self) -> String {
-        let compression = match self.compression {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-        };
+        let compression = self.compression.as_str();
         let layout = match self.layout {
             KeyLayout::Flexprice => "flexprice",
             KeyLayout::Partitioned => "partitioned",

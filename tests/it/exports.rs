@@ -12,7 +12,7 @@ use crate::harness::{Client, Daemon, S3_REGION, S3Server, Setup, fetch, s3_serve
 const HEADER: &str = "id,tenant_id,environment_id,external_customer_id,customer_id,subscription_id,sub_line_item_id,price_id,meter_id,feature_id,event_name,source,timestamp,ingested_at,period_id,qty_total,provisional_usage_charges,properties,unique_hash";
 
 /// A daemon that may use `server`; `s3_keys` are more keys of its `[s3]` section.
-fn daemon_for(server: &S3Server, s3_keys: &str) -> Daemon {
+pub(crate) fn daemon_for(server: &S3Server, s3_keys: &str) -> Daemon {
     Setup::new()
         .config(&format!("{}{s3_keys}\n", server.allow()))
         .start()
@@ -28,7 +28,7 @@ fn connection(c: &Client, server: &S3Server, secret: &str) -> String {
 }
 
 /// A task on a new connection to `server`, writing to `bucket`, with `job` merged in.
-fn task(c: &Client, server: &S3Server, bucket: &str, job: Value) -> String {
+pub(crate) fn task(c: &Client, server: &S3Server, bucket: &str, job: Value) -> String {
     task_with_secret(c, server, bucket, job, &server.secret_key)
 }
 
@@ -52,7 +52,7 @@ fn task_with_secret(
         .to_owned()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
@@ -61,7 +61,7 @@ fn ts(ms: i64) -> String {
 }
 
 /// Force-runs `[start, end)` and waits for the run to end; returns the run.
-fn run_window(c: &Client, task: &str, start: i64, end: i64) -> Value {
+pub(crate) fn run_window(c: &Client, task: &str, start: i64, end: i64) -> Value {
     let r = c
         .post(
             &format!("/v1/tasks/scheduled/{task}/run"),
@@ -92,7 +92,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(bytes);
@@ -105,7 +105,7 @@ fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
 
 use crate::harness::sha256_hex as hex_sha256;
 
-fn key_of(run: &Value) -> String {
+pub(crate) fn key_of(run: &Value) -> String {
     run["object_key"]
         .as_str()
         .unwrap_or_else(|| panic!("no object key: {run}"))
@@ -113,7 +113,7 @@ fn key_of(run: &Value) -> String {
 }
 
 /// Asserts that the stored object matches what the run recorded, and returns it.
-fn check_recorded(server: &S3Server, bucket: &str, run: &Value) -> Vec<u8> {
+pub(crate) fn check_recorded(server: &S3Server, bucket: &str, run: &Value) -> Vec<u8> {
     assert_eq!(run["task_status"], "COMPLETED", "{run}");
     let key = key_of(run);
     assert_eq!(run["file_url"], format!("s3://{bucket}/{key}"));

@@ -75,8 +75,8 @@ fn create_validation_names_each_field() {
         .invalid("job_config.bucket", "lowercase letters");
     with(&|b| b["job_config"]["region"] = json!(""))
         .invalid("job_config.region", "AWS region is required");
-    with(&|b| b["job_config"]["compression"] = json!("zstd"))
-        .invalid("job_config.compression", "none, gzip");
+    with(&|b| b["job_config"]["compression"] = json!("xz"))
+        .invalid("job_config.compression", "none, gzip, zstd");
     with(&|b| b["job_config"]["encryption"] = json!("SSE-C")).invalid(
         "job_config.encryption",
         "AES256, aws:kms, aws:kms:dsse, none",
