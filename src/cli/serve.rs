@@ -9,7 +9,7 @@ use signal_hook::iterator::Signals;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Config, Loaded};
-use crate::export::{ExportError, Failure};
+use crate::failure::{ExportError, Failure};
 use crate::http::Server;
 use crate::runs::workers::Workers;
 use crate::secrets::{KeySource, SecretBox};

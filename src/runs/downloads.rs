@@ -9,13 +9,13 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::clock::rfc3339_ms;
-use crate::export::key::{compression_of_key, content_type};
 use crate::http::{ApiError, Body, Ctx, Outcome, Public, Reply, not_found};
 use crate::runs::execute::destination;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::secrets::{parse_hex32, to_hex};
 use crate::sinks::Destination;
+use crate::sinks::key::{compression_of_key, content_type};
 use crate::store::{Scope, StoreError};
 
 /// How long a download link works.

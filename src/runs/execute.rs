@@ -12,16 +12,16 @@ use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
-use crate::export::ExportError;
-use crate::export::compress::Codec;
-use crate::export::key::{content_type, manifest_key, object_key};
-use crate::export::pipeline::{Pipeline, PipelineOptions};
+use crate::failure::ExportError;
+use crate::formats::compress::Codec;
+use crate::formats::pipeline::{Pipeline, PipelineOptions};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
 use crate::scheduled_tasks::job_config::{Encryption, JobConfig, Provider};
 use crate::scheduled_tasks::scheduler;
 use crate::sinks::directory::DirDestination;
 use crate::sinks::endpoint;
+use crate::sinks::key::{content_type, manifest_key, object_key};
 use crate::sinks::s3::{S3Destination, S3Spec};
 use crate::sinks::{Destination, ObjectMeta};
 use crate::store::{Scope, StoreError};
@@ -232,19 +232,19 @@ fn export(
             }),
         },
     );
-    let columns = crate::export::columns(&task);
+    let columns = crate::sources::ledger::columns(&task);
     if let Err(e) = pipeline.records.write_record(&columns) {
         let err = pipeline.write_error(e);
         pipeline.abandon(err.clone());
         return Err(err);
     }
-    let source = crate::export::Source {
+    let source = crate::sources::ledger::Source {
         app,
         scope: scope.clone(),
         task: &task,
         window: (run.window_start, run.window_end),
     };
-    let rows = match crate::export::write_rows(&source, &mut pipeline, cancel) {
+    let rows = match crate::sources::ledger::write_rows(&source, &mut pipeline, cancel) {
         Ok(rows) => rows,
         Err(e) => {
             pipeline.abandon(e.clone());

@@ -25,7 +25,7 @@ use rusqlite::Transaction;
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Config;
-use crate::export::{ExportError, Failure};
+use crate::failure::{ExportError, Failure};
 use crate::ledger::billing::storage as system_jobs;
 use crate::runs::{Run, Trigger};
 use crate::scheduled_tasks::storage::{self, ScheduleUpdate};

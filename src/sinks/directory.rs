@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
 use super::Upload;
-use crate::export::ExportError;
+use crate::failure::ExportError;
 
 pub struct DirDestination {
     root: PathBuf,

@@ -4,10 +4,11 @@
 
 pub mod directory;
 pub mod endpoint;
+pub mod key;
 pub mod s3;
 pub mod sigv4;
 
-use crate::export::ExportError;
+use crate::failure::ExportError;
 use crate::scheduled_tasks::job_config::Encryption;
 
 /// How an object is stored.

@@ -17,7 +17,7 @@ use url::Url;
 use super::sigv4::{Signer, host_header, sha256_hex, uri_encode};
 use super::{ObjectMeta, Upload};
 use crate::connections::S3Credentials;
-use crate::export::ExportError;
+use crate::failure::ExportError;
 use crate::scheduled_tasks::job_config::Encryption;
 
 /// What a destination bucket is made from.
@@ -508,7 +508,7 @@ fn classify_io(e: &std::io::Error, ctx: &FailureContext<'_>) -> ExportError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::Failure;
+    use crate::failure::Failure;
 
     fn ctx(encryption: Option<&'static str>) -> FailureContext<'static> {
         FailureContext {

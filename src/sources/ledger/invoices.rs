@@ -5,9 +5,9 @@
 
 use std::sync::atomic::AtomicBool;
 
-use super::format::{Kind, cells};
-use super::pipeline::Pipeline;
 use super::{Cursor, ExportError, PAGE, Source, keyset_pages};
+use crate::formats::pipeline::Pipeline;
+use crate::formats::time::{Kind, cells};
 use crate::scheduled_tasks::job_config::WindowField;
 
 pub const COLUMNS: [&str; 38] = [

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 
-use super::format::time_cell;
-use super::pipeline::Pipeline;
 use super::{ExportError, PAGE, Source, keyset_pages, metadata_cells};
+use crate::formats::pipeline::Pipeline;
+use crate::formats::time::time_cell;
 use crate::ledger::events::storage::{self, EventTime, StoredEvent};
 use crate::ledger::meters::{Accumulator, MeterIndex};
 use crate::ledger::money::format as format_decimal;

@@ -4,9 +4,9 @@
 
 use std::sync::atomic::AtomicBool;
 
-use super::format::{Kind, cells};
-use super::pipeline::Pipeline;
 use super::{Cursor, ExportError, PAGE, Source, keyset_pages};
+use crate::formats::pipeline::Pipeline;
+use crate::formats::time::{Kind, cells};
 
 pub const COLUMNS: [&str; 10] = [
     "topup_id",

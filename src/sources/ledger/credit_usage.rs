@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 
 use rust_decimal::Decimal;
 
-use super::pipeline::Pipeline;
 use super::{Cursor, ExportError, PAGE, Source, keyset_pages, metadata_cells};
+use crate::formats::pipeline::Pipeline;
 use crate::ledger::money::{format as format_decimal, parse_any as parse_decimal};
 
 pub const COLUMNS: [&str; 6] = [

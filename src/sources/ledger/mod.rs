@@ -2,16 +2,10 @@
 //! through CSV and compression (gzip or zstd) into a destination. Each entity has a module
 //! with its columns and how its rows are read; [`columns`] and [`write_rows`] pick the module.
 
-pub mod compress;
 pub mod credit_topups;
 pub mod credit_usage;
-mod error;
 pub mod events;
-pub mod format;
 pub mod invoices;
-pub mod key;
-pub mod parquet;
-pub mod pipeline;
 pub mod usage_analytics;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::Transaction;
 
 use crate::app::App;
+pub use crate::failure::{ExportError, Failure};
+use crate::formats::pipeline::Pipeline;
 use crate::ledger::events::storage::EventTime;
 use crate::ledger::meters::MeterIndex;
 use crate::scheduled_tasks::job_config::{MetadataEntity, WindowField};
 use crate::scheduled_tasks::{EntityType, ScheduledTask};
 use crate::store::{Scope, Store, StoreError};
-pub use error::{ExportError, Failure};
-use pipeline::Pipeline;
 
 /// What a run reads: its task's entity in one window, in the task's scope.
 pub struct Source<'a> {

@@ -6,9 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::format::rfc3339_seconds;
-use super::pipeline::{ChunkWriter, Pipeline};
 use super::{Cursor, ExportError, PAGE};
+use crate::formats::pipeline::{ChunkWriter, Pipeline};
+use crate::formats::time::rfc3339_seconds;
 use crate::ledger::events::storage::{self, EventRow, EventTime};
 use crate::ledger::meters::MeterIndex;
 use crate::ledger::money::format as format_decimal;

@@ -4,7 +4,7 @@
 //! only: a retry replaces the same object, and so would another task with the same output
 //! namespace (which the API refuses, see `tasks::output`).
 
-use super::format::{compact_stamp, date};
+use crate::formats::time::{compact_stamp, date};
 use crate::scheduled_tasks::EntityType;
 use crate::scheduled_tasks::job_config::{Compression, JobConfig, KeyLayout};
 

@@ -22,8 +22,8 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use sha2::{Digest, Sha256};
 
-use super::ExportError;
 use super::compress::{Codec, Compressor};
+use crate::failure::ExportError;
 use crate::secrets::to_hex;
 use crate::sinks::Upload;
 

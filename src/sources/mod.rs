@@ -1,0 +1,3 @@
+//! Where exports read their rows: the embedded SQLite ledger ([`ledger`]).
+
+pub mod ledger;
