@@ -11,10 +11,16 @@ use super::*;
 /// Echoes the body's length; `/panic` panics; `/slow` reads its body.
 struct Echo;
 
+/// Set when a request to `/in-flight` reaches the service (only the shutdown test sends one).
+static IN_FLIGHT_SERVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Service for Echo {
     fn serve(&self, request: &mut Request<'_, '_>) -> Response {
         if request.target() == "/panic" {
             panic!("handler bug");
+        }
+        if request.target() == "/in-flight" {
+            IN_FLIGHT_SERVED.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let text = if request.method() == "POST" {
             match request.read_body(1000) {
@@ -261,9 +267,11 @@ fn shutdown_closes_idle_connections_and_finishes_the_request_in_flight() {
     assert_eq!(response(&mut idle).0, 200);
     let mut in_flight = connect(addr);
     in_flight
-        .write_all(b"POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nab")
+        .write_all(b"POST /in-flight HTTP/1.1\r\nContent-Length: 4\r\n\r\nab")
         .unwrap();
-    wait_until(|| busy_slots(&server) == 1);
+    // In flight: the service has it (a head read but not yet handed over is refused 503).
+    wait_until(|| IN_FLIGHT_SERVED.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(busy_slots(&server), 1);
     let stopping = std::thread::spawn(move || server.shutdown());
     assert!(closed(&mut idle), "an idle connection is closed at once");
     in_flight.write_all(b"cd").unwrap();
