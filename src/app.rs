@@ -9,12 +9,15 @@ use crate::config::Config;
 use crate::ledger::billing::ClaimedJob;
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
-use crate::store::Store;
+use crate::sources::Source;
+use crate::store::{Store, StoreError};
 use crate::sync::Mailbox;
 
 pub struct App {
     pub config: Config,
-    pub store: Store,
+    pub store: Arc<Store>,
+    /// Where exports read their rows.
+    pub source: Box<dyn Source>,
     pub keys: KeyRing,
     pub secrets: SecretBox,
     pub clock: Arc<dyn Clock>,
@@ -41,11 +44,14 @@ impl App {
         keys: KeyRing,
         secrets: SecretBox,
         clock: Arc<dyn Clock>,
-    ) -> Result<App, crate::store::StoreError> {
+    ) -> Result<App, StoreError> {
         let last = store.read(crate::ledger::events::storage::max_ingested_at)?;
+        let store = Arc::new(store);
+        let source = crate::sources::open(&config, store.clone());
         Ok(App {
             config,
             store,
+            source,
             keys,
             secrets,
             clock,
@@ -56,6 +62,21 @@ impl App {
             webhooks: Mailbox::default(),
             last_ingested_at: AtomicI64::new(last),
         })
+    }
+
+    /// Checkpoints and closes the database once nothing else holds it; when something still
+    /// does, SQLite recovers its WAL at the next start instead (nothing is lost).
+    pub fn close(self) -> Result<(), StoreError> {
+        drop(self.source);
+        match Arc::try_unwrap(self.store) {
+            Ok(store) => store.close(),
+            Err(_) => {
+                log::warn!(
+                    "the database was still in use at shutdown; SQLite will recover its WAL on next start"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Queues a PENDING run for an export worker.

@@ -74,3 +74,9 @@ impl From<crate::store::StoreError> for ExportError {
         )
     }
 }
+
+impl From<rusqlite::Error> for ExportError {
+    fn from(e: rusqlite::Error) -> Self {
+        crate::store::StoreError::from(e).into()
+    }
+}

@@ -2,7 +2,6 @@
 //! process (no server), and prints the run as JSON. The run is recorded like a force run, under
 //! the same rules, in the state a server made (never a new one).
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
@@ -57,9 +56,6 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
         })
     );
     let completed = done.task_status == RunStatus::Completed;
-    match Arc::try_unwrap(Arc::new(app)) {
-        Ok(app) => app.store.close()?,
-        Err(_) => log::warn!("the database was still in use"),
-    }
+    app.close()?;
     Ok(completed)
 }

@@ -218,6 +218,9 @@ fn execute(command: Command) -> i32 {
                 if let Err(e) = crate::cli::serve::preflight(&loaded.config) {
                     return fail(&e);
                 }
+                if let Err(e) = crate::sources::check_config(&loaded.config) {
+                    return fail(&ServeError::Config(format!("the source: {e}")));
+                }
                 println!("config OK: {}", loaded.config);
                 0
             }

@@ -55,6 +55,10 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     log::info!("exportd {} starting: {config}", env!("CARGO_PKG_VERSION"));
     s3::set_retries(config.s3_retries);
     let app = Arc::new(App::new(config, store, keys, secrets, clock)?);
+    app.source
+        .check()
+        .map_err(|e| ServeError::Runtime(format!("cannot read {}: {e}", app.source.name())))?;
+    log::info!("exports read {}", app.source.name());
     recover_runs(&app)?;
     let workers = Workers::start(app.clone(), workers)
         .map_err(|e| ServeError::Runtime(format!("cannot start export workers: {e}")))?;
@@ -120,7 +124,7 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
         // Everything is committed; a checkpoint that fails (a full disk) leaves the WAL for the
         // next start to replay, which loses nothing: not a reason to exit with an error.
         Ok(app) => {
-            if let Err(e) = app.store.close() {
+            if let Err(e) = app.close() {
                 log::error!(
                     "the final checkpoint failed ({e}); the WAL is kept and is replayed at the next start"
                 );

@@ -32,51 +32,9 @@ use ::parquet::schema::types::Type;
 use bytes::Bytes;
 use rust_decimal::Decimal;
 
-/// A column's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    Text,
-    /// A JSON document, stored as a UTF-8 string.
-    Json,
-    /// An exact decimal: `precision` digits in all (1-38), `scale` of them after the point.
-    Decimal {
-        precision: u8,
-        scale: u8,
-    },
-    /// Milliseconds since 1970-01-01 UTC.
-    TimestampMillisUtc,
-    Int64,
-}
-
-/// One column of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    pub kind: ColumnType,
-    pub nullable: bool,
-}
-
-impl Column {
-    pub fn new(name: impl Into<String>, kind: ColumnType, nullable: bool) -> Column {
-        Column {
-            name: name.into(),
-            kind,
-            nullable,
-        }
-    }
-}
-
-/// One cell. Text borrows, so a row is passed without allocating per cell.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    Null,
-    /// For [`ColumnType::Text`] and [`ColumnType::Json`].
-    Text(&'a str),
-    Decimal(Decimal),
-    /// For [`ColumnType::TimestampMillisUtc`]: milliseconds since 1970-01-01 UTC.
-    TimeMs(i64),
-    Int(i64),
-}
+/// The parquet writer takes the cells every source hands over, in the columns every format
+/// shares (see [`crate::formats`]): no conversion between them.
+pub use super::{Cell as Value, Column, ColumnType};
 
 /// Compression inside the file (each page is compressed on its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

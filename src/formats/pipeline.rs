@@ -208,14 +208,6 @@ pub type RecordWriter<'a> = csv::Writer<Sink<'a>>;
 /// Where the reading thread of [`Pipeline::parallel`] writes CSV records.
 pub type ChunkWriter = csv::Writer<ChunkSender>;
 
-/// The CSV dialect of every export: `\n` line ends, fields quoted only when needed.
-fn csv_writer<W: Write>(inner: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(64 * 1024)
-        .from_writer(inner)
-}
-
 /// CSV chunks queued for the compressing thread: up to 2 MiB of the CSV writer's flushes.
 const CSV_QUEUED: usize = 32;
 /// Compressed bytes are sent on in chunks of this size...
@@ -361,7 +353,7 @@ impl<'a> Pipeline<'a> {
             capturing: false,
             captured: Vec::new(),
         }));
-        let records = csv_writer(Sink(stage.clone()));
+        let records = super::csv::writer(Sink(stage.clone()));
         Pipeline {
             records,
             stage,
@@ -413,13 +405,13 @@ impl<'a> Pipeline<'a> {
                     let mut csv_out = csv_out;
                     csv_out
                         .write_all(&captured)
-                        .map_err(|e| csv_failed(e.into()))?;
-                    let mut out = csv_writer(csv_out);
+                        .map_err(|e| super::csv::failed(e.into()))?;
+                    let mut out = super::csv::writer(csv_out);
                     let produced = produce(&mut out)?;
                     let mut rest = out
                         .into_inner()
-                        .map_err(|e| csv_failed(e.into_error().into()))?;
-                    rest.send().map_err(|e| csv_failed(e.into()))?;
+                        .map_err(|e| super::csv::failed(e.into_error().into()))?;
+                    rest.send().map_err(|e| super::csv::failed(e.into()))?;
                     // Before the sender goes: its going is what ends the compressor's input.
                     complete.store(true, Ordering::SeqCst);
                     drop(rest);
@@ -599,10 +591,6 @@ fn compress(
         .and_then(|mut out| out.send())
         .map_err(|e| ExportError::retryable("compressing failed", e.to_string()))?;
     Ok(count)
-}
-
-fn csv_failed(e: csv::Error) -> ExportError {
-    ExportError::retryable("writing the CSV failed", e.to_string())
 }
 
 fn thread_failed(e: io::Error) -> ExportError {
@@ -805,7 +793,8 @@ mod tests {
                     if fail_at == Some(i) {
                         return Err(ExportError::retryable("the database failed", "test"));
                     }
-                    out.write_record(row(i)).map_err(csv_failed)?;
+                    out.write_record(row(i))
+                        .map_err(crate::formats::csv::failed)?;
                 }
                 Ok(rows)
             })

@@ -14,6 +14,7 @@ use super::query::Query;
 use super::routes::{self, Handler, Route};
 use crate::auth::Principal;
 use crate::http::front::{Payload, Refusal, Refused, Request, Response, Turns};
+use crate::sources::Source;
 use crate::store::Scope;
 
 /// The running HTTP API: exportd's HTTP front ([`crate::http`]) serving [`handle`].
@@ -180,6 +181,7 @@ fn dispatch(
         return handler(&Public { app, id, query });
     }
     let principal = authenticate(app, req)?;
+    ledger_open(route, &*app.source)?;
     let _turn = api.turns.take(api.turn_wait).ok_or_else(|| {
         ApiError::unavailable("exportd is busy: every request thread is in use; retry shortly")
     })?;
@@ -208,6 +210,19 @@ fn dispatch(
             query: ctx.query,
         }),
     }
+}
+
+/// The embedded ledger's write routes answer only when the ledger is what exports read.
+fn ledger_open(route: &Route, source: &dyn Source) -> Result<(), ApiError> {
+    if route.ledger && !source.ledger_writes() {
+        return Err(ApiError::invalid_operation(format!(
+            "{} {} writes exportd's embedded ledger, which is off: this exportd exports {}",
+            route.method,
+            route.pattern,
+            source.name()
+        )));
+    }
+    Ok(())
 }
 
 fn authenticate(app: &App, req: &Request<'_, '_>) -> Result<Principal, ApiError> {
@@ -264,6 +279,51 @@ fn respond(status: u16, body: Body, request_id: &str, allow: Option<&str>) -> Re
 mod tests {
     use super::*;
     use crate::http::Reply;
+
+    /// A source that is not the embedded ledger (Flexprice's databases, say).
+    struct Elsewhere;
+
+    impl Source for Elsewhere {
+        fn name(&self) -> &'static str {
+            "Flexprice's databases"
+        }
+        fn offers(
+            &self,
+            _: crate::scheduled_tasks::EntityType,
+        ) -> Result<(), crate::sources::Unavailable> {
+            Ok(())
+        }
+        fn ledger_writes(&self) -> bool {
+            false
+        }
+        fn export(
+            &self,
+            _: &crate::sources::ExportRequest<'_>,
+            _: &mut dyn crate::sources::RowSink,
+        ) -> Result<u64, crate::failure::ExportError> {
+            Ok(0)
+        }
+        fn check(&self) -> Result<(), crate::sources::SourceError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_ledger_routes_are_refused_as_a_group_when_another_source_is_read() {
+        let mut refused = 0;
+        for route in routes::routes() {
+            match ledger_open(route, &Elsewhere) {
+                Ok(()) => assert!(!route.ledger, "{} {}", route.method, route.pattern),
+                Err(e) => {
+                    assert!(route.ledger, "{} {}", route.method, route.pattern);
+                    assert_eq!((e.status, e.code), (400, "invalid_operation"));
+                    assert!(e.message.contains("Flexprice's databases"), "{}", e.message);
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused >= 15, "{refused}");
+    }
 
     #[test]
     fn a_panicking_handler_is_a_500_and_the_next_request_is_served() {

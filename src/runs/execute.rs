@@ -14,6 +14,8 @@ use crate::config::Managed;
 use crate::connections::{Connection, S3Credentials};
 use crate::failure::ExportError;
 use crate::formats::compress::Codec;
+use crate::formats::csv::CsvRows;
+use crate::formats::entities;
 use crate::formats::pipeline::{Pipeline, PipelineOptions};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
@@ -24,6 +26,7 @@ use crate::sinks::endpoint;
 use crate::sinks::key::{content_type, manifest_key, object_key};
 use crate::sinks::s3::{S3Destination, S3Spec};
 use crate::sinks::{Destination, ObjectMeta};
+use crate::sources::ExportRequest;
 use crate::store::{Scope, StoreError};
 use crate::webhooks;
 
@@ -232,19 +235,25 @@ fn export(
             }),
         },
     );
-    let columns = crate::sources::ledger::columns(&task);
-    if let Err(e) = pipeline.records.write_record(&columns) {
+    // The header, then the rows the source gives, formatted as CSV on a reading thread.
+    let columns = entities::columns(task.entity_type, &job.export_metadata_fields);
+    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    if let Err(e) = pipeline.records.write_record(&names) {
         let err = pipeline.write_error(e);
         pipeline.abandon(err.clone());
         return Err(err);
     }
-    let source = crate::sources::ledger::Source {
-        app,
-        scope: scope.clone(),
-        task: &task,
+    let request = ExportRequest {
+        entity: task.entity_type,
+        scope: &scope,
         window: (run.window_start, run.window_end),
+        window_field: job.window_field,
+        metadata: &job.export_metadata_fields,
+        cancel,
     };
-    let rows = match crate::sources::ledger::write_rows(&source, &mut pipeline, cancel) {
+    let source = &*app.source;
+    let produced = pipeline.parallel(|csv| source.export(&request, &mut CsvRows::new(csv)));
+    let rows = match produced {
         Ok(rows) => rows,
         Err(e) => {
             pipeline.abandon(e.clone());
@@ -279,7 +288,7 @@ fn export(
             "window_end": rfc3339_ms(run.window_end),
             "object_key": key,
             "file_url": file_url,
-            "columns": columns,
+            "columns": names,
             "row_count": rows,
             "uncompressed_bytes": stored.uncompressed_bytes,
             "stored_bytes": stored.stored_bytes,

@@ -94,6 +94,10 @@ fn check_output_free(
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let body = ctx.json()?;
     let input = super::parse_create(&body, ctx.app.config.allow_test_intervals)?;
+    ctx.app
+        .source
+        .offers(input.entity_type)
+        .map_err(|why| ApiError::validation("entity_type", why.0))?;
     if let Some(url) = &input.job_config.config.endpoint_url {
         check_endpoint(ctx, "job_config.endpoint_url", url)?;
     }

@@ -2,32 +2,13 @@
 //! wallet transaction created in the window, in (created_at, id) order. Optional values that
 //! are NULL are empty cells; no row is ever dropped (Flexprice silently lost rows there).
 
-use std::sync::atomic::AtomicBool;
+use super::{LedgerSource, PAGE, cell, keyset};
+use crate::failure::ExportError;
+use crate::formats::{RowSink, entities};
+use crate::scheduled_tasks::EntityType;
+use crate::sources::ExportRequest;
 
-use super::{Cursor, ExportError, PAGE, Source, keyset_pages};
-use crate::formats::pipeline::Pipeline;
-use crate::formats::time::{Kind, cells};
-
-pub const COLUMNS: [&str; 10] = [
-    "topup_id",
-    "external_id",
-    "name",
-    "wallet_id",
-    "amount",
-    "credit_balance_before",
-    "credit_balance_after",
-    "reference_id",
-    "transaction_reason",
-    "created_at",
-];
-
-const KINDS: [Kind; 10] = {
-    use Kind::*;
-    [
-        Text, Text, Text, Text, Decimal, Decimal, Decimal, Text, Text, Time,
-    ]
-};
-
+/// The columns of the export, in order.
 const SQL: &str =
     "SELECT t.id, c.external_id, c.name, t.wallet_id, t.amount, t.balance_before, t.balance_after,
         t.reference_id, t.transaction_reason, t.created_at
@@ -39,37 +20,38 @@ const SQL: &str =
        AND t.created_at >= ?3 AND t.created_at < ?4 AND (t.created_at, t.id) > (?5, ?6)
      ORDER BY t.created_at, t.id LIMIT ?7";
 
-pub fn write_rows(
-    src: &Source<'_>,
-    out: &mut Pipeline<'_>,
-    cancel: &AtomicBool,
+pub(super) fn export(
+    src: &LedgerSource,
+    req: &ExportRequest<'_>,
+    out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
-    keyset_pages(
-        &src.app.store,
-        cancel,
-        |tx, cursor, page: &mut Vec<(Vec<String>, Cursor)>| {
-            let (after_t, after_id) = cursor.map_or((i64::MIN, ""), |(t, id)| (*t, id.as_str()));
-            let mut stmt = tx.prepare_cached(SQL)?;
-            let mut rows = stmt.query(rusqlite::params![
-                src.scope.tenant_id,
-                src.scope.environment_id,
-                src.window.0,
-                src.window.1,
-                after_t,
-                after_id,
-                PAGE as i64
-            ])?;
-            while let Some(r) = rows.next()? {
-                let key = (r.get::<_, i64>(9)?, r.get::<_, String>(0)?);
-                page.push((cells(r, &KINDS)?, key));
-            }
-            Ok(page.len() == PAGE)
-        },
-        |(_, key)| key.clone(),
-        |(row, _)| {
-            out.records
-                .write_record(row)
-                .map_err(|e| out.write_error(e))
-        },
-    )
+    let kinds: Vec<_> = entities::kinds(EntityType::CreditTopups).collect();
+    let mut rows = 0u64;
+    keyset(&src.store, req.cancel, |tx, cursor, last| {
+        let (after_t, after_id) = cursor.map_or((i64::MIN, ""), |(t, id)| (*t, id.as_str()));
+        let mut stmt = tx.prepare_cached(SQL)?;
+        let mut found = stmt.query(rusqlite::params![
+            req.scope.tenant_id,
+            req.scope.environment_id,
+            req.window.0,
+            req.window.1,
+            after_t,
+            after_id,
+            PAGE as i64
+        ])?;
+        let mut seen = 0;
+        while let Some(r) = found.next()? {
+            let cells = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| cell(r, i, *kind))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            out.row(&cells)?;
+            *last = (r.get(9)?, r.get(0)?);
+            seen += 1;
+        }
+        rows += seen as u64;
+        Ok(seen)
+    })?;
+    Ok(rows)
 }

@@ -1,147 +1,128 @@
-//! Exports: turning one run (a task and a window) into one object, streamed from the store
-//! through CSV and compression (gzip or zstd) into a destination. Each entity has a module
-//! with its columns and how its rows are read; [`columns`] and [`write_rows`] pick the module.
+//! The embedded SQLite ledger as a source: each entity's rows read from exportd's own tables,
+//! a page at a time in `(time, id)` order, each page in a short read transaction of its own.
 
-pub mod credit_topups;
-pub mod credit_usage;
-pub mod events;
-pub mod invoices;
-pub mod usage_analytics;
+mod credit_topups;
+mod credit_usage;
+mod events;
+mod invoices;
+mod usage_analytics;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::Transaction;
 
-use crate::app::App;
-pub use crate::failure::{ExportError, Failure};
-use crate::formats::pipeline::Pipeline;
+use super::{ExportRequest, RowSink, Source, SourceError, Unavailable};
+use crate::failure::ExportError;
+use crate::formats::{Cell, ColumnType};
 use crate::ledger::events::storage::EventTime;
-use crate::ledger::meters::MeterIndex;
-use crate::scheduled_tasks::job_config::{MetadataEntity, WindowField};
-use crate::scheduled_tasks::{EntityType, ScheduledTask};
-use crate::store::{Scope, Store, StoreError};
+use crate::ledger::meters::Meter;
+use crate::scheduled_tasks::EntityType;
+use crate::scheduled_tasks::job_config::WindowField;
+use crate::store::Store;
 
-/// What a run reads: its task's entity in one window, in the task's scope.
-pub struct Source<'a> {
-    pub app: &'a App,
-    pub scope: Scope,
-    pub task: &'a ScheduledTask,
-    pub window: (i64, i64),
+/// The embedded ledger: exportd's own tables, filled through its API.
+pub struct LedgerSource {
+    store: Arc<Store>,
+    /// The meters of the config, which price events and make usage analytics.
+    meters: Vec<Meter>,
 }
 
-/// The header: the entity's fixed columns, then the task's metadata columns in the order given.
-pub fn columns(task: &ScheduledTask) -> Vec<String> {
-    let fixed: &[&str] = match task.entity_type {
-        EntityType::Events => &events::COLUMNS,
-        EntityType::Invoice => &invoices::COLUMNS,
-        EntityType::CreditTopups => &credit_topups::COLUMNS,
-        EntityType::CreditUsage => &credit_usage::COLUMNS,
-        EntityType::UsageAnalytics => &usage_analytics::COLUMNS,
-    };
-    fixed
-        .iter()
-        .map(|c| (*c).to_owned())
-        .chain(
-            task.job_config
-                .export_metadata_fields
-                .iter()
-                .map(|f| f.column_name.clone()),
-        )
-        .collect()
-}
-
-/// Writes every row of the window; returns how many.
-pub fn write_rows(
-    src: &Source<'_>,
-    out: &mut Pipeline<'_>,
-    cancel: &AtomicBool,
-) -> Result<u64, ExportError> {
-    let job = &src.task.job_config;
-    let event_time = match job.window_field {
-        Some(WindowField::Timestamp) => EventTime::Timestamp,
-        _ => EventTime::IngestedAt,
-    };
-    match src.task.entity_type {
-        EntityType::Events => {
-            let meters = MeterIndex::new(&src.app.config.meters);
-            events::write_rows(
-                &src.app.store,
-                &src.scope,
-                event_time,
-                src.window,
-                &meters,
-                out,
-                cancel,
-            )
-        }
-        EntityType::Invoice => invoices::write_rows(src, out, cancel),
-        EntityType::CreditTopups => credit_topups::write_rows(src, out, cancel),
-        EntityType::CreditUsage => credit_usage::write_rows(src, out, cancel),
-        EntityType::UsageAnalytics => usage_analytics::write_rows(src, event_time, out, cancel),
+impl LedgerSource {
+    pub fn new(store: Arc<Store>, meters: Vec<Meter>) -> LedgerSource {
+        LedgerSource { store, meters }
     }
 }
 
-/// Rows read per database round trip; each page is its own short read transaction.
-pub const PAGE: usize = 5000;
+impl Source for LedgerSource {
+    fn name(&self) -> &'static str {
+        "the embedded ledger"
+    }
+
+    fn offers(&self, _entity: EntityType) -> Result<(), Unavailable> {
+        Ok(())
+    }
+
+    fn ledger_writes(&self) -> bool {
+        true
+    }
+
+    fn export(&self, req: &ExportRequest<'_>, out: &mut dyn RowSink) -> Result<u64, ExportError> {
+        let time = match req.window_field {
+            Some(WindowField::Timestamp) => EventTime::Timestamp,
+            _ => EventTime::IngestedAt,
+        };
+        match req.entity {
+            EntityType::Events => events::export(self, req, time, out),
+            EntityType::Invoice => invoices::export(self, req, out),
+            EntityType::CreditTopups => credit_topups::export(self, req, out),
+            EntityType::CreditUsage => credit_usage::export(self, req, out),
+            EntityType::UsageAnalytics => usage_analytics::export(self, req, time, out),
+        }
+    }
+
+    fn check(&self) -> Result<(), SourceError> {
+        self.store.schema_version()?;
+        Ok(())
+    }
+}
+
+/// Rows read per database round trip.
+const PAGE: usize = 5000;
 
 /// Position after the last row read: `(time, id)`.
-pub type Cursor = (i64, String);
+type Cursor = (i64, String);
 
-/// Walks rows in cursor order a page at a time: `fetch` reads the page after the cursor and
-/// says whether it was full (more may follow), `key` gives a row's position, `each` writes it.
-/// Returns how many rows were seen.
-pub fn keyset_pages<R>(
+/// Walks the window a page at a time, each page in its own read transaction: `page` reads and
+/// writes the rows after `cursor` (`None` before the first page), sets `last` to the position
+/// of the last one, and says how many it read. A page shorter than [`PAGE`] is the last.
+fn keyset(
     store: &Store,
     cancel: &AtomicBool,
-    mut fetch: impl FnMut(&Transaction<'_>, Option<&Cursor>, &mut Vec<R>) -> Result<bool, StoreError>,
-    key: impl Fn(&R) -> Cursor,
-    mut each: impl FnMut(&R) -> Result<(), ExportError>,
-) -> Result<u64, ExportError> {
-    let mut page: Vec<R> = Vec::with_capacity(PAGE);
+    mut page: impl FnMut(&Transaction<'_>, Option<&Cursor>, &mut Cursor) -> Result<usize, ExportError>,
+) -> Result<(), ExportError> {
     let mut cursor: Option<Cursor> = None;
-    let mut rows = 0u64;
+    let mut last: Cursor = (0, String::new());
     loop {
-        page.clear();
-        let full = store.read(|tx| fetch(tx, cursor.as_ref(), &mut page))?;
-        for row in &page {
-            each(row)?;
-            rows += 1;
-        }
+        let seen = store.read(|tx| page(tx, cursor.as_ref(), &mut last))?;
         if cancel.load(Ordering::Relaxed) {
             return Err(ExportError::interrupted("shutdown"));
         }
-        match page.last() {
-            Some(last) if full => cursor = Some(key(last)),
-            _ => return Ok(rows),
+        if seen < PAGE {
+            return Ok(());
+        }
+        match &mut cursor {
+            Some(c) => c.clone_from(&last),
+            None => cursor = Some(last.clone()),
         }
     }
 }
 
-/// The values of the task's metadata columns for one row: each field's value from the
-/// customer's or the wallet's metadata (JSON objects of strings), or an empty cell.
-pub fn metadata_cells(
-    task: &ScheduledTask,
-    customer: Option<&str>,
-    wallet: Option<&str>,
-) -> Vec<String> {
-    let parse = |json: Option<&str>| -> serde_json::Map<String, serde_json::Value> {
-        json.and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default()
+/// Moves `cursor` to a row's position, reusing its buffer.
+fn set_cursor(cursor: &mut Cursor, time: i64, id: &str) {
+    cursor.0 = time;
+    cursor.1.clear();
+    cursor.1.push_str(id);
+}
+
+/// Column `i` of a row as a cell of `kind`, borrowed from the row. Decimals are stored as
+/// text: one that is not a decimal (never written by exportd) is passed on as text.
+fn cell<'r>(row: &'r rusqlite::Row<'_>, i: usize, kind: ColumnType) -> rusqlite::Result<Cell<'r>> {
+    let value = row.get_ref(i)?;
+    let text = || {
+        value
+            .as_str_or_null()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, value.data_type(), e.into()))
     };
-    let (customer, wallet) = (parse(customer), parse(wallet));
-    task.job_config
-        .export_metadata_fields
-        .iter()
-        .map(|f| {
-            let source = match f.entity_type {
-                MetadataEntity::Customer => &customer,
-                MetadataEntity::Wallet => &wallet,
-            };
-            match source.get(&f.field_key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            }
-        })
-        .collect()
+    Ok(match kind {
+        ColumnType::Text | ColumnType::Json => Cell::text(text()?),
+        ColumnType::Decimal { .. } => match text()? {
+            None => Cell::Null,
+            Some(t) => crate::ledger::money::parse_any(t).map_or(Cell::Text(t), Cell::Decimal),
+        },
+        ColumnType::TimestampMillisUtc => row
+            .get::<_, Option<i64>>(i)?
+            .map_or(Cell::Null, Cell::TimeMs),
+        ColumnType::Int64 => row.get::<_, Option<i64>>(i)?.map_or(Cell::Null, Cell::Int),
+    })
 }

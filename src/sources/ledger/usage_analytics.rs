@@ -7,32 +7,13 @@
 //! in customer external id, meter (config order) and source order.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicBool;
 
-use super::{ExportError, PAGE, Source, keyset_pages, metadata_cells};
-use crate::formats::pipeline::Pipeline;
-use crate::formats::time::time_cell;
-use crate::ledger::events::storage::{self, EventTime, StoredEvent};
+use super::{LedgerSource, PAGE, keyset, set_cursor};
+use crate::failure::ExportError;
+use crate::formats::{Cell, RowSink};
+use crate::ledger::events::storage::{self, EventTime};
 use crate::ledger::meters::{Accumulator, MeterIndex};
-use crate::ledger::money::format as format_decimal;
-
-pub const COLUMNS: [&str; 15] = [
-    "customer_name",
-    "customer_id",
-    "customer_external_id",
-    "start_time",
-    "end_time",
-    "feature_name",
-    "feature_id",
-    "feature_group_name",
-    "event_name",
-    "event_count",
-    "aggregation_field",
-    "total_usage",
-    "total_cost",
-    "currency",
-    "source",
-];
+use crate::sources::{ExportRequest, metadata_values};
 
 /// A row's identity: customer external id, meter position in the config, source.
 type GroupKey = (String, usize, String);
@@ -44,13 +25,13 @@ struct Customer {
     metadata: Option<String>,
 }
 
-pub fn write_rows(
-    src: &Source<'_>,
+pub(super) fn export(
+    src: &LedgerSource,
+    req: &ExportRequest<'_>,
     time: EventTime,
-    out: &mut Pipeline<'_>,
-    cancel: &AtomicBool,
+    out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
-    let meters = &src.app.config.meters;
+    let meters = &src.meters;
     let index = MeterIndex::new(meters);
     let position: HashMap<&str, usize> = meters
         .iter()
@@ -58,46 +39,31 @@ pub fn write_rows(
         .map(|(i, m)| (m.id.as_str(), i))
         .collect();
     let mut groups: BTreeMap<GroupKey, (Accumulator, Option<String>)> = BTreeMap::new();
-    keyset_pages(
-        &src.app.store,
-        cancel,
-        |tx, cursor, page: &mut Vec<StoredEvent>| {
-            storage::page(tx, &src.scope, time, src.window, cursor, PAGE, page)?;
-            Ok(page.len() == PAGE)
-        },
-        |e| {
-            let t = match time {
-                EventTime::IngestedAt => e.ingested_at,
-                EventTime::Timestamp => e.timestamp,
-            };
-            (t, e.id.clone())
-        },
-        |e| {
-            let matching = index.for_event(&e.event_name);
+    keyset(&src.store, req.cancel, |tx, cursor, last| {
+        storage::for_each(tx, req.scope, time, req.window, cursor, PAGE, |e| {
+            set_cursor(last, e.time(time), e.id);
+            let matching = index.for_event(e.event_name);
             if matching.is_empty() {
-                return Ok(());
+                return Ok::<_, ExportError>(());
             }
-            let properties = e
-                .properties
-                .as_deref()
-                .and_then(|p| serde_json::from_str(p).ok());
+            let properties = e.properties.and_then(|p| serde_json::from_str(p).ok());
             for m in matching {
                 let key = (
-                    e.external_customer_id.clone(),
+                    e.external_customer_id.to_owned(),
                     position[m.id.as_str()],
-                    e.source.clone().unwrap_or_default(),
+                    e.source.unwrap_or_default().to_owned(),
                 );
                 let (acc, customer_id) = groups.entry(key).or_default();
-                acc.add(&m.contribution(properties.as_ref()), e.timestamp, &e.id);
+                acc.add(&m.contribution(properties.as_ref()), e.timestamp, e.id);
                 if customer_id.is_none() {
-                    customer_id.clone_from(&e.customer_id);
+                    *customer_id = e.customer_id.map(str::to_owned);
                 }
             }
             Ok(())
-        },
-    )?;
-    let customers = lookup_customers(src, groups.keys().map(|k| k.0.as_str()))?;
-    let (start, end) = (time_cell(Some(src.window.0)), time_cell(Some(src.window.1)));
+        })
+    })?;
+    let customers = lookup_customers(src, req, groups.keys().map(|k| k.0.as_str()))?;
+    let (start, end) = (Cell::TimeMs(req.window.0), Cell::TimeMs(req.window.1));
     let mut rows = 0u64;
     for ((external_id, meter, source), (acc, event_customer_id)) in &groups {
         let m = &meters[*meter];
@@ -111,34 +77,34 @@ pub fn write_rows(
                 format!("overflow in meter {} for {external_id}", m.id),
             )
         })?;
-        let mut row = vec![
-            customer.map(|c| c.name.clone()).unwrap_or_default(),
-            customer
-                .map(|c| c.id.clone())
-                .or_else(|| event_customer_id.clone())
-                .unwrap_or_default(),
-            external_id.clone(),
-            start.clone(),
-            end.clone(),
-            m.feature_name.clone(),
-            m.feature_id.clone(),
-            m.feature_group_name.clone(),
-            m.event_name.clone(),
-            acc.events.to_string(),
-            m.aggregation.as_str().to_owned(),
-            format_decimal(total),
-            m.cost(total).map(format_decimal).unwrap_or_default(),
-            m.currency.clone(),
-            source.clone(),
-        ];
-        row.extend(metadata_cells(
-            src.task,
+        let values = metadata_values(
+            req.metadata,
             customer.and_then(|c| c.metadata.as_deref()),
             None,
-        ));
-        out.records
-            .write_record(&row)
-            .map_err(|e| out.write_error(e))?;
+        );
+        let mut cells = vec![
+            Cell::Text(customer.map_or("", |c| c.name.as_str())),
+            Cell::text(
+                customer
+                    .map(|c| c.id.as_str())
+                    .or(event_customer_id.as_deref()),
+            ),
+            Cell::Text(external_id),
+            start,
+            end,
+            Cell::Text(&m.feature_name),
+            Cell::Text(&m.feature_id),
+            Cell::Text(&m.feature_group_name),
+            Cell::Text(&m.event_name),
+            Cell::Int(acc.events as i64),
+            Cell::Text(m.aggregation.as_str()),
+            Cell::Decimal(total),
+            Cell::decimal(m.cost(total)),
+            Cell::Text(&m.currency),
+            Cell::Text(source),
+        ];
+        cells.extend(values.iter().map(|v| Cell::text(v.as_deref())));
+        out.row(&cells)?;
         rows += 1;
     }
     Ok(rows)
@@ -146,7 +112,8 @@ pub fn write_rows(
 
 /// The customers of the given external ids, in chunks that keep the query small.
 fn lookup_customers<'k>(
-    src: &Source<'_>,
+    src: &LedgerSource,
+    req: &ExportRequest<'_>,
     external_ids: impl Iterator<Item = &'k str>,
 ) -> Result<HashMap<String, Customer>, ExportError> {
     let mut ids: Vec<&str> = external_ids.collect();
@@ -159,13 +126,13 @@ fn lookup_customers<'k>(
              WHERE tenant_id = ? AND environment_id = ? AND external_id IN ({marks})"
         );
         let params: Vec<&str> = [
-            src.scope.tenant_id.as_str(),
-            src.scope.environment_id.as_str(),
+            req.scope.tenant_id.as_str(),
+            req.scope.environment_id.as_str(),
         ]
         .into_iter()
         .chain(chunk.iter().copied())
         .collect();
-        src.app.store.read(|tx| {
+        src.store.read(|tx| {
             let mut stmt = tx.prepare(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(&params))?;
             while let Some(r) = rows.next()? {
