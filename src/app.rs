@@ -98,12 +98,11 @@ impl App {
 }
 
 /// The clock the config asks for: the real one, or a test clock file.
-pub fn clock_for(config: &Config) -> Result<Arc<dyn Clock>, String> {
+pub fn clock_for(config: &Config) -> Result<Arc<dyn Clock>, crate::clock::ClockError> {
     match &config.test_clock {
         None => Ok(Arc::new(crate::clock::SystemClock)),
         Some(path) => {
-            let clock = crate::clock::FileClock::open(path)
-                .map_err(|e| format!("scheduler.test_clock: {e}"))?;
+            let clock = crate::clock::FileClock::open(path)?;
             log::warn!(
                 "using the test clock in {}: time is whatever that file says",
                 path.display()

@@ -34,7 +34,7 @@ pub struct FileClock {
 
 impl FileClock {
     /// Reads the file once, so a bad file fails at start rather than later.
-    pub fn open(path: &std::path::Path) -> Result<FileClock, String> {
+    pub fn open(path: &std::path::Path) -> Result<FileClock, ClockError> {
         let ms = read_clock_file(path)?;
         Ok(FileClock {
             path: path.to_owned(),
@@ -43,13 +43,29 @@ impl FileClock {
     }
 }
 
-fn read_clock_file(path: &std::path::Path) -> Result<i64, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_rfc3339_ms(&text).ok_or_else(|| {
-        format!(
-            "{}: expected an RFC 3339 time, got {text:?}",
-            path.display()
-        )
+/// Why a test clock file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClockError {
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: expected an RFC 3339 time, got {text:?}")]
+    NotATime {
+        path: std::path::PathBuf,
+        text: String,
+    },
+}
+
+fn read_clock_file(path: &std::path::Path) -> Result<i64, ClockError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ClockError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_rfc3339_ms(&text).ok_or_else(|| ClockError::NotATime {
+        path: path.to_owned(),
+        text,
     })
 }
 

@@ -879,7 +879,7 @@ fn validate_meters(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigError> {
                 at("aggregation"),
                 format!(
                     "expected one of {}, got {:?}",
-                    Aggregation::NAMES,
+                    Aggregation::names(),
                     m.aggregation
                 ),
             )

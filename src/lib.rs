@@ -17,6 +17,7 @@ pub mod input;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;
+mod names;
 pub mod runs;
 pub mod scheduled_tasks;
 pub mod secrets;

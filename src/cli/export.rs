@@ -6,32 +6,32 @@ use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
 
+use super::StartError;
 use crate::app::App;
 use crate::auth::KeyRing;
-use crate::cli::serve::ServeError;
 use crate::clock::rfc3339_ms;
 use crate::config::Loaded;
 use crate::runs::{ManualRunError, RunStatus, manual_run};
 
 /// Exit code 0 when the run completed, 1 when it failed.
-pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<bool, ServeError> {
+pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<bool, StartError> {
     let config = loaded.config;
     crate::logging::init(config.log_level);
     s3::set_retries(config.s3_retries);
     let (store, secrets) = crate::cli::serve::open_existing_state(&config)?;
-    let clock = crate::app::clock_for(&config).map_err(ServeError::Config)?;
+    let clock = crate::app::clock_for(&config)?;
     let app = App::new(config, store, KeyRing::default(), secrets, clock)?;
     let now = app.now_ms();
     let task = app
         .store
         .read(|tx| crate::scheduled_tasks::storage::get_unscoped(tx, task_id))?
-        .ok_or_else(|| ServeError::Config(format!("no scheduled task has the id {task_id:?}")))?;
+        .ok_or_else(|| StartError::Refused(format!("no scheduled task has the id {task_id:?}")))?;
     let body = json!({"start_time": start, "end_time": end}).to_string();
     let (run, _) =
         manual_run(&task, body.as_bytes(), "exportd export", now).map_err(|e| match e {
-            ManualRunError::Deleted(_) => ServeError::Config(e.to_string()),
+            ManualRunError::Deleted(_) => StartError::Refused(e.to_string()),
             ManualRunError::Window(e) => {
-                ServeError::Config(format!("--{}: {}", e.field.replace("_time", ""), e.message))
+                StartError::Refused(format!("--{}: {}", e.field.replace("_time", ""), e.message))
             }
         })?;
     app.store
@@ -40,7 +40,7 @@ pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<b
     let done = app
         .store
         .read(|tx| crate::runs::storage::get_unscoped(tx, &run.id))?
-        .ok_or_else(|| ServeError::Runtime("the run disappeared".to_owned()))?;
+        .ok_or_else(|| StartError::Runtime("the run disappeared".to_owned()))?;
     println!(
         "{}",
         json!({

@@ -9,8 +9,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::auth::{DEV_ENVIRONMENT, DEV_TENANT};
-use crate::cli::serve::ServeError;
-use crate::config::{self, CONFIG_PATH_ENV};
+use crate::clock::ClockError;
+use crate::config::{self, CONFIG_PATH_ENV, ConfigError};
+use crate::secrets::SecretError;
+use crate::store::StoreError;
 
 const USAGE: &str = "\
 usage:
@@ -28,6 +30,62 @@ usage:
 
 Without --config, exportd reads $EXPORTD_CONFIG if set, else runs on its embedded defaults
 (state in ./data). EXPORTD_<SECTION>_<KEY> environment variables override config values.";
+
+/// Why a command stopped, and so its exit code: 2 when the command line or the configuration
+/// cannot work (fix them, then try again), 1 when something failed while running.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The command line is wrong (exit 2); the usage is printed after it.
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration cannot be loaded (exit 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The configuration, or what it names, cannot work (exit 2).
+    #[error("{0}")]
+    Refused(String),
+    /// The test clock of the configuration cannot be read (exit 2).
+    #[error("scheduler.test_clock: {0}")]
+    Clock(#[from] ClockError),
+    /// The database failed (exit 1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The secrets key cannot be read or made (exit 1).
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    /// The system refused something exportd needs: a thread, a port, a directory (exit 1).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Something else failed while running (exit 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl StartError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> StartError {
+        StartError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// The one mapping of errors to exit codes.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Usage(_)
+            | StartError::Config(_)
+            | StartError::Refused(_)
+            | StartError::Clock(_) => 2,
+            StartError::Store(_)
+            | StartError::Secrets(_)
+            | StartError::Io { .. }
+            | StartError::Runtime(_) => 1,
+        }
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
@@ -60,11 +118,17 @@ pub fn run<I>(args: I) -> i32
 where
     I: IntoIterator<Item = OsString>,
 {
-    match parse(args) {
-        Ok(command) => execute(command),
+    let outcome = parse(args)
+        .map_err(|e| StartError::Usage(e.to_string()))
+        .and_then(execute);
+    match outcome {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("exportd: {e}\n\n{USAGE}");
-            2
+            match &e {
+                StartError::Usage(_) => eprintln!("exportd: {e}\n\n{USAGE}"),
+                _ => eprintln!("exportd: {e}"),
+            }
+            e.exit_code()
         }
     }
 }
@@ -138,60 +202,41 @@ where
     }
 }
 
-fn load_config(path: Option<PathBuf>) -> Result<config::Loaded, i32> {
+fn load_config(path: Option<PathBuf>) -> Result<config::Loaded, StartError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let path = path.or_else(|| env.get(CONFIG_PATH_ENV).map(PathBuf::from));
-    config::load(path.as_deref(), &env).map_err(|e| {
-        eprintln!("exportd: {e}");
-        2
-    })
-}
-
-/// Prints a command's error and turns it into its exit code.
-fn fail(e: &ServeError) -> i32 {
-    eprintln!("exportd: {e}");
-    match e {
-        ServeError::Config(_) => 2,
-        ServeError::Runtime(_) => 1,
-    }
+    Ok(config::load(path.as_deref(), &env)?)
 }
 
 /// `keygen --development`: a new development key in the existing state, the old one revoked.
-fn replace_development_key(config: Option<PathBuf>) -> i32 {
-    let loaded = match load_config(config) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let config = loaded.config;
+fn replace_development_key(config: Option<PathBuf>) -> Result<i32, StartError> {
+    let config = load_config(config)?.config;
     if !config.api_keys.is_empty() {
-        return fail(&ServeError::Config(format!(
+        return Err(StartError::Refused(format!(
             "the development key is off because [[auth.keys]] are configured ({} key(s)): use one of them, or make another with `exportd keygen --tenant <tenant> --environment <environment>`",
             config.api_keys.len()
         )));
     }
-    let key = crate::cli::serve::open_existing_state(&config)
-        .and_then(|(store, _)| Ok(crate::auth::replace_development_key(&store)?));
-    match key {
-        Ok(key) => {
-            println!(
-                "New development key (tenant \"{DEV_TENANT}\", environment \"{DEV_ENVIRONMENT}\"); store it now, exportd keeps only its hash:\n{key}\n\n\
-                 The previous development key no longer works. A running exportd accepts the new key once restarted."
-            );
-            0
-        }
-        Err(e) => fail(&e),
-    }
+    let (store, _) = crate::cli::serve::open_existing_state(&config)?;
+    let key = crate::auth::replace_development_key(&store)?;
+    println!(
+        "New development key (tenant \"{DEV_TENANT}\", environment \"{DEV_ENVIRONMENT}\"); store it now, exportd keeps only its hash:\n{key}\n\n\
+         The previous development key no longer works. A running exportd accepts the new key once restarted."
+    );
+    Ok(0)
 }
 
-fn execute(command: Command) -> i32 {
+/// Runs a command; `Ok` is the exit code of a command that ran (0, or 1 for an export that
+/// failed).
+fn execute(command: Command) -> Result<i32, StartError> {
     match command {
         Command::Help => {
             println!("exportd {}\n\n{USAGE}", env!("CARGO_PKG_VERSION"));
-            0
+            Ok(0)
         }
         Command::Version => {
             println!("exportd {}", env!("CARGO_PKG_VERSION"));
-            0
+            Ok(0)
         }
         Command::Keygen {
             tenant,
@@ -206,54 +251,35 @@ fn execute(command: Command) -> i32 {
                  Once a key is configured there, the development key is off.\n\n{}",
                 crate::auth::config_block(&name, &tenant, &environment, &key)
             );
-            0
+            Ok(0)
         }
         Command::KeygenDevelopment { config } => replace_development_key(config),
-        Command::CheckConfig { config } => match load_config(config) {
-            Ok(loaded) => {
-                for w in &loaded.warnings {
-                    eprintln!("exportd: warning: {w}");
-                }
-                // Every rule serve applies before it starts, not only the file's own.
-                if let Err(e) = crate::cli::serve::preflight(&loaded.config) {
-                    return fail(&e);
-                }
-                if let Err(e) = crate::sources::check_config(&loaded.config) {
-                    return fail(&ServeError::Config(format!("the source: {e}")));
-                }
-                println!("config OK: {}", loaded.config);
-                0
+        Command::CheckConfig { config } => {
+            let loaded = load_config(config)?;
+            for w in &loaded.warnings {
+                eprintln!("exportd: warning: {w}");
             }
-            Err(code) => code,
-        },
+            // Every rule serve applies before it starts, not only the file's own.
+            crate::cli::serve::preflight(&loaded.config)?;
+            crate::sources::check_config(&loaded.config)
+                .map_err(|e| StartError::Refused(format!("the source: {e}")))?;
+            println!("config OK: {}", loaded.config);
+            Ok(0)
+        }
         Command::Export {
             config,
             task,
             start,
             end,
         } => {
-            let loaded = match load_config(config) {
-                Ok(loaded) => loaded,
-                Err(code) => return code,
-            };
-            match crate::cli::export::export(loaded, &task, &start, &end) {
-                Ok(true) => 0,
-                Ok(false) => 1,
-                Err(e) => fail(&e),
-            }
+            let loaded = load_config(config)?;
+            let completed = crate::cli::export::export(loaded, &task, &start, &end)?;
+            Ok(if completed { 0 } else { 1 })
         }
         Command::Serve { config } => {
-            let loaded = match load_config(config) {
-                Ok(loaded) => loaded,
-                Err(code) => return code,
-            };
-            match crate::cli::serve::serve(loaded) {
-                Ok(()) => 0,
-                Err(e) => {
-                    log::error!("{e}");
-                    fail(&e)
-                }
-            }
+            let loaded = load_config(config)?;
+            crate::cli::serve::serve(loaded).inspect_err(|e| log::error!("{e}"))?;
+            Ok(0)
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::StartError;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{Config, Loaded};
@@ -15,24 +16,7 @@ use crate::runs::workers::Workers;
 use crate::secrets::{KeySource, SecretBox};
 use crate::store::{self, Store, StoreError};
 
-/// Why `serve` stopped with an error; the variant decides the exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// The configuration cannot work (exit 2).
-    #[error("{0}")]
-    Config(String),
-    /// Something failed at run time (exit 1).
-    #[error("{0}")]
-    Runtime(String),
-}
-
-impl From<StoreError> for ServeError {
-    fn from(e: StoreError) -> Self {
-        ServeError::Runtime(e.to_string())
-    }
-}
-
-pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
+pub fn serve(loaded: Loaded) -> Result<(), StartError> {
     let config = loaded.config;
     crate::logging::init(config.log_level);
     for warning in &loaded.warnings {
@@ -41,7 +25,7 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let clock = preflight(&config)?;
     // Registered before anything else so an early SIGTERM is handled, not fatal.
     let mut signals = Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| ServeError::Runtime(format!("cannot install signal handlers: {e}")))?;
+        .map_err(|e| StartError::io("cannot install signal handlers", e))?;
 
     let (store, secrets) = open_state(&config)?;
     let keys = crate::auth::key_ring(&config, &store)?;
@@ -57,34 +41,34 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
     let app = Arc::new(App::new(config, store, keys, secrets, clock)?);
     app.source
         .check()
-        .map_err(|e| ServeError::Runtime(format!("cannot read {}: {e}", app.source.name())))?;
+        .map_err(|e| StartError::Runtime(format!("cannot read {}: {e}", app.source.name())))?;
     log::info!("exports read {}", app.source.name());
     recover_runs(&app)?;
     let workers = Workers::start(app.clone(), workers)
-        .map_err(|e| ServeError::Runtime(format!("cannot start export workers: {e}")))?;
+        .map_err(|e| StartError::io("cannot start export workers", e))?;
     let scheduler = {
         let app = app.clone();
         std::thread::Builder::new()
             .name("scheduler".into())
             .spawn(move || crate::scheduled_tasks::scheduler::run(&app))
-            .map_err(|e| ServeError::Runtime(format!("cannot start the scheduler: {e}")))?
+            .map_err(|e| StartError::io("cannot start the scheduler", e))?
     };
     let billing = {
         let app = app.clone();
         std::thread::Builder::new()
             .name("billing".into())
             .spawn(move || crate::ledger::billing::runner::run(&app))
-            .map_err(|e| ServeError::Runtime(format!("cannot start the billing thread: {e}")))?
+            .map_err(|e| StartError::io("cannot start the billing thread", e))?
     };
     let webhooks = {
         let app = app.clone();
         std::thread::Builder::new()
             .name("webhooks".into())
             .spawn(move || crate::webhooks::run(&app))
-            .map_err(|e| ServeError::Runtime(format!("cannot start the webhook thread: {e}")))?
+            .map_err(|e| StartError::io("cannot start the webhook thread", e))?
     };
     let server = Server::start(app.clone(), listen, threads)
-        .map_err(|e| ServeError::Runtime(format!("cannot listen on {listen}: {e}")))?;
+        .map_err(|e| StartError::io(format!("cannot listen on {listen}"), e))?;
     log::info!("listening on http://{}", server.addr());
     crate::systemd::notify("READY=1");
 
@@ -140,23 +124,23 @@ pub fn serve(loaded: Loaded) -> Result<(), ServeError> {
 
 /// The rules `serve` applies to a loaded config before it touches any state, and the clock it
 /// runs on. `check-config` applies the same rules.
-pub fn preflight(config: &Config) -> Result<Arc<dyn Clock>, ServeError> {
+pub fn preflight(config: &Config) -> Result<Arc<dyn Clock>, StartError> {
     if config.api_keys.is_empty() && !config.listen.ip().is_loopback() {
-        return Err(ServeError::Config(format!(
+        return Err(StartError::Refused(format!(
             "no API keys are configured and server.listen ({}) is not a loopback address. \
              Run `exportd keygen --tenant <tenant> --environment <environment>` and add the \
              [[auth.keys]] block it prints to the config file",
             config.listen
         )));
     }
-    crate::app::clock_for(config).map_err(ServeError::Config)
+    Ok(crate::app::clock_for(config)?)
 }
 
 /// The state a server made, for commands that work on it (`export`, `keygen --development`):
 /// they never make a new, empty one where the server's is not.
-pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
+pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
     let missing = |what: &str, path: &std::path::Path| {
-        ServeError::Config(format!(
+        StartError::Refused(format!(
             "no {what} at {}: pass --config (or set EXPORTD_CONFIG) with the server's config file, or run from the server's directory",
             path.display()
         ))
@@ -175,17 +159,16 @@ pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), ServeE
 /// The data directory, the database (migrated) and the secrets key (created on first start).
 /// A data directory exportd creates is 0700, and the database files are 0600, whatever the
 /// umask: they hold every tenant's data.
-pub fn open_state(config: &Config) -> Result<(Store, SecretBox), ServeError> {
+pub fn open_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
     private_dir(&config.data_dir).map_err(|e| {
-        ServeError::Runtime(format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        ))
+        StartError::io(
+            format!("cannot create data directory {}", config.data_dir.display()),
+            e,
+        )
     })?;
     let store = Store::open(&config.database_path)?;
     store.limit_wal(config.max_wal_bytes)?;
-    let secrets =
-        SecretBox::load(&config.secret_key).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    let secrets = SecretBox::load(&config.secret_key)?;
     Ok((store, secrets))
 }
 
@@ -206,7 +189,7 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// What a previous process left: its runs still PROCESSING end as interrupted (their windows
 /// run again, their multipart uploads are aborted in the background), temporary files of the
 /// directory destination are removed, and PENDING runs are queued again.
-fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
+fn recover_runs(app: &Arc<App>) -> Result<(), StartError> {
     let interrupted = end_interrupted(app, "interrupted: exportd stopped during this export")?;
     if !interrupted.is_empty() {
         log::warn!(
@@ -240,7 +223,7 @@ fn recover_runs(app: &Arc<App>) -> Result<(), ServeError> {
 /// scheduled window is due again at once, and a manual or backfill run gets a new attempt,
 /// PENDING (queued at the next start). None counts as a failure. Returns the runs as they were,
 /// with any upload still to abort.
-fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, ServeError> {
+fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, StartError> {
     let now = app.now_ms();
     let failure = ExportError {
         kind: Failure::Interrupted,
@@ -258,7 +241,7 @@ fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, Se
 
 /// System jobs still claimed (their run was cut short, or never started) become idle again,
 /// still due: they run at once on this start, or the next.
-fn release_jobs(app: &App, message: &str) -> Result<(), ServeError> {
+fn release_jobs(app: &App, message: &str) -> Result<(), StartError> {
     let now = app.now_ms();
     let released = app
         .store
@@ -305,7 +288,7 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
 
 /// After shutdown, runs that were still running (interrupted past the grace period) have
 /// ended as interrupted through their workers; any left PROCESSING end so now.
-fn interrupt_runs(app: &App) -> Result<(), ServeError> {
+fn interrupt_runs(app: &App) -> Result<(), StartError> {
     let left = end_interrupted(app, "interrupted by shutdown")?;
     abort_uploads(app, &left);
     Ok(())

@@ -20,26 +20,10 @@ use crate::secrets::{SecretBox, SecretError};
 /// Flexprice's only export provider, and exportd's only one.
 pub const PROVIDER_S3: &str = "s3";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionStatus {
-    Published,
-    Archived,
-}
-
-impl ConnectionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::Published => "published",
-            ConnectionStatus::Archived => "archived",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ConnectionStatus> {
-        match text {
-            "published" => Some(ConnectionStatus::Published),
-            "archived" => Some(ConnectionStatus::Archived),
-            _ => None,
-        }
+crate::names::named! {
+    pub enum ConnectionStatus {
+        Published = "published",
+        Archived = "archived",
     }
 }
 

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::routes::{self, Handler, Route};
 use crate::auth::Principal;
-use crate::http::front::{Payload, Refusal, Refused, Request, Response, Turns};
+use crate::http::front::{Payload, Refused, Request, Response, Turns};
 use crate::sources::Source;
 use crate::store::Scope;
 
@@ -60,7 +60,7 @@ impl crate::http::front::Service for Api {
     }
 
     fn refuse(&self, refused: Refused<'_>) -> Response {
-        let err = refusal_error(refused.refusal);
+        let err = ApiError::refused(refused.refusal);
         let request_id = crate::ids::new_id(crate::ids::REQUEST);
         if let Some(started) = refused.started {
             let method = refused.head.map_or("-", |h| h.method.as_str());
@@ -80,16 +80,6 @@ impl crate::http::front::Service for Api {
             &request_id,
             err.allow.as_deref(),
         )
-    }
-}
-
-/// The API error for a request the HTTP front refused.
-fn refusal_error(refusal: &Refusal) -> ApiError {
-    match refusal {
-        Refusal::TooLarge(limit) => ApiError::payload_too_large(*limit),
-        Refusal::Malformed(m) => ApiError::validation("", m.clone()),
-        Refusal::Panicked => ApiError::internal("the request handler panicked"),
-        other => ApiError::new(other.status(), other.code(), other.message()),
     }
 }
 
@@ -187,7 +177,7 @@ fn dispatch(
     })?;
     let body = if route.body {
         req.read_body(app.config.max_body_bytes)
-            .map_err(|r| refusal_error(&r))?
+            .map_err(|r| ApiError::refused(&r))?
     } else {
         Vec::new()
     };

@@ -23,7 +23,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -54,6 +54,38 @@ impl ApiError {
 
     pub fn invalid_operation(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "invalid_operation", message)
+    }
+
+    /// Another object already holds what the request asks for (an external id, an
+    /// idempotency key used with other content, a task's output place).
+    pub fn already_exists(message: impl Into<String>) -> ApiError {
+        ApiError::new(409, "already_exists", message)
+    }
+
+    /// The object changed while the request ran.
+    pub fn version_conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(409, "version_conflict", message)
+    }
+
+    /// A credential that is not (or no longer) valid, such as a download link's signature.
+    pub fn permission_denied(message: impl Into<String>) -> ApiError {
+        ApiError::new(403, "permission_denied", message)
+    }
+
+    /// The object of a run was replaced by another run's.
+    pub fn superseded(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "superseded", message)
+    }
+
+    /// A request the HTTP front refused before any handler saw it.
+    pub fn refused(refusal: &crate::http::front::Refusal) -> ApiError {
+        use crate::http::front::Refusal;
+        match refusal {
+            Refusal::TooLarge(limit) => ApiError::payload_too_large(*limit),
+            Refusal::Malformed(m) => ApiError::validation("", m.clone()),
+            Refusal::Panicked => ApiError::internal("the request handler panicked"),
+            other => ApiError::new(other.status(), other.code(), other.message()),
+        }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -127,6 +159,43 @@ impl ApiError {
 impl From<InputError> for ApiError {
     fn from(e: InputError) -> Self {
         ApiError::validation(&e.field, e.message)
+    }
+}
+
+// Refusals of the domain, each as the one HTTP answer it gets.
+
+/// An invoice transition its status does not allow.
+impl From<crate::ledger::invoices::Illegal> for ApiError {
+    fn from(illegal: crate::ledger::invoices::Illegal) -> Self {
+        let err = ApiError::invalid_operation(illegal.message);
+        match illegal.field {
+            Some(field) => err.with_detail("field", field),
+            None => err,
+        }
+    }
+}
+
+/// A top-up or debit the wallet's balance does not allow.
+impl From<crate::ledger::wallets::Refusal> for ApiError {
+    fn from(refusal: crate::ledger::wallets::Refusal) -> Self {
+        ApiError::invalid_operation(refusal.message()).with_detail("field", "amount")
+    }
+}
+
+/// A force run of a deleted task, or of a window that is not one.
+impl From<crate::runs::ManualRunError> for ApiError {
+    fn from(e: crate::runs::ManualRunError) -> Self {
+        match e {
+            crate::runs::ManualRunError::Deleted(_) => ApiError::invalid_operation(e.to_string()),
+            crate::runs::ManualRunError::Window(input) => ApiError::from(input),
+        }
+    }
+}
+
+/// A scheduled task of an entity the source does not offer.
+impl From<crate::sources::Unavailable> for ApiError {
+    fn from(why: crate::sources::Unavailable) -> Self {
+        ApiError::validation("entity_type", why.0)
     }
 }
 

@@ -171,7 +171,7 @@ mod tests {
         let interval = Query::parse("interval=15min")
             .choice(
                 "interval",
-                |s| crate::scheduled_tasks::Interval::parse(s, false),
+                |s| crate::scheduled_tasks::Interval::accepted(s, false),
                 "",
             )
             .expect("valid");

@@ -9,39 +9,19 @@ use serde_json::Value;
 
 use super::money::parse_any as parse_decimal;
 
-/// How a meter turns events into usage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregation {
-    Count,
-    Sum,
-    Max,
-    CountUnique,
-    Latest,
+crate::names::named! {
+    /// How a meter turns events into usage.
+    pub enum Aggregation {
+        Count = "COUNT",
+        Sum = "SUM",
+        Max = "MAX",
+        CountUnique = "COUNT_UNIQUE",
+        Latest = "LATEST",
+    }
 }
 
 impl Aggregation {
     pub const NAMES: &'static str = "COUNT, SUM, MAX, COUNT_UNIQUE, LATEST";
-
-    pub fn parse(text: &str) -> Option<Aggregation> {
-        match text {
-            "COUNT" => Some(Aggregation::Count),
-            "SUM" => Some(Aggregation::Sum),
-            "MAX" => Some(Aggregation::Max),
-            "COUNT_UNIQUE" => Some(Aggregation::CountUnique),
-            "LATEST" => Some(Aggregation::Latest),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Aggregation::Count => "COUNT",
-            Aggregation::Sum => "SUM",
-            Aggregation::Max => "MAX",
-            Aggregation::CountUnique => "COUNT_UNIQUE",
-            Aggregation::Latest => "LATEST",
-        }
-    }
 
     /// Whether the meter reads a property (all but COUNT).
     pub fn needs_field(self) -> bool {

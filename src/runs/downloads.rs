@@ -71,10 +71,7 @@ fn completed_key(run: &Run) -> Result<&str, ApiError> {
         Some(id) => format!("run {id}"),
         None => "a run of another environment".to_owned(),
     };
-    let mut err = ApiError::new(
-        404,
-        "superseded",
-        format!(
+    let mut err = ApiError::superseded(format!(
             "The file of this run was replaced at {} by {by}, which wrote the same object ({key}); download that run's file instead",
             rfc3339_ms(at)
         ),
@@ -128,13 +125,7 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
 /// Serves a file of a directory destination to whoever holds a valid, unexpired link.
 pub fn serve(p: &Public<'_>) -> Outcome {
     let (app, run_id, query) = (p.app, p.id, &p.query);
-    let refused = || {
-        ApiError::new(
-            403,
-            "permission_denied",
-            "This download link is invalid or has expired",
-        )
-    };
+    let refused = || ApiError::permission_denied("This download link is invalid or has expired");
     let expires: i64 = query
         .get("expires")
         .ok()

@@ -7,72 +7,26 @@ pub mod handlers;
 pub mod storage;
 pub mod workers;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
 use crate::input::{InputError, Obj, parse_json};
 use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum RunStatus {
-    Pending,
-    Processing,
-    Completed,
-    Failed,
-}
-
-impl RunStatus {
-    pub const ALL: [RunStatus; 4] = [
-        RunStatus::Pending,
-        RunStatus::Processing,
-        RunStatus::Completed,
-        RunStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "PENDING",
-            RunStatus::Processing => "PROCESSING",
-            RunStatus::Completed => "COMPLETED",
-            RunStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RunStatus> {
-        RunStatus::ALL.into_iter().find(|s| s.as_str() == text)
+crate::names::named! {
+    pub enum RunStatus {
+        Pending = "PENDING",
+        Processing = "PROCESSING",
+        Completed = "COMPLETED",
+        Failed = "FAILED",
     }
 }
 
-/// Why a run exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    Scheduled,
-    Manual,
-    Retry,
-    Backfill,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Scheduled => "scheduled",
-            Trigger::Manual => "manual",
-            Trigger::Retry => "retry",
-            Trigger::Backfill => "backfill",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Trigger> {
-        [
-            Trigger::Scheduled,
-            Trigger::Manual,
-            Trigger::Retry,
-            Trigger::Backfill,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == text)
+crate::names::named! {
+    /// Why a run exists.
+    pub enum Trigger {
+        Scheduled = "scheduled",
+        Manual = "manual",
+        Retry = "retry",
+        Backfill = "backfill",
     }
 }
 

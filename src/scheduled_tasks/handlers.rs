@@ -9,7 +9,7 @@ use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::ids::{SCHEDULED_TASK, new_id};
-use crate::runs::{ManualRunError, Run, Trigger, manual_run};
+use crate::runs::{Run, Trigger, manual_run};
 
 /// A scheduled task on the wire: Flexprice's fields, then exportd's scheduler extensions.
 #[derive(Serialize)]
@@ -77,10 +77,7 @@ fn check_output_free(
     let live = storage::live_under(tx, &ctx.scope, task.entity_type, prefix)?;
     match super::output::conflict(&task.id, task.entity_type, &task.job_config, &live) {
         None => Ok(()),
-        Some(other) => Err(ApiError::new(
-            409,
-            "already_exists",
-            format!(
+        Some(other) => Err(ApiError::already_exists(format!(
                 "Scheduled task {} already writes to the same place ({}): the two tasks would overwrite each other's files. Use another job_config.key_prefix, pause or delete {}, or set job_config.allow_shared_output to true to share it knowingly",
                 other.id,
                 super::output::Namespace::of(other.entity_type, &other.job_config).describe(),
@@ -94,10 +91,7 @@ fn check_output_free(
 pub fn create(ctx: &Ctx<'_>) -> Outcome {
     let body = ctx.json()?;
     let input = super::parse_create(&body, ctx.app.config.allow_test_intervals)?;
-    ctx.app
-        .source
-        .offers(input.entity_type)
-        .map_err(|why| ApiError::validation("entity_type", why.0))?;
+    ctx.app.source.offers(input.entity_type)?;
     if let Some(url) = &input.job_config.config.endpoint_url {
         check_endpoint(ctx, "job_config.endpoint_url", url)?;
     }
@@ -147,7 +141,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
         entity_type: q.choice("entity_type", EntityType::parse, &entities.join(", "))?,
         interval: q.choice(
             "interval",
-            |s| Interval::parse(s, true),
+            Interval::parse,
             "15MIN, 30MIN, hourly, daily, custom",
         )?,
         enabled: q.bool("enabled")?,
@@ -235,11 +229,7 @@ pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     let (run, mode) = ctx.app.store.write(|tx| {
         let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
-        let (run, window) =
-            manual_run(&task, &ctx.body, &ctx.principal.key_name, now).map_err(|e| match e {
-                ManualRunError::Deleted(_) => ApiError::invalid_operation(e.to_string()),
-                ManualRunError::Window(input) => ApiError::from(input),
-            })?;
+        let (run, window) = manual_run(&task, &ctx.body, &ctx.principal.key_name, now)?;
         crate::runs::storage::insert(tx, &run)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;

@@ -6,13 +6,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::EntityType;
 use crate::input::{InputError, Obj, check_text};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-    /// exportd extension: `.csv.zst`.
-    Zstd,
+crate::names::named! {
+    pub enum Compression {
+        None = "none",
+        Gzip = "gzip",
+        /// exportd extension: `.csv.zst`.
+        Zstd = "zstd",
+    }
 }
 
 impl Compression {
@@ -25,60 +25,49 @@ impl Compression {
             Compression::Zstd => (1..=19, 3),
         }
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
+crate::names::named! {
+    pub enum Encryption {
+        Aes256 = "AES256",
+        AwsKms = "aws:kms",
+        AwsKmsDsse = "aws:kms:dsse",
+        /// exportd extension: send no SSE header (for stores that reject it).
+        None = "none",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Encryption {
-    #[serde(rename = "AES256")]
-    Aes256,
-    #[serde(rename = "aws:kms")]
-    AwsKms,
-    #[serde(rename = "aws:kms:dsse")]
-    AwsKmsDsse,
-    /// exportd extension: send no SSE header (for stores that reject it).
-    #[serde(rename = "none")]
-    None,
+crate::names::named! {
+    /// Object key layout: Flexprice's flat layout, or Hive-style `dt=YYYY-MM-DD/` partitions.
+    pub enum KeyLayout {
+        Flexprice = "flexprice",
+        Partitioned = "partitioned",
+    }
 }
 
-/// Object key layout: Flexprice's flat layout, or Hive-style `dt=YYYY-MM-DD/` partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyLayout {
-    Flexprice,
-    Partitioned,
+crate::names::named! {
+    /// Which timestamp places a row in a window (SPEC 5.2).
+    pub enum WindowField {
+        IngestedAt = "ingested_at",
+        Timestamp = "timestamp",
+        UpdatedAt = "updated_at",
+        CreatedAt = "created_at",
+    }
 }
 
-/// Which timestamp places a row in a window (SPEC 5.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WindowField {
-    IngestedAt,
-    Timestamp,
-    UpdatedAt,
-    CreatedAt,
+crate::names::named! {
+    /// `s3` writes to the task's own bucket; `flexprice` to the operator's managed destination.
+    pub enum Provider {
+        S3 = "s3",
+        Flexprice = "flexprice",
+    }
 }
 
-/// `s3` writes to the task's own bucket; `flexprice` to the operator's managed destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    S3,
-    Flexprice,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetadataEntity {
-    Customer,
-    Wallet,
+crate::names::named! {
+    pub enum MetadataEntity {
+        Customer = "customer",
+        Wallet = "wallet",
+    }
 }
 
 /// An extra CSV column filled from customer or wallet metadata.

@@ -8,46 +8,23 @@ pub mod scheduler;
 pub mod storage;
 pub mod window;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::input::{InputError, Obj};
 pub use job_config::{JobConfig, JobConfigInput};
 
-/// What a task exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityType {
-    Events,
-    Invoice,
-    CreditTopups,
-    CreditUsage,
-    UsageAnalytics,
+crate::names::named! {
+    /// What a task exports.
+    pub enum EntityType {
+        Events = "events",
+        Invoice = "invoice",
+        CreditTopups = "credit_topups",
+        CreditUsage = "credit_usage",
+        UsageAnalytics = "usage_analytics",
+    }
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 5] = [
-        EntityType::Events,
-        EntityType::Invoice,
-        EntityType::CreditTopups,
-        EntityType::CreditUsage,
-        EntityType::UsageAnalytics,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntityType::Events => "events",
-            EntityType::Invoice => "invoice",
-            EntityType::CreditTopups => "credit_topups",
-            EntityType::CreditUsage => "credit_usage",
-            EntityType::UsageAnalytics => "usage_analytics",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EntityType> {
-        EntityType::ALL.into_iter().find(|e| e.as_str() == text)
-    }
-
     /// The validation message for an unknown entity type (Flexprice's wording).
     pub fn expected() -> String {
         let names: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
@@ -55,54 +32,31 @@ impl EntityType {
     }
 }
 
-/// How often a task exports; every window is aligned to UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Interval {
-    #[serde(rename = "15MIN")]
-    Min15,
-    #[serde(rename = "30MIN")]
-    Min30,
-    #[serde(rename = "hourly")]
-    Hourly,
-    #[serde(rename = "daily")]
-    Daily,
-    /// Ten minutes; only when `scheduler.allow_test_intervals` is set.
-    #[serde(rename = "custom")]
-    Custom,
+crate::names::named! {
+    /// How often a task exports; every window is aligned to UTC.
+    pub enum Interval {
+        Min15 = "15MIN",
+        Min30 = "30MIN",
+        Hourly = "hourly",
+        Daily = "daily",
+        /// Ten minutes; only when `scheduler.allow_test_intervals` is set.
+        Custom = "custom",
+    }
 }
 
 impl Interval {
-    const PRODUCTION: [Interval; 4] = [
-        Interval::Min15,
-        Interval::Min30,
-        Interval::Hourly,
-        Interval::Daily,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Interval::Min15 => "15MIN",
-            Interval::Min30 => "30MIN",
-            Interval::Hourly => "hourly",
-            Interval::Daily => "daily",
-            Interval::Custom => "custom",
-        }
-    }
-
-    /// Parses an interval; `custom` only when test intervals are allowed.
-    pub fn parse(text: &str, allow_test_intervals: bool) -> Option<Interval> {
-        let all = Interval::PRODUCTION.into_iter().chain([Interval::Custom]);
-        all.into_iter()
-            .find(|i| i.as_str() == text)
-            .filter(|i| allow_test_intervals || *i != Interval::Custom)
+    /// Parses an interval a request may ask for: `custom` only when test intervals are allowed.
+    pub fn accepted(text: &str, allow_test_intervals: bool) -> Option<Interval> {
+        Interval::parse(text).filter(|i| allow_test_intervals || *i != Interval::Custom)
     }
 
     /// The validation message for an interval that is not accepted.
     pub fn expected(allow_test_intervals: bool) -> String {
-        let mut names: Vec<_> = Interval::PRODUCTION.iter().map(|i| i.as_str()).collect();
-        if allow_test_intervals {
-            names.push(Interval::Custom.as_str());
-        }
+        let names: Vec<_> = Interval::ALL
+            .iter()
+            .filter(|i| allow_test_intervals || **i != Interval::Custom)
+            .map(|i| i.as_str())
+            .collect();
         format!("Interval must be one of: {}", names.join(", "))
     }
 
@@ -125,30 +79,15 @@ impl Interval {
     }
 }
 
-/// A task is `published` until deleted; a deleted task stays readable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    Published,
-    Deleted,
-}
-
-impl TaskStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Published => "published",
-            TaskStatus::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<TaskStatus> {
-        match text {
-            "published" => Some(TaskStatus::Published),
-            "deleted" => Some(TaskStatus::Deleted),
-            _ => None,
-        }
+crate::names::named! {
+    /// A task is `published` until deleted; a deleted task stays readable.
+    pub enum TaskStatus {
+        Published = "published",
+        Deleted = "deleted",
     }
 }
+
+impl TaskStatus {}
 
 /// A scheduled task as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,7 +175,7 @@ pub fn parse_create(body: &Value, allow_test_intervals: bool) -> Result<CreateTa
 
     let entity_type = EntityType::parse(entity)
         .ok_or_else(|| InputError::new("entity_type", EntityType::expected()))?;
-    let interval = Interval::parse(interval, allow_test_intervals)
+    let interval = Interval::accepted(interval, allow_test_intervals)
         .ok_or_else(|| InputError::new("interval", Interval::expected(allow_test_intervals)))?;
     let Some(job) = job else {
         return Err(InputError::new("job_config", "job_config is required"));

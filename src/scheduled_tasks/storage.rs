@@ -29,7 +29,7 @@ fn read_row(r: &Row<'_>) -> Result<ScheduledTask> {
         connection_id: r.get(3)?,
         entity_type: parse_column("entity_type", r.get(4)?, EntityType::parse)?,
         // Stored intervals were accepted when written, so `custom` reads back either way.
-        interval: parse_column("interval", r.get(5)?, |s| Interval::parse(s, true))?,
+        interval: parse_column("interval", r.get(5)?, Interval::parse)?,
         enabled: r.get(6)?,
         job_config: serde_json::from_str(&r.get::<_, String>(7)?)?,
         status: parse_column("status", r.get(8)?, TaskStatus::parse)?,

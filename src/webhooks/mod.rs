@@ -48,31 +48,12 @@ const STORE_RETRY: Duration = Duration::from_secs(5);
 const RETENTION_MS: i64 = 7 * 86_400_000;
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 
-/// What a webhook can be told about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    RunCompleted,
-    RunFailed,
-    TaskAutoPaused,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 3] = [
-        EventType::RunCompleted,
-        EventType::RunFailed,
-        EventType::TaskAutoPaused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::RunCompleted => "run.completed",
-            EventType::RunFailed => "run.failed",
-            EventType::TaskAutoPaused => "task.auto_paused",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|e| e.as_str() == text)
+crate::names::named! {
+    /// What a webhook can be told about.
+    pub enum EventType {
+        RunCompleted = "run.completed",
+        RunFailed = "run.failed",
+        TaskAutoPaused = "task.auto_paused",
     }
 }
 

@@ -34,27 +34,15 @@ pub const STATUS_CANCELLED: &str = "cancelled";
 /// Name of the recurring line of a subscription invoice.
 pub const RECURRING_LINE: &str = "Recurring charge";
 
-/// The system jobs there are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobName {
-    UpdateBillingPeriod,
-    DraftFinalization,
+crate::names::named! {
+    /// The system jobs there are.
+    pub enum JobName {
+        UpdateBillingPeriod = "update_billing_period",
+        DraftFinalization = "draft_finalization",
+    }
 }
 
 impl JobName {
-    pub const ALL: [JobName; 2] = [JobName::UpdateBillingPeriod, JobName::DraftFinalization];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobName::UpdateBillingPeriod => "update_billing_period",
-            JobName::DraftFinalization => "draft_finalization",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<JobName> {
-        JobName::ALL.into_iter().find(|j| j.as_str() == text)
-    }
-
     pub fn interval_ms(self) -> i64 {
         match self {
             JobName::UpdateBillingPeriod => 15 * 60_000,

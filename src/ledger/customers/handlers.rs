@@ -57,11 +57,9 @@ fn check_external_id_free(
     except: Option<&str>,
 ) -> Result<(), ApiError> {
     match storage::get_by_external_id(tx, &ctx.scope, external_id)? {
-        Some(other) if Some(other.id.as_str()) != except => Err(ApiError::new(
-            409,
-            "already_exists",
-            format!("A customer with external_id {external_id:?} already exists"),
-        )
+        Some(other) if Some(other.id.as_str()) != except => Err(ApiError::already_exists(format!(
+            "A customer with external_id {external_id:?} already exists"
+        ))
         .with_detail("field", "external_id")
         .with_detail("id", other.id)),
         _ => Ok(()),

@@ -156,17 +156,13 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
             && let Some(existing) = storage::get_by_idempotency_key(tx, &ctx.scope, key)?
         {
             if !invoices::same_request(&existing, &input) {
-                return Err(ApiError::new(
-                    409,
-                    "already_exists",
-                    format!(
-                        "idempotency_key was already used for invoice {} ({} {} for customer {})",
-                        existing.invoice_number,
-                        money::format(existing.amount_due),
-                        existing.currency,
-                        existing.customer_id
-                    ),
-                )
+                return Err(ApiError::already_exists(format!(
+                    "idempotency_key was already used for invoice {} ({} {} for customer {})",
+                    existing.invoice_number,
+                    money::format(existing.amount_due),
+                    existing.currency,
+                    existing.customer_id
+                ))
                 .with_detail("field", "idempotency_key")
                 .with_detail("id", existing.id.as_str()));
             }
@@ -289,21 +285,13 @@ fn transition(
     let now = ctx.now();
     let (invoice, lines) = ctx.app.store.write(|tx| {
         let mut invoice = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
-        change(&mut invoice, now, &ctx.principal.key_name).map_err(|illegal| {
-            let err = ApiError::invalid_operation(illegal.message);
-            match illegal.field {
-                Some(field) => err.with_detail("field", field),
-                None => err,
-            }
-        })?;
+        change(&mut invoice, now, &ctx.principal.key_name)?;
         // Every write goes through the one writer connection, so the version read above is
         // still current; the check guards against a future writer elsewhere.
         if !storage::update_status(tx, &invoice)? {
-            return Err(ApiError::new(
-                409,
-                "version_conflict",
-                format!("Invoice {id} changed while this request ran; retry it"),
-            ));
+            return Err(ApiError::version_conflict(format!(
+                "Invoice {id} changed while this request ran; retry it"
+            )));
         }
         let lines = storage::line_items(tx, &ctx.scope, id)?;
         Ok::<_, ApiError>((invoice, lines))

@@ -41,33 +41,12 @@ pub const PAYMENT_STATUSES: [&str; 9] = [
     "VOIDED",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvoiceStatus {
-    Draft,
-    Finalized,
-    Voided,
-    Skipped,
-}
-
-impl InvoiceStatus {
-    pub const ALL: [InvoiceStatus; 4] = [
-        InvoiceStatus::Draft,
-        InvoiceStatus::Finalized,
-        InvoiceStatus::Voided,
-        InvoiceStatus::Skipped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Draft => "DRAFT",
-            InvoiceStatus::Finalized => "FINALIZED",
-            InvoiceStatus::Voided => "VOIDED",
-            InvoiceStatus::Skipped => "SKIPPED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<InvoiceStatus> {
-        InvoiceStatus::ALL.into_iter().find(|s| s.as_str() == text)
+crate::names::named! {
+    pub enum InvoiceStatus {
+        Draft = "DRAFT",
+        Finalized = "FINALIZED",
+        Voided = "VOIDED",
+        Skipped = "SKIPPED",
     }
 }
 

@@ -16,39 +16,14 @@ use crate::input::{InputError, Obj};
 const MAX_TEXT: usize = 255;
 pub const STATUS_ACTIVE: &str = "active";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BillingPeriod {
-    Daily,
-    Weekly,
-    Monthly,
-    Quarterly,
-    HalfYearly,
-    Annual,
-}
-
-impl BillingPeriod {
-    pub const ALL: [BillingPeriod; 6] = [
-        BillingPeriod::Monthly,
-        BillingPeriod::Annual,
-        BillingPeriod::Weekly,
-        BillingPeriod::Daily,
-        BillingPeriod::Quarterly,
-        BillingPeriod::HalfYearly,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BillingPeriod::Daily => "DAILY",
-            BillingPeriod::Weekly => "WEEKLY",
-            BillingPeriod::Monthly => "MONTHLY",
-            BillingPeriod::Quarterly => "QUARTERLY",
-            BillingPeriod::HalfYearly => "HALF_YEARLY",
-            BillingPeriod::Annual => "ANNUAL",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<BillingPeriod> {
-        BillingPeriod::ALL.into_iter().find(|p| p.as_str() == text)
+crate::names::named! {
+    pub enum BillingPeriod {
+        Monthly = "MONTHLY",
+        Annual = "ANNUAL",
+        Weekly = "WEEKLY",
+        Daily = "DAILY",
+        Quarterly = "QUARTERLY",
+        HalfYearly = "HALF_YEARLY",
     }
 }
 

@@ -177,10 +177,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
             && let Some(first) = storage::transaction_by_key(tx, &ctx.scope, id, key)?
         {
             if !wallets::same_request(&first, &m) {
-                return Err(ApiError::new(
-                    409,
-                    "already_exists",
-                    format!(
+                return Err(ApiError::already_exists(format!(
                         "idempotency_key was already used on this wallet for another transaction ({} of {})",
                         first.tx_type.as_str(),
                         money::format(first.amount)
@@ -200,9 +197,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
                 wallet.wallet_status
             )));
         }
-        let after = wallets::apply(wallet.balance, tx_type, m.amount).map_err(|refusal| {
-            ApiError::invalid_operation(refusal.message()).with_detail("field", "amount")
-        })?;
+        let after = wallets::apply(wallet.balance, tx_type, m.amount)?;
         let last = storage::last_position(tx, id)?;
         let (created_at, tx_id) = wallets::position_after(
             last.as_ref().map(|(at, last_id)| (*at, last_id.as_str())),

@@ -38,29 +38,15 @@ pub struct Wallet {
     pub updated_by: String,
 }
 
-/// Which way money moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxType {
-    Credit,
-    Debit,
+crate::names::named! {
+    /// Which way money moves.
+    pub enum TxType {
+        Credit = "credit",
+        Debit = "debit",
+    }
 }
 
 impl TxType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TxType::Credit => "credit",
-            TxType::Debit => "debit",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<TxType> {
-        match text {
-            "credit" => Some(TxType::Credit),
-            "debit" => Some(TxType::Debit),
-            _ => None,
-        }
-    }
-
     /// The reason recorded when the request gives none.
     pub fn default_reason(self) -> &'static str {
         match self {
