@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::money::parse_any as parse_decimal;
+use crate::config::file::MeterFile;
+use crate::config::{ConfigError, invalid};
 
 crate::names::named! {
     /// How a meter turns events into usage.
@@ -160,6 +162,102 @@ impl<'m> MeterIndex<'m> {
     pub fn for_event(&self, event_name: &str) -> &[&'m Meter] {
         self.by_event.get(event_name).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The `[[meters]]` of the config, checked.
+pub(crate) fn from_config(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigError> {
+    let mut out: Vec<Meter> = Vec::with_capacity(meters.len());
+    for (i, m) in meters.iter().enumerate() {
+        let at = |field: &str| format!("meters[{i}].{field}");
+        let required = |field: &str, value: &str| -> Result<String, ConfigError> {
+            let v = value.trim();
+            if v.is_empty() {
+                return Err(invalid(at(field), "expected a value"));
+            }
+            Ok(v.to_owned())
+        };
+        let id = required("id", &m.id)?;
+        if out.iter().any(|o| o.id == id) {
+            return Err(invalid(at("id"), format!("meter id {id:?} is used twice")));
+        }
+        let event_name = required("event_name", &m.event_name)?;
+        let aggregation = Aggregation::parse(m.aggregation.trim()).ok_or_else(|| {
+            invalid(
+                at("aggregation"),
+                format!(
+                    "expected one of {}, got {:?}",
+                    Aggregation::names(),
+                    m.aggregation
+                ),
+            )
+        })?;
+        let field = m.field.trim().to_owned();
+        if aggregation.needs_field() && field.is_empty() {
+            return Err(invalid(
+                at("field"),
+                format!(
+                    "expected the event property that {} reads",
+                    aggregation.as_str()
+                ),
+            ));
+        }
+        let feature_id = if m.feature_id.trim().is_empty() {
+            id.clone()
+        } else {
+            m.feature_id.trim().to_owned()
+        };
+        let feature_name = if m.feature_name.trim().is_empty() {
+            feature_id.clone()
+        } else {
+            m.feature_name.trim().to_owned()
+        };
+        let unit_price = match &m.unit_price {
+            None => None,
+            Some(toml::Value::String(text)) => Some(
+                parse_decimal(text)
+                    .filter(|d| !d.is_sign_negative())
+                    .ok_or_else(|| {
+                        invalid(
+                            at("unit_price"),
+                            format!("expected a decimal of 0 or more in quotes, got {text:?}"),
+                        )
+                    })?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    at("unit_price"),
+                    format!(
+                        "expected a decimal in quotes such as \"0.025\" (floats lose cents), got {other}"
+                    ),
+                ));
+            }
+        };
+        // A currency is needed with a price, and must be a real ISO 4217 code when given.
+        let currency = match (m.currency.trim(), unit_price) {
+            ("", None) => String::new(),
+            (text, _) => crate::ledger::money::parse_currency("currency", text).map_err(|_| {
+                invalid(
+                    at("currency"),
+                    format!(
+                        "expected the ISO 4217 code of unit_price, got {:?}",
+                        m.currency
+                    ),
+                )
+            })?,
+        };
+        out.push(Meter {
+            id,
+            event_name,
+            aggregation,
+            field,
+            feature_id,
+            feature_name,
+            feature_group_name: m.feature_group_name.trim().to_owned(),
+            unit_price,
+            currency,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

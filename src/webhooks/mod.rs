@@ -20,7 +20,11 @@ use url::Url;
 
 use crate::app::App;
 use crate::clock::{rfc3339_ms, to_ms};
-use crate::config::Config;
+use std::collections::BTreeMap;
+
+use crate::config::file::{WebhookDeliveryFile, WebhookFile};
+use crate::config::validate::duration;
+use crate::config::{Config, ConfigError, invalid};
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
@@ -376,6 +380,128 @@ fn post(app: &App, webhook: &Webhook, d: &Delivery) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("HTTP {}", status.as_u16()))
+    }
+}
+
+/// The `[[webhooks]]` of the config, checked.
+pub(crate) fn from_config(
+    hooks: &[WebhookFile],
+    allow: &Allowlist,
+    env: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Webhook>, ConfigError> {
+    let mut out: Vec<Webhook> = Vec::with_capacity(hooks.len());
+    for (i, h) in hooks.iter().enumerate() {
+        let at = |field: &str| format!("webhooks[{i}].{field}");
+        // A host that does not resolve now (network not up yet) is only a warning: the rule is
+        // applied again, with a fresh lookup, before every delivery.
+        let unresolved = std::cell::Cell::new(false);
+        let resolve = |host: &str, port: u16| {
+            crate::sinks::endpoint::system_resolver(host, port)
+                .inspect_err(|_| unresolved.set(true))
+        };
+        let url = match check_url(&h.url, allow, &resolve) {
+            Ok(url) => url,
+            Err(why) if unresolved.get() => {
+                warnings.push(format!(
+                    "config: {}: {why}; it is checked again at each delivery",
+                    at("url")
+                ));
+                url::Url::parse(h.url.trim()).map_err(|_| invalid(at("url"), why))?
+            }
+            Err(why) => {
+                return Err(invalid(
+                    at("url"),
+                    format!(
+                        "expected an http(s) URL that follows the endpoint_url rule, got {:?}: it {why}",
+                        h.url
+                    ),
+                ));
+            }
+        };
+        if let Some(j) = out.iter().position(|w| w.url == url) {
+            return Err(invalid(
+                at("url"),
+                format!("the same URL is already configured as webhooks[{j}]"),
+            ));
+        }
+        let secret = match (h.secret.as_str(), h.secret_env.trim()) {
+            (text, "") if !text.is_empty() => text.to_owned(),
+            ("", var) if !var.is_empty() => env.get(var).cloned().unwrap_or_default(),
+            _ => {
+                return Err(invalid(
+                    format!("webhooks[{i}]"),
+                    "expected exactly one of secret or secret_env",
+                ));
+            }
+        };
+        if secret.len() < 16 {
+            let key = if h.secret_env.trim().is_empty() {
+                at("secret")
+            } else {
+                at("secret_env")
+            };
+            let what = if h.secret_env.trim().is_empty() {
+                "a secret".to_owned()
+            } else {
+                format!(
+                    "environment variable {} to hold a secret",
+                    h.secret_env.trim()
+                )
+            };
+            return Err(invalid(
+                key,
+                format!("expected {what} of at least 16 characters"),
+            ));
+        }
+        if h.events.is_empty() {
+            return Err(invalid(
+                at("events"),
+                "expected at least one of run.completed, run.failed, task.auto_paused",
+            ));
+        }
+        let mut events = Vec::with_capacity(h.events.len());
+        for (k, text) in h.events.iter().enumerate() {
+            let event = EventType::parse(text.trim()).ok_or_else(|| {
+                invalid(
+                    format!("webhooks[{i}].events[{k}]"),
+                    format!(
+                        "expected one of run.completed, run.failed, task.auto_paused, got {text:?}"
+                    ),
+                )
+            })?;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        out.push(Webhook {
+            url,
+            secret: Secret::new(secret),
+            events,
+        });
+    }
+    Ok(out)
+}
+
+impl DeliverySettings {
+    /// `[webhook_delivery]`, checked.
+    pub(crate) fn from_config(d: &WebhookDeliveryFile) -> Result<DeliverySettings, ConfigError> {
+        let timeout = duration("webhook_delivery.timeout", &d.timeout, 1, 300)?;
+        let retry_base = duration("webhook_delivery.retry_base", &d.retry_base, 1, 3600)?;
+        let retry_cap = duration("webhook_delivery.retry_cap", &d.retry_cap, 1, 86_400)?;
+        if retry_cap < retry_base {
+            return Err(invalid(
+                "webhook_delivery.retry_cap",
+                "expected a duration at least as long as webhook_delivery.retry_base",
+            ));
+        }
+        let max_age = duration("webhook_delivery.max_age", &d.max_age, 1, 30 * 86_400)?;
+        Ok(DeliverySettings {
+            timeout,
+            retry_base,
+            retry_cap,
+            max_age,
+        })
     }
 }
 
