@@ -64,7 +64,7 @@ pub fn serve(loaded: Loaded) -> Result<(), StartError> {
         let app = app.clone();
         std::thread::Builder::new()
             .name("webhooks".into())
-            .spawn(move || crate::webhooks::run(&app))
+            .spawn(move || crate::webhooks::outbox::run(&app))
             .map_err(|e| StartError::io("cannot start the webhook thread", e))?
     };
     let server = Server::start(app.clone(), listen, threads)

@@ -75,7 +75,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
                     None => 0,
                 };
                 scheduler::record_outcome(tx, &app.config, &run, None, now)?;
-                webhooks::run_ended(tx, &app.config, &run.id, now)?;
+                webhooks::events::run_ended(tx, &app.config, &run.id, now)?;
                 Ok::<_, StoreError>(superseded)
             })?;
             drop(finishing);

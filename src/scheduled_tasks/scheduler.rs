@@ -266,7 +266,7 @@ pub fn record_outcome(
     {
         // This outcome is what paused the task (it was enabled before).
         let failures = update.consecutive_failures;
-        crate::webhooks::task_auto_paused(tx, config, &task, run, reason, failures, now)?;
+        crate::webhooks::events::task_auto_paused(tx, config, &task, run, reason, failures, now)?;
     }
     Ok(())
 }
@@ -284,7 +284,7 @@ pub fn record_failure(
     let (next, summary) = follow_up(tx, config, run, failure, now)?;
     crate::runs::storage::fail(tx, &run.id, &summary, now)?;
     record_outcome(tx, config, run, Some(failure), now)?;
-    crate::webhooks::run_ended(tx, config, &run.id, now)?;
+    crate::webhooks::events::run_ended(tx, config, &run.id, now)?;
     Ok(next.filter(|n| n.run_after.is_none()))
 }
 
