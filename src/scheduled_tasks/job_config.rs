@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::EntityType;
-use crate::input::{InputError, Obj, check_text};
+use crate::input::{InputError, Invalid, Obj, check_text};
 
 crate::names::named! {
     pub enum Compression {
@@ -458,14 +458,20 @@ fn parse_metadata_fields(
 
 /// Normalises a key prefix: no leading or trailing slash, no empty segments. `.` and `..`
 /// segments are refused so a key can never climb out of its prefix (or a directory root).
-pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
+pub fn normalize_prefix(prefix: &str) -> Result<String, Invalid> {
     let mut segments = Vec::new();
     for segment in prefix.split('/') {
         match segment {
             "" => continue,
-            "." | ".." => return Err("must not contain . or .. segments".to_owned()),
+            "." | ".." => {
+                return Err(Invalid::from(
+                    "must not contain . or .. segments".to_owned(),
+                ));
+            }
             s if s.trim() != s => {
-                return Err("segments must not start or end with spaces".to_owned());
+                return Err(Invalid::from(
+                    "segments must not start or end with spaces".to_owned(),
+                ));
             }
             s => segments.push(s),
         }
@@ -474,50 +480,56 @@ pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
     check_text("prefix", &joined, MAX_PREFIX_CHARS)
         .map_err(|_| "must not contain control characters".to_owned())?;
     if joined.contains('\\') {
-        return Err("must not contain backslashes".to_owned());
+        return Err(Invalid::from("must not contain backslashes".to_owned()));
     }
     Ok(joined)
 }
 
 /// S3 bucket naming rules; the error says which rule the name breaks.
-pub fn check_bucket_name(name: &str) -> Result<(), String> {
+pub fn check_bucket_name(name: &str) -> Result<(), Invalid> {
     let len = name.len();
     if !(3..=63).contains(&len) {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "S3 bucket name must be 3 to 63 characters long, got {len}"
-        ));
+        )));
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
     {
-        return Err(
+        return Err(Invalid::from(
             "S3 bucket name may contain only lowercase letters, digits, dots and hyphens"
                 .to_owned(),
-        );
+        ));
     }
     let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if !edge_ok(name.bytes().next()) || !edge_ok(name.bytes().last()) {
-        return Err("S3 bucket name must begin and end with a letter or digit".to_owned());
+        return Err(Invalid::from(
+            "S3 bucket name must begin and end with a letter or digit".to_owned(),
+        ));
     }
     if name.contains("..") {
-        return Err("S3 bucket name must not contain two adjacent dots".to_owned());
+        return Err(Invalid::from(
+            "S3 bucket name must not contain two adjacent dots".to_owned(),
+        ));
     }
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err("S3 bucket name must not be formatted as an IP address".to_owned());
+        return Err(Invalid::from(
+            "S3 bucket name must not be formatted as an IP address".to_owned(),
+        ));
     }
     for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
         if name.starts_with(prefix) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "S3 bucket name must not start with the reserved prefix {prefix}"
-            ));
+            )));
         }
     }
     for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
         if name.ends_with(suffix) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "S3 bucket name must not end with the reserved suffix {suffix}"
-            ));
+            )));
         }
     }
     Ok(())

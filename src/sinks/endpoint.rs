@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 use url::{Host, Url};
 
+use crate::input::Invalid;
+
 /// An S3 endpoint reduced to its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -20,37 +22,45 @@ pub struct Origin {
 
 impl Origin {
     /// Parses `scheme://host[:port]` (a trailing `/` is allowed). The error says what is wrong.
-    pub fn parse(text: &str) -> Result<Origin, String> {
+    pub fn parse(text: &str) -> Result<Origin, Invalid> {
         let url = Url::parse(text.trim()).map_err(|_| {
             "must be an absolute http(s) URL such as https://s3.example.com".to_owned()
         })?;
         let scheme = url.scheme().to_owned();
         if scheme != "http" && scheme != "https" {
-            return Err(format!("must use http or https, not {scheme}"));
+            return Err(Invalid::from(format!(
+                "must use http or https, not {scheme}"
+            )));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("must not contain a user name or password".to_owned());
+            return Err(Invalid::from(
+                "must not contain a user name or password".to_owned(),
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err("must not contain a query or fragment".to_owned());
+            return Err(Invalid::from(
+                "must not contain a query or fragment".to_owned(),
+            ));
         }
         if url.path() != "/" && !url.path().is_empty() {
-            return Err("must not contain a path".to_owned());
+            return Err(Invalid::from("must not contain a path".to_owned()));
         }
         Origin::of_url(&url)
     }
 
     /// The origin of an already parsed http(s) URL (its path and query are not looked at).
-    pub fn of_url(url: &Url) -> Result<Origin, String> {
+    pub fn of_url(url: &Url) -> Result<Origin, Invalid> {
         let scheme = url.scheme().to_owned();
         if scheme != "http" && scheme != "https" {
-            return Err(format!("must use http or https, not {scheme}"));
+            return Err(Invalid::from(format!(
+                "must use http or https, not {scheme}"
+            )));
         }
         let (host, ip) = match url.host() {
             Some(Host::Domain(d)) => (d.to_ascii_lowercase(), None),
             Some(Host::Ipv4(v4)) => (v4.to_string(), Some(IpAddr::V4(v4))),
             Some(Host::Ipv6(v6)) => (v6.to_string(), Some(IpAddr::V6(v6))),
-            None => return Err("must name a host".to_owned()),
+            None => return Err(Invalid::from("must name a host".to_owned())),
         };
         let port = url
             .port_or_known_default()
@@ -91,7 +101,7 @@ pub fn system_resolver(host: &str, port: u16) -> io::Result<Vec<IpAddr>> {
 }
 
 /// Applies the whole rule to an endpoint URL. The error is a sentence for the client.
-pub fn check(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Origin, String> {
+pub fn check(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Origin, Invalid> {
     let origin = Origin::parse(text)?;
     check_origin(origin, allow, resolve)
 }
@@ -101,7 +111,7 @@ pub fn check_origin(
     origin: Origin,
     allow: &Allowlist,
     resolve: Resolver<'_>,
-) -> Result<Origin, String> {
+) -> Result<Origin, Invalid> {
     if allow.allows(&origin) {
         return Ok(origin);
     }
@@ -110,7 +120,7 @@ pub fn check_origin(
         origin.display()
     );
     if origin.scheme == "http" {
-        return Err(format!("must use https {hint}"));
+        return Err(Invalid::from(format!("must use https {hint}")));
     }
     let ips = match origin.ip {
         Some(ip) => vec![ip],
@@ -120,9 +130,9 @@ pub fn check_origin(
             .ok_or_else(|| format!("host {} could not be resolved", origin.host))?,
     };
     if let Some(ip) = ips.iter().find(|ip| !is_public(**ip)) {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "points to a private, loopback or link-local address ({ip}), which is refused {hint}"
-        ));
+        )));
     }
     Ok(origin)
 }

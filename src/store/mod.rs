@@ -73,6 +73,11 @@ impl From<serde_json::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Why the database does not take writes now (see [`Store::check_writes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotWritable(String);
+
 /// The tenant and environment a query is limited to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -85,7 +90,7 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// The last [`Store::check_writes`] and when it ran.
-    probe: Mutex<Option<(std::time::Instant, std::result::Result<(), String>)>>,
+    probe: Mutex<Option<(std::time::Instant, std::result::Result<(), NotWritable>)>>,
 }
 
 /// The WAL size [`Store::open`] starts with (`storage.max_wal_bytes`'s default).
@@ -192,14 +197,14 @@ impl Store {
     /// one at a time, and at most once a second (an unauthenticated client calling /readyz
     /// in a loop gets the last answer, not a synced commit each time). The error says what
     /// failed.
-    pub fn check_writes(&self, now: i64) -> std::result::Result<(), String> {
+    pub fn check_writes(&self, now: i64) -> std::result::Result<(), NotWritable> {
         let mut last = lock(&self.probe);
         if let Some((at, result)) = last.as_ref()
             && at.elapsed() < PROBE_EVERY
         {
             return result.clone();
         }
-        let result = self.probe_writes(now);
+        let result = self.probe_writes(now).map_err(NotWritable);
         *last = Some((std::time::Instant::now(), result.clone()));
         result
     }

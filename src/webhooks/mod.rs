@@ -23,6 +23,7 @@ use url::Url;
 use crate::config::file::{WebhookDeliveryFile, WebhookFile};
 use crate::config::validate::duration;
 use crate::config::{ConfigError, invalid};
+use crate::input::Invalid;
 use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
@@ -89,14 +90,16 @@ pub struct DeliverySettings {
 /// Applies the `endpoint_url` rule to a webhook URL: an absolute http(s) URL (a path and query
 /// are allowed, a user name or fragment are not) whose origin is https on a public host, or
 /// listed in `[s3] allowed_endpoints`.
-pub fn check_url(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Url, String> {
+pub fn check_url(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Url, Invalid> {
     let url = Url::parse(text.trim())
         .map_err(|_| "must be an absolute http(s) URL such as https://hooks.example.com/exportd")?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain a user name or password".to_owned());
+        return Err(Invalid::from(
+            "must not contain a user name or password".to_owned(),
+        ));
     }
     if url.fragment().is_some() {
-        return Err("must not contain a fragment".to_owned());
+        return Err(Invalid::from("must not contain a fragment".to_owned()));
     }
     endpoint::check_origin(Origin::of_url(&url)?, allow, resolve)?;
     Ok(url)

@@ -20,6 +20,11 @@ use crate::ledger::money::{self, exact_mul};
 use crate::ledger::periods::Period;
 use crate::ledger::subscriptions::Subscription;
 
+/// Why a period cannot be billed: an amount that cannot be represented exactly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unbillable(String);
+
 /// The meters that charge a subscription in `currency`, in config order.
 pub fn priced_meters(meters: &[Meter], currency: &str) -> Vec<Meter> {
     meters
@@ -75,7 +80,7 @@ pub fn add_usage(
 pub fn usage_charges(
     meters: &[Meter],
     totals: &HashMap<String, Accumulator>,
-) -> Result<Vec<UsageCharge>, String> {
+) -> Result<Vec<UsageCharge>, Unbillable> {
     meters
         .iter()
         .filter_map(|m| {
@@ -85,10 +90,10 @@ pub fn usage_charges(
                     meter: m.clone(),
                     quantity,
                 }),
-                None => Err(format!(
+                None => Err(Unbillable(format!(
                     "the usage of meter {} in the period is too large for a decimal (28 digits)",
                     m.id
-                )),
+                ))),
             })
         })
         .collect()
@@ -103,7 +108,7 @@ pub fn subscription_invoice(
     usage: &[UsageCharge],
     invoice_number: String,
     now: i64,
-) -> Result<(Invoice, Vec<LineItem>), String> {
+) -> Result<(Invoice, Vec<LineItem>), Unbillable> {
     let id = new_id(INVOICE);
     let mut ids = line_item_ids(usage.len() + 1).into_iter();
     let mut line = |display_name: &str, amount, quantity, meter_id: Option<&str>| LineItem {
@@ -133,19 +138,19 @@ pub fn subscription_invoice(
         let m = &charge.meter;
         let price = m.unit_price.unwrap_or_default();
         let cost = exact_mul(price, charge.quantity).ok_or_else(|| {
-            format!(
+            Unbillable(format!(
                 "meter {}: unit_price {} × quantity {} cannot be represented exactly",
                 m.id,
                 money::format(price),
                 money::format(charge.quantity)
-            )
+            ))
         })?;
         total = total.checked_add(cost).ok_or_else(|| {
-            format!(
+            Unbillable(format!(
                 "the invoice total overflows at meter {} (period from {})",
                 m.id,
                 rfc3339_ms(period.start)
-            )
+            ))
         })?;
         lines.push(line(&m.feature_name, price, charge.quantity, Some(&m.id)));
     }
@@ -400,6 +405,9 @@ mod tests {
             quantity: d("0.1234567890123456789"),
         }];
         let err = subscription_invoice(&sub, &period, &huge, "INV-1".into(), 0).unwrap_err();
-        assert!(err.contains("cannot be represented exactly"), "{err}");
+        assert!(
+            err.to_string().contains("cannot be represented exactly"),
+            "{err}"
+        );
     }
 }

@@ -128,8 +128,8 @@ fn bill_subscription(
         app.store.write(|tx| {
             let at = app.now_ms();
             let number = crate::ledger::invoices::storage::next_number(tx, &scope)?;
-            let (invoice, lines) =
-                subscription_invoice(sub, &current, &usage, number, at).map_err(Stop::Failed)?;
+            let (invoice, lines) = subscription_invoice(sub, &current, &usage, number, at)
+                .map_err(|e| Stop::Failed(e.to_string()))?;
             let (to, status) = match next {
                 Some(p) => (p, STATUS_ACTIVE),
                 None => (current, STATUS_CANCELLED),
@@ -204,5 +204,5 @@ fn measure(
             }
         }
     })?;
-    usage_charges(meters, &totals).map_err(Stop::Failed)
+    usage_charges(meters, &totals).map_err(|e| Stop::Failed(e.to_string()))
 }
