@@ -13,7 +13,7 @@ use crate::sources::Source;
 use crate::store::{Store, StoreError};
 use crate::sync::Mailbox;
 
-pub struct App {
+pub(crate) struct App {
     pub config: Config,
     pub store: Arc<Store>,
     /// Where exports read their rows.
@@ -38,7 +38,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(
+    pub(crate) fn new(
         config: Config,
         store: Store,
         keys: KeyRing,
@@ -66,7 +66,7 @@ impl App {
 
     /// Checkpoints and closes the database once nothing else holds it; when something still
     /// does, SQLite recovers its WAL at the next start instead (nothing is lost).
-    pub fn close(self) -> Result<(), StoreError> {
+    pub(crate) fn close(self) -> Result<(), StoreError> {
         drop(self.source);
         match Arc::try_unwrap(self.store) {
             Ok(store) => store.close(),
@@ -80,17 +80,17 @@ impl App {
     }
 
     /// Queues a PENDING run for an export worker.
-    pub fn queue_run(&self, run_id: &str, task_id: &str) {
+    pub(crate) fn queue_run(&self, run_id: &str, task_id: &str) {
         self.runs.push(task_id, run_id.to_owned());
     }
 
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         to_ms(self.clock.now())
     }
 
     /// The next ingest time: now, or the last one given if the clock went back. Called inside
     /// the write transaction, so ingest times follow commit order.
-    pub fn next_ingested_at(&self) -> i64 {
+    pub(crate) fn next_ingested_at(&self) -> i64 {
         let now = self.now_ms();
         let previous = self.last_ingested_at.fetch_max(now, Ordering::SeqCst);
         previous.max(now)
@@ -98,7 +98,7 @@ impl App {
 }
 
 /// The clock the config asks for: the real one, or a test clock file.
-pub fn clock_for(config: &Config) -> Result<Arc<dyn Clock>, crate::clock::ClockError> {
+pub(crate) fn clock_for(config: &Config) -> Result<Arc<dyn Clock>, crate::clock::ClockError> {
     match &config.test_clock {
         None => Ok(Arc::new(crate::clock::SystemClock)),
         Some(path) => {

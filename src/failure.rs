@@ -6,7 +6,7 @@ use std::fmt;
 
 /// What kind of failure ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// Worth trying again soon (network, timeouts, 5xx, throttling).
     Retryable,
     /// The configuration or credentials must change first; still retried, but after the
@@ -18,7 +18,7 @@ pub enum Failure {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportError {
+pub(crate) struct ExportError {
     pub kind: Failure,
     /// For the client: what failed and what to do about it. Never raw XML, SQL or secrets.
     pub summary: String,
@@ -27,7 +27,7 @@ pub struct ExportError {
 }
 
 impl ExportError {
-    pub fn retryable(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
+    pub(crate) fn retryable(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
         ExportError {
             kind: Failure::Retryable,
             summary: summary.into(),
@@ -35,7 +35,7 @@ impl ExportError {
         }
     }
 
-    pub fn terminal(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
+    pub(crate) fn terminal(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
         ExportError {
             kind: Failure::Terminal,
             summary: summary.into(),
@@ -44,7 +44,7 @@ impl ExportError {
     }
 
     /// The run was stopped from outside: `reason` is what stopped it ("shutdown").
-    pub fn interrupted(reason: &str) -> ExportError {
+    pub(crate) fn interrupted(reason: &str) -> ExportError {
         ExportError {
             kind: Failure::Interrupted,
             summary: format!("interrupted by {reason}"),
@@ -53,7 +53,7 @@ impl ExportError {
     }
 
     /// Whether a retry may work without anyone changing anything.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         self.kind != Failure::Terminal
     }
 }

@@ -3,30 +3,30 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod app;
-pub mod auth;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod connections;
-pub mod failure;
-pub mod formats;
-pub mod http;
-pub mod ids;
-pub mod input;
-pub mod ledger;
-pub mod logging;
-pub mod metrics;
+mod app;
+mod auth;
+mod cli;
+mod clock;
+mod config;
+mod connections;
+mod failure;
+mod formats;
+mod http;
+mod ids;
+mod input;
+mod ledger;
+mod logging;
+mod metrics;
 mod names;
-pub mod runs;
-pub mod scheduled_tasks;
-pub mod secrets;
-pub mod sinks;
-pub mod sources;
-pub mod store;
-pub mod sync;
-pub mod systemd;
-pub mod webhooks;
+mod runs;
+mod scheduled_tasks;
+mod secrets;
+mod sinks;
+mod sources;
+mod store;
+mod sync;
+mod systemd;
+mod webhooks;
 
 /// Runs exportd with the given command line (program name first) and returns the exit code:
 /// 0 ok, 1 runtime failure, 2 bad usage or configuration.
@@ -37,5 +37,9 @@ where
     cli::run(args)
 }
 
+/// The Parquet writer, which its tests drive with readers of other projects.
+pub use formats::parquet;
 /// The route table, for the tests that must cover every route.
 pub use http::routes::{Route, routes};
+/// exportd's SigV4 signer, which the tests use to list what rust-s3 cannot.
+pub use sinks::sigv4;

@@ -1,7 +1,7 @@
 //! API keys. Keys are bound to a tenant and an environment; only their SHA-256 hashes are kept,
 //! and a presented key is compared against every hash in constant time.
 
-pub mod storage;
+pub(crate) mod storage;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,12 +14,12 @@ use crate::secrets::{random_bytes, to_hex};
 use crate::store::{Scope, Store, StoreError};
 
 /// Tenant and environment of the development key made when no key is configured.
-pub const DEV_TENANT: &str = "default";
-pub const DEV_ENVIRONMENT: &str = "development";
+pub(crate) const DEV_TENANT: &str = "default";
+pub(crate) const DEV_ENVIRONMENT: &str = "development";
 
 /// Who is calling: every query is scoped to this tenant and environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     pub tenant_id: String,
     pub environment_id: String,
     /// The key's name, recorded as `created_by` / `updated_by`.
@@ -37,22 +37,18 @@ impl From<&Principal> for Scope {
 
 /// The accepted keys.
 #[derive(Debug, Clone, Default)]
-pub struct KeyRing {
+pub(crate) struct KeyRing {
     entries: Vec<([u8; 32], Principal)>,
 }
 
 impl KeyRing {
-    pub fn new(entries: Vec<([u8; 32], Principal)>) -> KeyRing {
+    pub(crate) fn new(entries: Vec<([u8; 32], Principal)>) -> KeyRing {
         KeyRing { entries }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// The principal of a presented key. Every stored hash is compared (no early exit), so the
     /// time taken does not tell which entry, if any, matched.
-    pub fn authenticate(&self, presented: &str) -> Option<&Principal> {
+    pub(crate) fn authenticate(&self, presented: &str) -> Option<&Principal> {
         let hash = hash_key(presented);
         let mut found = None;
         for (stored, principal) in &self.entries {
@@ -64,19 +60,19 @@ impl KeyRing {
     }
 }
 
-pub fn hash_key(key: &str) -> [u8; 32] {
+pub(crate) fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
 /// A new random API key: `exd_` and 43 URL-safe characters (256 bits).
-pub fn generate_key() -> String {
+pub(crate) fn generate_key() -> String {
     let mut bytes = [0u8; 32];
     random_bytes(&mut bytes);
     format!("exd_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The `[[auth.keys]]` block that accepts `key` for a tenant and environment.
-pub fn config_block(name: &str, tenant_id: &str, environment_id: &str, key: &str) -> String {
+pub(crate) fn config_block(name: &str, tenant_id: &str, environment_id: &str, key: &str) -> String {
     format!(
         "[[auth.keys]]\nname = {name:?}\ntenant_id = {tenant_id:?}\nenvironment_id = {environment_id:?}\nkey_sha256 = \"{}\"\n",
         to_hex(&hash_key(key))
@@ -86,7 +82,7 @@ pub fn config_block(name: &str, tenant_id: &str, environment_id: &str, key: &str
 /// The configured keys, or the development key: made (and printed once) on the first start of
 /// a loopback-only exportd without keys, and reused from its stored hash afterwards. The log
 /// says which keys are active, and that the development key is off when keys are configured.
-pub fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, StoreError> {
+pub(crate) fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, StoreError> {
     if !config.api_keys.is_empty() {
         let names: Vec<String> = config
             .api_keys
@@ -151,7 +147,7 @@ pub fn key_ring(config: &Config, store: &Store) -> Result<KeyRing, StoreError> {
 
 /// Makes a new development key in place of the stored one (which stops working), and returns
 /// it: the way back when the key printed on first start is lost.
-pub fn replace_development_key(store: &Store) -> Result<String, StoreError> {
+pub(crate) fn replace_development_key(store: &Store) -> Result<String, StoreError> {
     let key = generate_key();
     let now = to_ms(jiff::Timestamp::now());
     store.write(|tx| {

@@ -6,7 +6,7 @@ use crate::secrets::{parse_hex32, to_hex};
 use crate::store::Result;
 
 /// The generated key's hash and scope, if one was made before.
-pub fn generated(tx: &Transaction<'_>) -> Result<Option<([u8; 32], String, String)>> {
+pub(crate) fn generated(tx: &Transaction<'_>) -> Result<Option<([u8; 32], String, String)>> {
     let row: Option<(String, String, String)> = tx
         .query_row(
             "SELECT key_sha256, tenant_id, environment_id FROM generated_api_keys ORDER BY created_at LIMIT 1",
@@ -25,7 +25,7 @@ pub fn generated(tx: &Transaction<'_>) -> Result<Option<([u8; 32], String, Strin
     .transpose()
 }
 
-pub fn insert_generated(
+pub(crate) fn insert_generated(
     tx: &Transaction<'_>,
     hash: &[u8; 32],
     tenant_id: &str,
@@ -40,7 +40,7 @@ pub fn insert_generated(
 }
 
 /// Forgets the generated key (before a new one is inserted in its place).
-pub fn delete_generated(tx: &Transaction<'_>) -> Result<()> {
+pub(crate) fn delete_generated(tx: &Transaction<'_>) -> Result<()> {
     tx.execute("DELETE FROM generated_api_keys", [])?;
     Ok(())
 }

@@ -14,7 +14,12 @@ use crate::config::Loaded;
 use crate::runs::{ManualRunError, RunStatus, manual_run};
 
 /// Exit code 0 when the run completed, 1 when it failed.
-pub fn export(loaded: Loaded, task_id: &str, start: &str, end: &str) -> Result<bool, StartError> {
+pub(crate) fn export(
+    loaded: Loaded,
+    task_id: &str,
+    start: &str,
+    end: &str,
+) -> Result<bool, StartError> {
     let config = loaded.config;
     crate::logging::init(config.log_level);
     s3::set_retries(config.s3_retries);

@@ -1,8 +1,8 @@
 //! The command line: parse, then run one command and turn its outcome into an exit code
 //! (0 ok, 1 runtime failure, 2 bad usage or configuration).
 
-pub mod export;
-pub mod serve;
+pub(crate) mod export;
+pub(crate) mod serve;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -34,7 +34,7 @@ Without --config, exportd reads $EXPORTD_CONFIG if set, else runs on its embedde
 /// Why a command stopped, and so its exit code: 2 when the command line or the configuration
 /// cannot work (fix them, then try again), 1 when something failed while running.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub(crate) enum StartError {
     /// The command line is wrong (exit 2); the usage is printed after it.
     #[error("{0}")]
     Usage(String),
@@ -65,7 +65,7 @@ pub enum StartError {
 }
 
 impl StartError {
-    pub fn io(what: impl Into<String>, source: std::io::Error) -> StartError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> StartError {
         StartError::Io {
             what: what.into(),
             source,
@@ -73,7 +73,7 @@ impl StartError {
     }
 
     /// The one mapping of errors to exit codes.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             StartError::Usage(_)
             | StartError::Config(_)
@@ -114,7 +114,7 @@ enum Command {
     Help,
 }
 
-pub fn run<I>(args: I) -> i32
+pub(crate) fn run<I>(args: I) -> i32
 where
     I: IntoIterator<Item = OsString>,
 {

@@ -16,7 +16,7 @@ use crate::runs::workers::Workers;
 use crate::secrets::{KeySource, SecretBox};
 use crate::store::{self, Store, StoreError};
 
-pub fn serve(loaded: Loaded) -> Result<(), StartError> {
+pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     let config = loaded.config;
     crate::logging::init(config.log_level);
     for warning in &loaded.warnings {
@@ -124,7 +124,7 @@ pub fn serve(loaded: Loaded) -> Result<(), StartError> {
 
 /// The rules `serve` applies to a loaded config before it touches any state, and the clock it
 /// runs on. `check-config` applies the same rules.
-pub fn preflight(config: &Config) -> Result<Arc<dyn Clock>, StartError> {
+pub(crate) fn preflight(config: &Config) -> Result<Arc<dyn Clock>, StartError> {
     if config.api_keys.is_empty() && !config.listen.ip().is_loopback() {
         return Err(StartError::Refused(format!(
             "no API keys are configured and server.listen ({}) is not a loopback address. \
@@ -138,7 +138,7 @@ pub fn preflight(config: &Config) -> Result<Arc<dyn Clock>, StartError> {
 
 /// The state a server made, for commands that work on it (`export`, `keygen --development`):
 /// they never make a new, empty one where the server's is not.
-pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
+pub(crate) fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
     let missing = |what: &str, path: &std::path::Path| {
         StartError::Refused(format!(
             "no {what} at {}: pass --config (or set EXPORTD_CONFIG) with the server's config file, or run from the server's directory",
@@ -159,7 +159,7 @@ pub fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), StartE
 /// The data directory, the database (migrated) and the secrets key (created on first start).
 /// A data directory exportd creates is 0700, and the database files are 0600, whatever the
 /// umask: they hold every tenant's data.
-pub fn open_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
+pub(crate) fn open_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
     private_dir(&config.data_dir).map_err(|e| {
         StartError::io(
             format!("cannot create data directory {}", config.data_dir.display()),

@@ -29,10 +29,10 @@ use crate::sinks::endpoint::Allowlist;
 use crate::webhooks::{DeliverySettings, Webhook};
 
 /// Environment variable that names the config file when `--config` is not given.
-pub const CONFIG_PATH_ENV: &str = "EXPORTD_CONFIG";
+pub(crate) const CONFIG_PATH_ENV: &str = "EXPORTD_CONFIG";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("config file {path} is not valid TOML: {message}")]
@@ -50,7 +50,7 @@ pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Con
 
 /// Everything exportd runs on, checked.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     pub listen: SocketAddr,
     /// Requests processed at once (connections are counted apart).
     pub threads: usize,
@@ -106,7 +106,7 @@ pub struct Config {
 
 /// The operator's managed destination for `is_flexprice_managed` connections.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Managed {
+pub(crate) enum Managed {
     /// Managed connections are refused.
     Disabled,
     /// Files under a local directory (development, air-gapped single hosts).
@@ -127,7 +127,7 @@ pub enum Managed {
 
 impl Config {
     /// What the HTTP front enforces.
-    pub fn http_limits(&self) -> crate::http::front::Limits {
+    pub(crate) fn http_limits(&self) -> crate::http::front::Limits {
         crate::http::front::Limits {
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
@@ -141,7 +141,7 @@ impl Config {
 
 impl Managed {
     /// Where a tenant's environment writes, or `None` when managed connections are disabled.
-    pub fn target(&self, tenant_id: &str, environment_id: &str) -> Option<ManagedTarget> {
+    pub(crate) fn target(&self, tenant_id: &str, environment_id: &str) -> Option<ManagedTarget> {
         let (bucket, region) = match self {
             Managed::Disabled => return None,
             Managed::Directory { bucket, region, .. } | Managed::S3 { bucket, region, .. } => {
@@ -159,13 +159,16 @@ impl Managed {
 /// A loaded config and the non-fatal remarks made while loading it (unknown `EXPORTD_*`
 /// variables), to be logged once logging is set up.
 #[derive(Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
 }
 
 /// Loads the config file (if any), applies the environment and validates the result.
-pub fn load(path: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
+pub(crate) fn load(
+    path: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> Result<Loaded, ConfigError> {
     let mut table = match path {
         None => toml::Table::new(),
         Some(path) => {

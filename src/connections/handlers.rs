@@ -67,7 +67,7 @@ fn check_sync_endpoint(ctx: &Ctx<'_>, s3: &Option<SyncS3>) -> Result<(), ApiErro
     }
 }
 
-pub fn create(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let mut input = super::parse_create(&ctx.json()?)?;
     if let Some(s3) = input.sync_s3.as_mut().filter(|s| s.is_flexprice_managed) {
         apply_managed(ctx, s3)?;
@@ -97,7 +97,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(201, view(&connection))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
     let filter = ConnectionFilter {
@@ -119,7 +119,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     )
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let connection = ctx
         .app
         .store
@@ -129,7 +129,7 @@ pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Changes name, metadata, sync_config and credentials (rotation re-seals them).
-pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let body = ctx.json()?;
     // Whether the connection is managed decides what the body may say; it never changes, so
     // it can be read before the write (and the endpoint's DNS lookup stays outside the lock).
@@ -173,7 +173,7 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Soft-deletes the connection and every scheduled task on it, in one transaction. Idempotent.
-pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
         let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
@@ -198,7 +198,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
 /// credentials and reports each step. A customer connection names the bucket to try
 /// (`{bucket, region, endpoint_url?, use_path_style?, encryption?, kms_key_id?}`); a managed
 /// one tests the operator's destination and takes no body.
-pub fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let conn = ctx
         .app
         .store

@@ -1,8 +1,8 @@
 //! Connections: S3 credentials (encrypted at rest) and optional sync settings, or a pointer to
 //! the operator's managed destination. Parsing here is pure; sealing uses [`SecretBox`].
 
-pub mod handlers;
-pub mod storage;
+pub(crate) mod handlers;
+pub(crate) mod storage;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,10 +18,10 @@ use crate::scheduled_tasks::job_config::{
 use crate::secrets::{SecretBox, SecretError};
 
 /// Flexprice's only export provider, and exportd's only one.
-pub const PROVIDER_S3: &str = "s3";
+pub(crate) const PROVIDER_S3: &str = "s3";
 
 crate::names::named! {
-    pub enum ConnectionStatus {
+    pub(crate) enum ConnectionStatus {
         Published = "published",
         Archived = "archived",
     }
@@ -30,7 +30,7 @@ crate::names::named! {
 /// `sync_config.s3` as stored and shown. For a managed connection, bucket, region and
 /// key_prefix come from the operator's config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncS3 {
+pub(crate) struct SyncS3 {
     // Unset fields are shown as null, like a job_config's (see JobConfig).
     #[serde(
         default,
@@ -63,7 +63,7 @@ pub struct SyncS3 {
 /// A connection as stored. `sealed_secrets` is the encrypted credential JSON; it never leaves
 /// the process except to the S3 server it authenticates against.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -80,7 +80,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn is_managed(&self) -> bool {
+    pub(crate) fn is_managed(&self) -> bool {
         self.sync_s3
             .as_ref()
             .is_some_and(|s| s.is_flexprice_managed)
@@ -89,7 +89,7 @@ impl Connection {
 
 /// Static S3 credentials in plain text. `Debug` never prints them.
 #[derive(Clone, PartialEq, Eq)]
-pub struct S3Credentials {
+pub(crate) struct S3Credentials {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
@@ -108,7 +108,7 @@ const SESSION_TOKEN: &str = "aws_session_token";
 impl S3Credentials {
     /// Encrypts each value separately (Flexprice's flat layout), bound to the connection id so
     /// a sealed value cannot be replayed on another connection.
-    pub fn seal(&self, secrets: &SecretBox, connection_id: &str) -> String {
+    pub(crate) fn seal(&self, secrets: &SecretBox, connection_id: &str) -> String {
         let mut out = serde_json::Map::new();
         let mut put = |name: &str, value: &str| {
             let aad = format!("{connection_id}/{name}");
@@ -123,7 +123,7 @@ impl S3Credentials {
     }
 
     /// Decrypts what [`S3Credentials::seal`] produced for the same connection.
-    pub fn open(
+    pub(crate) fn open(
         sealed: &str,
         secrets: &SecretBox,
         connection_id: &str,
@@ -145,15 +145,16 @@ impl S3Credentials {
 
 /// A validated `POST /v1/connections`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateConnection {
+pub(crate) struct CreateConnection {
     pub name: String,
     pub metadata: Option<BTreeMap<String, String>>,
     pub sync_s3: Option<SyncS3>,
     pub credentials: Option<S3Credentials>,
 }
 
+#[cfg(test)]
 impl CreateConnection {
-    pub fn is_managed(&self) -> bool {
+    pub(crate) fn is_managed(&self) -> bool {
         self.sync_s3
             .as_ref()
             .is_some_and(|s| s.is_flexprice_managed)
@@ -162,7 +163,7 @@ impl CreateConnection {
 
 /// A validated `PUT /v1/connections/{id}`: only what was given changes.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct UpdateConnection {
+pub(crate) struct UpdateConnection {
     pub name: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub sync_s3: Option<SyncS3>,
@@ -171,7 +172,7 @@ pub struct UpdateConnection {
 
 const MAX_NAME_CHARS: usize = 255;
 
-pub fn parse_create(body: &Value) -> Result<CreateConnection, InputError> {
+pub(crate) fn parse_create(body: &Value) -> Result<CreateConnection, InputError> {
     let mut obj = Obj::root(body)?;
     let name = obj.required_str("name", MAX_NAME_CHARS)?.to_owned();
     check_provider(obj.required_str("provider_type", 64)?)?;
@@ -189,7 +190,7 @@ pub fn parse_create(body: &Value) -> Result<CreateConnection, InputError> {
 }
 
 /// Parses an update of a connection that is (or is not) managed; managed-ness cannot change.
-pub fn parse_update(body: &Value, managed: bool) -> Result<UpdateConnection, InputError> {
+pub(crate) fn parse_update(body: &Value, managed: bool) -> Result<UpdateConnection, InputError> {
     let mut obj = Obj::root(body)?;
     let name = match obj.str("name", MAX_NAME_CHARS)? {
         Some(n) if n.trim().is_empty() => {

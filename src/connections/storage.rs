@@ -10,7 +10,7 @@ const COLUMNS: &str = "id, tenant_id, environment_id, name, provider_type, sync_
 
 /// Filters of `GET /v1/connections`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConnectionFilter {
+pub(crate) struct ConnectionFilter {
     pub provider_type: Option<String>,
     pub status: ConnectionStatus,
     pub limit: i64,
@@ -40,7 +40,7 @@ fn json_or_null<T: serde::Serialize>(v: &Option<T>) -> Result<Option<String>> {
     Ok(v.as_ref().map(serde_json::to_string).transpose()?)
 }
 
-pub fn insert(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
     tx.execute(
         &format!("INSERT INTO connections ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         rusqlite::params![
@@ -63,7 +63,7 @@ pub fn insert(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
 }
 
 /// Writes back every mutable field of a connection read (and changed) in this transaction.
-pub fn update(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
+pub(crate) fn update(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
     tx.execute(
         "UPDATE connections SET name = ?1, sync_s3 = ?2, metadata = ?3, sealed_secrets = ?4,
              status = ?5, updated_at = ?6, updated_by = ?7
@@ -84,13 +84,17 @@ pub fn update(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
     Ok(())
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Connection>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Connection>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "connections", COLUMNS, &f, read_row)
 }
 
-pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &ConnectionFilter) -> Result<Page<Connection>> {
+pub(crate) fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    q: &ConnectionFilter,
+) -> Result<Page<Connection>> {
     let mut f = Filter::scoped(scope);
     f.eq("status", q.status.as_str().to_owned());
     if let Some(p) = &q.provider_type {

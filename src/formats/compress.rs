@@ -21,7 +21,7 @@ use crate::scheduled_tasks::job_config::{self, JobConfig};
 
 /// How an export's bytes are compressed, with the level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
+pub(crate) enum Codec {
     None,
     /// Level 1-9.
     Gzip(u32),
@@ -30,7 +30,7 @@ pub enum Codec {
 }
 
 impl Codec {
-    pub fn of(job: &JobConfig) -> Codec {
+    pub(crate) fn of(job: &JobConfig) -> Codec {
         let level = job.compression_level;
         match job.compression {
             job_config::Compression::None => Codec::None,
@@ -41,12 +41,12 @@ impl Codec {
 }
 
 /// Compression threads of one export: one per core (the reading thread shares them).
-pub fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
 }
 
 /// The bytes as they are, gzip or zstd, in front of `W`.
-pub enum Compressor<W: Write> {
+pub(crate) enum Compressor<W: Write> {
     Plain(W),
     // Boxed: the encoders' state makes them much larger than the plain variant.
     Gzip(Box<ParGzip<W>>),
@@ -54,7 +54,7 @@ pub enum Compressor<W: Write> {
 }
 
 impl<W: Write> Compressor<W> {
-    pub fn new(inner: W, codec: Codec) -> io::Result<Compressor<W>> {
+    pub(crate) fn new(inner: W, codec: Codec) -> io::Result<Compressor<W>> {
         Ok(match codec {
             Codec::None => Compressor::Plain(inner),
             Codec::Gzip(level) => Compressor::Gzip(Box::new(ParGzip::new(inner, level, threads()))),
@@ -64,7 +64,7 @@ impl<W: Write> Compressor<W> {
         })
     }
 
-    pub fn get_mut(&mut self) -> &mut W {
+    pub(crate) fn get_mut(&mut self) -> &mut W {
         match self {
             Compressor::Plain(w) => w,
             Compressor::Gzip(gz) => gz.get_mut(),
@@ -73,7 +73,7 @@ impl<W: Write> Compressor<W> {
     }
 
     /// Ends the stream (the gzip trailer, the zstd epilogue) and returns the writer below.
-    pub fn finish(self) -> io::Result<W> {
+    pub(crate) fn finish(self) -> io::Result<W> {
         match self {
             Compressor::Plain(w) => Ok(w),
             Compressor::Gzip(gz) => gz.finish(),
@@ -119,13 +119,13 @@ fn zstd_encoder<W: Write>(
 }
 
 /// Input deflated as one block (pigz's default).
-pub const GZIP_BLOCK: usize = 128 * 1024;
+pub(crate) const GZIP_BLOCK: usize = 128 * 1024;
 /// Deflate's window: each block starts with the 32 KiB before it as its dictionary.
 const DICT: usize = 32 * 1024;
 
 /// A gzip encoder that deflates blocks on `threads` threads. Dropping it without
 /// [`ParGzip::finish`] writes nothing more.
-pub struct ParGzip<W: Write> {
+pub(crate) struct ParGzip<W: Write> {
     out: W,
     blocks: Blocks,
 }
@@ -162,7 +162,7 @@ struct Deflated {
 }
 
 impl<W: Write> ParGzip<W> {
-    pub fn new(out: W, level: u32, threads: usize) -> ParGzip<W> {
+    pub(crate) fn new(out: W, level: u32, threads: usize) -> ParGzip<W> {
         ParGzip {
             out,
             blocks: Blocks {
@@ -179,13 +179,13 @@ impl<W: Write> ParGzip<W> {
         }
     }
 
-    pub fn get_mut(&mut self) -> &mut W {
+    pub(crate) fn get_mut(&mut self) -> &mut W {
         &mut self.out
     }
 
     /// Deflates the last block, writes what is still in flight and the trailer, and returns
     /// the writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub(crate) fn finish(mut self) -> io::Result<W> {
         self.write_header()?;
         if self.blocks.pool.is_none() {
             // Nothing handed out yet: the whole input is this block, deflated here.

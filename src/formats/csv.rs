@@ -14,7 +14,7 @@ use crate::failure::ExportError;
 
 /// A CSV writer in the dialect of every export. The buffer's size decides how the CSV is cut
 /// into writes to the compressor.
-pub fn writer<W: Write>(inner: W) -> csv::Writer<W> {
+pub(crate) fn writer<W: Write>(inner: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(64 * 1024)
@@ -22,20 +22,20 @@ pub fn writer<W: Write>(inner: W) -> csv::Writer<W> {
 }
 
 /// What a failed CSV write becomes.
-pub fn failed(e: csv::Error) -> ExportError {
+pub(crate) fn failed(e: csv::Error) -> ExportError {
     ExportError::retryable("writing the CSV failed", e.to_string())
 }
 
 /// Writes rows of cells as CSV records. Its buffers are reused from row to row, so a row costs
 /// no allocation.
-pub struct CsvRows<'w, W: Write> {
+pub(crate) struct CsvRows<'w, W: Write> {
     csv: &'w mut csv::Writer<W>,
     time: [u8; 20],
     text: String,
 }
 
 impl<'w, W: Write> CsvRows<'w, W> {
-    pub fn new(csv: &'w mut csv::Writer<W>) -> CsvRows<'w, W> {
+    pub(crate) fn new(csv: &'w mut csv::Writer<W>) -> CsvRows<'w, W> {
         CsvRows {
             csv,
             time: [0; 20],
@@ -74,7 +74,7 @@ impl<W: Write> RowSink for CsvRows<'_, W> {
 
 /// A decimal as exported files (and JSON answers) show it: plain notation, trailing zeros
 /// trimmed, never an exponent, never `-0`.
-pub fn write_decimal(out: &mut String, d: Decimal) {
+pub(crate) fn write_decimal(out: &mut String, d: Decimal) {
     let n = d.normalize();
     if n.is_zero() {
         out.push('0');

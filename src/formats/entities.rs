@@ -150,12 +150,12 @@ fn specs(entity: EntityType) -> &'static [Spec] {
 }
 
 /// The types of the entity's own columns, in order (what a source reads its rows as).
-pub fn kinds(entity: EntityType) -> impl Iterator<Item = ColumnType> {
+pub(crate) fn kinds(entity: EntityType) -> impl Iterator<Item = ColumnType> {
     specs(entity).iter().map(|(_, kind, _)| *kind)
 }
 
 /// Every column of a task's file: the entity's, then its metadata columns in the order given.
-pub fn columns(entity: EntityType, metadata: &[MetadataField]) -> Vec<Column> {
+pub(crate) fn columns(entity: EntityType, metadata: &[MetadataField]) -> Vec<Column> {
     specs(entity)
         .iter()
         .map(|(name, kind, nullable)| Column::new(*name, *kind, *nullable))

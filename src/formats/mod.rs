@@ -4,12 +4,12 @@
 //! [`parquet`] writer takes the same cells). The [`pipeline`] compresses those bytes
 //! ([`compress`]) and cuts them into parts for a sink.
 
-pub mod compress;
-pub mod csv;
-pub mod entities;
+pub(crate) mod compress;
+pub(crate) mod csv;
+pub(crate) mod entities;
 pub mod parquet;
-pub mod pipeline;
-pub mod time;
+pub(crate) mod pipeline;
+pub(crate) mod time;
 
 use rust_decimal::Decimal;
 
@@ -76,6 +76,6 @@ impl<'a> Cell<'a> {
 
 /// Where a source writes the rows of an export, one row of cells at a time, in the columns of
 /// [`entities::columns`]: a format writer ([`csv::CsvRows`]).
-pub trait RowSink {
+pub(crate) trait RowSink {
     fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError>;
 }

@@ -43,7 +43,7 @@ fn fail(shared: &SharedState, e: ExportError) -> io::Error {
 }
 
 /// Cuts the stored bytes into parts and hands them to the upload.
-pub struct PartWriter<'a> {
+pub(crate) struct PartWriter<'a> {
     upload: Option<Box<dyn Upload + 'a>>,
     buf: Vec<u8>,
     part_size: usize,
@@ -113,7 +113,7 @@ impl Drop for PartWriter<'_> {
 }
 
 /// Counts the bytes that pass (the uncompressed CSV size).
-pub struct Counting<W> {
+pub(crate) struct Counting<W> {
     inner: W,
     count: u64,
 }
@@ -174,7 +174,7 @@ impl Stage<'_> {
 }
 
 /// The record writer's way into the stage.
-pub struct Sink<'a>(Rc<RefCell<Stage<'a>>>);
+pub(crate) struct Sink<'a>(Rc<RefCell<Stage<'a>>>);
 
 impl Write for Sink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
@@ -203,10 +203,10 @@ impl Write for Sink<'_> {
 }
 
 /// Where CSV records are written.
-pub type RecordWriter<'a> = csv::Writer<Sink<'a>>;
+pub(crate) type RecordWriter<'a> = csv::Writer<Sink<'a>>;
 
 /// Where the reading thread of [`Pipeline::parallel`] writes CSV records.
-pub type ChunkWriter = csv::Writer<ChunkSender>;
+pub(crate) type ChunkWriter = csv::Writer<ChunkSender>;
 
 /// CSV chunks queued for the compressing thread: up to 2 MiB of the CSV writer's flushes.
 const CSV_QUEUED: usize = 32;
@@ -219,7 +219,7 @@ const COMPRESSED_QUEUED: usize = 16;
 /// Sends what is written to another thread in chunks of at least `min` bytes (each write on
 /// its own with `min` 1) through a bounded channel. Emptied buffers come back to be filled
 /// again, so buffers are allocated only until the pipeline runs full.
-pub struct ChunkSender {
+pub(crate) struct ChunkSender {
     chunk: Vec<u8>,
     min: usize,
     full: SyncSender<Vec<u8>>,
@@ -312,20 +312,20 @@ fn drain(
 
 /// Totals of a finished object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
+pub(crate) struct Stored {
     pub uncompressed_bytes: u64,
     pub stored_bytes: u64,
     pub sha256: String,
 }
 
-pub struct Pipeline<'a> {
+pub(crate) struct Pipeline<'a> {
     pub records: RecordWriter<'a>,
     stage: Rc<RefCell<Stage<'a>>>,
     shared: SharedState,
 }
 
 /// Settings of one pipeline.
-pub struct PipelineOptions<'a> {
+pub(crate) struct PipelineOptions<'a> {
     pub part_size: usize,
     pub compression: Codec,
     pub cancel: &'a AtomicBool,
@@ -334,7 +334,7 @@ pub struct PipelineOptions<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    pub fn new(upload: Box<dyn Upload + 'a>, options: PipelineOptions<'a>) -> Pipeline<'a> {
+    pub(crate) fn new(upload: Box<dyn Upload + 'a>, options: PipelineOptions<'a>) -> Pipeline<'a> {
         let shared = SharedState::default();
         let parts = PartWriter {
             upload: Some(upload),
@@ -365,7 +365,7 @@ impl<'a> Pipeline<'a> {
     /// it is given, after the records already written to `records` (the header). A second
     /// thread compresses them and this one uploads. Returns what `produce` returns; when
     /// uploading fails (or is cancelled), the other threads stop and that failure is returned.
-    pub fn parallel<T: Send>(
+    pub(crate) fn parallel<T: Send>(
         &mut self,
         produce: impl FnOnce(&mut ChunkWriter) -> Result<T, ExportError> + Send,
     ) -> Result<T, ExportError> {
@@ -486,7 +486,7 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Turns a CSV write error into the failure that caused it.
-    pub fn write_error(&self, e: csv::Error) -> ExportError {
+    pub(crate) fn write_error(&self, e: csv::Error) -> ExportError {
         self.failure_or(ExportError::retryable(
             "writing the CSV failed",
             e.to_string(),
@@ -494,14 +494,14 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Gives up: the upload is aborted and nothing else is sent.
-    pub fn abandon(self, reason: ExportError) {
+    pub(crate) fn abandon(self, reason: ExportError) {
         self.shared.borrow_mut().failure.get_or_insert(reason);
         // Dropping flushes the encoders into the abandoned part writer (discarded), then the
         // part writer aborts the upload.
     }
 
     /// Flushes every layer and completes the upload.
-    pub fn finish(self) -> Result<Stored, ExportError> {
+    pub(crate) fn finish(self) -> Result<Stored, ExportError> {
         let shared = self.shared.clone();
         let failure = |fallback: ExportError| shared.borrow().failure.clone().unwrap_or(fallback);
         let records = self.records.into_inner().map_err(|e| {

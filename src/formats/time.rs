@@ -16,7 +16,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// The calendar fields of a UTC time given in milliseconds (sub-second part dropped).
-pub fn fields(ms: i64) -> [u32; 6] {
+pub(crate) fn fields(ms: i64) -> [u32; 6] {
     let secs = ms.div_euclid(1000);
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400) as u32;
@@ -36,7 +36,7 @@ fn put2(out: &mut [u8], v: u32) {
 }
 
 /// RFC 3339 at second precision, `2025-10-16T10:00:00Z`, written into `buf`.
-pub fn rfc3339_seconds(ms: i64, buf: &mut [u8; 20]) -> &str {
+pub(crate) fn rfc3339_seconds(ms: i64, buf: &mut [u8; 20]) -> &str {
     let [y, mo, d, h, mi, s] = fields(ms);
     *buf = *b"0000-00-00T00:00:00Z";
     put2(&mut buf[0..2], y / 100);
@@ -51,13 +51,13 @@ pub fn rfc3339_seconds(ms: i64, buf: &mut [u8; 20]) -> &str {
 }
 
 /// `YYMMDDHHMMSS`, Flexprice's file-name stamp (Go layout `060102150405`).
-pub fn compact_stamp(ms: i64) -> String {
+pub(crate) fn compact_stamp(ms: i64) -> String {
     let [y, mo, d, h, mi, s] = fields(ms);
     format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}", y % 100)
 }
 
 /// `YYYY-MM-DD`, for `dt=` partitions.
-pub fn date(ms: i64) -> String {
+pub(crate) fn date(ms: i64) -> String {
     let [y, mo, d, ..] = fields(ms);
     format!("{y:04}-{mo:02}-{d:02}")
 }

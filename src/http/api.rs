@@ -18,13 +18,13 @@ use crate::sources::Source;
 use crate::store::Scope;
 
 /// The running HTTP API: exportd's HTTP front ([`crate::http`]) serving [`handle`].
-pub struct Server {
+pub(crate) struct Server {
     http: crate::http::front::Server,
 }
 
 impl Server {
     /// Binds `addr`; `threads` requests are processed at once (see [`crate::http::front::Turns`]).
-    pub fn start(app: Arc<App>, addr: SocketAddr, threads: usize) -> io::Result<Server> {
+    pub(crate) fn start(app: Arc<App>, addr: SocketAddr, threads: usize) -> io::Result<Server> {
         let limits = app.config.http_limits();
         let api = Api {
             turns: Turns::new(threads),
@@ -36,13 +36,13 @@ impl Server {
     }
 
     /// The address actually bound (useful with port 0).
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.http.addr()
     }
 
     /// Stops taking requests: those in flight finish, later ones get a JSON 503, then the
     /// listener closes.
-    pub fn shutdown(self) {
+    pub(crate) fn shutdown(self) {
         self.http.shutdown();
     }
 }

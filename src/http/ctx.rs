@@ -6,12 +6,12 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::query::Query;
-pub use crate::app::App;
+pub(super) use crate::app::App;
 use crate::auth::Principal;
 use crate::store::Scope;
 
 /// One authenticated request as a handler sees it.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub app: &'a App,
     pub principal: Principal,
     pub scope: Scope,
@@ -23,13 +23,13 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.app.now_ms()
     }
 
     /// Where this environment's managed connections write, or a 400 when the operator has
     /// switched the managed destination off.
-    pub fn managed_target(
+    pub(crate) fn managed_target(
         &self,
     ) -> Result<crate::scheduled_tasks::job_config::ManagedTarget, ApiError> {
         self.app
@@ -44,7 +44,7 @@ impl Ctx<'_> {
     }
 
     /// The body parsed as strict JSON; an empty body is an error naming what was expected.
-    pub fn json(&self) -> Result<Value, ApiError> {
+    pub(crate) fn json(&self) -> Result<Value, ApiError> {
         // An empty body gets a clear message of its own rather than a JSON syntax error.
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::validation(
@@ -58,7 +58,7 @@ impl Ctx<'_> {
 
 /// A 404 for an id of some kind. Ids that do not look like ours are not echoed back, so a
 /// hostile path cannot make the answer (or the log) long.
-pub fn not_found(kind: &str, id: &str) -> ApiError {
+pub(crate) fn not_found(kind: &str, id: &str) -> ApiError {
     let plausible = id.len() <= 100
         && id
             .bytes()
@@ -71,12 +71,12 @@ pub fn not_found(kind: &str, id: &str) -> ApiError {
 }
 
 /// A successful answer: a status and a JSON body, nothing (204), or a file streamed from disk.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: Body,
 }
 
-pub enum Body {
+pub(crate) enum Body {
     Json(Value),
     Empty,
     /// Text that is not JSON (Prometheus metrics), or JSON kept as written (the OpenAPI file).
@@ -93,7 +93,7 @@ pub enum Body {
 }
 
 impl Reply {
-    pub fn json(status: u16, value: impl Serialize) -> Result<Reply, ApiError> {
+    pub(crate) fn json(status: u16, value: impl Serialize) -> Result<Reply, ApiError> {
         let body = serde_json::to_value(value)
             .map_err(|e| ApiError::internal(format!("serialising a response: {e}")))?;
         Ok(Reply {
@@ -102,7 +102,7 @@ impl Reply {
         })
     }
 
-    pub fn no_content() -> Reply {
+    pub(crate) fn no_content() -> Reply {
         Reply {
             status: 204,
             body: Body::Empty,
@@ -110,10 +110,14 @@ impl Reply {
     }
 }
 
-pub type Outcome = Result<Reply, ApiError>;
+pub(crate) type Outcome = Result<Reply, ApiError>;
 
 /// A list answer in Flexprice's shape: the page's items and how it sits in the whole.
-pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64, i64)) -> Outcome {
+pub(crate) fn list_reply<T: Serialize>(
+    items: Vec<T>,
+    total: i64,
+    (limit, offset): (i64, i64),
+) -> Outcome {
     Reply::json(
         200,
         serde_json::json!({"items": items, "pagination": {"total": total, "limit": limit, "offset": offset}}),
@@ -121,7 +125,7 @@ pub fn list_reply<T: Serialize>(items: Vec<T>, total: i64, (limit, offset): (i64
 }
 
 /// A request to a route without an API key (see [`super::routes::Handler::Public`]).
-pub struct Public<'a> {
+pub(crate) struct Public<'a> {
     pub app: &'a App,
     /// The path's `{id}`, or empty.
     pub id: &'a str,
@@ -129,7 +133,7 @@ pub struct Public<'a> {
 }
 
 /// Applies the endpoint_url rule (allowlist, then https and public addresses) to a field.
-pub fn check_endpoint(ctx: &Ctx<'_>, field: &str, url: &str) -> Result<(), ApiError> {
+pub(crate) fn check_endpoint(ctx: &Ctx<'_>, field: &str, url: &str) -> Result<(), ApiError> {
     let resolver = crate::sinks::endpoint::system_resolver;
     crate::sinks::endpoint::check(url, &ctx.app.config.allowed_endpoints, &resolver)
         .map(|_| ())

@@ -11,7 +11,7 @@ use crate::input::InputError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
@@ -34,12 +34,12 @@ impl ApiError {
         }
     }
 
-    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+    pub(crate) fn with_detail(mut self, key: &str, value: impl Into<Value>) -> ApiError {
         self.details.insert(key.to_owned(), value.into());
         self
     }
 
-    pub fn validation(field: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn validation(field: &str, message: impl Into<String>) -> ApiError {
         let e = ApiError::new(400, "validation_error", message);
         if field.is_empty() {
             e
@@ -48,37 +48,37 @@ impl ApiError {
         }
     }
 
-    pub fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, "not_found", message)
     }
 
-    pub fn invalid_operation(message: impl Into<String>) -> ApiError {
+    pub(crate) fn invalid_operation(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "invalid_operation", message)
     }
 
     /// Another object already holds what the request asks for (an external id, an
     /// idempotency key used with other content, a task's output place).
-    pub fn already_exists(message: impl Into<String>) -> ApiError {
+    pub(crate) fn already_exists(message: impl Into<String>) -> ApiError {
         ApiError::new(409, "already_exists", message)
     }
 
     /// The object changed while the request ran.
-    pub fn version_conflict(message: impl Into<String>) -> ApiError {
+    pub(crate) fn version_conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(409, "version_conflict", message)
     }
 
     /// A credential that is not (or no longer) valid, such as a download link's signature.
-    pub fn permission_denied(message: impl Into<String>) -> ApiError {
+    pub(crate) fn permission_denied(message: impl Into<String>) -> ApiError {
         ApiError::new(403, "permission_denied", message)
     }
 
     /// The object of a run was replaced by another run's.
-    pub fn superseded(message: impl Into<String>) -> ApiError {
+    pub(crate) fn superseded(message: impl Into<String>) -> ApiError {
         ApiError::new(404, "superseded", message)
     }
 
     /// A request the HTTP front refused before any handler saw it.
-    pub fn refused(refusal: &crate::http::front::Refusal) -> ApiError {
+    pub(crate) fn refused(refusal: &crate::http::front::Refusal) -> ApiError {
         use crate::http::front::Refusal;
         match refusal {
             Refusal::TooLarge(limit) => ApiError::payload_too_large(*limit),
@@ -88,15 +88,15 @@ impl ApiError {
         }
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(401, "unauthorized", message)
     }
 
-    pub fn route_not_found() -> ApiError {
+    pub(crate) fn route_not_found() -> ApiError {
         ApiError::new(404, "not_found", "No route matches this path")
     }
 
-    pub fn method_not_allowed(allow: String) -> ApiError {
+    pub(crate) fn method_not_allowed(allow: String) -> ApiError {
         let mut e = ApiError::new(
             405,
             "method_not_allowed",
@@ -107,11 +107,11 @@ impl ApiError {
     }
 
     /// A route of Flexprice's SDKs that exportd does not serve.
-    pub fn not_supported(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_supported(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "not_supported", message)
     }
 
-    pub fn payload_too_large(limit: u64) -> ApiError {
+    pub(crate) fn payload_too_large(limit: u64) -> ApiError {
         ApiError::new(
             413,
             "payload_too_large",
@@ -120,12 +120,12 @@ impl ApiError {
         .with_detail("max_body_bytes", limit)
     }
 
-    pub fn unavailable(message: impl Into<String>) -> ApiError {
+    pub(crate) fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(503, "service_unavailable", message)
     }
 
     /// A failure that is ours, not the client's: a generic message out, the detail to the log.
-    pub fn internal(detail: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(detail: impl Into<String>) -> ApiError {
         let mut e = ApiError::new(
             500,
             "internal_error",
@@ -137,7 +137,7 @@ impl ApiError {
 
     /// The one JSON body of every error answer. `error.internal_error` is built only from
     /// what is already public (the code and the field named), never from `internal`.
-    pub fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         let internal_error = match self.details.get("field").and_then(Value::as_str) {
             Some(field) => format!("{}: {field}", self.code),
             None => self.code.to_owned(),

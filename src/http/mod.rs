@@ -5,12 +5,12 @@
 
 mod api;
 mod ctx;
-pub mod error;
-pub mod front;
+pub(crate) mod error;
+pub(crate) mod front;
 mod probes;
-pub mod query;
-pub mod routes;
+pub(crate) mod query;
+pub(crate) mod routes;
 
-pub use api::Server;
-pub use ctx::{Body, Ctx, Outcome, Public, Reply, check_endpoint, list_reply, not_found};
-pub use error::ApiError;
+pub(crate) use api::Server;
+pub(crate) use ctx::{Body, Ctx, Outcome, Public, Reply, check_endpoint, list_reply, not_found};
+pub(crate) use error::ApiError;

@@ -4,14 +4,14 @@
 use crate::clock::parse_rfc3339_ms;
 use crate::input::{InputError, check_text};
 
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 1000;
+pub(crate) const DEFAULT_LIMIT: i64 = 50;
+pub(crate) const MAX_LIMIT: i64 = 1000;
 const MAX_OFFSET: i64 = 1_000_000_000;
 
-pub struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub fn parse(raw: &str) -> Query {
+    pub(crate) fn parse(raw: &str) -> Query {
         Query(
             url::form_urlencoded::parse(raw.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -20,7 +20,7 @@ impl Query {
     }
 
     /// A parameter's value; empty counts as absent, and a parameter given twice is an error.
-    pub fn get(&self, key: &str) -> Result<Option<&str>, InputError> {
+    pub(crate) fn get(&self, key: &str) -> Result<Option<&str>, InputError> {
         let mut values = self.0.iter().filter(|(k, v)| k == key && !v.is_empty());
         let first = values.next().map(|(_, v)| v.as_str());
         if values.next().is_some() {
@@ -32,7 +32,7 @@ impl Query {
         Ok(first)
     }
 
-    pub fn text(&self, key: &str, max: usize) -> Result<Option<&str>, InputError> {
+    pub(crate) fn text(&self, key: &str, max: usize) -> Result<Option<&str>, InputError> {
         let value = self.get(key)?;
         if let Some(v) = value {
             check_text(key, v, max)?;
@@ -43,7 +43,7 @@ impl Query {
     /// A value that must be one of a fixed set, turned into its type by `parse`. Case does
     /// not matter: Flexprice's SDKs send some values upper case (`EVENTS`) that exportd
     /// spells lower case, and the reverse (every canonical spelling is one case throughout).
-    pub fn choice<T>(
+    pub(crate) fn choice<T>(
         &self,
         key: &str,
         parse: impl Fn(&str) -> Option<T>,
@@ -59,7 +59,7 @@ impl Query {
         }
     }
 
-    pub fn bool(&self, key: &str) -> Result<Option<bool>, InputError> {
+    pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, InputError> {
         self.choice(
             key,
             |v| match v {
@@ -71,7 +71,7 @@ impl Query {
         )
     }
 
-    pub fn timestamp(&self, key: &str) -> Result<Option<i64>, InputError> {
+    pub(crate) fn timestamp(&self, key: &str) -> Result<Option<i64>, InputError> {
         match self.get(key)? {
             None => Ok(None),
             Some(v) => parse_rfc3339_ms(v).map(Some).ok_or_else(|| {
@@ -100,7 +100,7 @@ impl Query {
     }
 
     /// `limit` (default 50, 1 to 1000) and `offset` (default 0).
-    pub fn page(&self) -> Result<(i64, i64), InputError> {
+    pub(crate) fn page(&self) -> Result<(i64, i64), InputError> {
         Ok((
             self.int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?,
             self.int("offset", 0, 0, MAX_OFFSET)?,

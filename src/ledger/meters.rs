@@ -13,7 +13,7 @@ use crate::config::{ConfigError, invalid};
 
 crate::names::named! {
     /// How a meter turns events into usage.
-    pub enum Aggregation {
+    pub(crate) enum Aggregation {
         Count = "COUNT",
         Sum = "SUM",
         Max = "MAX",
@@ -23,17 +23,15 @@ crate::names::named! {
 }
 
 impl Aggregation {
-    pub const NAMES: &'static str = "COUNT, SUM, MAX, COUNT_UNIQUE, LATEST";
-
     /// Whether the meter reads a property (all but COUNT).
-    pub fn needs_field(self) -> bool {
+    pub(crate) fn needs_field(self) -> bool {
         self != Aggregation::Count
     }
 }
 
 /// A validated meter.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Meter {
+pub(crate) struct Meter {
     pub id: String,
     pub event_name: String,
     pub aggregation: Aggregation,
@@ -48,7 +46,7 @@ pub struct Meter {
 
 /// What one event gives a meter.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Contribution {
+pub(crate) enum Contribution {
     /// A quantity (COUNT: 1; SUM, MAX, LATEST: the property's number).
     Quantity(Decimal),
     /// COUNT_UNIQUE: the property's value, counted once per distinct value.
@@ -58,12 +56,8 @@ pub enum Contribution {
 }
 
 impl Meter {
-    pub fn matches(&self, event_name: &str) -> bool {
-        self.event_name == event_name
-    }
-
     /// The event's contribution, read from its properties (compact JSON text or none).
-    pub fn contribution(&self, properties: Option<&Value>) -> Contribution {
+    pub(crate) fn contribution(&self, properties: Option<&Value>) -> Contribution {
         if self.aggregation == Aggregation::Count {
             return Contribution::Quantity(Decimal::ONE);
         }
@@ -83,7 +77,7 @@ impl Meter {
     }
 
     /// `qty_total` of one event row: the quantity, or 1 for a COUNT_UNIQUE value.
-    pub fn quantity(&self, contribution: &Contribution) -> Option<Decimal> {
+    pub(crate) fn quantity(&self, contribution: &Contribution) -> Option<Decimal> {
         match contribution {
             Contribution::Quantity(q) => Some(*q),
             Contribution::Unique(_) => Some(Decimal::ONE),
@@ -92,7 +86,7 @@ impl Meter {
     }
 
     /// `quantity × unit_price`, when the meter has a price and the product fits a decimal.
-    pub fn cost(&self, quantity: Decimal) -> Option<Decimal> {
+    pub(crate) fn cost(&self, quantity: Decimal) -> Option<Decimal> {
         self.unit_price.and_then(|p| quantity.checked_mul(p))
     }
 }
@@ -101,7 +95,7 @@ impl Meter {
 /// clients, and a sum too large for a decimal (28 digits) is reported, never wrapped or a
 /// panic.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Accumulator {
+pub(crate) struct Accumulator {
     pub events: u64,
     overflowed: bool,
     sum: Decimal,
@@ -112,7 +106,7 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    pub fn add(&mut self, contribution: &Contribution, timestamp: i64, event_id: &str) {
+    pub(crate) fn add(&mut self, contribution: &Contribution, timestamp: i64, event_id: &str) {
         self.events += 1;
         match contribution {
             Contribution::Quantity(q) => {
@@ -134,7 +128,7 @@ impl Accumulator {
     }
 
     /// The meter's usage over everything added; `None` when a sum outgrew a decimal.
-    pub fn total(&self, aggregation: Aggregation) -> Option<Decimal> {
+    pub(crate) fn total(&self, aggregation: Aggregation) -> Option<Decimal> {
         Some(match aggregation {
             Aggregation::Count | Aggregation::Sum if self.overflowed => return None,
             Aggregation::Count | Aggregation::Sum => self.sum,
@@ -146,12 +140,12 @@ impl Accumulator {
 }
 
 /// Meters by event name, in config order, for the per-event lookup.
-pub struct MeterIndex<'m> {
+pub(crate) struct MeterIndex<'m> {
     by_event: HashMap<&'m str, Vec<&'m Meter>>,
 }
 
 impl<'m> MeterIndex<'m> {
-    pub fn new(meters: &'m [Meter]) -> MeterIndex<'m> {
+    pub(crate) fn new(meters: &'m [Meter]) -> MeterIndex<'m> {
         let mut by_event: HashMap<&str, Vec<&Meter>> = HashMap::new();
         for m in meters {
             by_event.entry(m.event_name.as_str()).or_default().push(m);
@@ -159,7 +153,7 @@ impl<'m> MeterIndex<'m> {
         MeterIndex { by_event }
     }
 
-    pub fn for_event(&self, event_name: &str) -> &[&'m Meter] {
+    pub(crate) fn for_event(&self, event_name: &str) -> &[&'m Meter] {
         self.by_event.get(event_name).map_or(&[], Vec::as_slice)
     }
 }

@@ -58,7 +58,7 @@ fn month_index(dt: DateTime) -> i64 {
 
 /// The boundaries of a subscription: `anchor + k·count periods` for every whole `k`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cycle {
+pub(crate) struct Cycle {
     step: Step,
     anchor: i64,
     anchor_civil: DateTime,
@@ -66,7 +66,7 @@ pub struct Cycle {
 
 impl Cycle {
     /// `None` for a count below 1 or an anchor outside the calendar jiff knows.
-    pub fn new(period: BillingPeriod, count: i64, anchor: i64) -> Option<Cycle> {
+    pub(crate) fn new(period: BillingPeriod, count: i64, anchor: i64) -> Option<Cycle> {
         Some(Cycle {
             step: step(period, count)?,
             anchor,
@@ -75,7 +75,7 @@ impl Cycle {
     }
 
     /// The `k`th boundary (the anchor is boundary 0), or `None` outside the calendar.
-    pub fn boundary(&self, k: i64) -> Option<i64> {
+    pub(crate) fn boundary(&self, k: i64) -> Option<i64> {
         match self.step {
             Step::Millis(len) => {
                 let ms = self.anchor.checked_add(k.checked_mul(len)?)?;
@@ -97,7 +97,7 @@ impl Cycle {
     }
 
     /// The first boundary strictly after `t`, and its `k`.
-    pub fn first_after(&self, t: i64) -> Option<(i64, i64)> {
+    pub(crate) fn first_after(&self, t: i64) -> Option<(i64, i64)> {
         let mut k = match self.step {
             // Exact for a fixed length: boundary(k) = anchor + k·len > t.
             Step::Millis(len) => {
@@ -121,7 +121,7 @@ impl Cycle {
 
 /// One billing period, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
+pub(crate) struct Period {
     pub start: i64,
     pub end: i64,
     /// The period's number: 1 for the first.
@@ -134,7 +134,7 @@ pub struct Period {
 
 /// A subscription's periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     cycle: Cycle,
     start_date: i64,
     cancel_at: Option<i64>,
@@ -145,7 +145,7 @@ pub struct Schedule {
 impl Schedule {
     /// `None` when the numbers cannot make a period (a count below 1, dates outside the
     /// calendar, or `cancel_at` not after the start date).
-    pub fn new(
+    pub(crate) fn new(
         period: BillingPeriod,
         count: i64,
         start_date: i64,
@@ -165,7 +165,7 @@ impl Schedule {
         })
     }
 
-    pub fn of(s: &Subscription) -> Option<Schedule> {
+    pub(crate) fn of(s: &Subscription) -> Option<Schedule> {
         Schedule::new(
             s.billing_period,
             s.billing_period_count,
@@ -198,12 +198,12 @@ impl Schedule {
     }
 
     /// The first period: from the start date to the first boundary after it.
-    pub fn first(&self) -> Option<Period> {
+    pub(crate) fn first(&self) -> Option<Period> {
         self.period(self.start_date, self.first_k)
     }
 
     /// The period after `p`; `None` when `p` is the last one (or the calendar ends).
-    pub fn after(&self, p: &Period) -> Option<Period> {
+    pub(crate) fn after(&self, p: &Period) -> Option<Period> {
         if p.last {
             return None;
         }
@@ -212,7 +212,7 @@ impl Schedule {
 
     /// The period that starts at `start` (a stored `current_period_start`); `None` when no
     /// period starts there.
-    pub fn starting_at(&self, start: i64) -> Option<Period> {
+    pub(crate) fn starting_at(&self, start: i64) -> Option<Period> {
         if start == self.start_date {
             return self.first();
         }
@@ -223,9 +223,10 @@ impl Schedule {
         self.period(start, k + 1)
     }
 
-    /// Every period that has ended by `now`, in order (tests and tools; the billing job walks
-    /// them one transaction at a time).
-    pub fn ended_by(&self, now: i64) -> Vec<Period> {
+    /// Every period that has ended by `now`, in order (for tests: the billing job walks them
+    /// one transaction at a time).
+    #[cfg(test)]
+    pub(crate) fn ended_by(&self, now: i64) -> Vec<Period> {
         let mut out = Vec::new();
         let mut next = self.first();
         while let Some(p) = next.filter(|p| p.end <= now) {

@@ -19,7 +19,7 @@ use crate::sinks::key::{compression_of_key, content_type};
 use crate::store::{Scope, StoreError};
 
 /// How long a download link works.
-pub const LINK_SECONDS: i64 = 30 * 60;
+pub(crate) const LINK_SECONDS: i64 = 30 * 60;
 const PURPOSE: &str = "exportd download links v1";
 
 fn signature(app: &App, run_id: &str, expires: i64) -> [u8; 32] {
@@ -83,7 +83,7 @@ fn completed_key(run: &Run) -> Result<&str, ApiError> {
     Err(err)
 }
 
-pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let run = ctx
         .app
         .store
@@ -123,7 +123,7 @@ pub fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Serves a file of a directory destination to whoever holds a valid, unexpired link.
-pub fn serve(p: &Public<'_>) -> Outcome {
+pub(crate) fn serve(p: &Public<'_>) -> Outcome {
     let (app, run_id, query) = (p.app, p.id, &p.query);
     let refused = || ApiError::permission_denied("This download link is invalid or has expired");
     let expires: i64 = query

@@ -32,7 +32,7 @@ use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
 /// or process took it) is left alone. Errors are only those of recording the outcome.
-pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), StoreError> {
+pub(crate) fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), StoreError> {
     let now = app.now_ms();
     let Some(run) = app
         .store
@@ -128,7 +128,7 @@ pub fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<(), Store
 
 /// Marks a run FAILED whatever state it is in (after a worker panic), with the scheduler's
 /// bookkeeping as for any failure.
-pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreError> {
+pub(crate) fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreError> {
     let now = app.now_ms();
     let next = app.store.write(|tx| {
         let Some(run) = crate::runs::storage::get_unscoped(tx, run_id)? else {
@@ -148,7 +148,7 @@ pub fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), StoreEr
 /// Runs writing the same object (the same key in the same store) finish one at a time, from
 /// the moment their upload completes until their outcome is committed. So the run committed
 /// last is the one whose bytes are stored, and committing it marks the others superseded.
-pub struct Finishing {
+pub(crate) struct Finishing {
     store: String,
     key: String,
 }
@@ -317,7 +317,7 @@ fn export(
 
 /// Where a task writes: the operator's managed destination, or the task's own bucket with the
 /// connection's credentials (the endpoint rule is checked again, with a fresh DNS lookup).
-pub fn destination(
+pub(crate) fn destination(
     app: &App,
     job: &JobConfig,
     connection: &Connection,
@@ -384,7 +384,7 @@ pub fn destination(
 }
 
 /// The object meta of a probe (connection test): no encryption unless asked.
-pub fn probe_meta(encryption: Encryption, kms_key_id: Option<String>) -> ObjectMeta {
+pub(crate) fn probe_meta(encryption: Encryption, kms_key_id: Option<String>) -> ObjectMeta {
     ObjectMeta {
         content_type: "text/plain; charset=utf-8",
         encryption,

@@ -106,7 +106,7 @@ fn view(r: &Run) -> RunView<'_> {
 /// (`EVENTS` being the only one that is also exported). exportd has no imports.
 const IMPORT_ENTITIES: [&str; 3] = ["PRICES", "CUSTOMERS", "FEATURES"];
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
     let entities: Vec<_> = EntityType::ALL
@@ -198,7 +198,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     crate::http::list_reply(items, page.total, (limit, offset))
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let run = ctx
         .app
         .store

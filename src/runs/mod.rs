@@ -1,18 +1,18 @@
 //! Runs: one row per export attempt, shown through the API in Flexprice's Task shape
 //! (`/v1/tasks`). Also the force-run request rules, which are pure.
 
-pub mod downloads;
-pub mod execute;
-pub mod handlers;
-pub mod storage;
-pub mod workers;
+pub(crate) mod downloads;
+pub(crate) mod execute;
+pub(crate) mod handlers;
+pub(crate) mod storage;
+pub(crate) mod workers;
 
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
 use crate::input::{InputError, Obj, parse_json};
 use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 
 crate::names::named! {
-    pub enum RunStatus {
+    pub(crate) enum RunStatus {
         Pending = "PENDING",
         Processing = "PROCESSING",
         Completed = "COMPLETED",
@@ -22,7 +22,7 @@ crate::names::named! {
 
 crate::names::named! {
     /// Why a run exists.
-    pub enum Trigger {
+    pub(crate) enum Trigger {
         Scheduled = "scheduled",
         Manual = "manual",
         Retry = "retry",
@@ -32,7 +32,7 @@ crate::names::named! {
 
 /// A run as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Run {
+pub(crate) struct Run {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -71,7 +71,7 @@ pub struct Run {
 
 impl Run {
     /// A new PENDING run of a task's window.
-    pub fn pending(
+    pub(crate) fn pending(
         task: &ScheduledTask,
         trigger: Trigger,
         attempt: i64,
@@ -90,7 +90,7 @@ impl Run {
 
     /// The next attempt at this run's window: same task, window and trigger, `attempt` + 1,
     /// PENDING, queued at once or (with `run_after`) once that time has passed.
-    pub fn next_attempt(&self, run_after: Option<i64>, now: i64) -> Run {
+    pub(crate) fn next_attempt(&self, run_after: Option<i64>, now: i64) -> Run {
         let window = (self.window_start, self.window_end);
         Run {
             tenant_id: self.tenant_id.clone(),
@@ -141,7 +141,7 @@ impl Run {
 
 /// What a completed export produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Completed {
+pub(crate) struct Completed {
     pub rows: i64,
     /// `None` when `skip_empty` left an empty window without an object.
     pub object_key: Option<String>,
@@ -153,7 +153,7 @@ pub struct Completed {
 
 /// The window of a force run and how it was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ForceWindow {
+pub(crate) struct ForceWindow {
     pub start: i64,
     pub end: i64,
     /// `true` when the caller gave the bounds (`mode: "custom"`).
@@ -162,14 +162,14 @@ pub struct ForceWindow {
 
 impl ForceWindow {
     /// Flexprice's `mode` string.
-    pub fn mode(&self) -> &'static str {
+    pub(crate) fn mode(&self) -> &'static str {
         if self.custom { "custom" } else { "force run" }
     }
 }
 
 /// Why a manual run of a task is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ManualRunError {
+pub(crate) enum ManualRunError {
     #[error("Scheduled task {0} has been deleted and cannot be run")]
     Deleted(String),
     #[error("{}", .0.message)]
@@ -179,7 +179,7 @@ pub enum ManualRunError {
 /// A new PENDING manual run of `task` for the window `body` asks for (see
 /// [`parse_force_run`]). `POST /v1/tasks/scheduled/{id}/run` and `exportd export` both go
 /// through here, so the command line applies the API's rules.
-pub fn manual_run(
+pub(crate) fn manual_run(
     task: &ScheduledTask,
     body: &[u8],
     by: &str,
@@ -201,11 +201,11 @@ pub fn manual_run(
 }
 
 /// Longest window a force run may cover: a leap year.
-pub const MAX_FORCE_SPAN_MS: i64 = 366 * 24 * 3_600_000;
+pub(crate) const MAX_FORCE_SPAN_MS: i64 = 366 * 24 * 3_600_000;
 
 /// Reads a force-run body. Empty (or whitespace) and `{}` mean automatic; otherwise both
 /// bounds are required. A malformed body is an error, never a silent "automatic".
-pub fn parse_force_run(
+pub(crate) fn parse_force_run(
     body: &[u8],
     interval: Interval,
     now: i64,

@@ -14,14 +14,14 @@ const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_
 
 /// Sort column of `GET /v1/tasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunSort {
+pub(crate) enum RunSort {
     CreatedAt,
     UpdatedAt,
 }
 
 /// Filters of `GET /v1/tasks`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunFilter {
+pub(crate) struct RunFilter {
     pub scheduled_task_id: Option<String>,
     /// The key name (or `exportd export`, `scheduler`) that made the run.
     pub created_by: Option<String>,
@@ -71,7 +71,7 @@ fn read_row(r: &Row<'_>) -> Result<Run> {
     })
 }
 
-pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
@@ -113,13 +113,13 @@ pub fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
     Ok(())
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Run>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Run>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "runs", COLUMNS, &f, read_row)
 }
 
-pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<Run>> {
+pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<Run>> {
     let mut f = Filter::scoped(scope);
     if let Some(id) = &q.scheduled_task_id {
         f.eq("scheduled_task_id", id.clone());
@@ -158,14 +158,14 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<R
 
 /// Any run by id, whatever its scope (for the workers and signed downloads, never for a
 /// client-scoped route).
-pub fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<Run>> {
+pub(crate) fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<Run>> {
     let mut f = Filter::default();
     f.eq("id", id.to_owned());
     select_one(tx, "runs", COLUMNS, &f, read_row)
 }
 
 /// PENDING → PROCESSING; `None` if the run is not (or no longer) pending.
-pub fn claim(tx: &Transaction<'_>, id: &str, now: i64) -> Result<Option<Run>> {
+pub(crate) fn claim(tx: &Transaction<'_>, id: &str, now: i64) -> Result<Option<Run>> {
     let changed = tx.execute(
         "UPDATE runs SET task_status = 'PROCESSING', started_at = ?1, updated_at = ?1
          WHERE id = ?2 AND task_status = 'PENDING'",
@@ -178,7 +178,7 @@ pub fn claim(tx: &Transaction<'_>, id: &str, now: i64) -> Result<Option<Run>> {
 }
 
 /// Records the object and multipart upload a running export has open.
-pub fn set_upload(
+pub(crate) fn set_upload(
     tx: &Transaction<'_>,
     id: &str,
     object_key: &str,
@@ -192,7 +192,7 @@ pub fn set_upload(
     Ok(())
 }
 
-pub fn complete(tx: &Transaction<'_>, id: &str, done: &Completed, now: i64) -> Result<()> {
+pub(crate) fn complete(tx: &Transaction<'_>, id: &str, done: &Completed, now: i64) -> Result<()> {
     tx.execute(
         "UPDATE runs SET task_status = 'COMPLETED', object_key = ?1, file_url = ?2, total_records = ?3,
              processed_records = ?3, successful_records = ?3, failed_records = 0,
@@ -216,7 +216,7 @@ pub fn complete(tx: &Transaction<'_>, id: &str, done: &Completed, now: i64) -> R
 /// Marks every other completed run whose object `run` has just replaced (the same key in the
 /// same store, as [`crate::scheduled_tasks::output::store_of`] names it) as superseded by `run`. The
 /// replacing run is named only to runs of its own environment. Returns how many were marked.
-pub fn supersede(
+pub(crate) fn supersede(
     tx: &Transaction<'_>,
     run: &Run,
     object_key: &str,
@@ -251,7 +251,7 @@ pub fn supersede(
     Ok(marked)
 }
 
-pub fn fail(tx: &Transaction<'_>, id: &str, summary: &str, now: i64) -> Result<()> {
+pub(crate) fn fail(tx: &Transaction<'_>, id: &str, summary: &str, now: i64) -> Result<()> {
     tx.execute(
         "UPDATE runs SET task_status = 'FAILED', error_summary = ?1, failed_at = ?2, updated_at = ?2,
              upload_id = NULL
@@ -263,7 +263,7 @@ pub fn fail(tx: &Transaction<'_>, id: &str, summary: &str, now: i64) -> Result<(
 
 /// Runs to queue now, oldest first: `(run id, scheduled task id)`. Retries still waiting for
 /// their `run_after` are not among them.
-pub fn pending(tx: &Transaction<'_>) -> Result<Vec<(String, String)>> {
+pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<(String, String)>> {
     let mut stmt = tx.prepare(
         "SELECT id, scheduled_task_id FROM runs WHERE task_status = 'PENDING' AND run_after IS NULL
          ORDER BY created_at, id",
@@ -274,7 +274,7 @@ pub fn pending(tx: &Transaction<'_>) -> Result<Vec<(String, String)>> {
 
 /// Waiting retries whose `run_after` has passed: no longer waiting from now on, returned to be
 /// queued.
-pub fn release_waiting(tx: &Transaction<'_>, now: i64) -> Result<Vec<(String, String)>> {
+pub(crate) fn release_waiting(tx: &Transaction<'_>, now: i64) -> Result<Vec<(String, String)>> {
     let mut stmt = tx.prepare(
         "UPDATE runs SET run_after = NULL, updated_at = ?1
          WHERE run_after IS NOT NULL AND run_after <= ?1 AND task_status = 'PENDING'
@@ -285,7 +285,7 @@ pub fn release_waiting(tx: &Transaction<'_>, now: i64) -> Result<Vec<(String, St
 }
 
 /// When the earliest waiting retry is due.
-pub fn earliest_waiting(tx: &Transaction<'_>) -> Result<Option<i64>> {
+pub(crate) fn earliest_waiting(tx: &Transaction<'_>) -> Result<Option<i64>> {
     Ok(tx.query_row(
         "SELECT MIN(run_after) FROM runs WHERE run_after IS NOT NULL",
         [],
@@ -294,7 +294,7 @@ pub fn earliest_waiting(tx: &Transaction<'_>) -> Result<Option<i64>> {
 }
 
 /// Runs left PROCESSING (a process stopped mid-export), oldest first.
-pub fn processing(tx: &Transaction<'_>) -> Result<Vec<Run>> {
+pub(crate) fn processing(tx: &Transaction<'_>) -> Result<Vec<Run>> {
     let mut f = Filter::default();
     f.eq("task_status", "PROCESSING".to_owned());
     let page = select_page(

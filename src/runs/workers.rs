@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use crate::app::App;
 
-pub struct Workers {
+pub(crate) struct Workers {
     handles: Vec<JoinHandle<()>>,
     cancel: Arc<AtomicBool>,
     app: Arc<App>,
 }
 
 impl Workers {
-    pub fn start(app: Arc<App>, count: usize) -> std::io::Result<Workers> {
+    pub(crate) fn start(app: Arc<App>, count: usize) -> std::io::Result<Workers> {
         let cancel = Arc::new(AtomicBool::new(false));
         let handles = (0..count)
             .map(|i| {
@@ -34,7 +34,7 @@ impl Workers {
 
     /// Stops taking runs, lets running exports finish for up to `grace`, then interrupts
     /// them (their uploads are aborted and the runs marked FAILED) and waits for the threads.
-    pub fn shutdown(self, grace: Duration) {
+    pub(crate) fn shutdown(self, grace: Duration) {
         self.app.runs.stop();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && self.handles.iter().any(|h| !h.is_finished()) {

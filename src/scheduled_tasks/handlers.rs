@@ -13,7 +13,7 @@ use crate::runs::{Run, Trigger, manual_run};
 
 /// A scheduled task on the wire: Flexprice's fields, then exportd's scheduler extensions.
 #[derive(Serialize)]
-pub struct TaskView<'a> {
+pub(crate) struct TaskView<'a> {
     id: &'a str,
     tenant_id: &'a str,
     environment_id: &'a str,
@@ -35,7 +35,7 @@ pub struct TaskView<'a> {
     paused_reason: Option<&'a str>,
 }
 
-pub fn view(t: &ScheduledTask) -> TaskView<'_> {
+pub(crate) fn view(t: &ScheduledTask) -> TaskView<'_> {
     TaskView {
         id: &t.id,
         tenant_id: &t.tenant_id,
@@ -88,7 +88,7 @@ fn check_output_free(
     }
 }
 
-pub fn create(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let body = ctx.json()?;
     let input = super::parse_create(&body, ctx.app.config.allow_test_intervals)?;
     ctx.app.source.offers(input.entity_type)?;
@@ -130,7 +130,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(201, view(&task))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
     let entities: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
@@ -159,7 +159,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     crate::http::list_reply(items, page.total, (limit, offset))
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let task = ctx
         .app
         .store
@@ -169,7 +169,7 @@ pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Pause or resume. A deleted task cannot be changed; setting the current value is a no-op.
-pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let enabled = super::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let task = ctx.app.store.write(|tx| {
@@ -207,7 +207,7 @@ pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 /// Soft delete, idempotent. Flexprice answers 200 with a body; Speakeasy-generated Flexprice
 /// SDKs were built from a swagger that says 204 and reject any other success status, so they
 /// (and only they) get 204.
-pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
         storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
@@ -225,7 +225,7 @@ pub fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Records a manual run (PENDING) before answering; its id is the `workflow_id`.
-pub fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     let (run, mode) = ctx.app.store.write(|tx| {
         let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
@@ -252,7 +252,7 @@ const MAX_BACKFILL_WINDOWS: usize = 1000;
 /// `POST /v1/tasks/scheduled/{id}/backfill {"start_time","end_time"}`: queues every aligned
 /// window that overlaps the range and has ended, as `backfill` runs. The watermark does not
 /// move: backfill re-exports windows, it never changes the schedule.
-pub fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let body = ctx.json()?;
     let mut obj = crate::input::Obj::root(&body)?;
     let start = obj.required_str("start_time", 64)?;

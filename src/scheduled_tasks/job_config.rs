@@ -7,7 +7,7 @@ use super::EntityType;
 use crate::input::{InputError, Invalid, Obj, check_text};
 
 crate::names::named! {
-    pub enum Compression {
+    pub(crate) enum Compression {
         None = "none",
         Gzip = "gzip",
         /// exportd extension: `.csv.zst`.
@@ -18,7 +18,7 @@ crate::names::named! {
 impl Compression {
     /// The levels this codec takes, and its default (gzip's 6, zstd's 3). `none` keeps
     /// gzip's range, as before zstd, so that a level set for later stays valid.
-    pub fn levels(self) -> (std::ops::RangeInclusive<u8>, u8) {
+    pub(crate) fn levels(self) -> (std::ops::RangeInclusive<u8>, u8) {
         match self {
             Compression::None | Compression::Gzip => (1..=9, DEFAULT_COMPRESSION_LEVEL),
             // 20-22 ("ultra") need windows of up to 128 MiB: not for a bounded-memory daemon.
@@ -28,7 +28,7 @@ impl Compression {
 }
 
 crate::names::named! {
-    pub enum Encryption {
+    pub(crate) enum Encryption {
         Aes256 = "AES256",
         AwsKms = "aws:kms",
         AwsKmsDsse = "aws:kms:dsse",
@@ -39,7 +39,7 @@ crate::names::named! {
 
 crate::names::named! {
     /// Object key layout: Flexprice's flat layout, or Hive-style `dt=YYYY-MM-DD/` partitions.
-    pub enum KeyLayout {
+    pub(crate) enum KeyLayout {
         Flexprice = "flexprice",
         Partitioned = "partitioned",
     }
@@ -47,7 +47,7 @@ crate::names::named! {
 
 crate::names::named! {
     /// Which timestamp places a row in a window (SPEC 5.2).
-    pub enum WindowField {
+    pub(crate) enum WindowField {
         IngestedAt = "ingested_at",
         Timestamp = "timestamp",
         UpdatedAt = "updated_at",
@@ -57,14 +57,14 @@ crate::names::named! {
 
 crate::names::named! {
     /// `s3` writes to the task's own bucket; `flexprice` to the operator's managed destination.
-    pub enum Provider {
+    pub(crate) enum Provider {
         S3 = "s3",
         Flexprice = "flexprice",
     }
 }
 
 crate::names::named! {
-    pub enum MetadataEntity {
+    pub(crate) enum MetadataEntity {
         Customer = "customer",
         Wallet = "wallet",
     }
@@ -72,7 +72,7 @@ crate::names::named! {
 
 /// An extra CSV column filled from customer or wallet metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetadataField {
+pub(crate) struct MetadataField {
     pub entity_type: MetadataEntity,
     pub field_key: String,
     pub column_name: String,
@@ -83,7 +83,7 @@ pub struct MetadataField {
 /// the JavaScript SDK (with zod 4.5 or later) refuses a response whose optional field is
 /// absent, while both SDKs read `null` as unset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobConfig {
+pub(crate) struct JobConfig {
     pub bucket: String,
     pub region: String,
     #[serde(
@@ -115,7 +115,7 @@ pub struct JobConfig {
 }
 
 /// Writes an empty string as `null` (an unset optional field, as the SDKs model it).
-pub fn empty_as_null<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn empty_as_null<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
     if value.is_empty() {
         serializer.serialize_none()
     } else {
@@ -124,7 +124,9 @@ pub fn empty_as_null<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok,
 }
 
 /// Reads a string that may be written as `null` (see [`empty_as_null`]).
-pub fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn null_as_empty<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
@@ -132,7 +134,7 @@ pub fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Strin
 /// managed connection gets them from the operator's config, so they are only required once the
 /// connection is known ([`JobConfigInput::resolve`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct JobConfigInput {
+pub(crate) struct JobConfigInput {
     pub bucket: Option<String>,
     pub region: Option<String>,
     pub config: JobConfig,
@@ -140,19 +142,19 @@ pub struct JobConfigInput {
 
 /// The managed destination a task on a managed connection writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedTarget {
+pub(crate) struct ManagedTarget {
     pub bucket: String,
     pub region: String,
     /// `<tenant_id>/<environment_id>`: every managed object lives under it.
     pub key_prefix: String,
 }
 
-pub const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
+pub(crate) const DEFAULT_COMPRESSION_LEVEL: u8 = 6;
 const MAX_METADATA_FIELDS: usize = 50;
 const MAX_PREFIX_CHARS: usize = 512;
 
 /// Reads and checks a `job_config` object for a task exporting `entity`.
-pub fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, InputError> {
+pub(crate) fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInput, InputError> {
     let field = |k: &str| format!("job_config.{k}");
 
     let bucket = obj.str("bucket", 255)?.map(str::to_owned);
@@ -253,7 +255,7 @@ impl JobConfigInput {
     /// `region`; a managed connection (or `provider: flexprice`) takes them from the operator's
     /// managed destination, puts the key under `<tenant>/<environment>`, and ignores the
     /// endpoint settings, as Flexprice does.
-    pub fn resolve(self, managed: Option<&ManagedTarget>) -> Result<JobConfig, InputError> {
+    pub(crate) fn resolve(self, managed: Option<&ManagedTarget>) -> Result<JobConfig, InputError> {
         let mut config = self.config;
         match managed {
             Some(target) => {
@@ -285,15 +287,13 @@ impl JobConfigInput {
         }
         Ok(config)
     }
-
-    /// Whether the request asked for the managed destination explicitly.
-    pub fn wants_managed(&self) -> bool {
-        self.config.provider == Provider::Flexprice
-    }
 }
 
 /// Reads a `compression` field (absent or empty = `none`), with Flexprice's message.
-pub fn parse_compression<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Compression, InputError> {
+pub(crate) fn parse_compression<'a>(
+    obj: &mut Obj<'a>,
+    key: &'a str,
+) -> Result<Compression, InputError> {
     match nonempty(obj.str(key, 64)?) {
         None | Some("none") => Ok(Compression::None),
         Some("gzip") => Ok(Compression::Gzip),
@@ -323,7 +323,10 @@ fn parse_level(obj: &mut Obj<'_>, compression: Compression) -> Result<u8, InputE
 }
 
 /// Reads an `encryption` field (absent or empty = `AES256`), with Flexprice's message.
-pub fn parse_encryption<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Encryption, InputError> {
+pub(crate) fn parse_encryption<'a>(
+    obj: &mut Obj<'a>,
+    key: &'a str,
+) -> Result<Encryption, InputError> {
     match nonempty(obj.str(key, 64)?) {
         None | Some("AES256") => Ok(Encryption::Aes256),
         Some("aws:kms") => Ok(Encryption::AwsKms),
@@ -458,7 +461,7 @@ fn parse_metadata_fields(
 
 /// Normalises a key prefix: no leading or trailing slash, no empty segments. `.` and `..`
 /// segments are refused so a key can never climb out of its prefix (or a directory root).
-pub fn normalize_prefix(prefix: &str) -> Result<String, Invalid> {
+pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, Invalid> {
     let mut segments = Vec::new();
     for segment in prefix.split('/') {
         match segment {
@@ -486,7 +489,7 @@ pub fn normalize_prefix(prefix: &str) -> Result<String, Invalid> {
 }
 
 /// S3 bucket naming rules; the error says which rule the name breaks.
-pub fn check_bucket_name(name: &str) -> Result<(), Invalid> {
+pub(crate) fn check_bucket_name(name: &str) -> Result<(), Invalid> {
     let len = name.len();
     if !(3..=63).contains(&len) {
         return Err(Invalid::from(format!(

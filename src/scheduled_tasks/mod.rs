@@ -1,21 +1,21 @@
 //! Scheduled tasks: what is exported (entity type), how often (interval), and where to
 //! (job_config). Parsing and validation here are pure; the API layer adds the database.
 
-pub mod handlers;
-pub mod job_config;
-pub mod output;
-pub mod scheduler;
-pub mod storage;
-pub mod window;
+pub(crate) mod handlers;
+pub(crate) mod job_config;
+pub(crate) mod output;
+pub(crate) mod scheduler;
+pub(crate) mod storage;
+pub(crate) mod window;
 
 use serde_json::Value;
 
 use crate::input::{InputError, Obj};
-pub use job_config::{JobConfig, JobConfigInput};
+pub(crate) use job_config::{JobConfig, JobConfigInput};
 
 crate::names::named! {
     /// What a task exports.
-    pub enum EntityType {
+    pub(crate) enum EntityType {
         Events = "events",
         Invoice = "invoice",
         CreditTopups = "credit_topups",
@@ -26,7 +26,7 @@ crate::names::named! {
 
 impl EntityType {
     /// The validation message for an unknown entity type (Flexprice's wording).
-    pub fn expected() -> String {
+    pub(crate) fn expected() -> String {
         let names: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
         format!("Entity type must be one of: {}", names.join(", "))
     }
@@ -34,7 +34,7 @@ impl EntityType {
 
 crate::names::named! {
     /// How often a task exports; every window is aligned to UTC.
-    pub enum Interval {
+    pub(crate) enum Interval {
         Min15 = "15MIN",
         Min30 = "30MIN",
         Hourly = "hourly",
@@ -46,12 +46,12 @@ crate::names::named! {
 
 impl Interval {
     /// Parses an interval a request may ask for: `custom` only when test intervals are allowed.
-    pub fn accepted(text: &str, allow_test_intervals: bool) -> Option<Interval> {
+    pub(crate) fn accepted(text: &str, allow_test_intervals: bool) -> Option<Interval> {
         Interval::parse(text).filter(|i| allow_test_intervals || *i != Interval::Custom)
     }
 
     /// The validation message for an interval that is not accepted.
-    pub fn expected(allow_test_intervals: bool) -> String {
+    pub(crate) fn expected(allow_test_intervals: bool) -> String {
         let names: Vec<_> = Interval::ALL
             .iter()
             .filter(|i| allow_test_intervals || **i != Interval::Custom)
@@ -61,7 +61,7 @@ impl Interval {
     }
 
     /// Length of one window in milliseconds. UTC has no daylight saving, so a day is fixed.
-    pub fn duration_ms(self) -> i64 {
+    pub(crate) fn duration_ms(self) -> i64 {
         const MINUTE: i64 = 60_000;
         match self {
             Interval::Custom => 10 * MINUTE,
@@ -74,14 +74,14 @@ impl Interval {
 
     /// Start of the window that contains `ms` (windows are aligned to the Unix epoch, which is
     /// aligned to UTC midnight, so daily windows start at 00:00 UTC).
-    pub fn floor_ms(self, ms: i64) -> i64 {
+    pub(crate) fn floor_ms(self, ms: i64) -> i64 {
         ms - ms.rem_euclid(self.duration_ms())
     }
 }
 
 crate::names::named! {
     /// A task is `published` until deleted; a deleted task stays readable.
-    pub enum TaskStatus {
+    pub(crate) enum TaskStatus {
         Published = "published",
         Deleted = "deleted",
     }
@@ -91,7 +91,7 @@ impl TaskStatus {}
 
 /// A scheduled task as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledTask {
+pub(crate) struct ScheduledTask {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -118,7 +118,7 @@ pub struct ScheduledTask {
 
 impl ScheduledTask {
     /// A new published task of `owner` (tenant, environment), disabled, that has never run.
-    pub fn new(
+    pub(crate) fn new(
         id: String,
         (tenant_id, environment_id): (&str, &str),
         connection_id: String,
@@ -153,7 +153,7 @@ impl ScheduledTask {
 
 /// A validated create request, before the connection is known.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateTask {
+pub(crate) struct CreateTask {
     pub connection_id: String,
     pub entity_type: EntityType,
     pub interval: Interval,
@@ -162,10 +162,13 @@ pub struct CreateTask {
 }
 
 /// Longest id accepted in a request (ids exportd makes are about 34 characters).
-pub const MAX_ID_CHARS: usize = 100;
+pub(crate) const MAX_ID_CHARS: usize = 100;
 
 /// Parses `POST /v1/tasks/scheduled`. Required fields are reported in Flexprice's order.
-pub fn parse_create(body: &Value, allow_test_intervals: bool) -> Result<CreateTask, InputError> {
+pub(crate) fn parse_create(
+    body: &Value,
+    allow_test_intervals: bool,
+) -> Result<CreateTask, InputError> {
     let mut obj = Obj::root(body)?;
     let connection_id = obj.required_str("connection_id", MAX_ID_CHARS)?.to_owned();
     let entity = obj.required_str("entity_type", 64)?;
@@ -192,7 +195,7 @@ pub fn parse_create(body: &Value, allow_test_intervals: bool) -> Result<CreateTa
 }
 
 /// Parses `PUT /v1/tasks/scheduled/{id}`: `{"enabled": bool}` and nothing else.
-pub fn parse_update(body: &Value) -> Result<bool, InputError> {
+pub(crate) fn parse_update(body: &Value) -> Result<bool, InputError> {
     let mut obj = Obj::root(body)?;
     let enabled = obj.bool("enabled")?;
     obj.finish()?;

@@ -12,7 +12,7 @@ use crate::sinks::endpoint::Origin;
 /// The store that holds a task's objects: the operator's managed destination, or one bucket
 /// at one endpoint (AWS when no endpoint is given). Credentials and region do not change
 /// which objects a key names, so they are not part of it.
-pub fn store_of(job: &JobConfig) -> String {
+pub(crate) fn store_of(job: &JobConfig) -> String {
     match job.provider {
         Provider::Flexprice => format!("the managed destination (bucket {})", job.bucket),
         Provider::S3 => {
@@ -30,7 +30,7 @@ pub fn store_of(job: &JobConfig) -> String {
 
 /// Everything that decides a task's object keys except the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     store: String,
     key_prefix: String,
     entity: EntityType,
@@ -39,7 +39,7 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    pub fn of(entity: EntityType, job: &JobConfig) -> Namespace {
+    pub(crate) fn of(entity: EntityType, job: &JobConfig) -> Namespace {
         Namespace {
             store: store_of(job),
             key_prefix: job.key_prefix.clone(),
@@ -50,7 +50,7 @@ impl Namespace {
     }
 
     /// For messages: `bucket b at https://s3.example.com:443, key_prefix "x", ...`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let compression = self.compression.as_str();
         let layout = match self.layout {
             KeyLayout::Flexprice => "flexprice",
@@ -67,7 +67,7 @@ impl Namespace {
 
 /// The first of `live` (other tasks, enabled and not deleted) that writes where a task of
 /// `entity` with `job` would, unless either of the two opted in with `allow_shared_output`.
-pub fn conflict<'a>(
+pub(crate) fn conflict<'a>(
     id: &str,
     entity: EntityType,
     job: &JobConfig,

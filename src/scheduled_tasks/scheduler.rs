@@ -43,7 +43,7 @@ const BATCH: usize = 500;
 /// The scheduler's loop; returns once `app.scheduler` is stopped. Each pass starts the due
 /// runs and system jobs, then sleeps until the next is due or something changes
 /// (`app.scheduler.notify()`).
-pub fn run(app: &App) {
+pub(crate) fn run(app: &App) {
     let _looping = app.scheduler.looping();
     while app.scheduler.begin() {
         let now = app.now_ms();
@@ -86,7 +86,7 @@ pub fn run(app: &App) {
 }
 
 /// When the task's next window is due.
-pub fn next_due(task: &ScheduledTask, config: &Config) -> i64 {
+pub(crate) fn next_due(task: &ScheduledTask, config: &Config) -> i64 {
     let (_, end) = window::next_window(task.interval, task.created_at, task.watermark);
     window::due_at(end, config.delay.as_millis() as i64)
 }
@@ -169,7 +169,7 @@ fn jitter() -> f64 {
 /// The scheduler's bookkeeping when a run ends; called in the transaction that records the
 /// run's outcome. Only scheduled and retry runs count: manual and backfill runs never move the
 /// watermark.
-pub fn record_outcome(
+pub(crate) fn record_outcome(
     tx: &Transaction<'_>,
     config: &Config,
     run: &Run,
@@ -274,7 +274,7 @@ pub fn record_outcome(
 /// Records that `run` ended without completing, in the caller's transaction: its next attempt
 /// if one is due ([`follow_up`]), the run FAILED with its summary, the scheduler's bookkeeping
 /// and the webhook event. Returns the next attempt when it is to be queued at once.
-pub fn record_failure(
+pub(crate) fn record_failure(
     tx: &Transaction<'_>,
     config: &Config,
     run: &Run,
@@ -297,7 +297,7 @@ pub fn record_failure(
 ///
 /// No new attempt is made for a task that is gone or deleted. Returns the new attempt (already
 /// inserted) and the summary to record on the ended run, which names it.
-pub fn follow_up(
+pub(crate) fn follow_up(
     tx: &Transaction<'_>,
     config: &Config,
     run: &Run,
@@ -358,7 +358,7 @@ pub fn follow_up(
 
 /// Gives every enabled task that has neither a next run nor a scheduled run in flight its next
 /// run: after a crash, the windows of interrupted runs are due again at once.
-pub fn reschedule_orphans(app: &App) -> Result<usize, StoreError> {
+pub(crate) fn reschedule_orphans(app: &App) -> Result<usize, StoreError> {
     app.store.write(|tx| {
         let tasks = storage::unscheduled(tx)?;
         for task in &tasks {

@@ -11,7 +11,7 @@ const COLUMNS: &str = "id, tenant_id, environment_id, connection_id, entity_type
 
 /// Filters of `GET /v1/tasks/scheduled`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TaskFilter {
+pub(crate) struct TaskFilter {
     pub connection_id: Option<String>,
     pub entity_type: Option<EntityType>,
     pub interval: Option<Interval>,
@@ -46,7 +46,7 @@ fn read_row(r: &Row<'_>) -> Result<ScheduledTask> {
     })
 }
 
-pub fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
     tx.execute(
         &format!("INSERT INTO scheduled_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
         rusqlite::params![
@@ -74,14 +74,18 @@ pub fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
     Ok(())
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<ScheduledTask>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<ScheduledTask>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
 }
 
 /// Newest first, id as tie-break; `total` counts every match, not just this page.
-pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &TaskFilter) -> Result<Page<ScheduledTask>> {
+pub(crate) fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    q: &TaskFilter,
+) -> Result<Page<ScheduledTask>> {
     let mut f = Filter::scoped(scope);
     f.eq("status", q.status.as_str().to_owned());
     if let Some(c) = &q.connection_id {
@@ -110,7 +114,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &TaskFilter) -> Result<Page<
 
 /// The scope's live tasks (enabled, not deleted) exporting `entity` under `key_prefix`: the
 /// ones whose output a new or resumed task may overwrite (see [`crate::scheduled_tasks::output`]).
-pub fn live_under(
+pub(crate) fn live_under(
     tx: &Transaction<'_>,
     scope: &Scope,
     entity: EntityType,
@@ -134,7 +138,7 @@ pub fn live_under(
 }
 
 /// Sets when the scheduler next starts a run of the task (`None`: not scheduled).
-pub fn set_next_run(tx: &Transaction<'_>, id: &str, next_run_at: Option<i64>) -> Result<()> {
+pub(crate) fn set_next_run(tx: &Transaction<'_>, id: &str, next_run_at: Option<i64>) -> Result<()> {
     tx.execute(
         "UPDATE scheduled_tasks SET next_run_at = ?1 WHERE id = ?2",
         rusqlite::params![next_run_at, id],
@@ -143,7 +147,7 @@ pub fn set_next_run(tx: &Transaction<'_>, id: &str, next_run_at: Option<i64>) ->
 }
 
 /// Enabled, published tasks whose next run is due, soonest first.
-pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<ScheduledTask>> {
+pub(crate) fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<ScheduledTask>> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM scheduled_tasks
          WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1
@@ -153,7 +157,7 @@ pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<Scheduled
 }
 
 /// The soonest next run of any enabled, published task.
-pub fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+pub(crate) fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
     Ok(tx.query_row(
         "SELECT MIN(next_run_at) FROM scheduled_tasks WHERE enabled = 1 AND status = 'published'",
         [],
@@ -163,7 +167,7 @@ pub fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
 
 /// Enabled, published tasks with no next run and no scheduled run in flight: after a crash
 /// they are the ones whose interrupted windows must be scheduled again.
-pub fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
+pub(crate) fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
     let mut stmt = tx.prepare(&format!(
         "SELECT {COLUMNS} FROM scheduled_tasks t
          WHERE enabled = 1 AND status = 'published' AND next_run_at IS NULL
@@ -175,7 +179,7 @@ pub fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
 }
 
 /// Whether a scheduled (or retry) run of the task is pending or running.
-pub fn scheduled_run_in_flight(tx: &Transaction<'_>, id: &str) -> Result<bool> {
+pub(crate) fn scheduled_run_in_flight(tx: &Transaction<'_>, id: &str) -> Result<bool> {
     Ok(tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM runs WHERE scheduled_task_id = ?1 AND trigger IN ('scheduled', 'retry')
                         AND task_status IN ('PENDING', 'PROCESSING'))",
@@ -186,7 +190,7 @@ pub fn scheduled_run_in_flight(tx: &Transaction<'_>, id: &str) -> Result<bool> {
 
 /// The scheduler's bookkeeping after a scheduled run ended (one statement, in the run's own
 /// transaction).
-pub struct ScheduleUpdate {
+pub(crate) struct ScheduleUpdate {
     pub watermark: Option<i64>,
     pub next_run_at: Option<i64>,
     pub last_run_at: i64,
@@ -196,7 +200,7 @@ pub struct ScheduleUpdate {
     pub paused_reason: Option<String>,
 }
 
-pub fn record_schedule(tx: &Transaction<'_>, id: &str, u: &ScheduleUpdate) -> Result<()> {
+pub(crate) fn record_schedule(tx: &Transaction<'_>, id: &str, u: &ScheduleUpdate) -> Result<()> {
     tx.execute(
         "UPDATE scheduled_tasks SET watermark = ?1, next_run_at = ?2, last_run_at = ?3, last_run_status = ?4,
              consecutive_failures = ?5, enabled = ?6, paused_reason = ?7
@@ -217,7 +221,7 @@ pub fn record_schedule(tx: &Transaction<'_>, id: &str, u: &ScheduleUpdate) -> Re
 
 /// Pauses or resumes. Resuming starts the failure count afresh (the user fixed something)
 /// and sets when the next run is due; pausing unschedules.
-pub fn set_enabled(
+pub(crate) fn set_enabled(
     tx: &Transaction<'_>,
     scope: &Scope,
     id: &str,
@@ -237,7 +241,7 @@ pub fn set_enabled(
 }
 
 /// Soft delete: status `deleted`, disabled. Idempotent.
-pub fn mark_deleted(
+pub(crate) fn mark_deleted(
     tx: &Transaction<'_>,
     scope: &Scope,
     id: &str,
@@ -254,7 +258,7 @@ pub fn mark_deleted(
 }
 
 /// Soft-deletes every live task of a connection; returns how many.
-pub fn delete_for_connection(
+pub(crate) fn delete_for_connection(
     tx: &Transaction<'_>,
     scope: &Scope,
     connection_id: &str,
@@ -270,14 +274,14 @@ pub fn delete_for_connection(
 }
 
 /// A task by id in any scope (operator tooling only, never a client route).
-pub fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<ScheduledTask>> {
+pub(crate) fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<ScheduledTask>> {
     let mut f = Filter::default();
     f.eq("id", id.to_owned());
     select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
 }
 
 /// What `/metrics` reads from the database at scrape time (see [`crate::metrics::Gauges`]).
-pub fn gauges(tx: &Transaction<'_>, now: i64) -> Result<crate::metrics::Gauges> {
+pub(crate) fn gauges(tx: &Transaction<'_>, now: i64) -> Result<crate::metrics::Gauges> {
     let oldest_due: Option<i64> = tx.query_row(
         "SELECT MIN(next_run_at) FROM scheduled_tasks
          WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1",

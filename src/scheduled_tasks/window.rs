@@ -4,18 +4,22 @@ use crate::scheduled_tasks::Interval;
 
 /// The window of a task that follows `watermark` (the end of the last exported window), or
 /// its first window, the one that contains the task's creation time.
-pub fn next_window(interval: Interval, created_at: i64, watermark: Option<i64>) -> (i64, i64) {
+pub(crate) fn next_window(
+    interval: Interval,
+    created_at: i64,
+    watermark: Option<i64>,
+) -> (i64, i64) {
     let start = watermark.unwrap_or_else(|| interval.floor_ms(created_at));
     (start, start + interval.duration_ms())
 }
 
 /// When a window may be exported: its end plus the configured delay (late-arriving data).
-pub fn due_at(window_end: i64, delay_ms: i64) -> i64 {
+pub(crate) fn due_at(window_end: i64, delay_ms: i64) -> i64 {
     window_end + delay_ms
 }
 
 /// Every aligned window that overlaps `[start, end)` and has ended by `now`, oldest first.
-pub fn windows_in(interval: Interval, start: i64, end: i64, now: i64) -> Vec<(i64, i64)> {
+pub(crate) fn windows_in(interval: Interval, start: i64, end: i64, now: i64) -> Vec<(i64, i64)> {
     let d = interval.duration_ms();
     let mut out = Vec::new();
     let mut s = interval.floor_ms(start);
@@ -30,7 +34,13 @@ pub fn windows_in(interval: Interval, start: i64, end: i64, now: i64) -> Vec<(i6
 /// exponential from `base`, capped at `cap`, then scaled into `[1/2, 1]` by `jitter` (0 to 1)
 /// so that tasks failing together do not retry together. Errors that retrying cannot fix
 /// (terminal) wait the full cap.
-pub fn retry_delay(failures: u32, base_ms: i64, cap_ms: i64, retryable: bool, jitter: f64) -> i64 {
+pub(crate) fn retry_delay(
+    failures: u32,
+    base_ms: i64,
+    cap_ms: i64,
+    retryable: bool,
+    jitter: f64,
+) -> i64 {
     let full = if retryable {
         let exp = failures.saturating_sub(1).min(40);
         base_ms.saturating_mul(1i64 << exp).min(cap_ms)

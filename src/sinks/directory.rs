@@ -9,20 +9,20 @@ use std::path::{Component, Path, PathBuf};
 use super::Upload;
 use crate::failure::ExportError;
 
-pub struct DirDestination {
+pub(crate) struct DirDestination {
     root: PathBuf,
     bucket: String,
 }
 
 impl DirDestination {
-    pub fn new(root: &Path, bucket: &str) -> DirDestination {
+    pub(crate) fn new(root: &Path, bucket: &str) -> DirDestination {
         DirDestination {
             root: root.to_owned(),
             bucket: bucket.to_owned(),
         }
     }
 
-    pub fn bucket_name(&self) -> &str {
+    pub(crate) fn bucket_name(&self) -> &str {
         &self.bucket
     }
 
@@ -30,7 +30,7 @@ impl DirDestination {
     /// way is resolved one step at a time, so a symbolic link inside the root cannot lead out,
     /// and nothing is created before its parent was checked. With `create`, missing
     /// directories are made.
-    pub fn path_for(&self, key: &str, create: bool) -> Result<PathBuf, ExportError> {
+    pub(crate) fn path_for(&self, key: &str, create: bool) -> Result<PathBuf, ExportError> {
         let relative = safe_relative(key).ok_or_else(|| {
             ExportError::terminal(
                 "the object key is not a safe relative path",
@@ -97,7 +97,7 @@ impl DirDestination {
         Ok(path)
     }
 
-    pub fn begin(&self, key: &str) -> Result<DirUpload, ExportError> {
+    pub(crate) fn begin(&self, key: &str) -> Result<DirUpload, ExportError> {
         let path = self.path_for(key, true)?;
         let name = path
             .file_name()
@@ -116,7 +116,7 @@ impl DirDestination {
         })
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), ExportError> {
+    pub(crate) fn delete(&self, key: &str) -> Result<(), ExportError> {
         let path = self.path_for(key, false)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -126,7 +126,7 @@ impl DirDestination {
     }
 
     /// Opens a stored object for reading (downloads).
-    pub fn open(&self, key: &str) -> Result<File, ExportError> {
+    pub(crate) fn open(&self, key: &str) -> Result<File, ExportError> {
         let path = self.path_for(key, false)?;
         File::open(&path).map_err(|e| {
             ExportError::terminal(
@@ -140,7 +140,7 @@ impl DirDestination {
 /// Removes the temporary files (`.<name>.<ulid>.partial`) that exports cut short by a crash
 /// left under `root`, before any export of this process starts. Symbolic links are not
 /// followed. Returns how many were removed.
-pub fn remove_leftovers(root: &Path) -> usize {
+pub(crate) fn remove_leftovers(root: &Path) -> usize {
     let mut removed = 0;
     let mut dirs = vec![root.to_owned()];
     while let Some(dir) = dirs.pop() {
@@ -183,7 +183,7 @@ fn write_failed(path: &Path, e: io::Error) -> ExportError {
 }
 
 /// `key` as a relative path of normal segments only, or `None`.
-pub fn safe_relative(key: &str) -> Option<PathBuf> {
+pub(crate) fn safe_relative(key: &str) -> Option<PathBuf> {
     if key.is_empty() || key.contains('\0') || key.contains('\\') {
         return None;
     }
@@ -198,7 +198,7 @@ pub fn safe_relative(key: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-pub struct DirUpload {
+pub(crate) struct DirUpload {
     file: Option<File>,
     temp: PathBuf,
     path: PathBuf,

@@ -12,7 +12,7 @@ use crate::input::Invalid;
 
 /// An S3 endpoint reduced to its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     pub scheme: String,
     /// Lower-case host name or IP literal (IPv6 without brackets).
     pub host: String,
@@ -22,7 +22,7 @@ pub struct Origin {
 
 impl Origin {
     /// Parses `scheme://host[:port]` (a trailing `/` is allowed). The error says what is wrong.
-    pub fn parse(text: &str) -> Result<Origin, Invalid> {
+    pub(crate) fn parse(text: &str) -> Result<Origin, Invalid> {
         let url = Url::parse(text.trim()).map_err(|_| {
             "must be an absolute http(s) URL such as https://s3.example.com".to_owned()
         })?;
@@ -49,7 +49,7 @@ impl Origin {
     }
 
     /// The origin of an already parsed http(s) URL (its path and query are not looked at).
-    pub fn of_url(url: &Url) -> Result<Origin, Invalid> {
+    pub(crate) fn of_url(url: &Url) -> Result<Origin, Invalid> {
         let scheme = url.scheme().to_owned();
         if scheme != "http" && scheme != "https" {
             return Err(Invalid::from(format!(
@@ -74,7 +74,7 @@ impl Origin {
     }
 
     /// `scheme://host:port`, the form compared against the allowlist and shown in messages.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self.ip {
             Some(IpAddr::V6(_)) => format!("{}://[{}]:{}", self.scheme, self.host, self.port),
             _ => format!("{}://{}:{}", self.scheme, self.host, self.port),
@@ -84,30 +84,34 @@ impl Origin {
 
 /// The operator's list of endpoint origins that may be plain http or private.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Allowlist(pub Vec<Origin>);
+pub(crate) struct Allowlist(pub Vec<Origin>);
 
 impl Allowlist {
-    pub fn allows(&self, origin: &Origin) -> bool {
+    pub(crate) fn allows(&self, origin: &Origin) -> bool {
         self.0.iter().any(|o| o == origin)
     }
 }
 
 /// Resolves a host name to its addresses (the system resolver in production).
-pub type Resolver<'a> = &'a dyn Fn(&str, u16) -> io::Result<Vec<IpAddr>>;
+pub(crate) type Resolver<'a> = &'a dyn Fn(&str, u16) -> io::Result<Vec<IpAddr>>;
 
 /// The system resolver.
-pub fn system_resolver(host: &str, port: u16) -> io::Result<Vec<IpAddr>> {
+pub(crate) fn system_resolver(host: &str, port: u16) -> io::Result<Vec<IpAddr>> {
     Ok((host, port).to_socket_addrs()?.map(|a| a.ip()).collect())
 }
 
 /// Applies the whole rule to an endpoint URL. The error is a sentence for the client.
-pub fn check(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Origin, Invalid> {
+pub(crate) fn check(
+    text: &str,
+    allow: &Allowlist,
+    resolve: Resolver<'_>,
+) -> Result<Origin, Invalid> {
     let origin = Origin::parse(text)?;
     check_origin(origin, allow, resolve)
 }
 
 /// The allowlist rule for an origin: https on a public host, or listed in the allowlist.
-pub fn check_origin(
+pub(crate) fn check_origin(
     origin: Origin,
     allow: &Allowlist,
     resolve: Resolver<'_>,
@@ -139,7 +143,7 @@ pub fn check_origin(
 
 /// Whether an address is publicly routable: not loopback, private, link-local, shared (CGNAT),
 /// documentation, benchmarking, multicast, reserved, or an IPv6 form that embeds one of those.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),

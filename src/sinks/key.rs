@@ -8,7 +8,7 @@ use crate::formats::time::{compact_stamp, date};
 use crate::scheduled_tasks::EntityType;
 use crate::scheduled_tasks::job_config::{Compression, JobConfig, KeyLayout};
 
-pub fn object_key(job: &JobConfig, entity: EntityType, start: i64, end: i64) -> String {
+pub(crate) fn object_key(job: &JobConfig, entity: EntityType, start: i64, end: i64) -> String {
     let e = entity.as_str();
     let ext = extension(job.compression);
     let mut key = String::new();
@@ -30,7 +30,7 @@ pub fn object_key(job: &JobConfig, entity: EntityType, start: i64, end: i64) -> 
 }
 
 /// The manifest written next to a data object.
-pub fn manifest_key(object_key: &str) -> String {
+pub(crate) fn manifest_key(object_key: &str) -> String {
     format!("{object_key}.manifest.json")
 }
 
@@ -42,7 +42,7 @@ fn extension(compression: Compression) -> &'static str {
     }
 }
 
-pub fn content_type(compression: Compression) -> &'static str {
+pub(crate) fn content_type(compression: Compression) -> &'static str {
     match compression {
         Compression::None => "text/csv; charset=utf-8",
         Compression::Gzip => "application/gzip",
@@ -51,7 +51,7 @@ pub fn content_type(compression: Compression) -> &'static str {
 }
 
 /// The compression of a stored object, told by its key's extension.
-pub fn compression_of_key(key: &str) -> Compression {
+pub(crate) fn compression_of_key(key: &str) -> Compression {
     [Compression::Gzip, Compression::Zstd]
         .into_iter()
         .find(|c| key.ends_with(extension(*c)))

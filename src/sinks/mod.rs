@@ -2,10 +2,10 @@
 //! managed destination for development and air-gapped single hosts). Both take an object
 //! as a stream of fixed-size parts, so memory stays bounded whatever the object's size.
 
-pub mod directory;
-pub mod endpoint;
-pub mod key;
-pub mod s3;
+pub(crate) mod directory;
+pub(crate) mod endpoint;
+pub(crate) mod key;
+pub(crate) mod s3;
 pub mod sigv4;
 
 use crate::failure::ExportError;
@@ -13,14 +13,14 @@ use crate::scheduled_tasks::job_config::Encryption;
 
 /// How an object is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectMeta {
+pub(crate) struct ObjectMeta {
     pub content_type: &'static str,
     pub encryption: Encryption,
     pub kms_key_id: Option<String>,
 }
 
 /// One object being written.
-pub trait Upload {
+pub(crate) trait Upload {
     /// Sends one full part. Every part but the last has the same size.
     fn part(&mut self, data: &[u8]) -> Result<(), ExportError>;
     /// The server's multipart upload id, once one was started (kept on the run so an
@@ -33,14 +33,14 @@ pub trait Upload {
 }
 
 /// A resolved destination for one run.
-pub enum Destination {
+pub(crate) enum Destination {
     S3(s3::S3Destination),
     Directory(directory::DirDestination),
 }
 
 impl Destination {
     /// The bucket name shown in `file_url` (for a directory, the configured label).
-    pub fn bucket(&self) -> &str {
+    pub(crate) fn bucket(&self) -> &str {
         match self {
             Destination::S3(d) => d.bucket_name(),
             Destination::Directory(d) => d.bucket_name(),
@@ -48,11 +48,15 @@ impl Destination {
     }
 
     /// `s3://bucket/key`, Flexprice's form, for both kinds.
-    pub fn file_url(&self, key: &str) -> String {
+    pub(crate) fn file_url(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket())
     }
 
-    pub fn begin(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn Upload + '_>, ExportError> {
+    pub(crate) fn begin(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<Box<dyn Upload + '_>, ExportError> {
         match self {
             Destination::S3(d) => Ok(Box::new(d.begin(key, meta))),
             Destination::Directory(d) => Ok(Box::new(d.begin(key)?)),
@@ -60,12 +64,17 @@ impl Destination {
     }
 
     /// Writes a small object in one go (a manifest, a probe).
-    pub fn put(&self, key: &str, bytes: &[u8], meta: &ObjectMeta) -> Result<(), ExportError> {
+    pub(crate) fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        meta: &ObjectMeta,
+    ) -> Result<(), ExportError> {
         let upload = self.begin(key, meta)?;
         upload.finish(bytes)
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), ExportError> {
+    pub(crate) fn delete(&self, key: &str) -> Result<(), ExportError> {
         match self {
             Destination::S3(d) => d.delete(key),
             Destination::Directory(d) => d.delete(key),
@@ -73,7 +82,7 @@ impl Destination {
     }
 
     /// Aborts a multipart upload left open by an interrupted run.
-    pub fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), ExportError> {
+    pub(crate) fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), ExportError> {
         match self {
             Destination::S3(d) => d.abort_upload(key, upload_id),
             // Directory uploads are temporary files removed by the writer; a crash can leave
@@ -83,7 +92,7 @@ impl Destination {
     }
 
     /// Writes and deletes a small probe object, reporting each step.
-    pub fn probe(&self, meta: &ObjectMeta) -> Vec<ProbeStep> {
+    pub(crate) fn probe(&self, meta: &ObjectMeta) -> Vec<ProbeStep> {
         let key = format!("exportd-connection-test/{}.txt", ulid::Ulid::new());
         let write = self.put(&key, b"exportd connection test\n", meta);
         let wrote = write.is_ok();
@@ -97,13 +106,13 @@ impl Destination {
 
 /// One step of a connection test.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeStep {
+pub(crate) struct ProbeStep {
     pub step: &'static str,
     pub error: Option<ExportError>,
 }
 
 impl ProbeStep {
-    pub fn new(step: &'static str, result: Result<(), ExportError>) -> ProbeStep {
+    pub(crate) fn new(step: &'static str, result: Result<(), ExportError>) -> ProbeStep {
         ProbeStep {
             step,
             error: result.err(),

@@ -21,7 +21,7 @@ use crate::failure::ExportError;
 use crate::scheduled_tasks::job_config::Encryption;
 
 /// What a destination bucket is made from.
-pub struct S3Spec<'a> {
+pub(crate) struct S3Spec<'a> {
     pub bucket: &'a str,
     pub region: &'a str,
     /// `None` means AWS itself.
@@ -31,7 +31,7 @@ pub struct S3Spec<'a> {
     pub timeout: Duration,
 }
 
-pub struct S3Destination {
+pub(crate) struct S3Destination {
     bucket: Box<Bucket>,
     name: String,
     endpoint: String,
@@ -42,7 +42,7 @@ pub struct S3Destination {
 }
 
 impl S3Destination {
-    pub fn new(spec: &S3Spec<'_>) -> Result<S3Destination, ExportError> {
+    pub(crate) fn new(spec: &S3Spec<'_>) -> Result<S3Destination, ExportError> {
         let endpoint = match spec.endpoint_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("https://s3.{}.amazonaws.com", spec.region),
@@ -204,11 +204,11 @@ impl S3Destination {
             })
     }
 
-    pub fn bucket_name(&self) -> &str {
+    pub(crate) fn bucket_name(&self) -> &str {
         &self.name
     }
 
-    pub fn begin(&self, key: &str, meta: &ObjectMeta) -> S3Upload<'_> {
+    pub(crate) fn begin(&self, key: &str, meta: &ObjectMeta) -> S3Upload<'_> {
         S3Upload {
             dest: self,
             key: key.to_owned(),
@@ -218,21 +218,21 @@ impl S3Destination {
         }
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), ExportError> {
+    pub(crate) fn delete(&self, key: &str) -> Result<(), ExportError> {
         self.bucket
             .delete_object(key)
             .map(|_| ())
             .map_err(|e| self.failure("deleting the object", e, None))
     }
 
-    pub fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), ExportError> {
+    pub(crate) fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), ExportError> {
         self.bucket
             .abort_upload(key, upload_id)
             .map_err(|e| self.failure("aborting the upload", e, None))
     }
 
     /// A presigned GET that works with this endpoint and addressing style.
-    pub fn presign_get(&self, key: &str, seconds: u32) -> Result<String, ExportError> {
+    pub(crate) fn presign_get(&self, key: &str, seconds: u32) -> Result<String, ExportError> {
         self.bucket.presign_get(key, seconds, None).map_err(|e| {
             ExportError::terminal("the download link could not be signed", e.to_string())
         })
@@ -267,7 +267,7 @@ fn sse_value(e: Encryption) -> Option<&'static str> {
     }
 }
 
-pub struct S3Upload<'a> {
+pub(crate) struct S3Upload<'a> {
     dest: &'a S3Destination,
     key: String,
     meta: ObjectMeta,
@@ -351,7 +351,7 @@ impl Upload for S3Upload<'_> {
 }
 
 /// What a failed request was doing, for the message.
-pub struct FailureContext<'a> {
+pub(crate) struct FailureContext<'a> {
     pub action: &'a str,
     pub bucket: &'a str,
     pub endpoint: &'a str,
@@ -369,7 +369,7 @@ fn xml_field<'b>(body: &'b str, tag: &str) -> Option<&'b str> {
 }
 
 /// Turns an S3 error response into a sentence that says what to fix.
-pub fn classify_http(status: u16, body: &str, ctx: &FailureContext<'_>) -> ExportError {
+pub(crate) fn classify_http(status: u16, body: &str, ctx: &FailureContext<'_>) -> ExportError {
     let code = xml_field(body, "Code").unwrap_or("").to_owned();
     let message: String = xml_field(body, "Message")
         .unwrap_or("")

@@ -5,21 +5,21 @@
 //! The embedded SQLite ledger ([`ledger`]) is the first source. Another (Flexprice's own
 //! PostgreSQL and ClickHouse) implements the same trait and is picked in [`open`].
 
-pub mod ledger;
+pub(crate) mod ledger;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::failure::ExportError;
-pub use crate::formats::{Cell, RowSink};
+pub(crate) use crate::formats::RowSink;
 use crate::scheduled_tasks::EntityType;
 use crate::scheduled_tasks::job_config::{MetadataEntity, MetadataField, WindowField};
 use crate::store::{Scope, Store};
 
 /// What an export asks of its source.
 #[derive(Debug, Clone, Copy)]
-pub struct ExportRequest<'a> {
+pub(crate) struct ExportRequest<'a> {
     pub entity: EntityType,
     /// Every row is of this tenant and environment.
     pub scope: &'a Scope,
@@ -36,7 +36,7 @@ pub struct ExportRequest<'a> {
 }
 
 /// A source of billing data.
-pub trait Source: Send + Sync {
+pub(crate) trait Source: Send + Sync {
     /// What it reads, for logs and messages: "the embedded ledger".
     fn name(&self) -> &'static str;
 
@@ -61,29 +61,29 @@ pub trait Source: Send + Sync {
 /// Why a source does not offer an entity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Unavailable(pub String);
+pub(crate) struct Unavailable(pub String);
 
 /// Why a source cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
 }
 
 /// The source the config names, reading through `store` when it is the embedded ledger.
-pub fn open(config: &Config, store: Arc<Store>) -> Box<dyn Source> {
+pub(crate) fn open(config: &Config, store: Arc<Store>) -> Box<dyn Source> {
     Box::new(ledger::LedgerSource::new(store, config.meters.clone()))
 }
 
 /// What `exportd check-config` checks of the source before anything is opened: the embedded
 /// ledger needs nothing (serve opens and checks it); a database source connects.
-pub fn check_config(_config: &Config) -> Result<&'static str, SourceError> {
+pub(crate) fn check_config(_config: &Config) -> Result<&'static str, SourceError> {
     Ok("the embedded ledger")
 }
 
 /// The values of the task's metadata columns for one row: each field's value in the
 /// customer's or the wallet's metadata (JSON objects of strings, as stored), or NULL.
-pub fn metadata_values(
+pub(crate) fn metadata_values(
     fields: &[MetadataField],
     customer: Option<&str>,
     wallet: Option<&str>,

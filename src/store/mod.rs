@@ -33,7 +33,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("the database is busy")]
     Busy,
     #[error("database error: {0}")]
@@ -71,21 +71,21 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
 
 /// Why the database does not take writes now (see [`Store::check_writes`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct NotWritable(String);
+pub(crate) struct NotWritable(String);
 
 /// The tenant and environment a query is limited to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
+pub(crate) struct Scope {
     pub tenant_id: String,
     pub environment_id: String,
 }
 
-pub struct Store {
+pub(crate) struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
@@ -94,7 +94,7 @@ pub struct Store {
 }
 
 /// The WAL size [`Store::open`] starts with (`storage.max_wal_bytes`'s default).
-pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
+pub(crate) const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
 /// What [`Store::check_writes`] writes beside the database: less free space than this is not
 /// ready.
 const PROBE_BYTES: usize = 1 << 20;
@@ -136,7 +136,7 @@ fn tighten(path: &Path) {
 
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub(crate) fn open(path: &Path) -> Result<Store> {
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -182,7 +182,7 @@ impl Store {
     /// the id index, and a page written again before the checkpoint is copied to the database
     /// once rather than at every commit (SQLite's 4 MiB made such ingest 1.6x slower than 80
     /// MiB, see README "Benchmark"). Smaller suits small volumes.
-    pub fn limit_wal(&self, bytes: u64) -> Result<()> {
+    pub(crate) fn limit_wal(&self, bytes: u64) -> Result<()> {
         let writer = lock(&self.writer);
         let page: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let pages = (bytes as i64 / page.max(512)).max(1);
@@ -197,7 +197,7 @@ impl Store {
     /// one at a time, and at most once a second (an unauthenticated client calling /readyz
     /// in a loop gets the last answer, not a synced commit each time). The error says what
     /// failed.
-    pub fn check_writes(&self, now: i64) -> std::result::Result<(), NotWritable> {
+    pub(crate) fn check_writes(&self, now: i64) -> std::result::Result<(), NotWritable> {
         let mut last = lock(&self.probe);
         if let Some((at, result)) = last.as_ref()
             && at.elapsed() < PROBE_EVERY
@@ -238,7 +238,7 @@ impl Store {
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f` succeeds.
-    pub fn write<T, E: From<StoreError>>(
+    pub(crate) fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -253,7 +253,7 @@ impl Store {
 
     /// Runs `f` on a read-only connection from the pool, in one read transaction so that
     /// a page and its total come from the same snapshot.
-    pub fn read<T, E: From<StoreError>>(
+    pub(crate) fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -288,7 +288,7 @@ impl Store {
     }
 
     /// Checkpoints the WAL into the main file and closes every connection.
-    pub fn close(self) -> Result<()> {
+    pub(crate) fn close(self) -> Result<()> {
         lock(&self.readers).clear();
         let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
         writer.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -296,7 +296,7 @@ impl Store {
     }
 
     /// The schema version the database is at.
-    pub fn schema_version(&self) -> Result<i64> {
+    pub(crate) fn schema_version(&self) -> Result<i64> {
         self.read(|tx| current_version(tx))
     }
 }
@@ -436,7 +436,7 @@ pub(crate) fn collect<T>(
 
 /// A page of a list and the true count of rows that match the filters.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
 }

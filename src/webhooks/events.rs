@@ -18,7 +18,7 @@ const DELIVERY_ID_PREFIX: &str = "whd";
 
 /// Queues the event of a run that has just been recorded COMPLETED or FAILED; called in the
 /// transaction that records it.
-pub fn run_ended(
+pub(crate) fn run_ended(
     tx: &Transaction<'_>,
     config: &Config,
     run_id: &str,
@@ -63,7 +63,7 @@ pub fn run_ended(
 }
 
 /// Queues `task.auto_paused`; called in the transaction that pauses the task.
-pub fn task_auto_paused(
+pub(crate) fn task_auto_paused(
     tx: &Transaction<'_>,
     config: &Config,
     task: &ScheduledTask,

@@ -9,9 +9,9 @@
 //! dead receiver never holds up an export. A receiver may see an event more than once (a crash
 //! between its 2xx and our commit, or a timeout after it accepted) and de-duplicates by `id`.
 
-pub mod events;
-pub mod outbox;
-pub mod storage;
+pub(crate) mod events;
+pub(crate) mod outbox;
+pub(crate) mod storage;
 
 use std::time::Duration;
 
@@ -27,17 +27,17 @@ use crate::input::Invalid;
 use crate::sinks::endpoint::{self, Allowlist, Origin, Resolver};
 
 /// Prefix of event ids (`evt_…`), the receiver's de-duplication key.
-pub const EVENT_ID_PREFIX: &str = "evt";
+pub(crate) const EVENT_ID_PREFIX: &str = "evt";
 /// Header with `sha256=<hex HMAC-SHA256(secret, body)>`.
-pub const SIGNATURE_HEADER: &str = "x-exportd-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-exportd-signature";
 /// Header with the event type.
-pub const EVENT_HEADER: &str = "x-exportd-event";
+pub(crate) const EVENT_HEADER: &str = "x-exportd-event";
 /// Header with the event id (the same on every redelivery).
-pub const DELIVERY_HEADER: &str = "x-exportd-delivery";
+pub(crate) const DELIVERY_HEADER: &str = "x-exportd-delivery";
 
 crate::names::named! {
     /// What a webhook can be told about.
-    pub enum EventType {
+    pub(crate) enum EventType {
         RunCompleted = "run.completed",
         RunFailed = "run.failed",
         TaskAutoPaused = "task.auto_paused",
@@ -46,10 +46,10 @@ crate::names::named! {
 
 /// A webhook signing secret; never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(text: String) -> Secret {
+    pub(crate) fn new(text: String) -> Secret {
         Secret(text)
     }
 }
@@ -62,7 +62,7 @@ impl std::fmt::Debug for Secret {
 
 /// One `[[webhooks]]` entry, checked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Webhook {
+pub(crate) struct Webhook {
     pub url: Url,
     pub secret: Secret,
     pub events: Vec<EventType>,
@@ -77,7 +77,7 @@ impl Webhook {
 
 /// `[webhook_delivery]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeliverySettings {
+pub(crate) struct DeliverySettings {
     /// Limit on each POST, connecting included.
     pub timeout: Duration,
     /// Wait after the first failed attempt, doubling up to `retry_cap`.
@@ -90,7 +90,11 @@ pub struct DeliverySettings {
 /// Applies the `endpoint_url` rule to a webhook URL: an absolute http(s) URL (a path and query
 /// are allowed, a user name or fragment are not) whose origin is https on a public host, or
 /// listed in `[s3] allowed_endpoints`.
-pub fn check_url(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result<Url, Invalid> {
+pub(crate) fn check_url(
+    text: &str,
+    allow: &Allowlist,
+    resolve: Resolver<'_>,
+) -> Result<Url, Invalid> {
     let url = Url::parse(text.trim())
         .map_err(|_| "must be an absolute http(s) URL such as https://hooks.example.com/exportd")?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -106,7 +110,7 @@ pub fn check_url(text: &str, allow: &Allowlist, resolve: Resolver<'_>) -> Result
 }
 
 /// The signature header's value: `sha256=` and the hex HMAC-SHA256 of the body.
-pub fn sign(secret: &Secret, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &Secret, body: &[u8]) -> String {
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.0.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(body);
@@ -117,7 +121,7 @@ pub fn sign(secret: &Secret, body: &[u8]) -> String {
 }
 
 /// Wait before the attempt after `failures` failed ones: `base`, doubling, at most `cap`.
-pub fn backoff(failures: u32, base: Duration, cap: Duration) -> Duration {
+pub(crate) fn backoff(failures: u32, base: Duration, cap: Duration) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(30);
     base.saturating_mul(factor).min(cap)
 }

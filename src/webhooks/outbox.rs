@@ -24,7 +24,7 @@ const PRUNE_EVERY_MS: i64 = 3_600_000;
 
 /// The delivery loop; returns once `app.webhooks` is stopped (once the POST in flight, if any,
 /// ends). `app.webhooks.notify()` says rows were added.
-pub fn run(app: &App) {
+pub(crate) fn run(app: &App) {
     let mut last_prune = 0;
     while app.webhooks.begin() {
         let now = real_now_ms();

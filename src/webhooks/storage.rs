@@ -6,7 +6,7 @@ use crate::store::Result;
 
 /// An event to send to one webhook.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub id: String,
     pub event_id: String,
     pub event_type: String,
@@ -19,7 +19,7 @@ pub struct Delivery {
 
 /// What became of one attempt.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     Delivered,
     /// Try again at this time (ms, real clock).
     Retry {
@@ -32,7 +32,7 @@ pub enum Attempt {
     },
 }
 
-pub fn insert(tx: &Transaction<'_>, d: &Delivery, now: i64) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, d: &Delivery, now: i64) -> Result<()> {
     tx.execute(
         "INSERT INTO webhook_deliveries (id, event_id, event_type, url, body, state, attempts,
              next_attempt_at, created_at, updated_at)
@@ -51,7 +51,7 @@ pub fn insert(tx: &Transaction<'_>, d: &Delivery, now: i64) -> Result<()> {
 }
 
 /// Pending deliveries whose time has come, earliest first.
-pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<Delivery>> {
+pub(crate) fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<Delivery>> {
     let mut stmt = tx.prepare(
         "SELECT id, event_id, event_type, url, body, attempts, created_at FROM webhook_deliveries
          WHERE state = 'pending' AND next_attempt_at <= ?1
@@ -72,7 +72,7 @@ pub fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<Delivery>
 }
 
 /// When the next pending delivery is due, if any is pending.
-pub fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+pub(crate) fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
     Ok(tx
         .query_row(
             "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'",
@@ -84,7 +84,7 @@ pub fn next_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
 }
 
 /// Records an attempt of a delivery.
-pub fn record(tx: &Transaction<'_>, id: &str, attempt: &Attempt, now: i64) -> Result<()> {
+pub(crate) fn record(tx: &Transaction<'_>, id: &str, attempt: &Attempt, now: i64) -> Result<()> {
     let (state, next, error) = match attempt {
         Attempt::Delivered => ("delivered", now, None),
         Attempt::Retry { at, error } => ("pending", *at, Some(error.as_str())),
@@ -100,7 +100,7 @@ pub fn record(tx: &Transaction<'_>, id: &str, attempt: &Attempt, now: i64) -> Re
 }
 
 /// Deletes delivered and failed rows last touched before `before`; returns how many.
-pub fn prune(tx: &Transaction<'_>, before: i64) -> Result<usize> {
+pub(crate) fn prune(tx: &Transaction<'_>, before: i64) -> Result<usize> {
     Ok(tx.execute(
         "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?1",
         [before],

@@ -14,10 +14,10 @@ const READ_CHUNK: usize = 16 * 1024;
 const MAX_CHUNK_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
 /// An unread body this small is read and dropped so that the connection can be kept.
-pub const DRAIN_SMALL: u64 = 64 * 1024;
+pub(super) const DRAIN_SMALL: u64 = 64 * 1024;
 
 /// A connection's input: bytes received and not yet consumed.
-pub struct Conn<'s> {
+pub(crate) struct Conn<'s> {
     stream: &'s TcpStream,
     buf: Vec<u8>,
     start: usize,
@@ -25,7 +25,7 @@ pub struct Conn<'s> {
 
 /// Why reading a head gave no head.
 #[derive(Debug)]
-pub enum HeadError {
+pub(crate) enum HeadError {
     /// The client closed, reset, or sent nothing before the deadline: nobody to answer.
     Gone,
     /// Answer this, then close.
@@ -33,7 +33,7 @@ pub enum HeadError {
 }
 
 impl<'s> Conn<'s> {
-    pub fn new(stream: &'s TcpStream) -> Conn<'s> {
+    pub(crate) fn new(stream: &'s TcpStream) -> Conn<'s> {
         Conn {
             stream,
             buf: Vec::new(),
@@ -41,7 +41,7 @@ impl<'s> Conn<'s> {
         }
     }
 
-    pub fn stream(&self) -> &'s TcpStream {
+    pub(crate) fn stream(&self) -> &'s TcpStream {
         self.stream
     }
 
@@ -49,7 +49,7 @@ impl<'s> Conn<'s> {
         &self.buf[self.start..]
     }
 
-    pub fn has_buffered(&self) -> bool {
+    pub(crate) fn has_buffered(&self) -> bool {
         self.start < self.buf.len()
     }
 
@@ -89,12 +89,16 @@ impl<'s> Conn<'s> {
     }
 
     /// Waits until a byte arrives (`true`) or the client leaves or `deadline` passes (`false`).
-    pub fn wait_for_data(&mut self, deadline: Instant) -> bool {
+    pub(crate) fn wait_for_data(&mut self, deadline: Instant) -> bool {
         self.has_buffered() || matches!(self.fill(deadline), Ok(n) if n > 0)
     }
 
     /// Reads one request head of at most `max_bytes` before `deadline`.
-    pub fn read_head(&mut self, deadline: Instant, max_bytes: usize) -> Result<Head, HeadError> {
+    pub(crate) fn read_head(
+        &mut self,
+        deadline: Instant,
+        max_bytes: usize,
+    ) -> Result<Head, HeadError> {
         let mut parse_now = self.has_buffered();
         loop {
             if parse_now {
@@ -172,7 +176,7 @@ enum State {
 }
 
 /// One request: its head and a way to read its body.
-pub struct Request<'c, 's> {
+pub(crate) struct Request<'c, 's> {
     pub head: Head,
     /// When the head was complete.
     pub started: Instant,
@@ -184,7 +188,7 @@ pub struct Request<'c, 's> {
 }
 
 impl<'c, 's> Request<'c, 's> {
-    pub fn new(
+    pub(crate) fn new(
         head: Head,
         conn: &'c mut Conn<'s>,
         framing: Framing,
@@ -207,22 +211,22 @@ impl<'c, 's> Request<'c, 's> {
         }
     }
 
-    pub fn method(&self) -> &str {
+    pub(crate) fn method(&self) -> &str {
         &self.head.method
     }
 
-    pub fn target(&self) -> &str {
+    pub(crate) fn target(&self) -> &str {
         &self.head.target
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.head.header(name)
     }
 
     /// Reads the whole body, refusing it (413) as soon as it is known to be longer than
     /// `limit`: at once when the declared length says so, otherwise at the first byte past it.
     /// The body must arrive within the body deadline (408 otherwise).
-    pub fn read_body(&mut self, limit: u64) -> Result<Vec<u8>, Refusal> {
+    pub(crate) fn read_body(&mut self, limit: u64) -> Result<Vec<u8>, Refusal> {
         match (self.state, self.framing) {
             (State::Done, Framing::None) => return Ok(Vec::new()),
             (State::Unread, _) => {}
@@ -353,7 +357,7 @@ impl<'c, 's> Request<'c, 's> {
     /// After the handler: whether the connection can carry another request. A body nobody read
     /// is read and dropped if it is declared small, so a client answered (say) 401 keeps its
     /// connection; otherwise the connection closes without reading it.
-    pub fn finish(&mut self) -> bool {
+    pub(crate) fn finish(&mut self) -> bool {
         match (self.state, self.framing) {
             (State::Done, _) => true,
             (State::Unread, Framing::Length(n)) if n <= DRAIN_SMALL && !self.expects_continue => {

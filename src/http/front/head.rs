@@ -8,7 +8,7 @@ const MAX_HEADERS: usize = 100;
 
 /// A request line and its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
+pub(crate) struct Head {
     pub method: String,
     /// The request target as sent (path and query, not decoded).
     pub target: String,
@@ -20,7 +20,7 @@ pub struct Head {
 
 /// How the body of a request is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// No body.
     None,
     Length(u64),
@@ -29,13 +29,13 @@ pub enum Framing {
 
 /// Whether `new` (the bytes just appended to a buffer that ends with them) may complete a head:
 /// only then is the buffer parsed again, so a head sent a byte at a time costs little.
-pub fn may_complete(new: &[u8]) -> bool {
+pub(super) fn may_complete(new: &[u8]) -> bool {
     new.contains(&b'\n')
 }
 
 /// Parses a complete head at the start of `buf`: `Ok(None)` while it is incomplete, else the
 /// head and its length in bytes. Errors are the answers to send (400, 431, 505).
-pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
+pub(super) fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -68,7 +68,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
 
 impl Head {
     /// The first value of a header, if it is UTF-8 (names are matched case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.values(name)
             .next()
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -99,7 +99,7 @@ impl Head {
     /// How the body is delimited. Both `Content-Length` and `Transfer-Encoding`, lengths that
     /// disagree or are not plain numbers, and codings other than `chunked` are refused: each is
     /// a way to smuggle one request inside another past a proxy.
-    pub fn framing(&self) -> Result<Framing, Refusal> {
+    pub(crate) fn framing(&self) -> Result<Framing, Refusal> {
         let codings = self.tokens("transfer-encoding");
         let lengths: Vec<&[u8]> = self.values("content-length").collect();
         if !codings.is_empty() {
@@ -148,7 +148,7 @@ impl Head {
     }
 
     /// Whether the client asks to keep the connection open after this request.
-    pub fn keep_alive(&self) -> bool {
+    pub(crate) fn keep_alive(&self) -> bool {
         let tokens = self.tokens("connection");
         if tokens.iter().any(|t| t == "close") {
             return false;
@@ -159,7 +159,7 @@ impl Head {
 
     /// Whether the client waits for `100 Continue` before sending the body; any expectation
     /// other than that one is a 417.
-    pub fn expects_continue(&self) -> Result<bool, Refusal> {
+    pub(crate) fn expects_continue(&self) -> Result<bool, Refusal> {
         let tokens = self.tokens("expect");
         match tokens.as_slice() {
             [] => Ok(false),

@@ -41,13 +41,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use body::Request;
-pub use head::Head;
-pub use turns::{Turn, Turns};
+pub(crate) use body::Request;
+pub(crate) use head::Head;
+pub(crate) use turns::Turns;
 
 /// The front's limits (`[server]` in the config).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_connections: usize,
     pub max_header_bytes: usize,
     pub header_timeout: Duration,
@@ -59,7 +59,7 @@ pub struct Limits {
 
 /// A request the front answers itself, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// 400: the request cannot be read as HTTP/1.1.
     Malformed(String),
     /// 408: the head or body did not arrive in time (says which).
@@ -83,7 +83,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             Refusal::Malformed(_) => 400,
             Refusal::Timeout(_) => 408,
@@ -98,7 +98,7 @@ impl Refusal {
     }
 
     /// The error code of the JSON answer.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Refusal::Malformed(_) => "bad_request",
             Refusal::Timeout(_) => "request_timeout",
@@ -113,7 +113,7 @@ impl Refusal {
     }
 
     /// The sentence for the client.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Refusal::Malformed(m) | Refusal::HeadTooLarge(m) | Refusal::NotImplemented(m) => {
                 m.clone()
@@ -134,13 +134,13 @@ impl Refusal {
 }
 
 /// An answer: status, headers (without framing headers, which the front adds) and body.
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Payload,
 }
 
-pub enum Payload {
+pub(crate) enum Payload {
     Bytes(Vec<u8>),
     /// A file streamed from disk, `len` bytes from where it stands.
     File {
@@ -150,7 +150,7 @@ pub enum Payload {
 }
 
 /// A request the front refuses itself, as far as it was read.
-pub struct Refused<'a> {
+pub(crate) struct Refused<'a> {
     pub refusal: &'a Refusal,
     /// The head, when it could be read.
     pub head: Option<&'a Head>,
@@ -160,7 +160,7 @@ pub struct Refused<'a> {
 }
 
 /// What answers requests.
-pub trait Service: Send + Sync + 'static {
+pub(crate) trait Service: Send + Sync + 'static {
     /// Answers one request; its body, if any, is read through [`Request::read_body`].
     fn serve(&self, request: &mut Request<'_, '_>) -> Response;
 
@@ -169,7 +169,7 @@ pub trait Service: Send + Sync + 'static {
 }
 
 /// A running server.
-pub struct Server {
+pub(crate) struct Server {
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
     addr: SocketAddr,
@@ -211,7 +211,7 @@ const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 impl Server {
     /// Binds `addr` and starts accepting connections.
-    pub fn start(
+    pub(crate) fn start(
         addr: SocketAddr,
         limits: Limits,
         service: Arc<dyn Service>,
@@ -242,19 +242,20 @@ impl Server {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Connections open now.
-    pub fn connections(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn connections(&self) -> usize {
         self.shared.lock().open.len()
     }
 
     /// Stops: connections waiting for a request are closed; requests in flight finish (for up
     /// to 10 s) and are answered with `Connection: close`; requests whose head arrives from now
     /// on, and connections queued on the listener, get a 503; then the listener closes.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         {
             let mut conns = self.shared.lock();
             conns.stopping = true;

@@ -5,16 +5,16 @@
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub struct Turns {
+pub(crate) struct Turns {
     free: Mutex<usize>,
     returned: Condvar,
 }
 
 /// A turn held; given back when dropped.
-pub struct Turn<'a>(&'a Turns);
+pub(crate) struct Turn<'a>(&'a Turns);
 
 impl Turns {
-    pub fn new(count: usize) -> Turns {
+    pub(crate) fn new(count: usize) -> Turns {
         Turns {
             free: Mutex::new(count),
             returned: Condvar::new(),
@@ -22,7 +22,7 @@ impl Turns {
     }
 
     /// A turn, waiting for one at most `wait`; `None` if none came free in time.
-    pub fn take(&self, wait: Duration) -> Option<Turn<'_>> {
+    pub(crate) fn take(&self, wait: Duration) -> Option<Turn<'_>> {
         let deadline = Instant::now() + wait;
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free == 0 {

@@ -12,7 +12,7 @@ const BATCH: usize = 200;
 
 /// Finalizes the scope's DRAFT invoices whose period ended more than the finalization delay
 /// before `now`, a batch per transaction.
-pub fn finalize_drafts(app: &App, scope: &Scope, now: i64, stop: &AtomicBool) -> RunEnd {
+pub(super) fn finalize_drafts(app: &App, scope: &Scope, now: i64, stop: &AtomicBool) -> RunEnd {
     let delay = i64::try_from(app.config.finalization_delay.as_millis()).unwrap_or(i64::MAX);
     let cutoff = now.saturating_sub(delay);
     let mut finalized = 0;

@@ -58,12 +58,12 @@ fn check_empty_body(ctx: &Ctx<'_>) -> Result<(), ApiError> {
 }
 
 /// `.../schedule-update-billing-period`: see [`schedule`].
-pub fn update_periods(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn update_periods(ctx: &Ctx<'_>) -> Outcome {
     schedule(ctx, JobName::UpdateBillingPeriod)
 }
 
 /// `.../schedule-draft-finalization`: see [`schedule`].
-pub fn finalize_drafts(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn finalize_drafts(ctx: &Ctx<'_>) -> Outcome {
     schedule(ctx, JobName::DraftFinalization)
 }
 
@@ -79,7 +79,7 @@ fn schedule(ctx: &Ctx<'_>, name: JobName) -> Outcome {
     Reply::json(200, json!({"message": name.triggered_message()}))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let jobs = ctx
         .app
         .store

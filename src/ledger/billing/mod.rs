@@ -19,31 +19,31 @@
 //! its old `next_run_at`, so it runs again at once (at the next start).
 
 mod finalize;
-pub mod handlers;
+pub(crate) mod handlers;
 mod pricing;
-pub mod runner;
-pub mod storage;
+pub(crate) mod runner;
+pub(crate) mod storage;
 mod update;
 
 use crate::store::{Scope, StoreError};
 
 /// Who the jobs write as (`created_by`, `updated_by`).
-pub const SYSTEM_USER: &str = "system";
+pub(crate) const SYSTEM_USER: &str = "system";
 /// A subscription whose last period (the one that reaches `cancel_at`) has been billed.
-pub const STATUS_CANCELLED: &str = "cancelled";
+pub(crate) const STATUS_CANCELLED: &str = "cancelled";
 /// Name of the recurring line of a subscription invoice.
-pub const RECURRING_LINE: &str = "Recurring charge";
+pub(crate) const RECURRING_LINE: &str = "Recurring charge";
 
 crate::names::named! {
     /// The system jobs there are.
-    pub enum JobName {
+    pub(crate) enum JobName {
         UpdateBillingPeriod = "update_billing_period",
         DraftFinalization = "draft_finalization",
     }
 }
 
 impl JobName {
-    pub fn interval_ms(self) -> i64 {
+    pub(crate) fn interval_ms(self) -> i64 {
         match self {
             JobName::UpdateBillingPeriod => 15 * 60_000,
             JobName::DraftFinalization => 30 * 60_000,
@@ -51,7 +51,7 @@ impl JobName {
     }
 
     /// What the endpoint that enables the job answers (Flexprice's words).
-    pub fn triggered_message(self) -> &'static str {
+    pub(crate) fn triggered_message(self) -> &'static str {
         match self {
             JobName::UpdateBillingPeriod => "Triggered update billing period workflow successfully",
             JobName::DraftFinalization => "Triggered draft finalization schedule successfully",
@@ -61,7 +61,7 @@ impl JobName {
 
 /// A stored system job.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SystemJob {
+pub(crate) struct SystemJob {
     pub tenant_id: String,
     pub environment_id: String,
     pub name: JobName,
@@ -80,7 +80,7 @@ pub struct SystemJob {
 
 /// A job the scheduler claimed for a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimedJob {
+pub(crate) struct ClaimedJob {
     pub scope: Scope,
     pub name: JobName,
     /// The claim time: the run bills what has ended by then.
@@ -89,7 +89,7 @@ pub struct ClaimedJob {
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunEnd {
+pub(crate) enum RunEnd {
     /// With a summary for the log.
     Completed(String),
     Failed(String),

@@ -23,10 +23,10 @@ use crate::ledger::subscriptions::Subscription;
 /// Why a period cannot be billed: an amount that cannot be represented exactly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Unbillable(String);
+pub(super) struct Unbillable(String);
 
 /// The meters that charge a subscription in `currency`, in config order.
-pub fn priced_meters(meters: &[Meter], currency: &str) -> Vec<Meter> {
+pub(super) fn priced_meters(meters: &[Meter], currency: &str) -> Vec<Meter> {
     meters
         .iter()
         .filter(|m| m.unit_price.is_some() && m.currency == currency)
@@ -36,21 +36,21 @@ pub fn priced_meters(meters: &[Meter], currency: &str) -> Vec<Meter> {
 
 /// One usage line: a priced meter and the customer's usage of it in the period.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UsageCharge {
+pub(super) struct UsageCharge {
     pub meter: Meter,
     pub quantity: Decimal,
 }
 
 /// Whether an event is the customer's: its `customer_id` is the customer's id, or its
 /// `external_customer_id` is the customer's external id.
-pub fn is_customers(event: &StoredEvent, customer: &Customer) -> bool {
+pub(super) fn is_customers(event: &StoredEvent, customer: &Customer) -> bool {
     event.customer_id.as_deref() == Some(customer.id.as_str())
         || event.external_customer_id == customer.external_id
 }
 
 /// Adds the customer's events to the running totals of the meters in `index`, keyed by meter
 /// id.
-pub fn add_usage(
+pub(super) fn add_usage(
     index: &MeterIndex<'_>,
     customer: &Customer,
     events: &[StoredEvent],
@@ -77,7 +77,7 @@ pub fn add_usage(
 
 /// The usage lines of the meters (in their order) that counted at least one event; an error
 /// names a meter whose usage is too large for a decimal.
-pub fn usage_charges(
+pub(super) fn usage_charges(
     meters: &[Meter],
     totals: &HashMap<String, Accumulator>,
 ) -> Result<Vec<UsageCharge>, Unbillable> {
@@ -102,7 +102,7 @@ pub fn usage_charges(
 /// The DRAFT invoice of one subscription period: a recurring line (the recurring amount, once)
 /// and a line per usage charge (unit price × quantity). Every amount is exact; an error says
 /// which one cannot be represented.
-pub fn subscription_invoice(
+pub(super) fn subscription_invoice(
     sub: &Subscription,
     period: &Period,
     usage: &[UsageCharge],

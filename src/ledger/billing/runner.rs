@@ -15,14 +15,14 @@ use crate::app::App;
 /// them; returns once `app.billing` is stopped. A running job stops at its next period or
 /// batch then; jobs still queued stay claimed until
 /// `crate::ledger::billing::storage::release_interrupted`.
-pub fn run(app: &App) {
+pub(crate) fn run(app: &App) {
     while let Some((job, _busy)) = app.billing.take() {
         run_job(app, &job, app.billing.stop_flag());
     }
 }
 
 /// Runs one claimed job and records how it ended.
-pub fn run_job(app: &App, job: &ClaimedJob, stop: &AtomicBool) {
+pub(crate) fn run_job(app: &App, job: &ClaimedJob, stop: &AtomicBool) {
     let clock = Instant::now();
     let who = format!(
         "{}/{} {}",

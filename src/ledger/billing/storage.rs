@@ -28,7 +28,7 @@ fn read_row(r: &Row<'_>) -> Result<SystemJob> {
 
 /// Enables the scope's job (making it on first use) and makes it due at `now`. Idempotent: a
 /// scope has at most one job of each name.
-pub fn enable(tx: &Transaction<'_>, scope: &Scope, name: JobName, now: i64) -> Result<()> {
+pub(crate) fn enable(tx: &Transaction<'_>, scope: &Scope, name: JobName, now: i64) -> Result<()> {
     tx.execute(
         "INSERT INTO system_jobs (tenant_id, environment_id, name, interval_ms, enabled, next_run_at,
              created_at, updated_at)
@@ -48,7 +48,7 @@ pub fn enable(tx: &Transaction<'_>, scope: &Scope, name: JobName, now: i64) -> R
 }
 
 /// The scope's jobs, by name.
-pub fn list(tx: &Transaction<'_>, scope: &Scope) -> Result<Vec<SystemJob>> {
+pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope) -> Result<Vec<SystemJob>> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM system_jobs WHERE tenant_id = ?1 AND environment_id = ?2 ORDER BY name"
     ))?;
@@ -59,7 +59,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope) -> Result<Vec<SystemJob>> {
 }
 
 /// The soonest next run of any enabled, idle job.
-pub fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
+pub(crate) fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
     Ok(tx.query_row(
         "SELECT MIN(next_run_at) FROM system_jobs WHERE enabled = 1 AND started_at IS NULL",
         [],
@@ -69,7 +69,7 @@ pub fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
 
 /// Marks every due job started at `now` and returns them; `next_run_at` is left alone until
 /// the run ends.
-pub fn claim_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<ClaimedJob>> {
+pub(crate) fn claim_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<ClaimedJob>> {
     let mut stmt = tx.prepare_cached(
         "UPDATE system_jobs SET started_at = ?1
          WHERE enabled = 1 AND started_at IS NULL AND next_run_at <= ?1
@@ -99,7 +99,7 @@ pub fn claim_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<ClaimedJob>> {
 }
 
 /// How a run ended, as recorded.
-pub struct Finish<'a> {
+pub(crate) struct Finish<'a> {
     pub status: &'static str,
     pub error: Option<&'a str>,
     /// When the job is next due; `None` leaves `next_run_at` as it is (an interrupted run is
@@ -109,7 +109,12 @@ pub struct Finish<'a> {
 }
 
 /// Records the end of a claimed run and makes the job idle again.
-pub fn finish(tx: &Transaction<'_>, job: &ClaimedJob, f: &Finish<'_>, now: i64) -> Result<()> {
+pub(crate) fn finish(
+    tx: &Transaction<'_>,
+    job: &ClaimedJob,
+    f: &Finish<'_>,
+    now: i64,
+) -> Result<()> {
     tx.execute(
         "UPDATE system_jobs SET started_at = NULL, last_run_at = ?1, last_status = ?2, last_error = ?3,
              next_run_at = CASE WHEN ?4 IS NULL THEN next_run_at
@@ -133,7 +138,7 @@ pub fn finish(tx: &Transaction<'_>, job: &ClaimedJob, f: &Finish<'_>, now: i64) 
 /// Makes every claimed or running job idle again, FAILED with `message`, its `next_run_at`
 /// unchanged (so it is due again at once); returns how many. For runs a stop or a crash cut
 /// short: their `last_run_at` is when they started, since when they stopped is not known.
-pub fn release_interrupted(tx: &Transaction<'_>, message: &str, now: i64) -> Result<usize> {
+pub(crate) fn release_interrupted(tx: &Transaction<'_>, message: &str, now: i64) -> Result<usize> {
     Ok(tx.execute(
         "UPDATE system_jobs SET started_at = NULL, last_run_at = started_at, last_status = 'FAILED',
              last_error = ?2, updated_at = ?1

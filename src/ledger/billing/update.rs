@@ -21,7 +21,12 @@ const EVENT_PAGE: usize = 5000;
 const BATCH: usize = 200;
 
 /// Bills every period of the scope's active subscriptions that has ended by `now`.
-pub fn update_billing_periods(app: &App, scope: &Scope, now: i64, stop: &AtomicBool) -> RunEnd {
+pub(super) fn update_billing_periods(
+    app: &App,
+    scope: &Scope,
+    now: i64,
+    stop: &AtomicBool,
+) -> RunEnd {
     let (mut after, mut subscriptions, mut invoices) = (String::new(), 0usize, 0usize);
     let mut failures = Vec::new();
     loop {

@@ -45,7 +45,7 @@ fn view(c: &Customer) -> CustomerView<'_> {
 }
 
 /// The 404 for a customer named by a request: in a path, or in a body field (`customer_id`).
-pub fn customer_not_found(id: &str) -> ApiError {
+pub(crate) fn customer_not_found(id: &str) -> ApiError {
     not_found("Customer", id)
 }
 
@@ -66,7 +66,7 @@ fn check_external_id_free(
     }
 }
 
-pub fn create(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = customers::parse_create(&ctx.json()?)?;
     let now = ctx.now();
     let by = &ctx.principal.key_name;
@@ -92,7 +92,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(201, view(&customer))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
     let filter = CustomerFilter {
@@ -108,7 +108,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     crate::http::list_reply(items, page.total, (limit, offset))
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let customer = ctx
         .app
         .store
@@ -118,7 +118,7 @@ pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
 }
 
 /// Changes name, email, metadata and external_id (still unique in the environment).
-pub fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let change = customers::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let customer = ctx.app.store.write(|tx| {

@@ -1,7 +1,7 @@
 //! Customers (Flexprice's `/v1/customers`): the record and the parsing of its requests.
 
-pub mod handlers;
-pub mod storage;
+pub(crate) mod handlers;
+pub(crate) mod storage;
 
 use std::collections::BTreeMap;
 
@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::input::{InputError, Obj};
 
 /// Longest external id, name or other short text.
-pub const MAX_TEXT: usize = 255;
+pub(crate) const MAX_TEXT: usize = 255;
 /// Longest email address (RFC 5321's path limit).
 const MAX_EMAIL: usize = 254;
 
 /// A customer as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Customer {
+pub(crate) struct Customer {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -33,7 +33,7 @@ pub struct Customer {
 
 /// A validated `POST /v1/customers`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateCustomer {
+pub(crate) struct CreateCustomer {
     pub external_id: String,
     pub name: String,
     pub email: Option<String>,
@@ -43,7 +43,7 @@ pub struct CreateCustomer {
 /// A validated `PUT /v1/customers/{id}`: only what was given changes. `email: Some(None)`
 /// (an empty string) removes the address.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct UpdateCustomer {
+pub(crate) struct UpdateCustomer {
     pub external_id: Option<String>,
     pub name: Option<String>,
     pub email: Option<Option<String>>,
@@ -51,7 +51,7 @@ pub struct UpdateCustomer {
 }
 
 /// A basic shape check: `local@domain.tld`, no spaces, one `@`, no empty domain labels.
-pub fn check_email(field: &str, email: &str) -> Result<(), InputError> {
+pub(crate) fn check_email(field: &str, email: &str) -> Result<(), InputError> {
     let bad = || {
         InputError::new(
             field,
@@ -98,7 +98,7 @@ fn email<'a>(obj: &mut Obj<'a>) -> Result<Option<Option<String>>, InputError> {
     }
 }
 
-pub fn parse_create(body: &Value) -> Result<CreateCustomer, InputError> {
+pub(crate) fn parse_create(body: &Value) -> Result<CreateCustomer, InputError> {
     let mut obj = Obj::root(body)?;
     let external_id = external_id(&mut obj, true)?.unwrap_or_default();
     let name = obj.str("name", MAX_TEXT)?.unwrap_or_default().to_owned();
@@ -113,7 +113,7 @@ pub fn parse_create(body: &Value) -> Result<CreateCustomer, InputError> {
     })
 }
 
-pub fn parse_update(body: &Value) -> Result<UpdateCustomer, InputError> {
+pub(crate) fn parse_update(body: &Value) -> Result<UpdateCustomer, InputError> {
     let mut obj = Obj::root(body)?;
     let change = UpdateCustomer {
         external_id: external_id(&mut obj, false)?,
@@ -127,7 +127,7 @@ pub fn parse_update(body: &Value) -> Result<UpdateCustomer, InputError> {
 
 impl Customer {
     /// Applies an update; returns whether anything changed.
-    pub fn apply(&mut self, change: UpdateCustomer) -> bool {
+    pub(crate) fn apply(&mut self, change: UpdateCustomer) -> bool {
         let before = self.clone();
         if let Some(external_id) = change.external_id {
             self.external_id = external_id;

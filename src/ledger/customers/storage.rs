@@ -10,7 +10,7 @@ const COLUMNS: &str = "id, tenant_id, environment_id, external_id, name, email, 
 
 /// Filters of `GET /v1/customers`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CustomerFilter {
+pub(crate) struct CustomerFilter {
     pub external_id: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -33,7 +33,7 @@ fn read_row(r: &Row<'_>) -> Result<Customer> {
     })
 }
 
-pub fn insert(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -57,7 +57,7 @@ pub fn insert(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
 }
 
 /// Writes back every mutable field of a customer read (and changed) in this transaction.
-pub fn update(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
+pub(crate) fn update(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
     tx.execute(
         "UPDATE customers SET external_id = ?1, name = ?2, email = ?3, metadata = ?4,
              updated_at = ?5, updated_by = ?6
@@ -77,13 +77,13 @@ pub fn update(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
     Ok(())
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Customer>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Customer>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "customers", COLUMNS, &f, read_row)
 }
 
-pub fn get_by_external_id(
+pub(crate) fn get_by_external_id(
     tx: &Transaction<'_>,
     scope: &Scope,
     external_id: &str,
@@ -94,7 +94,11 @@ pub fn get_by_external_id(
 }
 
 /// Newest first, id as tie-break; `total` counts every match.
-pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &CustomerFilter) -> Result<Page<Customer>> {
+pub(crate) fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    q: &CustomerFilter,
+) -> Result<Page<Customer>> {
     let mut f = Filter::scoped(scope);
     if let Some(e) = &q.external_id {
         f.eq("external_id", e.clone());

@@ -19,7 +19,7 @@ fn store_events(ctx: &Ctx<'_>, events: &[NewEvent]) -> Result<usize, ApiError> {
     Ok(stored)
 }
 
-pub fn ingest(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn ingest(ctx: &Ctx<'_>) -> Outcome {
     let event = parse_single(&ctx.json()?, ctx.now())?;
     store_events(ctx, std::slice::from_ref(&event))?;
     Reply::json(
@@ -28,7 +28,7 @@ pub fn ingest(ctx: &Ctx<'_>) -> Outcome {
     )
 }
 
-pub fn ingest_bulk(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn ingest_bulk(ctx: &Ctx<'_>) -> Outcome {
     let events = parse_bulk(&ctx.json()?, ctx.now())?;
     store_events(ctx, &events)?;
     Reply::json(202, json!({"message": "Events accepted for processing"}))
@@ -37,7 +37,7 @@ pub fn ingest_bulk(ctx: &Ctx<'_>) -> Outcome {
 /// `GET /v1/events/{id}`: one stored event, in the shape of Flexprice's GetEventByIDResponse.
 /// Its processing fields (meters matched, debug tracking) are Flexprice's pipeline and are
 /// null here: exportd applies meters when it exports.
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     // Client event ids may hold any character; SDKs percent-encode them in the path.
     let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
     reply_event(ctx, decoded.as_ref(), None)
@@ -45,7 +45,7 @@ pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
 
 /// `GET /v1/events/lookup?id=&external_customer_id=` (the Python SDK's get_event): the same
 /// answer; an event of another customer is not found.
-pub fn lookup(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn lookup(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let id = q
         .text("id", crate::ledger::events::MAX_TEXT)?

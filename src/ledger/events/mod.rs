@@ -1,7 +1,7 @@
 //! Usage events (Flexprice's `POST /v1/events` and `/v1/events/bulk`): parsing and validation.
 
-pub mod handlers;
-pub mod storage;
+pub(crate) mod handlers;
+pub(crate) mod storage;
 
 use serde_json::Value;
 
@@ -9,14 +9,14 @@ use crate::clock::parse_rfc3339_ms;
 use crate::input::{InputError, Obj};
 
 /// Most events one bulk request may carry.
-pub const MAX_BULK: usize = 1000;
+pub(crate) const MAX_BULK: usize = 1000;
 /// Largest `properties` object, serialised.
-pub const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
-pub const MAX_TEXT: usize = 255;
+pub(crate) const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_TEXT: usize = 255;
 
 /// A validated event, before exportd gives it an `ingested_at`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewEvent {
+pub(crate) struct NewEvent {
     pub id: String,
     pub event_name: String,
     pub external_customer_id: String,
@@ -28,7 +28,7 @@ pub struct NewEvent {
 }
 
 /// Reads one event object; `now` is the default timestamp.
-pub fn parse_event(mut obj: Obj<'_>, now: i64) -> Result<NewEvent, InputError> {
+pub(crate) fn parse_event(mut obj: Obj<'_>, now: i64) -> Result<NewEvent, InputError> {
     let id = match obj.str("event_id", MAX_TEXT)? {
         Some(id) if !id.trim().is_empty() => id.to_owned(),
         _ => crate::ids::new_id(crate::ids::EVENT),
@@ -87,12 +87,12 @@ pub fn parse_event(mut obj: Obj<'_>, now: i64) -> Result<NewEvent, InputError> {
 }
 
 /// `POST /v1/events`.
-pub fn parse_single(body: &Value, now: i64) -> Result<NewEvent, InputError> {
+pub(crate) fn parse_single(body: &Value, now: i64) -> Result<NewEvent, InputError> {
     parse_event(Obj::root(body)?, now)
 }
 
 /// `POST /v1/events/bulk`: `{"events": [...]}` with 1 to 1000 events, all valid or none taken.
-pub fn parse_bulk(body: &Value, now: i64) -> Result<Vec<NewEvent>, InputError> {
+pub(crate) fn parse_bulk(body: &Value, now: i64) -> Result<Vec<NewEvent>, InputError> {
     let mut obj = Obj::root(body)?;
     let items = obj.obj_array("events", MAX_BULK)?;
     obj.finish()?;

@@ -8,7 +8,7 @@ use crate::store::{Result, Scope};
 
 /// Inserts events with the given `ingested_at`; returns how many were new (a repeated
 /// `event_id` in the same environment is accepted and ignored).
-pub fn insert(
+pub(crate) fn insert(
     tx: &Transaction<'_>,
     scope: &Scope,
     events: &[NewEvent],
@@ -38,7 +38,7 @@ pub fn insert(
 }
 
 /// The largest `ingested_at` stored, so the ingest clock never goes back across restarts.
-pub fn max_ingested_at(tx: &Transaction<'_>) -> Result<i64> {
+pub(crate) fn max_ingested_at(tx: &Transaction<'_>) -> Result<i64> {
     Ok(tx.query_row(
         "SELECT COALESCE(MAX(ingested_at), 0) FROM events",
         [],
@@ -49,7 +49,7 @@ pub fn max_ingested_at(tx: &Transaction<'_>) -> Result<i64> {
 /// An event as exports read it (`customer_id`: the event's own, else the customer whose
 /// external id it names, when that customer exists).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
+pub(crate) struct StoredEvent {
     pub id: String,
     pub event_name: String,
     pub external_customer_id: String,
@@ -63,7 +63,7 @@ pub struct StoredEvent {
 /// The same event borrowed from the database row, valid while the row is: reading one costs
 /// no allocation.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EventRow<'r> {
+pub(crate) struct EventRow<'r> {
     pub id: &'r str,
     pub event_name: &'r str,
     pub external_customer_id: &'r str,
@@ -75,7 +75,7 @@ pub struct EventRow<'r> {
 }
 
 impl EventRow<'_> {
-    pub fn to_stored(&self) -> StoredEvent {
+    pub(crate) fn to_stored(self) -> StoredEvent {
         StoredEvent {
             id: self.id.to_owned(),
             event_name: self.event_name.to_owned(),
@@ -89,7 +89,7 @@ impl EventRow<'_> {
     }
 
     /// The row's position in `time` order.
-    pub fn time(&self, time: EventTime) -> i64 {
+    pub(crate) fn time(&self, time: EventTime) -> i64 {
         match time {
             EventTime::IngestedAt => self.ingested_at,
             EventTime::Timestamp => self.timestamp,
@@ -99,7 +99,7 @@ impl EventRow<'_> {
 
 /// Which timestamp places an event in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventTime {
+pub(crate) enum EventTime {
     IngestedAt,
     Timestamp,
 }
@@ -114,10 +114,10 @@ impl EventTime {
 }
 
 /// Position after the last row read: `(time, id)`.
-pub type Cursor = (i64, String);
+pub(crate) type Cursor = (i64, String);
 
 /// One event of the scope by its id, as exports read it.
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<StoredEvent>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<StoredEvent>> {
     let mut stmt = tx.prepare_cached(
         "SELECT e.id, e.event_name, e.external_customer_id, COALESCE(e.customer_id, c.id), e.source,
                 e.timestamp, e.ingested_at, e.properties
@@ -134,7 +134,7 @@ pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Store
 }
 
 /// Up to `limit` events with `start <= time < end`, after `cursor`, in `(time, id)` order.
-pub fn page(
+pub(crate) fn page(
     tx: &Transaction<'_>,
     scope: &Scope,
     time: EventTime,
@@ -152,7 +152,7 @@ pub fn page(
 
 /// Calls `each` on up to `limit` events with `start <= time < end`, after `cursor`, in
 /// `(time, id)` order, straight from the database rows; returns how many there were.
-pub fn for_each<E: From<crate::store::StoreError>>(
+pub(crate) fn for_each<E: From<crate::store::StoreError>>(
     tx: &Transaction<'_>,
     scope: &Scope,
     time: EventTime,

@@ -147,7 +147,7 @@ fn invoice_not_found(id: &str) -> ApiError {
 
 /// Creates a DRAFT one-off invoice with the next invoice number. A repeated idempotency key
 /// answers the invoice it made (200) instead.
-pub fn create(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = invoices::parse_create(&ctx.json()?)?;
     let now = ctx.now();
     let by = &ctx.principal.key_name;
@@ -241,7 +241,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(status, view(&invoice, Some(&lines)))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
     let statuses: Vec<_> = InvoiceStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -266,7 +266,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     crate::http::list_reply(items, page.total, (limit, offset))
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let (invoice, lines) = ctx.app.store.read(|tx| {
         let invoice = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
         let lines = storage::line_items(tx, &ctx.scope, id)?;
@@ -299,15 +299,15 @@ fn transition(
     Reply::json(200, view(&invoice, Some(&lines)))
 }
 
-pub fn finalize(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn finalize(ctx: &Ctx<'_>, id: &str) -> Outcome {
     transition(ctx, id, Invoice::finalize)
 }
 
-pub fn void(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn void(ctx: &Ctx<'_>, id: &str) -> Outcome {
     transition(ctx, id, Invoice::void)
 }
 
-pub fn payment(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn payment(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let amount = invoices::parse_payment(&ctx.json()?)?;
     transition(ctx, id, |invoice, now, by| invoice.pay(amount, now, by))
 }

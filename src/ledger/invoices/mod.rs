@@ -1,8 +1,8 @@
 //! Invoices (Flexprice's `/v1/invoices`): the records, the parsing of one-off invoice
 //! requests, and the status transitions (finalize, void, payment) as pure functions.
 
-pub mod handlers;
-pub mod storage;
+pub(crate) mod handlers;
+pub(crate) mod storage;
 
 use std::collections::BTreeMap;
 
@@ -16,20 +16,20 @@ use crate::input::{InputError, Obj};
 const MAX_TEXT: usize = 255;
 const MAX_DESCRIPTION: usize = 4096;
 /// Most line items one request may carry.
-pub const MAX_LINE_ITEMS: usize = 500;
+pub(crate) const MAX_LINE_ITEMS: usize = 500;
 
 /// One-off invoices made through the API.
-pub const TYPE_ONE_OFF: &str = "ONE_OFF";
-pub const REASON_MANUAL: &str = "MANUAL";
+pub(crate) const TYPE_ONE_OFF: &str = "ONE_OFF";
+pub(crate) const REASON_MANUAL: &str = "MANUAL";
 /// Invoices the billing-period job makes, one per subscription period.
-pub const TYPE_SUBSCRIPTION: &str = "SUBSCRIPTION";
-pub const REASON_SUBSCRIPTION_CYCLE: &str = "SUBSCRIPTION_CYCLE";
+pub(crate) const TYPE_SUBSCRIPTION: &str = "SUBSCRIPTION";
+pub(crate) const REASON_SUBSCRIPTION_CYCLE: &str = "SUBSCRIPTION_CYCLE";
 
 /// Flexprice's payment statuses, and VOIDED for a voided invoice.
-pub const PAYMENT_PENDING: &str = "PENDING";
-pub const PAYMENT_SUCCEEDED: &str = "SUCCEEDED";
-pub const PAYMENT_VOIDED: &str = "VOIDED";
-pub const PAYMENT_STATUSES: [&str; 9] = [
+pub(crate) const PAYMENT_PENDING: &str = "PENDING";
+pub(crate) const PAYMENT_SUCCEEDED: &str = "SUCCEEDED";
+pub(crate) const PAYMENT_VOIDED: &str = "VOIDED";
+pub(crate) const PAYMENT_STATUSES: [&str; 9] = [
     "INITIATED",
     "PENDING",
     "PROCESSING",
@@ -42,7 +42,7 @@ pub const PAYMENT_STATUSES: [&str; 9] = [
 ];
 
 crate::names::named! {
-    pub enum InvoiceStatus {
+    pub(crate) enum InvoiceStatus {
         Draft = "DRAFT",
         Finalized = "FINALIZED",
         Voided = "VOIDED",
@@ -52,7 +52,7 @@ crate::names::named! {
 
 /// An invoice as stored: every column of the `invoices` table.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Invoice {
+pub(crate) struct Invoice {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -95,7 +95,7 @@ pub struct Invoice {
 
 /// A line item as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LineItem {
+pub(crate) struct LineItem {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -112,7 +112,7 @@ pub struct LineItem {
 
 /// A validated line item of a new invoice.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewLineItem {
+pub(crate) struct NewLineItem {
     pub display_name: String,
     /// The unit amount; the line costs `amount × quantity`.
     pub amount: Decimal,
@@ -122,7 +122,7 @@ pub struct NewLineItem {
 
 /// A validated `POST /v1/invoices`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateInvoice {
+pub(crate) struct CreateInvoice {
     pub customer_id: String,
     pub currency: String,
     pub amount_due: Decimal,
@@ -134,7 +134,7 @@ pub struct CreateInvoice {
 }
 
 /// An RFC 3339 time between 1970 and 9999.
-pub fn timestamp<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Option<i64>, InputError> {
+pub(crate) fn timestamp<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<Option<i64>, InputError> {
     let field = obj.field(key);
     match obj.str(key, 64)?.filter(|s| !s.is_empty()) {
         None => Ok(None),
@@ -167,7 +167,7 @@ fn parse_line_item(mut obj: Obj<'_>) -> Result<NewLineItem, InputError> {
 }
 
 /// What a line costs: `amount × quantity`, exact, with at most 12 decimal places.
-pub fn line_total(field: &str, item: &NewLineItem) -> Result<Decimal, InputError> {
+pub(crate) fn line_total(field: &str, item: &NewLineItem) -> Result<Decimal, InputError> {
     let total = money::exact_mul(item.amount, item.quantity).ok_or_else(|| {
         InputError::new(
             field,
@@ -199,7 +199,7 @@ pub fn line_total(field: &str, item: &NewLineItem) -> Result<Decimal, InputError
 }
 
 /// `amount_due` must be what the line items add up to.
-pub fn check_total(amount_due: Decimal, items: &[NewLineItem]) -> Result<(), InputError> {
+pub(crate) fn check_total(amount_due: Decimal, items: &[NewLineItem]) -> Result<(), InputError> {
     let mut sum = Decimal::ZERO;
     for (i, item) in items.iter().enumerate() {
         // Each line is at most MAX_AMOUNT and the sum is checked against it as it grows, so
@@ -225,7 +225,7 @@ pub fn check_total(amount_due: Decimal, items: &[NewLineItem]) -> Result<(), Inp
     Ok(())
 }
 
-pub fn parse_create(body: &Value) -> Result<CreateInvoice, InputError> {
+pub(crate) fn parse_create(body: &Value) -> Result<CreateInvoice, InputError> {
     let mut obj = Obj::root(body)?;
     let customer_id = obj.required_str("customer_id", MAX_TEXT)?.to_owned();
     let currency = money::required_currency(&mut obj, "currency")?;
@@ -264,7 +264,7 @@ pub fn parse_create(body: &Value) -> Result<CreateInvoice, InputError> {
 
 /// `n` new line item ids that sort in the order they are made (line items are listed by
 /// `(created_at, id)`, and all of an invoice's share one `created_at`).
-pub fn line_item_ids(n: usize) -> Vec<String> {
+pub(crate) fn line_item_ids(n: usize) -> Vec<String> {
     // Counting up from a fresh ULID: a carry out of the random part moves into the time part,
     // which keeps the order.
     let start = ulid::Ulid::new().0;
@@ -277,20 +277,20 @@ pub fn line_item_ids(n: usize) -> Vec<String> {
 }
 
 /// Whether a stored invoice is what a retried request with the same idempotency key asks for.
-pub fn same_request(invoice: &Invoice, input: &CreateInvoice) -> bool {
+pub(crate) fn same_request(invoice: &Invoice, input: &CreateInvoice) -> bool {
     invoice.customer_id == input.customer_id
         && invoice.currency == input.currency
         && invoice.amount_due == input.amount_due
 }
 
 /// The invoice number of the `n`th invoice of an environment.
-pub fn invoice_number(n: i64) -> String {
+pub(crate) fn invoice_number(n: i64) -> String {
     format!("INV-{n:06}")
 }
 
 /// Why a transition is not allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Illegal {
+pub(crate) struct Illegal {
     pub message: String,
     /// The request field at fault, when there is one (an overpayment's `amount`).
     pub field: Option<&'static str>,
@@ -311,7 +311,7 @@ impl Invoice {
     }
 
     /// DRAFT → FINALIZED. An invoice with nothing to pay is paid the moment it is final.
-    pub fn finalize(&mut self, now: i64, by: &str) -> Result<(), Illegal> {
+    pub(crate) fn finalize(&mut self, now: i64, by: &str) -> Result<(), Illegal> {
         if self.invoice_status != InvoiceStatus::Draft {
             return Err(illegal(format!(
                 "Invoice {} is {}: only a DRAFT invoice can be finalized",
@@ -330,7 +330,7 @@ impl Invoice {
     }
 
     /// DRAFT, or FINALIZED with nothing paid → VOIDED.
-    pub fn void(&mut self, now: i64, by: &str) -> Result<(), Illegal> {
+    pub(crate) fn void(&mut self, now: i64, by: &str) -> Result<(), Illegal> {
         match self.invoice_status {
             InvoiceStatus::Draft | InvoiceStatus::Finalized => {}
             other => {
@@ -359,7 +359,7 @@ impl Invoice {
 
     /// Records a payment on a FINALIZED invoice: at most what remains; paid in full, the
     /// payment status becomes SUCCEEDED.
-    pub fn pay(&mut self, amount: Decimal, now: i64, by: &str) -> Result<(), Illegal> {
+    pub(crate) fn pay(&mut self, amount: Decimal, now: i64, by: &str) -> Result<(), Illegal> {
         if self.invoice_status != InvoiceStatus::Finalized {
             return Err(illegal(format!(
                 "Invoice {} is {}: only a FINALIZED invoice can take payments",
@@ -396,7 +396,7 @@ impl Invoice {
 }
 
 /// `POST /v1/invoices/{id}/payment {"amount"}`.
-pub fn parse_payment(body: &Value) -> Result<Decimal, InputError> {
+pub(crate) fn parse_payment(body: &Value) -> Result<Decimal, InputError> {
     let mut obj = Obj::root(body)?;
     let amount = money::required_amount(&mut obj, "amount", Bound::Positive)?;
     obj.finish()?;

@@ -20,7 +20,7 @@ const LINE_COLUMNS: &str = "id, tenant_id, environment_id, invoice_id, display_n
 
 /// Filters of `GET /v1/invoices`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InvoiceFilter {
+pub(crate) struct InvoiceFilter {
     pub customer_id: Option<String>,
     pub invoice_status: Option<InvoiceStatus>,
     pub payment_status: Option<String>,
@@ -90,7 +90,7 @@ fn read_line(r: &Row<'_>) -> Result<LineItem> {
 
 /// The next invoice number of the scope's environment (`INV-000001`, ...). Call it in the
 /// transaction that inserts the invoice, so numbers are never skipped or repeated.
-pub fn next_number(tx: &Transaction<'_>, scope: &Scope) -> Result<String> {
+pub(crate) fn next_number(tx: &Transaction<'_>, scope: &Scope) -> Result<String> {
     let n: i64 = tx.query_row(
         "INSERT INTO invoice_sequences (tenant_id, environment_id, last_number) VALUES (?1, ?2, 1)
          ON CONFLICT (tenant_id, environment_id) DO UPDATE SET last_number = last_number + 1
@@ -102,7 +102,7 @@ pub fn next_number(tx: &Transaction<'_>, scope: &Scope) -> Result<String> {
 }
 
 /// Inserts an invoice and its line items.
-pub fn insert(tx: &Transaction<'_>, i: &Invoice, lines: &[LineItem]) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, i: &Invoice, lines: &[LineItem]) -> Result<()> {
     let placeholders: Vec<String> = (1..=38).map(|n| format!("?{n}")).collect();
     tx.execute(
         &format!(
@@ -175,7 +175,7 @@ pub fn insert(tx: &Transaction<'_>, i: &Invoice, lines: &[LineItem]) -> Result<(
 
 /// Writes back what a status transition changes, if the invoice is still at the version it
 /// was read at; returns whether it was.
-pub fn update_status(tx: &Transaction<'_>, i: &Invoice) -> Result<bool> {
+pub(crate) fn update_status(tx: &Transaction<'_>, i: &Invoice) -> Result<bool> {
     let changed = tx.execute(
         "UPDATE invoices SET invoice_status = ?1, payment_status = ?2, amount_paid = ?3,
              amount_remaining = ?4, paid_at = ?5, voided_at = ?6, finalized_at = ?7,
@@ -200,13 +200,13 @@ pub fn update_status(tx: &Transaction<'_>, i: &Invoice) -> Result<bool> {
     Ok(changed == 1)
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Invoice>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Invoice>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "invoices", COLUMNS, &f, read_row)
 }
 
-pub fn get_by_idempotency_key(
+pub(crate) fn get_by_idempotency_key(
     tx: &Transaction<'_>,
     scope: &Scope,
     key: &str,
@@ -217,7 +217,11 @@ pub fn get_by_idempotency_key(
 }
 
 /// An invoice's line items, in the order they were given.
-pub fn line_items(tx: &Transaction<'_>, scope: &Scope, invoice_id: &str) -> Result<Vec<LineItem>> {
+pub(crate) fn line_items(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    invoice_id: &str,
+) -> Result<Vec<LineItem>> {
     let mut f = Filter::scoped(scope);
     f.eq("invoice_id", invoice_id.to_owned());
     let page = select_page(
@@ -233,7 +237,11 @@ pub fn line_items(tx: &Transaction<'_>, scope: &Scope, invoice_id: &str) -> Resu
 }
 
 /// Newest first, id as tie-break; `total` counts every match.
-pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &InvoiceFilter) -> Result<Page<Invoice>> {
+pub(crate) fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    q: &InvoiceFilter,
+) -> Result<Page<Invoice>> {
     let mut f = Filter::scoped(scope);
     if let Some(c) = &q.customer_id {
         f.eq("customer_id", c.clone());
@@ -257,7 +265,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &InvoiceFilter) -> Result<Pa
 
 /// Up to `limit` DRAFT invoices of the scope whose period ended before `before`, oldest
 /// period first (draft finalization).
-pub fn drafts_ended_before(
+pub(crate) fn drafts_ended_before(
     tx: &Transaction<'_>,
     scope: &Scope,
     before: i64,

@@ -67,7 +67,7 @@ fn subscription_not_found(id: &str) -> ApiError {
     not_found("Subscription", id)
 }
 
-pub fn create(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = subscriptions::parse_create(&ctx.json()?)?;
     let now = ctx.now();
     let by = &ctx.principal.key_name;
@@ -105,7 +105,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(201, view(&subscription))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let (limit, offset) = q.page()?;
     let filter = SubscriptionFilter {
@@ -123,7 +123,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     crate::http::list_reply(items, page.total, (limit, offset))
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let subscription = ctx
         .app
         .store

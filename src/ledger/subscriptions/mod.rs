@@ -1,8 +1,8 @@
 //! Subscriptions (Flexprice's `/v1/subscriptions`): the record and the parsing of its
 //! requests. Billing periods are advanced by the billing-period job, not here.
 
-pub mod handlers;
-pub mod storage;
+pub(crate) mod handlers;
+pub(crate) mod storage;
 
 use std::collections::BTreeMap;
 
@@ -14,10 +14,10 @@ use super::money::{self, Bound};
 use crate::input::{InputError, Obj};
 
 const MAX_TEXT: usize = 255;
-pub const STATUS_ACTIVE: &str = "active";
+pub(crate) const STATUS_ACTIVE: &str = "active";
 
 crate::names::named! {
-    pub enum BillingPeriod {
+    pub(crate) enum BillingPeriod {
         Monthly = "MONTHLY",
         Annual = "ANNUAL",
         Weekly = "WEEKLY",
@@ -29,7 +29,7 @@ crate::names::named! {
 
 /// A subscription as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -54,7 +54,7 @@ pub struct Subscription {
 
 /// A validated `POST /v1/subscriptions`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateSubscription {
+pub(crate) struct CreateSubscription {
     pub customer_id: String,
     pub currency: String,
     pub billing_period: BillingPeriod,
@@ -66,7 +66,7 @@ pub struct CreateSubscription {
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
-pub fn parse_create(body: &Value) -> Result<CreateSubscription, InputError> {
+pub(crate) fn parse_create(body: &Value) -> Result<CreateSubscription, InputError> {
     let mut obj = Obj::root(body)?;
     let customer_id = obj.required_str("customer_id", MAX_TEXT)?.to_owned();
     let currency = money::required_currency(&mut obj, "currency")?;

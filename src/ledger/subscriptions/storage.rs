@@ -14,7 +14,7 @@ const COLUMNS: &str = "id, tenant_id, environment_id, customer_id, currency, bil
 
 /// Filters of `GET /v1/subscriptions`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SubscriptionFilter {
+pub(crate) struct SubscriptionFilter {
     pub customer_id: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -45,7 +45,7 @@ fn read_row(r: &Row<'_>) -> Result<Subscription> {
     })
 }
 
-pub fn insert(tx: &Transaction<'_>, s: &Subscription) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, s: &Subscription) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO subscriptions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
@@ -77,14 +77,14 @@ pub fn insert(tx: &Transaction<'_>, s: &Subscription) -> Result<()> {
     Ok(())
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Subscription>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Subscription>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "subscriptions", COLUMNS, &f, read_row)
 }
 
 /// Newest first, id as tie-break; `total` counts every match.
-pub fn list(
+pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,
     q: &SubscriptionFilter,
@@ -106,7 +106,7 @@ pub fn list(
 
 /// Up to `limit` active subscriptions of the scope whose current period has ended by `now`, or
 /// that have none yet, with ids after `after_id`, in id order (the billing-period job).
-pub fn due_for_billing(
+pub(crate) fn due_for_billing(
     tx: &Transaction<'_>,
     scope: &Scope,
     now: i64,
@@ -136,7 +136,7 @@ pub fn due_for_billing(
 /// Sets an active subscription's current period and status, if its current period still
 /// starts at `from` (`None`: it has none yet); returns whether it did.
 #[allow(clippy::too_many_arguments)]
-pub fn set_period(
+pub(crate) fn set_period(
     tx: &Transaction<'_>,
     scope: &Scope,
     id: &str,

@@ -97,7 +97,7 @@ fn wallet_not_found(id: &str) -> ApiError {
     not_found("Wallet", id)
 }
 
-pub fn create(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = wallets::parse_create(&ctx.json()?)?;
     let now = ctx.now();
     let by = &ctx.principal.key_name;
@@ -130,7 +130,7 @@ pub fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(201, view(&wallet))
 }
 
-pub fn list(ctx: &Ctx<'_>) -> Outcome {
+pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
     let page_args = q.page()?;
     let filter = WalletFilter {
@@ -147,7 +147,7 @@ pub fn list(ctx: &Ctx<'_>) -> Outcome {
     crate::http::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
 }
 
-pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let wallet = ctx
         .app
         .store
@@ -156,11 +156,11 @@ pub fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     Reply::json(200, view(&wallet))
 }
 
-pub fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {
     movement(ctx, id, TxType::Credit)
 }
 
-pub fn debit(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn debit(ctx: &Ctx<'_>, id: &str) -> Outcome {
     movement(ctx, id, TxType::Debit)
 }
 
@@ -235,7 +235,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
 }
 
 /// `GET /v1/wallets/{id}/transactions`: newest first.
-pub fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
+pub(crate) fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let page_args = ctx.query.page()?;
     let page = ctx.app.store.read(|tx| {
         storage::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;

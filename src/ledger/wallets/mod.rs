@@ -1,8 +1,8 @@
 //! Wallets and their transactions (Flexprice's `/v1/wallets`): the records, the parsing of
 //! requests, and the pure balance arithmetic a top-up or debit applies.
 
-pub mod handlers;
-pub mod storage;
+pub(crate) mod handlers;
+pub(crate) mod storage;
 
 use std::collections::BTreeMap;
 
@@ -15,13 +15,13 @@ use crate::input::{InputError, Obj};
 const MAX_TEXT: usize = 255;
 
 /// The only wallet status exportd gives; a wallet in any other is refused top-ups and debits.
-pub const WALLET_ACTIVE: &str = "active";
+pub(crate) const WALLET_ACTIVE: &str = "active";
 /// Every transaction exportd writes completes at once.
-pub const TRANSACTION_COMPLETED: &str = "completed";
+pub(crate) const TRANSACTION_COMPLETED: &str = "completed";
 
 /// A wallet as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Wallet {
+pub(crate) struct Wallet {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -40,7 +40,7 @@ pub struct Wallet {
 
 crate::names::named! {
     /// Which way money moves.
-    pub enum TxType {
+    pub(crate) enum TxType {
         Credit = "credit",
         Debit = "debit",
     }
@@ -48,7 +48,7 @@ crate::names::named! {
 
 impl TxType {
     /// The reason recorded when the request gives none.
-    pub fn default_reason(self) -> &'static str {
+    pub(crate) fn default_reason(self) -> &'static str {
         match self {
             TxType::Credit => "PURCHASED_CREDIT_DIRECT",
             TxType::Debit => "MANUAL_BALANCE_DEBIT",
@@ -57,7 +57,7 @@ impl TxType {
 }
 
 /// Flexprice's `transaction_reason` values.
-pub const TRANSACTION_REASONS: [&str; 12] = [
+pub(crate) const TRANSACTION_REASONS: [&str; 12] = [
     "INVOICE_PAYMENT",
     "FREE_CREDIT_GRANT",
     "SUBSCRIPTION_CREDIT_GRANT",
@@ -74,7 +74,7 @@ pub const TRANSACTION_REASONS: [&str; 12] = [
 
 /// A wallet transaction as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WalletTransaction {
+pub(crate) struct WalletTransaction {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -94,14 +94,14 @@ pub struct WalletTransaction {
 
 /// A validated `POST /v1/wallets`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CreateWallet {
+pub(crate) struct CreateWallet {
     pub customer_id: String,
     pub currency: String,
     pub name: String,
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
-pub fn parse_create(body: &Value) -> Result<CreateWallet, InputError> {
+pub(crate) fn parse_create(body: &Value) -> Result<CreateWallet, InputError> {
     let mut obj = Obj::root(body)?;
     let customer_id = obj.required_str("customer_id", MAX_TEXT)?.to_owned();
     let currency = money::required_currency(&mut obj, "currency")?;
@@ -118,7 +118,7 @@ pub fn parse_create(body: &Value) -> Result<CreateWallet, InputError> {
 
 /// A validated top-up or debit request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Movement {
+pub(crate) struct Movement {
     pub tx_type: TxType,
     pub amount: Decimal,
     pub transaction_reason: String,
@@ -127,7 +127,7 @@ pub struct Movement {
 }
 
 /// `POST /v1/wallets/{id}/top-up` (credit) and `/debit` (debit).
-pub fn parse_movement(body: &Value, tx_type: TxType) -> Result<Movement, InputError> {
+pub(crate) fn parse_movement(body: &Value, tx_type: TxType) -> Result<Movement, InputError> {
     let mut obj = Obj::root(body)?;
     let amount = money::required_amount(&mut obj, "amount", Bound::Positive)?;
     let transaction_reason = match obj.str("transaction_reason", 64)? {
@@ -163,7 +163,7 @@ pub fn parse_movement(body: &Value, tx_type: TxType) -> Result<Movement, InputEr
 
 /// Why a movement cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A debit larger than the balance.
     Insufficient { balance: Decimal },
     /// A credit that would take the balance past [`money::MAX_BALANCE`].
@@ -171,7 +171,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Refusal::Insufficient { balance } => format!(
                 "insufficient balance: the wallet holds {}",
@@ -185,7 +185,11 @@ impl Refusal {
 }
 
 /// The balance after a movement: a debit never goes below zero, a credit never past the limit.
-pub fn apply(balance: Decimal, tx_type: TxType, amount: Decimal) -> Result<Decimal, Refusal> {
+pub(crate) fn apply(
+    balance: Decimal,
+    tx_type: TxType,
+    amount: Decimal,
+) -> Result<Decimal, Refusal> {
     let after = match tx_type {
         TxType::Credit => balance
             .checked_add(amount)
@@ -203,7 +207,7 @@ pub fn apply(balance: Decimal, tx_type: TxType, amount: Decimal) -> Result<Decim
 
 /// Whether a stored transaction is what `m` asks for (a retry with the same idempotency key
 /// must be the same request).
-pub fn same_request(tx: &WalletTransaction, m: &Movement) -> bool {
+pub(crate) fn same_request(tx: &WalletTransaction, m: &Movement) -> bool {
     tx.tx_type == m.tx_type
         && tx.amount == m.amount
         && tx.transaction_reason == m.transaction_reason
@@ -220,7 +224,11 @@ fn successor_id(id: &str) -> Option<String> {
 /// `created_at` and id of a new transaction so that, in `(created_at, id)` order, it comes
 /// after the wallet's last one `prev`, even within one millisecond or if the clock went back.
 /// Then that order is the order in which balances changed.
-pub fn position_after(prev: Option<(i64, &str)>, now: i64, fresh_id: String) -> (i64, String) {
+pub(crate) fn position_after(
+    prev: Option<(i64, &str)>,
+    now: i64,
+    fresh_id: String,
+) -> (i64, String) {
     match prev {
         Some((at, id)) if now <= at => {
             if fresh_id.as_str() > id {

@@ -17,7 +17,7 @@ const TX_COLUMNS: &str = "id, tenant_id, environment_id, wallet_id, type, amount
 
 /// Filters of `GET /v1/wallets`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WalletFilter {
+pub(crate) struct WalletFilter {
     pub customer_id: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -62,7 +62,7 @@ fn read_tx(r: &Row<'_>) -> Result<WalletTransaction> {
     })
 }
 
-pub fn insert(tx: &Transaction<'_>, w: &Wallet) -> Result<()> {
+pub(crate) fn insert(tx: &Transaction<'_>, w: &Wallet) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO wallets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -87,14 +87,14 @@ pub fn insert(tx: &Transaction<'_>, w: &Wallet) -> Result<()> {
     Ok(())
 }
 
-pub fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Wallet>> {
+pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Wallet>> {
     let mut f = Filter::scoped(scope);
     f.eq("id", id.to_owned());
     select_one(tx, "wallets", COLUMNS, &f, read_row)
 }
 
 /// Newest first, id as tie-break; `total` counts every match.
-pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &WalletFilter) -> Result<Page<Wallet>> {
+pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &WalletFilter) -> Result<Page<Wallet>> {
     let mut f = Filter::scoped(scope);
     if let Some(c) = &q.customer_id {
         f.eq("customer_id", c.clone());
@@ -111,7 +111,7 @@ pub fn list(tx: &Transaction<'_>, scope: &Scope, q: &WalletFilter) -> Result<Pag
 }
 
 /// Sets a wallet's balance (read and checked in the same transaction).
-pub fn set_balance(
+pub(crate) fn set_balance(
     tx: &Transaction<'_>,
     scope: &Scope,
     id: &str,
@@ -134,7 +134,7 @@ pub fn set_balance(
     Ok(())
 }
 
-pub fn insert_transaction(tx: &Transaction<'_>, t: &WalletTransaction) -> Result<()> {
+pub(crate) fn insert_transaction(tx: &Transaction<'_>, t: &WalletTransaction) -> Result<()> {
     tx.execute(
         &format!(
             "INSERT INTO wallet_transactions ({TX_COLUMNS})
@@ -162,7 +162,7 @@ pub fn insert_transaction(tx: &Transaction<'_>, t: &WalletTransaction) -> Result
 }
 
 /// The wallet's transaction with this idempotency key, if any.
-pub fn transaction_by_key(
+pub(crate) fn transaction_by_key(
     tx: &Transaction<'_>,
     scope: &Scope,
     wallet_id: &str,
@@ -175,7 +175,10 @@ pub fn transaction_by_key(
 }
 
 /// `(created_at, id)` of the wallet's latest transaction.
-pub fn last_position(tx: &Transaction<'_>, wallet_id: &str) -> Result<Option<(i64, String)>> {
+pub(crate) fn last_position(
+    tx: &Transaction<'_>,
+    wallet_id: &str,
+) -> Result<Option<(i64, String)>> {
     let mut stmt = tx.prepare_cached(
         "SELECT created_at, id FROM wallet_transactions WHERE wallet_id = ?1
          ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -188,7 +191,7 @@ pub fn last_position(tx: &Transaction<'_>, wallet_id: &str) -> Result<Option<(i6
 }
 
 /// A wallet's transactions, newest first; `total` counts them all.
-pub fn transactions(
+pub(crate) fn transactions(
     tx: &Transaction<'_>,
     scope: &Scope,
     wallet_id: &str,

@@ -22,14 +22,14 @@ use crate::scheduled_tasks::job_config::WindowField;
 use crate::store::Store;
 
 /// The embedded ledger: exportd's own tables, filled through its API.
-pub struct LedgerSource {
+pub(crate) struct LedgerSource {
     store: Arc<Store>,
     /// The meters of the config, which price events and make usage analytics.
     meters: Vec<Meter>,
 }
 
 impl LedgerSource {
-    pub fn new(store: Arc<Store>, meters: Vec<Meter>) -> LedgerSource {
+    pub(crate) fn new(store: Arc<Store>, meters: Vec<Meter>) -> LedgerSource {
         LedgerSource { store, meters }
     }
 }
