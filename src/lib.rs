@@ -1,5 +1,45 @@
 //! exportd: scheduled exports of billing data to S3-compatible storage, speaking the Flexprice
 //! Scheduled Tasks API. `run` is the whole program; `main` only turns its result into an exit code.
+//!
+//! # The rule of the tree
+//!
+//! **A folder per concept, holding its record, its storage (the SQL of its tables) and its
+//! HTTP handlers; what several concepts share sits below them, and nothing below reaches up.**
+//! Records, storage, sources, formats and sinks never see `App`, the scheduler or a
+//! run's execution; only handlers, the thread loops and the command line do.
+//!
+//! - `scheduled_tasks/`: what is exported, how often, where to; the scheduler loop.
+//! - `runs/`: one export attempt each; the export workers and a run's execution.
+//! - `connections/`: where a task may write (credentials, or the managed destination).
+//! - `ledger/`: the embedded billing data, a folder per entity; the billing jobs.
+//! - `sources/`: where exports read rows (the ledger first). `formats/`: each entity's
+//!   columns, typed cells, the file writers and compression. `sinks/`: where objects go.
+//! - `webhooks/`, `auth/`: notifications; API keys.
+//! - `http/`: the HTTP server, the route table, the error shape. `cli/`, `config/`: the
+//!   commands and start-up; the configuration.
+//! - `store/`, `sync`, `clock`, `ids`, `input`, `secrets`, `failure`, ...: the leaves.
+//!
+//! An export: scheduler → `runs::execute` → a source (rows) → a format (bytes) → a sink (an
+//! object) → the run's outcome.
+//!
+//! # Glossary
+//!
+//! Flexprice's words, as exportd uses them:
+//! - **scheduled task**: a recurring export of one entity (`/v1/tasks/scheduled`);
+//! - **task** (on the wire, `/v1/tasks`): a *run*, one attempt at one window of a scheduled
+//!   task; its `workflow_id` is the run's id;
+//! - **entity** (`entity_type`): what is exported: events, invoice, credit_topups,
+//!   credit_usage, usage_analytics;
+//! - **connection**: the credentials a task writes with, or the operator's managed destination
+//!   (`is_flexprice_managed`);
+//! - **system job**: a billing job (billing-period update, draft finalization), Temporal
+//!   workflows in Flexprice.
+//!
+//! And exportd's own:
+//! - **window**: the half-open time range a run exports; **watermark**: the end of the last
+//!   window the scheduler exported for a task;
+//! - **ledger**: the billing data exportd keeps itself; **source**: where an export reads
+//!   rows; **sink**: where its object goes; **format**: how rows become bytes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
