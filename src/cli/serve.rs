@@ -233,7 +233,7 @@ fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, St
     Ok(app.store.write(|tx| {
         let runs = crate::runs::storage::processing(tx)?;
         for run in &runs {
-            crate::scheduled_tasks::scheduler::record_failure(tx, &app.config, run, &failure, now)?;
+            crate::scheduled_tasks::schedule::record_failure(tx, &app.config, run, &failure, now)?;
         }
         Ok::<_, StoreError>(runs)
     })?)
@@ -271,11 +271,14 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
             Ok::<_, StoreError>(task.zip(conn))
         });
         let result = match found {
-            Ok(Some((task, conn))) => {
-                crate::runs::execute::destination(app, &task.job_config, &conn)
-                    .and_then(|dest| dest.abort_upload(key, upload_id))
-                    .map_err(|e| e.to_string())
-            }
+            Ok(Some((task, conn))) => crate::sinks::destination::destination(
+                &app.config,
+                &app.secrets,
+                &task.job_config,
+                &conn,
+            )
+            .and_then(|dest| dest.abort_upload(key, upload_id))
+            .map_err(|e| e.to_string()),
             Ok(None) => Err("its task or connection is gone".to_owned()),
             Err(e) => Err(e.to_string()),
         };

@@ -235,9 +235,14 @@ pub(crate) fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let encryption = job.config.encryption;
     let kms_key_id = job.config.kms_key_id.clone();
     let job_config = job.resolve(target.as_ref()).map_err(untie)?;
-    let steps = match crate::runs::execute::destination(ctx.app, &job_config, &conn) {
+    let steps = match crate::sinks::destination::destination(
+        &ctx.app.config,
+        &ctx.app.secrets,
+        &job_config,
+        &conn,
+    ) {
         Ok(dest) => {
-            let meta = crate::runs::execute::probe_meta(encryption, kms_key_id);
+            let meta = crate::sinks::destination::probe_meta(encryption, kms_key_id);
             dest.probe(&meta)
         }
         Err(e) => vec![crate::sinks::ProbeStep::new("connect", Err(e))],

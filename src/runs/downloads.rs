@@ -10,11 +10,11 @@ use subtle::ConstantTimeEq;
 use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::http::{ApiError, Body, Ctx, Outcome, Public, Reply, not_found};
-use crate::runs::execute::destination;
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::ScheduledTask;
 use crate::secrets::{parse_hex32, to_hex};
 use crate::sinks::Destination;
+use crate::sinks::destination::destination;
 use crate::sinks::key::{compression_of_key, content_type};
 use crate::store::{Scope, StoreError};
 
@@ -91,12 +91,15 @@ pub(crate) fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
         .ok_or_else(|| not_found("Task", id))?;
     let key = completed_key(&run)?;
     let (task, conn) = task_of(ctx.app, &run)?;
-    let dest = destination(ctx.app, &task.job_config, &conn).map_err(|e| {
-        let mut err =
-            ApiError::invalid_operation(format!("The export cannot be downloaded: {}", e.summary));
-        err.internal = Some(e.detail);
-        err
-    })?;
+    let dest =
+        destination(&ctx.app.config, &ctx.app.secrets, &task.job_config, &conn).map_err(|e| {
+            let mut err = ApiError::invalid_operation(format!(
+                "The export cannot be downloaded: {}",
+                e.summary
+            ));
+            err.internal = Some(e.detail);
+            err
+        })?;
     let expires = ctx.now() / 1000 + LINK_SECONDS;
     let url = match &dest {
         Destination::S3(s3) => s3.presign_get(key, LINK_SECONDS as u32).map_err(|e| {
@@ -148,7 +151,9 @@ pub(crate) fn serve(p: &Public<'_>) -> Outcome {
         .ok_or_else(|| not_found("Task", run_id))?;
     let key = completed_key(&run)?.to_owned();
     let (task, conn) = task_of(app, &run)?;
-    let Ok(Destination::Directory(dir)) = destination(app, &task.job_config, &conn) else {
+    let Ok(Destination::Directory(dir)) =
+        destination(&app.config, &app.secrets, &task.job_config, &conn)
+    else {
         return Err(ApiError::not_found("This export is not stored by exportd"));
     };
     let file = dir.open(&key).map_err(|e| {

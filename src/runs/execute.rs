@@ -10,8 +10,6 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::clock::rfc3339_ms;
-use crate::config::Managed;
-use crate::connections::{Connection, S3Credentials};
 use crate::failure::ExportError;
 use crate::formats::compress::Codec;
 use crate::formats::csv::CsvRows;
@@ -19,13 +17,10 @@ use crate::formats::entities;
 use crate::formats::pipeline::{Pipeline, PipelineOptions};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
-use crate::scheduled_tasks::job_config::{Encryption, JobConfig, Provider};
-use crate::scheduled_tasks::scheduler;
-use crate::sinks::directory::DirDestination;
-use crate::sinks::endpoint;
+use crate::scheduled_tasks::schedule;
+use crate::sinks::ObjectMeta;
+use crate::sinks::destination::destination;
 use crate::sinks::key::{content_type, manifest_key, object_key};
-use crate::sinks::s3::{S3Destination, S3Spec};
-use crate::sinks::{Destination, ObjectMeta};
 use crate::sources::ExportRequest;
 use crate::store::{Scope, StoreError};
 use crate::webhooks;
@@ -74,7 +69,7 @@ pub(crate) fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<()
                     Some(f) => crate::runs::storage::supersede(tx, &run, &f.key, &f.store, now)?,
                     None => 0,
                 };
-                scheduler::record_outcome(tx, &app.config, &run, None, now)?;
+                schedule::record_outcome(tx, &app.config, &run, None, now)?;
                 webhooks::events::run_ended(tx, &app.config, &run.id, now)?;
                 Ok::<_, StoreError>(superseded)
             })?;
@@ -107,7 +102,7 @@ pub(crate) fn execute(app: &App, run_id: &str, cancel: &AtomicBool) -> Result<()
             );
             let next = app
                 .store
-                .write(|tx| scheduler::record_failure(tx, &app.config, &run, &e, now))?;
+                .write(|tx| schedule::record_failure(tx, &app.config, &run, &e, now))?;
             if let Some(next) = next {
                 app.queue_run(&next.id, &next.scheduled_task_id);
             }
@@ -135,7 +130,7 @@ pub(crate) fn mark_failed(app: &App, run_id: &str, summary: &str) -> Result<(), 
             return Ok(None);
         };
         let error = ExportError::retryable(summary, "worker panic");
-        scheduler::record_failure(tx, &app.config, &run, &error, now)
+        schedule::record_failure(tx, &app.config, &run, &error, now)
     })?;
     if let Some(next) = next {
         app.queue_run(&next.id, &next.scheduled_task_id);
@@ -209,7 +204,7 @@ fn export(
             format!("run {} of task {}", run.id, run.scheduled_task_id),
         ));
     };
-    let dest = destination(app, &task.job_config, &connection)?;
+    let dest = destination(&app.config, &app.secrets, &task.job_config, &connection)?;
     let job = &task.job_config;
     let key = object_key(job, task.entity_type, run.window_start, run.window_end);
     let meta = ObjectMeta {
@@ -313,81 +308,4 @@ fn export(
         sha256: Some(stored.sha256),
     };
     Ok((done, Some(finishing)))
-}
-
-/// Where a task writes: the operator's managed destination, or the task's own bucket with the
-/// connection's credentials (the endpoint rule is checked again, with a fresh DNS lookup).
-pub(crate) fn destination(
-    app: &App,
-    job: &JobConfig,
-    connection: &Connection,
-) -> Result<Destination, ExportError> {
-    let timeout = app.config.request_timeout;
-    if connection.is_managed() || job.provider == Provider::Flexprice {
-        return match &app.config.managed {
-            Managed::Disabled => Err(ExportError::terminal(
-                "the operator has disabled the managed destination ([managed_destination] kind = \"none\")",
-                "managed destination disabled",
-            )),
-            Managed::Directory { root, bucket, .. } => {
-                Ok(Destination::Directory(DirDestination::new(root, bucket)))
-            }
-            Managed::S3 {
-                bucket,
-                region,
-                endpoint_url,
-                use_path_style,
-                credentials,
-            } => Ok(Destination::S3(S3Destination::new(&S3Spec {
-                bucket,
-                region,
-                endpoint_url: endpoint_url.as_deref(),
-                path_style: *use_path_style,
-                credentials,
-                timeout,
-            })?)),
-        };
-    }
-    let sealed = connection.sealed_secrets.as_deref().ok_or_else(|| {
-        ExportError::terminal(
-            "the connection has no credentials: set them with PUT /v1/connections/{id}",
-            "no sealed secrets",
-        )
-    })?;
-    let credentials = S3Credentials::open(sealed, &app.secrets, &connection.id).map_err(|e| {
-        ExportError::terminal(
-            "the connection's credentials cannot be decrypted (the secrets key changed since they were stored): set them again with PUT /v1/connections/{id}",
-            e.to_string(),
-        )
-    })?;
-    if let Some(url) = &job.endpoint_url {
-        endpoint::check(
-            url,
-            &app.config.allowed_endpoints,
-            &endpoint::system_resolver,
-        )
-        .map_err(|why| {
-            ExportError::terminal(
-                format!("job_config.endpoint_url is not allowed: it {why}"),
-                format!("endpoint {url}: {why}"),
-            )
-        })?;
-    }
-    Ok(Destination::S3(S3Destination::new(&S3Spec {
-        bucket: &job.bucket,
-        region: &job.region,
-        endpoint_url: job.endpoint_url.as_deref(),
-        path_style: job.use_path_style,
-        credentials: &credentials,
-        timeout,
-    })?))
-}
-
-/// The object meta of a probe (connection test): no encryption unless asked.
-pub(crate) fn probe_meta(encryption: Encryption, kms_key_id: Option<String>) -> ObjectMeta {
-    ObjectMeta {
-        content_type: "text/plain; charset=utf-8",
-        encryption,
-        kms_key_id,
-    }
 }

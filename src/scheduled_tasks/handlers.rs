@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::storage::{self, TaskFilter};
-use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, scheduler, window};
+use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, schedule, window};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
 use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
@@ -120,7 +120,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         );
         task.enabled = input.enabled;
         if task.enabled {
-            task.next_run_at = Some(scheduler::next_due(&task, &ctx.app.config));
+            task.next_run_at = Some(schedule::next_due(&task, &ctx.app.config));
         }
         check_output_free(tx, ctx, &task)?;
         storage::insert(tx, &task)?;
@@ -188,7 +188,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         // Resuming schedules the window after the watermark: missed windows are caught up.
         // A scheduled run still in flight schedules the next one itself when it ends.
         let next_run_at = (enabled && !storage::scheduled_run_in_flight(tx, id)?)
-            .then(|| scheduler::next_due(&task, &ctx.app.config));
+            .then(|| schedule::next_due(&task, &ctx.app.config));
         storage::set_enabled(
             tx,
             &ctx.scope,

@@ -4,6 +4,7 @@
 pub(crate) mod handlers;
 pub(crate) mod job_config;
 pub(crate) mod output;
+pub(crate) mod schedule;
 pub(crate) mod scheduler;
 pub(crate) mod storage;
 pub(crate) mod window;

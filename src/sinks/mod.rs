@@ -2,6 +2,7 @@
 //! managed destination for development and air-gapped single hosts). Both take an object
 //! as a stream of fixed-size parts, so memory stays bounded whatever the object's size.
 
+pub(crate) mod destination;
 pub(crate) mod directory;
 pub(crate) mod endpoint;
 pub(crate) mod key;
