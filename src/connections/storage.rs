@@ -1,12 +1,10 @@
 //! The `connections` table.
 
-use rusqlite::{Row, Transaction};
+use rusqlite::Transaction;
 
 use crate::connections::{Connection, ConnectionStatus};
-use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
-
-const COLUMNS: &str = "id, tenant_id, environment_id, name, provider_type, sync_s3, metadata, \
-     sealed_secrets, status, created_at, updated_at, created_by, updated_by";
+use crate::store::record;
+use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/connections`.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,77 +15,26 @@ pub(crate) struct ConnectionFilter {
     pub offset: i64,
 }
 
-fn read_row(r: &Row<'_>) -> Result<Connection> {
-    let json = |i: usize| -> Result<Option<String>> { Ok(r.get::<_, Option<String>>(i)?) };
-    Ok(Connection {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        environment_id: r.get(2)?,
-        name: r.get(3)?,
-        provider_type: r.get(4)?,
-        sync_s3: json(5)?.map(|s| serde_json::from_str(&s)).transpose()?,
-        metadata: json(6)?.map(|s| serde_json::from_str(&s)).transpose()?,
-        sealed_secrets: r.get(7)?,
-        status: parse_column("status", r.get(8)?, ConnectionStatus::parse)?,
-        created_at: r.get(9)?,
-        updated_at: r.get(10)?,
-        created_by: r.get(11)?,
-        updated_by: r.get(12)?,
-    })
-}
-
-fn json_or_null<T: serde::Serialize>(v: &Option<T>) -> Result<Option<String>> {
-    Ok(v.as_ref().map(serde_json::to_string).transpose()?)
-}
+crate::store::record::stored!(Connection in "connections" {
+    id, tenant_id, environment_id, name, provider_type, sync_s3: json, metadata: json,
+    sealed_secrets, status, created_at, updated_at, created_by, updated_by,
+});
 
 pub(crate) fn insert(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO connections ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
-        rusqlite::params![
-            c.id,
-            c.tenant_id,
-            c.environment_id,
-            c.name,
-            c.provider_type,
-            json_or_null(&c.sync_s3)?,
-            json_or_null(&c.metadata)?,
-            c.sealed_secrets,
-            c.status.as_str(),
-            c.created_at,
-            c.updated_at,
-            c.created_by,
-            c.updated_by,
-        ],
-    )?;
-    Ok(())
+    record::insert(tx, c)
 }
 
 /// Writes back every mutable field of a connection read (and changed) in this transaction.
 pub(crate) fn update(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
-    tx.execute(
-        "UPDATE connections SET name = ?1, sync_s3 = ?2, metadata = ?3, sealed_secrets = ?4,
-             status = ?5, updated_at = ?6, updated_by = ?7
-         WHERE id = ?8 AND tenant_id = ?9 AND environment_id = ?10",
-        rusqlite::params![
-            c.name,
-            json_or_null(&c.sync_s3)?,
-            json_or_null(&c.metadata)?,
-            c.sealed_secrets,
-            c.status.as_str(),
-            c.updated_at,
-            c.updated_by,
-            c.id,
-            c.tenant_id,
-            c.environment_id,
-        ],
-    )?;
-    Ok(())
+    let scope = Scope {
+        tenant_id: c.tenant_id.clone(),
+        environment_id: c.environment_id.clone(),
+    };
+    record::update(tx, &scope, &c.id, c)
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Connection>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    select_one(tx, "connections", COLUMNS, &f, read_row)
+    record::by_id(tx, scope, id)
 }
 
 pub(crate) fn list(
@@ -100,14 +47,5 @@ pub(crate) fn list(
     if let Some(p) = &q.provider_type {
         f.eq("provider_type", p.clone());
     }
-    let order = "created_at DESC, id DESC";
-    select_page(
-        tx,
-        "connections",
-        COLUMNS,
-        &f,
-        order,
-        (q.limit, q.offset),
-        read_row,
-    )
+    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
 }

@@ -1,16 +1,11 @@
 //! The `runs` table (Flexprice's "tasks").
 
-use rusqlite::{Row, Transaction};
+use rusqlite::Transaction;
 
-use crate::runs::{Completed, Run, RunStatus, Trigger};
+use crate::runs::{Completed, Run, RunStatus};
 use crate::scheduled_tasks::EntityType;
-use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
-
-const COLUMNS: &str = "id, tenant_id, environment_id, scheduled_task_id, entity_type, trigger, \
-     attempt, window_start, window_end, task_status, file_url, object_key, total_records, \
-     processed_records, successful_records, failed_records, uncompressed_bytes, stored_bytes, \
-     sha256, error_summary, started_at, completed_at, failed_at, created_at, updated_at, created_by, \
-     upload_id, run_after, superseded_at, superseded_by";
+use crate::store::record;
+use crate::store::{Filter, Page, Result, Scope};
 
 /// Sort column of `GET /v1/tasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,87 +31,20 @@ pub(crate) struct RunFilter {
     pub offset: i64,
 }
 
-fn read_row(r: &Row<'_>) -> Result<Run> {
-    Ok(Run {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        environment_id: r.get(2)?,
-        scheduled_task_id: r.get(3)?,
-        entity_type: parse_column("entity_type", r.get(4)?, EntityType::parse)?,
-        trigger: parse_column("trigger", r.get(5)?, Trigger::parse)?,
-        attempt: r.get(6)?,
-        window_start: r.get(7)?,
-        window_end: r.get(8)?,
-        task_status: parse_column("task_status", r.get(9)?, RunStatus::parse)?,
-        file_url: r.get(10)?,
-        object_key: r.get(11)?,
-        total_records: r.get(12)?,
-        processed_records: r.get(13)?,
-        successful_records: r.get(14)?,
-        failed_records: r.get(15)?,
-        uncompressed_bytes: r.get(16)?,
-        stored_bytes: r.get(17)?,
-        sha256: r.get(18)?,
-        error_summary: r.get(19)?,
-        started_at: r.get(20)?,
-        completed_at: r.get(21)?,
-        failed_at: r.get(22)?,
-        created_at: r.get(23)?,
-        updated_at: r.get(24)?,
-        created_by: r.get(25)?,
-        upload_id: r.get(26)?,
-        run_after: r.get(27)?,
-        superseded_at: r.get(28)?,
-        superseded_by: r.get(29)?,
-    })
-}
+crate::store::record::stored!(Run in "runs" {
+    id, tenant_id, environment_id, scheduled_task_id, entity_type, trigger, attempt,
+    window_start, window_end, task_status, file_url, object_key, total_records,
+    processed_records, successful_records, failed_records, uncompressed_bytes, stored_bytes,
+    sha256, error_summary, started_at, completed_at, failed_at, created_at, updated_at,
+    created_by, upload_id, run_after, superseded_at, superseded_by,
+});
 
 pub(crate) fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
-        ),
-        rusqlite::params![
-            run.id,
-            run.tenant_id,
-            run.environment_id,
-            run.scheduled_task_id,
-            run.entity_type.as_str(),
-            run.trigger.as_str(),
-            run.attempt,
-            run.window_start,
-            run.window_end,
-            run.task_status.as_str(),
-            run.file_url,
-            run.object_key,
-            run.total_records,
-            run.processed_records,
-            run.successful_records,
-            run.failed_records,
-            run.uncompressed_bytes,
-            run.stored_bytes,
-            run.sha256,
-            run.error_summary,
-            run.started_at,
-            run.completed_at,
-            run.failed_at,
-            run.created_at,
-            run.updated_at,
-            run.created_by,
-            run.upload_id,
-            run.run_after,
-            run.superseded_at,
-            run.superseded_by,
-        ],
-    )?;
-    Ok(())
+    record::insert(tx, run)
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Run>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    select_one(tx, "runs", COLUMNS, &f, read_row)
+    record::by_id(tx, scope, id)
 }
 
 pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<Run>> {
@@ -145,15 +73,7 @@ pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result
     };
     let dir = if q.descending { "DESC" } else { "ASC" };
     let order = format!("{column} {dir}, id {dir}");
-    select_page(
-        tx,
-        "runs",
-        COLUMNS,
-        &f,
-        &order,
-        (q.limit, q.offset),
-        read_row,
-    )
+    record::page(tx, &f, &order, (q.limit, q.offset))
 }
 
 /// Any run by id, whatever its scope (for the workers and signed downloads, never for a
@@ -161,7 +81,7 @@ pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result
 pub(crate) fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<Run>> {
     let mut f = Filter::default();
     f.eq("id", id.to_owned());
-    select_one(tx, "runs", COLUMNS, &f, read_row)
+    record::one(tx, &f)
 }
 
 /// PENDING → PROCESSING; `None` if the run is not (or no longer) pending.
@@ -229,12 +149,11 @@ pub(crate) fn supersede(
          WHERE r.object_key = ?1 AND r.task_status = 'COMPLETED' AND r.superseded_at IS NULL
            AND r.id != ?2",
     )?;
-    let candidates = crate::store::collect(
-        stmt.query(rusqlite::params![object_key, run.id])?,
-        |r| -> Result<(String, String, String, String)> {
+    let candidates: Vec<(String, String, String, String)> = stmt
+        .query_map(rusqlite::params![object_key, run.id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        },
-    )?;
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     let mut marked = 0;
     for (id, tenant_id, environment_id, job_config) in candidates {
         let job: crate::scheduled_tasks::JobConfig = serde_json::from_str(&job_config)?;
@@ -297,14 +216,5 @@ pub(crate) fn earliest_waiting(tx: &Transaction<'_>) -> Result<Option<i64>> {
 pub(crate) fn processing(tx: &Transaction<'_>) -> Result<Vec<Run>> {
     let mut f = Filter::default();
     f.eq("task_status", "PROCESSING".to_owned());
-    let page = select_page(
-        tx,
-        "runs",
-        COLUMNS,
-        &f,
-        "created_at, id",
-        (i64::MAX, 0),
-        read_row,
-    )?;
-    Ok(page.items)
+    Ok(record::page(tx, &f, "created_at, id", (i64::MAX, 0))?.items)
 }

@@ -1,13 +1,10 @@
 //! The `scheduled_tasks` table.
 
-use rusqlite::{Row, Transaction};
+use rusqlite::Transaction;
 
 use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
-use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
-
-const COLUMNS: &str = "id, tenant_id, environment_id, connection_id, entity_type, interval, \
-     enabled, job_config, status, created_at, updated_at, created_by, updated_by, watermark, \
-     next_run_at, last_run_at, last_run_status, consecutive_failures, paused_reason";
+use crate::store::record::{self, Stored};
+use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/tasks/scheduled`.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,63 +18,19 @@ pub(crate) struct TaskFilter {
     pub offset: i64,
 }
 
-fn read_row(r: &Row<'_>) -> Result<ScheduledTask> {
-    Ok(ScheduledTask {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        environment_id: r.get(2)?,
-        connection_id: r.get(3)?,
-        entity_type: parse_column("entity_type", r.get(4)?, EntityType::parse)?,
-        // Stored intervals were accepted when written, so `custom` reads back either way.
-        interval: parse_column("interval", r.get(5)?, Interval::parse)?,
-        enabled: r.get(6)?,
-        job_config: serde_json::from_str(&r.get::<_, String>(7)?)?,
-        status: parse_column("status", r.get(8)?, TaskStatus::parse)?,
-        created_at: r.get(9)?,
-        updated_at: r.get(10)?,
-        created_by: r.get(11)?,
-        updated_by: r.get(12)?,
-        watermark: r.get(13)?,
-        next_run_at: r.get(14)?,
-        last_run_at: r.get(15)?,
-        last_run_status: r.get(16)?,
-        consecutive_failures: r.get(17)?,
-        paused_reason: r.get(18)?,
-    })
-}
+// Stored intervals were accepted when written, so `custom` reads back either way.
+crate::store::record::stored!(ScheduledTask in "scheduled_tasks" {
+    id, tenant_id, environment_id, connection_id, entity_type, interval, enabled,
+    job_config: json, status, created_at, updated_at, created_by, updated_by, watermark,
+    next_run_at, last_run_at, last_run_status, consecutive_failures, paused_reason,
+});
 
 pub(crate) fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO scheduled_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
-        rusqlite::params![
-            t.id,
-            t.tenant_id,
-            t.environment_id,
-            t.connection_id,
-            t.entity_type.as_str(),
-            t.interval.as_str(),
-            t.enabled,
-            serde_json::to_string(&t.job_config)?,
-            t.status.as_str(),
-            t.created_at,
-            t.updated_at,
-            t.created_by,
-            t.updated_by,
-            t.watermark,
-            t.next_run_at,
-            t.last_run_at,
-            t.last_run_status,
-            t.consecutive_failures,
-            t.paused_reason,
-        ],
-    )?;
-    Ok(())
+    record::insert(tx, t)
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<ScheduledTask>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
+    record::by_id(tx, scope, id)
 }
 
 /// Newest first, id as tie-break; `total` counts every match, not just this page.
@@ -100,16 +53,7 @@ pub(crate) fn list(
     if let Some(e) = q.enabled {
         f.eq("enabled", e as i64);
     }
-    let order = "created_at DESC, id DESC";
-    select_page(
-        tx,
-        "scheduled_tasks",
-        COLUMNS,
-        &f,
-        order,
-        (q.limit, q.offset),
-        read_row,
-    )
+    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
 }
 
 /// The scope's live tasks (enabled, not deleted) exporting `entity` under `key_prefix`: the
@@ -121,20 +65,18 @@ pub(crate) fn live_under(
     key_prefix: &str,
 ) -> Result<Vec<ScheduledTask>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM scheduled_tasks
+        "SELECT {} FROM scheduled_tasks
          WHERE tenant_id = ?1 AND environment_id = ?2 AND status = 'published' AND enabled = 1
            AND entity_type = ?3 AND COALESCE(json_extract(job_config, '$.key_prefix'), '') = ?4
-         ORDER BY created_at, id"
+         ORDER BY created_at, id",
+        ScheduledTask::columns()
     ))?;
-    crate::store::collect(
-        stmt.query(rusqlite::params![
-            scope.tenant_id,
-            scope.environment_id,
-            entity.as_str(),
-            key_prefix
-        ])?,
-        read_row,
-    )
+    record::all(stmt.query(rusqlite::params![
+        scope.tenant_id,
+        scope.environment_id,
+        entity,
+        key_prefix
+    ])?)
 }
 
 /// Sets when the scheduler next starts a run of the task (`None`: not scheduled).
@@ -149,11 +91,12 @@ pub(crate) fn set_next_run(tx: &Transaction<'_>, id: &str, next_run_at: Option<i
 /// Enabled, published tasks whose next run is due, soonest first.
 pub(crate) fn due(tx: &Transaction<'_>, now: i64, limit: usize) -> Result<Vec<ScheduledTask>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM scheduled_tasks
+        "SELECT {} FROM scheduled_tasks
          WHERE enabled = 1 AND status = 'published' AND next_run_at <= ?1
-         ORDER BY next_run_at, id LIMIT ?2"
+         ORDER BY next_run_at, id LIMIT ?2",
+        ScheduledTask::columns()
     ))?;
-    crate::store::collect(stmt.query(rusqlite::params![now, limit as i64])?, read_row)
+    record::all(stmt.query(rusqlite::params![now, limit as i64])?)
 }
 
 /// The soonest next run of any enabled, published task.
@@ -169,13 +112,14 @@ pub(crate) fn earliest_due(tx: &Transaction<'_>) -> Result<Option<i64>> {
 /// they are the ones whose interrupted windows must be scheduled again.
 pub(crate) fn unscheduled(tx: &Transaction<'_>) -> Result<Vec<ScheduledTask>> {
     let mut stmt = tx.prepare(&format!(
-        "SELECT {COLUMNS} FROM scheduled_tasks t
+        "SELECT {} FROM scheduled_tasks t
          WHERE enabled = 1 AND status = 'published' AND next_run_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.scheduled_task_id = t.id
                            AND r.trigger IN ('scheduled', 'retry')
-                           AND r.task_status IN ('PENDING', 'PROCESSING'))"
+                           AND r.task_status IN ('PENDING', 'PROCESSING'))",
+        ScheduledTask::columns()
     ))?;
-    crate::store::collect(stmt.query([])?, read_row)
+    record::all(stmt.query([])?)
 }
 
 /// Whether a scheduled (or retry) run of the task is pending or running.
@@ -277,7 +221,7 @@ pub(crate) fn delete_for_connection(
 pub(crate) fn get_unscoped(tx: &Transaction<'_>, id: &str) -> Result<Option<ScheduledTask>> {
     let mut f = Filter::default();
     f.eq("id", id.to_owned());
-    select_one(tx, "scheduled_tasks", COLUMNS, &f, read_row)
+    record::one(tx, &f)
 }
 
 /// What `/metrics` reads from the database at scrape time (see [`crate::metrics::Gauges`]).

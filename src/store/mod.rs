@@ -2,13 +2,15 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
-use std::collections::BTreeMap;
+pub(crate) mod record;
+
+pub(crate) use record::{Filter, Page};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior};
-use rust_decimal::Decimal;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 /// Migrations in order; the number is the schema version each one produces.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -339,134 +341,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
-}
-
-/// A `WHERE` clause built from optional filters, with its parameters.
-#[derive(Default)]
-pub(crate) struct Filter {
-    clauses: Vec<String>,
-    params: Vec<rusqlite::types::Value>,
-}
-
-impl Filter {
-    /// Every query starts from the caller's scope.
-    pub(crate) fn scoped(scope: &Scope) -> Filter {
-        let mut f = Filter::default();
-        f.eq("tenant_id", scope.tenant_id.clone());
-        f.eq("environment_id", scope.environment_id.clone());
-        f
-    }
-
-    /// Adds `column <op> ?`; `column` and `op` are always literals from this crate.
-    pub(crate) fn cmp(&mut self, column: &str, op: &str, value: impl Into<rusqlite::types::Value>) {
-        self.params.push(value.into());
-        self.clauses
-            .push(format!("{column} {op} ?{}", self.params.len()));
-    }
-
-    pub(crate) fn eq(&mut self, column: &str, value: impl Into<rusqlite::types::Value>) {
-        self.cmp(column, "=", value);
-    }
-
-    pub(crate) fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            "1".to_owned()
-        } else {
-            self.clauses.join(" AND ")
-        }
-    }
-
-    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
-        rusqlite::params_from_iter(&self.params)
-    }
-}
-
-/// The row of `table` that matches `filter`, if any.
-pub(crate) fn select_one<T>(
-    tx: &Transaction<'_>,
-    table: &str,
-    columns: &str,
-    filter: &Filter,
-    read: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Option<T>> {
-    let mut stmt = tx.prepare(&format!(
-        "SELECT {columns} FROM {table} WHERE {}",
-        filter.sql()
-    ))?;
-    let mut rows = stmt.query(filter.params())?;
-    rows.next()?.map(read).transpose()
-}
-
-/// One page of the rows of `table` that match `filter`, in `order`, with the true total.
-/// `table`, `columns` and `order` are always literals from this crate.
-pub(crate) fn select_page<T>(
-    tx: &Transaction<'_>,
-    table: &str,
-    columns: &str,
-    filter: &Filter,
-    order: &str,
-    (limit, offset): (i64, i64),
-    read: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Page<T>> {
-    let total: i64 = tx.query_row(
-        &format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql()),
-        filter.params(),
-        |r| r.get(0),
-    )?;
-    let sql = format!(
-        "SELECT {columns} FROM {table} WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-        filter.sql()
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    let items = collect(stmt.query(filter.params())?, read)?;
-    Ok(Page { items, total })
-}
-
-/// Every row of a query, read by `read`.
-pub(crate) fn collect<T>(
-    mut rows: rusqlite::Rows<'_>,
-    read: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read(r)?);
-    }
-    Ok(out)
-}
-
-/// A page of a list and the true count of rows that match the filters.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Page<T> {
-    pub items: Vec<T>,
-    pub total: i64,
-}
-
-/// A stored decimal column.
-pub(crate) fn decimal(r: &Row<'_>, i: usize, column: &str) -> Result<Decimal> {
-    let text: String = r.get(i)?;
-    crate::ledger::money::parse_stored(&text)
-        .ok_or_else(|| StoreError::Corrupt(format!("{column} is not a decimal: {text:?}")))
-}
-
-/// A stored metadata column (a JSON object of strings, or NULL).
-pub(crate) fn metadata(r: &Row<'_>, i: usize) -> Result<Option<BTreeMap<String, String>>> {
-    let text: Option<String> = r.get(i)?;
-    Ok(text.map(|s| serde_json::from_str(&s)).transpose()?)
-}
-
-/// Metadata as stored.
-pub(crate) fn metadata_json(m: &Option<BTreeMap<String, String>>) -> Result<Option<String>> {
-    Ok(m.as_ref().map(serde_json::to_string).transpose()?)
-}
-
-/// Reads an enum column, turning an unknown stored value into [`StoreError::Corrupt`].
-pub(crate) fn parse_column<T>(
-    column: &str,
-    value: String,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<T> {
-    parse(&value)
-        .ok_or_else(|| StoreError::Corrupt(format!("{column} has unknown value {value:?}")))
 }
 
 #[cfg(test)]

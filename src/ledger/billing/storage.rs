@@ -1,30 +1,16 @@
 //! The `system_jobs` table: the billing jobs each environment has enabled, and their schedule.
 //! A job is due when it is enabled, idle (`started_at` NULL) and its `next_run_at` has passed.
 
-use rusqlite::{Row, Transaction};
+use rusqlite::Transaction;
 
 use crate::ledger::billing::{ClaimedJob, JobName, SystemJob};
-use crate::store::{Result, Scope, parse_column};
+use crate::store::record::{self, Stored};
+use crate::store::{Result, Scope};
 
-const COLUMNS: &str = "tenant_id, environment_id, name, interval_ms, enabled, next_run_at, \
-     last_run_at, last_status, last_error, started_at, created_at, updated_at";
-
-fn read_row(r: &Row<'_>) -> Result<SystemJob> {
-    Ok(SystemJob {
-        tenant_id: r.get(0)?,
-        environment_id: r.get(1)?,
-        name: parse_column("name", r.get(2)?, JobName::parse)?,
-        interval_ms: r.get(3)?,
-        enabled: r.get(4)?,
-        next_run_at: r.get(5)?,
-        last_run_at: r.get(6)?,
-        last_status: r.get(7)?,
-        last_error: r.get(8)?,
-        started_at: r.get(9)?,
-        created_at: r.get(10)?,
-        updated_at: r.get(11)?,
-    })
-}
+crate::store::record::stored!(SystemJob in "system_jobs" {
+    tenant_id, environment_id, name, interval_ms, enabled, next_run_at, last_run_at,
+    last_status, last_error, started_at, created_at, updated_at,
+});
 
 /// Enables the scope's job (making it on first use) and makes it due at `now`. Idempotent: a
 /// scope has at most one job of each name.
@@ -39,7 +25,7 @@ pub(crate) fn enable(tx: &Transaction<'_>, scope: &Scope, name: JobName, now: i6
         rusqlite::params![
             scope.tenant_id,
             scope.environment_id,
-            name.as_str(),
+            name,
             name.interval_ms(),
             now
         ],
@@ -50,12 +36,10 @@ pub(crate) fn enable(tx: &Transaction<'_>, scope: &Scope, name: JobName, now: i6
 /// The scope's jobs, by name.
 pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope) -> Result<Vec<SystemJob>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM system_jobs WHERE tenant_id = ?1 AND environment_id = ?2 ORDER BY name"
+        "SELECT {} FROM system_jobs WHERE tenant_id = ?1 AND environment_id = ?2 ORDER BY name",
+        SystemJob::columns()
     ))?;
-    crate::store::collect(
-        stmt.query(rusqlite::params![scope.tenant_id, scope.environment_id])?,
-        read_row,
-    )
+    record::all(stmt.query(rusqlite::params![scope.tenant_id, scope.environment_id])?)
 }
 
 /// The soonest next run of any enabled, idle job.
@@ -83,7 +67,7 @@ pub(crate) fn claim_due(tx: &Transaction<'_>, now: i64) -> Result<Vec<ClaimedJob
                 tenant_id: r.get(0)?,
                 environment_id: r.get(1)?,
             },
-            name: parse_column("name", r.get(2)?, JobName::parse)?,
+            name: r.get(2)?,
             started_at: now,
         });
     }

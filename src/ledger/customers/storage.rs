@@ -1,12 +1,10 @@
-//! The `customers` table, and the column helpers the ledger tables share.
+//! The `customers` table.
 
-use rusqlite::{Row, Transaction};
+use rusqlite::Transaction;
 
 use crate::ledger::customers::Customer;
-use crate::store::{Filter, Page, Result, Scope, metadata, metadata_json, select_one, select_page};
-
-const COLUMNS: &str = "id, tenant_id, environment_id, external_id, name, email, metadata, status, \
-     created_at, updated_at, created_by, updated_by";
+use crate::store::record;
+use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/customers`.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,71 +14,26 @@ pub(crate) struct CustomerFilter {
     pub offset: i64,
 }
 
-fn read_row(r: &Row<'_>) -> Result<Customer> {
-    Ok(Customer {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        environment_id: r.get(2)?,
-        external_id: r.get(3)?,
-        name: r.get(4)?,
-        email: r.get(5)?,
-        metadata: metadata(r, 6)?,
-        status: r.get(7)?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
-        created_by: r.get(10)?,
-        updated_by: r.get(11)?,
-    })
-}
+crate::store::record::stored!(Customer in "customers" {
+    id, tenant_id, environment_id, external_id, name, email, metadata: json, status,
+    created_at, updated_at, created_by, updated_by,
+});
 
 pub(crate) fn insert(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        ),
-        rusqlite::params![
-            c.id,
-            c.tenant_id,
-            c.environment_id,
-            c.external_id,
-            c.name,
-            c.email,
-            metadata_json(&c.metadata)?,
-            c.status,
-            c.created_at,
-            c.updated_at,
-            c.created_by,
-            c.updated_by,
-        ],
-    )?;
-    Ok(())
+    record::insert(tx, c)
 }
 
 /// Writes back every mutable field of a customer read (and changed) in this transaction.
 pub(crate) fn update(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
-    tx.execute(
-        "UPDATE customers SET external_id = ?1, name = ?2, email = ?3, metadata = ?4,
-             updated_at = ?5, updated_by = ?6
-         WHERE id = ?7 AND tenant_id = ?8 AND environment_id = ?9",
-        rusqlite::params![
-            c.external_id,
-            c.name,
-            c.email,
-            metadata_json(&c.metadata)?,
-            c.updated_at,
-            c.updated_by,
-            c.id,
-            c.tenant_id,
-            c.environment_id,
-        ],
-    )?;
-    Ok(())
+    let scope = Scope {
+        tenant_id: c.tenant_id.clone(),
+        environment_id: c.environment_id.clone(),
+    };
+    record::update(tx, &scope, &c.id, c)
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Customer>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    select_one(tx, "customers", COLUMNS, &f, read_row)
+    record::by_id(tx, scope, id)
 }
 
 pub(crate) fn get_by_external_id(
@@ -90,7 +43,7 @@ pub(crate) fn get_by_external_id(
 ) -> Result<Option<Customer>> {
     let mut f = Filter::scoped(scope);
     f.eq("external_id", external_id.to_owned());
-    select_one(tx, "customers", COLUMNS, &f, read_row)
+    record::one(tx, &f)
 }
 
 /// Newest first, id as tie-break; `total` counts every match.
@@ -103,15 +56,7 @@ pub(crate) fn list(
     if let Some(e) = &q.external_id {
         f.eq("external_id", e.clone());
     }
-    select_page(
-        tx,
-        "customers",
-        COLUMNS,
-        &f,
-        "created_at DESC, id DESC",
-        (q.limit, q.offset),
-        read_row,
-    )
+    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
 }
 
 #[cfg(test)]

@@ -1,16 +1,10 @@
 //! The `subscriptions` table.
 
-use rusqlite::{Row, Transaction};
+use rusqlite::Transaction;
 
-use crate::ledger::money::format;
-use crate::ledger::subscriptions::{BillingPeriod, STATUS_ACTIVE, Subscription};
-use crate::store::{Filter, Page, Result, Scope, parse_column, select_one, select_page};
-use crate::store::{decimal, metadata, metadata_json};
-
-const COLUMNS: &str = "id, tenant_id, environment_id, customer_id, currency, billing_period, \
-     billing_period_count, start_date, billing_anchor, recurring_amount, cancel_at, \
-     current_period_start, current_period_end, subscription_status, metadata, status, \
-     created_at, updated_at, created_by, updated_by";
+use crate::ledger::subscriptions::{STATUS_ACTIVE, Subscription};
+use crate::store::record::{self, Stored};
+use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/subscriptions`.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,67 +14,19 @@ pub(crate) struct SubscriptionFilter {
     pub offset: i64,
 }
 
-fn read_row(r: &Row<'_>) -> Result<Subscription> {
-    Ok(Subscription {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        environment_id: r.get(2)?,
-        customer_id: r.get(3)?,
-        currency: r.get(4)?,
-        billing_period: parse_column("billing_period", r.get(5)?, BillingPeriod::parse)?,
-        billing_period_count: r.get(6)?,
-        start_date: r.get(7)?,
-        billing_anchor: r.get(8)?,
-        recurring_amount: decimal(r, 9, "recurring_amount")?,
-        cancel_at: r.get(10)?,
-        current_period_start: r.get(11)?,
-        current_period_end: r.get(12)?,
-        subscription_status: r.get(13)?,
-        metadata: metadata(r, 14)?,
-        status: r.get(15)?,
-        created_at: r.get(16)?,
-        updated_at: r.get(17)?,
-        created_by: r.get(18)?,
-        updated_by: r.get(19)?,
-    })
-}
+crate::store::record::stored!(Subscription in "subscriptions" {
+    id, tenant_id, environment_id, customer_id, currency, billing_period, billing_period_count,
+    start_date, billing_anchor, recurring_amount: money, cancel_at, current_period_start,
+    current_period_end, subscription_status, metadata: json, status, created_at, updated_at,
+    created_by, updated_by,
+});
 
 pub(crate) fn insert(tx: &Transaction<'_>, s: &Subscription) -> Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO subscriptions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                 ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
-        ),
-        rusqlite::params![
-            s.id,
-            s.tenant_id,
-            s.environment_id,
-            s.customer_id,
-            s.currency,
-            s.billing_period.as_str(),
-            s.billing_period_count,
-            s.start_date,
-            s.billing_anchor,
-            format(s.recurring_amount),
-            s.cancel_at,
-            s.current_period_start,
-            s.current_period_end,
-            s.subscription_status,
-            metadata_json(&s.metadata)?,
-            s.status,
-            s.created_at,
-            s.updated_at,
-            s.created_by,
-            s.updated_by,
-        ],
-    )?;
-    Ok(())
+    record::insert(tx, s)
 }
 
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Subscription>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    select_one(tx, "subscriptions", COLUMNS, &f, read_row)
+    record::by_id(tx, scope, id)
 }
 
 /// Newest first, id as tie-break; `total` counts every match.
@@ -93,15 +39,7 @@ pub(crate) fn list(
     if let Some(c) = &q.customer_id {
         f.eq("customer_id", c.clone());
     }
-    select_page(
-        tx,
-        "subscriptions",
-        COLUMNS,
-        &f,
-        "created_at DESC, id DESC",
-        (q.limit, q.offset),
-        read_row,
-    )
+    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
 }
 
 /// Up to `limit` active subscriptions of the scope whose current period has ended by `now`, or
@@ -114,23 +52,21 @@ pub(crate) fn due_for_billing(
     limit: usize,
 ) -> Result<Vec<Subscription>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM subscriptions
+        "SELECT {} FROM subscriptions
          WHERE tenant_id = ?1 AND environment_id = ?2 AND status = 'published'
            AND subscription_status = ?3
            AND (current_period_end IS NULL OR current_period_end <= ?4) AND id > ?5
-         ORDER BY id LIMIT ?6"
+         ORDER BY id LIMIT ?6",
+        Subscription::columns()
     ))?;
-    crate::store::collect(
-        stmt.query(rusqlite::params![
-            scope.tenant_id,
-            scope.environment_id,
-            STATUS_ACTIVE,
-            now,
-            after_id,
-            limit as i64
-        ])?,
-        read_row,
-    )
+    record::all(stmt.query(rusqlite::params![
+        scope.tenant_id,
+        scope.environment_id,
+        STATUS_ACTIVE,
+        now,
+        after_id,
+        limit as i64
+    ])?)
 }
 
 /// Sets an active subscription's current period and status, if its current period still
