@@ -2,16 +2,16 @@
 //! wallet transaction created in the window, in (created_at, id) order. Optional values that
 //! are NULL are empty cells; no row is ever dropped (Flexprice silently lost rows there).
 
-use super::{LedgerSource, PAGE, cell, keyset};
+use super::{LedgerSource, window_rows};
 use crate::failure::ExportError;
 use crate::formats::{RowSink, entities};
 use crate::scheduled_tasks::EntityType;
 use crate::sources::ExportRequest;
 
-/// The columns of the export, in order.
+/// The columns of the export, in order, then the row's time.
 const SQL: &str =
     "SELECT t.id, c.external_id, c.name, t.wallet_id, t.amount, t.balance_before, t.balance_after,
-        t.reference_id, t.transaction_reason, t.created_at
+        t.reference_id, t.transaction_reason, t.created_at, t.created_at
      FROM wallet_transactions t
      JOIN wallets w ON w.id = t.wallet_id
      JOIN customers c ON c.id = w.customer_id
@@ -26,32 +26,5 @@ pub(super) fn export(
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
     let kinds: Vec<_> = entities::kinds(EntityType::CreditTopups).collect();
-    let mut rows = 0u64;
-    keyset(&src.store, req.cancel, |tx, cursor, last| {
-        let (after_t, after_id) = cursor.map_or((i64::MIN, ""), |(t, id)| (*t, id.as_str()));
-        let mut stmt = tx.prepare_cached(SQL)?;
-        let mut found = stmt.query(rusqlite::params![
-            req.scope.tenant_id,
-            req.scope.environment_id,
-            req.window.0,
-            req.window.1,
-            after_t,
-            after_id,
-            PAGE as i64
-        ])?;
-        let mut seen = 0;
-        while let Some(r) = found.next()? {
-            let cells = kinds
-                .iter()
-                .enumerate()
-                .map(|(i, kind)| cell(r, i, *kind))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            out.row(&cells)?;
-            *last = (r.get(9)?, r.get(0)?);
-            seen += 1;
-        }
-        rows += seen as u64;
-        Ok(seen)
-    })?;
-    Ok(rows)
+    window_rows(src, req, SQL, &kinds, out)
 }

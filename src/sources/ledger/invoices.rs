@@ -3,7 +3,7 @@
 //! it again in the file of the window where that happened, with its new status;
 //! `window_field: "created_at"` gives Flexprice's selection.
 
-use super::{LedgerSource, PAGE, cell, keyset};
+use super::{LedgerSource, window_rows};
 use crate::failure::ExportError;
 use crate::formats::{RowSink, entities};
 use crate::scheduled_tasks::EntityType;
@@ -29,32 +29,6 @@ pub(super) fn export(
          ORDER BY {t}, id LIMIT ?7",
         names.join(", ")
     );
-    let mut rows = 0u64;
-    keyset(&src.store, req.cancel, |tx, cursor, last| {
-        let (after_t, after_id) = cursor.map_or((i64::MIN, ""), |(t, id)| (*t, id.as_str()));
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let mut found = stmt.query(rusqlite::params![
-            req.scope.tenant_id,
-            req.scope.environment_id,
-            req.window.0,
-            req.window.1,
-            after_t,
-            after_id,
-            PAGE as i64
-        ])?;
-        let mut seen = 0;
-        while let Some(r) = found.next()? {
-            let cells = columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| cell(r, i, c.kind))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            out.row(&cells)?;
-            *last = (r.get(columns.len())?, r.get(0)?);
-            seen += 1;
-        }
-        rows += seen as u64;
-        Ok(seen)
-    })?;
-    Ok(rows)
+    let kinds: Vec<_> = columns.iter().map(|c| c.kind).collect();
+    window_rows(src, req, &sql, &kinds, out)
 }

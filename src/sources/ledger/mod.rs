@@ -98,6 +98,47 @@ fn keyset(
     }
 }
 
+/// Writes the rows a query finds in the window, a page at a time in `(time, id)` order. The
+/// query takes the scope (`?1`, `?2`), the window (`?3`, `?4`), the position after which to
+/// read (`?5`, `?6`) and the page size (`?7`); its columns are the row's id, the rest of the
+/// export's columns (`kinds`), then the row's time.
+fn window_rows(
+    src: &LedgerSource,
+    req: &ExportRequest<'_>,
+    sql: &str,
+    kinds: &[ColumnType],
+    out: &mut dyn RowSink,
+) -> Result<u64, ExportError> {
+    let mut rows = 0u64;
+    keyset(&src.store, req.cancel, |tx, cursor, last| {
+        let (after_t, after_id) = cursor.map_or((i64::MIN, ""), |(t, id)| (*t, id.as_str()));
+        let mut stmt = tx.prepare_cached(sql)?;
+        let mut found = stmt.query(rusqlite::params![
+            req.scope.tenant_id,
+            req.scope.environment_id,
+            req.window.0,
+            req.window.1,
+            after_t,
+            after_id,
+            PAGE as i64
+        ])?;
+        let mut seen = 0;
+        while let Some(r) = found.next()? {
+            let cells = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| cell(r, i, *kind))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            out.row(&cells)?;
+            *last = (r.get(kinds.len())?, r.get(0)?);
+            seen += 1;
+        }
+        rows += seen as u64;
+        Ok(seen)
+    })?;
+    Ok(rows)
+}
+
 /// Moves `cursor` to a row's position, reusing its buffer.
 fn set_cursor(cursor: &mut Cursor, time: i64, id: &str) {
     cursor.0 = time;
