@@ -99,19 +99,13 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
-    let (limit, offset) = q.page()?;
     let filter = ConnectionFilter {
         provider_type: q.text("provider_type", 64)?.map(str::to_owned),
         status: q
             .choice("status", ConnectionStatus::parse, "published, archived")?
             .unwrap_or(ConnectionStatus::Published),
-        limit,
-        offset,
     };
-    let page = ctx
-        .app
-        .store
-        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
+    let (page, (limit, offset)) = ctx.page(|tx, s, page| storage::list(tx, s, &filter, page))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
     Reply::json(
         200,

@@ -11,8 +11,6 @@ use crate::store::{Filter, Page, Result, Scope};
 pub(crate) struct ConnectionFilter {
     pub provider_type: Option<String>,
     pub status: ConnectionStatus,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 crate::store::record::stored!(Connection in "connections" {
@@ -41,11 +39,12 @@ pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,
     q: &ConnectionFilter,
+    page: (i64, i64),
 ) -> Result<Page<Connection>> {
     let mut f = Filter::scoped(scope);
     f.eq("status", q.status.as_str().to_owned());
     if let Some(p) = &q.provider_type {
         f.eq("provider_type", p.clone());
     }
-    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
+    record::page(tx, &f, "created_at DESC, id DESC", page)
 }

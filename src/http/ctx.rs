@@ -8,7 +8,8 @@ use super::error::ApiError;
 use super::query::Query;
 pub(super) use crate::app::App;
 use crate::auth::Principal;
-use crate::store::Scope;
+use crate::store::{self, Page, Scope};
+use rusqlite::Transaction;
 
 /// One authenticated request as a handler sees it.
 pub(crate) struct Ctx<'a> {
@@ -43,6 +44,44 @@ impl Ctx<'_> {
             })
     }
 
+    /// Answers a `GET` of one record: `get` reads it by id in the request's scope, `kind`
+    /// names it in the 404 when there is none.
+    pub(crate) fn show<T: View>(
+        &self,
+        kind: &str,
+        id: &str,
+        get: impl FnOnce(&Transaction<'_>, &Scope, &str) -> store::Result<Option<T>>,
+    ) -> Outcome {
+        let record = self
+            .app
+            .store
+            .read(|tx| get(tx, &self.scope, id))?
+            .ok_or_else(|| not_found(kind, id))?;
+        Reply::json(200, record.view())
+    }
+
+    /// Answers a list route: the page (of the query's `limit` and `offset`) `read` finds in
+    /// the request's scope, in Flexprice's list shape.
+    pub(crate) fn list<T: View>(
+        &self,
+        read: impl FnOnce(&Transaction<'_>, &Scope, (i64, i64)) -> store::Result<Page<T>>,
+    ) -> Outcome {
+        let (page, (limit, offset)) = self.page(read)?;
+        let items: Vec<_> = page.items.iter().map(T::view).collect();
+        list_reply(items, page.total, (limit, offset))
+    }
+
+    /// The page `read` finds in the request's scope, and the `(limit, offset)` the query asked
+    /// for.
+    pub(crate) fn page<T>(
+        &self,
+        read: impl FnOnce(&Transaction<'_>, &Scope, (i64, i64)) -> store::Result<Page<T>>,
+    ) -> Result<(Page<T>, (i64, i64)), ApiError> {
+        let asked = self.query.page()?;
+        let page = self.app.store.read(|tx| read(tx, &self.scope, asked))?;
+        Ok((page, asked))
+    }
+
     /// The body parsed as strict JSON; an empty body is an error naming what was expected.
     pub(crate) fn json(&self) -> Result<Value, ApiError> {
         // An empty body gets a clear message of its own rather than a JSON syntax error.
@@ -55,6 +94,43 @@ impl Ctx<'_> {
         Ok(crate::input::parse_json(&self.body)?)
     }
 }
+
+/// How a record shows in answers (its fields as the API names and formats them).
+pub(crate) trait View {
+    type Shown<'a>: Serialize
+    where
+        Self: 'a;
+    fn view(&self) -> Self::Shown<'_>;
+}
+
+/// The fields of Flexprice's BaseModel that a ledger record shows: whose it is and its life.
+/// A view holds it as `#[serde(flatten)] base: BaseView<'a>`, filled by [`base_view!`].
+#[derive(Serialize)]
+pub(crate) struct BaseView<'a> {
+    pub tenant_id: &'a str,
+    pub environment_id: &'a str,
+    pub status: &'a str,
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: &'a str,
+    pub updated_by: &'a str,
+}
+
+/// The [`BaseView`] of a record that has the BaseModel's fields.
+macro_rules! base_view {
+    ($r:expr) => {
+        $crate::http::BaseView {
+            tenant_id: &$r.tenant_id,
+            environment_id: &$r.environment_id,
+            status: &$r.status,
+            created_at: $crate::clock::rfc3339_ms($r.created_at),
+            updated_at: $crate::clock::rfc3339_ms($r.updated_at),
+            created_by: &$r.created_by,
+            updated_by: &$r.updated_by,
+        }
+    };
+}
+pub(crate) use base_view;
 
 /// A 404 for an id of some kind. Ids that do not look like ours are not echoed back, so a
 /// hostile path cannot make the answer (or the log) long.

@@ -12,5 +12,8 @@ pub(crate) mod query;
 pub(crate) mod routes;
 
 pub(crate) use api::Server;
-pub(crate) use ctx::{Body, Ctx, Outcome, Public, Reply, check_endpoint, list_reply, not_found};
+pub(crate) use ctx::{
+    BaseView, Body, Ctx, Outcome, Public, Reply, View, base_view, check_endpoint, list_reply,
+    not_found,
+};
 pub(crate) use error::ApiError;

@@ -5,13 +5,13 @@ use serde_json::{Map, Value, json};
 
 use super::storage::{self, RunFilter, RunSort};
 use crate::clock::rfc3339_ms;
-use crate::http::{Ctx, Outcome, Reply, not_found};
+use crate::http::{Ctx, Outcome, View};
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::{EntityType, MAX_ID_CHARS};
 use crate::store;
 
 #[derive(Serialize)]
-struct RunView<'a> {
+pub(crate) struct RunView<'a> {
     id: &'a str,
     task_type: &'static str,
     entity_type: &'static str,
@@ -102,13 +102,19 @@ fn view(r: &Run) -> RunView<'_> {
     }
 }
 
+impl View for Run {
+    type Shown<'a> = RunView<'a>;
+    fn view(&self) -> RunView<'_> {
+        view(self)
+    }
+}
+
 /// Entity types of Flexprice's import tasks, which its SDKs offer as `entity_type` filters
 /// (`EVENTS` being the only one that is also exported). exportd has no imports.
 const IMPORT_ENTITIES: [&str; 3] = ["PRICES", "CUSTOMERS", "FEATURES"];
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
-    let (limit, offset) = q.page()?;
     let entities: Vec<_> = EntityType::ALL
         .iter()
         .map(|e| e.as_str())
@@ -168,8 +174,6 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
                 "asc, desc",
             )?
             .unwrap_or(true),
-        limit,
-        offset,
     };
     // exportd only exports; an IMPORT filter matches nothing.
     let imports_only = q
@@ -184,25 +188,12 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
         )?
         .unwrap_or(false);
     let matches_none = imports_only || entity_type == Some(None) || status == Some(false);
-    let page = if matches_none {
-        store::Page {
-            items: Vec::new(),
-            total: 0,
-        }
-    } else {
-        ctx.app
-            .store
-            .read(|tx| storage::list(tx, &ctx.scope, &filter))?
-    };
-    let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::http::list_reply(items, page.total, (limit, offset))
+    ctx.list(|tx, s, page| match matches_none {
+        true => Ok(store::Page::default()),
+        false => storage::list(tx, s, &filter, page),
+    })
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    let run = ctx
-        .app
-        .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
-        .ok_or_else(|| not_found("Task", id))?;
-    Reply::json(200, view(&run))
+    ctx.show("Task", id, storage::get)
 }

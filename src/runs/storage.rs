@@ -27,8 +27,6 @@ pub(crate) struct RunFilter {
     pub created_to: Option<i64>,
     pub sort: RunSort,
     pub descending: bool,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 crate::store::record::stored!(Run in "runs" {
@@ -47,7 +45,12 @@ pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Optio
     record::by_id(tx, scope, id)
 }
 
-pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result<Page<Run>> {
+pub(crate) fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    q: &RunFilter,
+    page: (i64, i64),
+) -> Result<Page<Run>> {
     let mut f = Filter::scoped(scope);
     if let Some(id) = &q.scheduled_task_id {
         f.eq("scheduled_task_id", id.clone());
@@ -73,7 +76,7 @@ pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &RunFilter) -> Result
     };
     let dir = if q.descending { "DESC" } else { "ASC" };
     let order = format!("{column} {dir}, id {dir}");
-    record::page(tx, &f, &order, (q.limit, q.offset))
+    record::page(tx, &f, &order, page)
 }
 
 /// Any run by id, whatever its scope (for the workers and signed downloads, never for a

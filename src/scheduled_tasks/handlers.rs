@@ -7,7 +7,7 @@ use super::storage::{self, TaskFilter};
 use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, schedule, window};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
-use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View, check_endpoint, not_found};
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{Run, Trigger, manual_run};
 
@@ -56,6 +56,13 @@ pub(crate) fn view(t: &ScheduledTask) -> TaskView<'_> {
         watermark: t.watermark.map(rfc3339_ms),
         consecutive_failures: t.consecutive_failures,
         paused_reason: t.paused_reason.as_deref(),
+    }
+}
+
+impl View for ScheduledTask {
+    type Shown<'a> = TaskView<'a>;
+    fn view(&self) -> TaskView<'_> {
+        view(self)
     }
 }
 
@@ -132,7 +139,6 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
-    let (limit, offset) = q.page()?;
     let entities: Vec<_> = EntityType::ALL.iter().map(|e| e.as_str()).collect();
     let filter = TaskFilter {
         connection_id: q
@@ -148,24 +154,12 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
         status: q
             .choice("status", TaskStatus::parse, "published, deleted")?
             .unwrap_or(TaskStatus::Published),
-        limit,
-        offset,
     };
-    let page = ctx
-        .app
-        .store
-        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
-    let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::http::list_reply(items, page.total, (limit, offset))
+    ctx.list(|tx, s, page| storage::list(tx, s, &filter, page))
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    let task = ctx
-        .app
-        .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
-        .ok_or_else(|| task_not_found(id))?;
-    Reply::json(200, view(&task))
+    ctx.show("Scheduled task", id, storage::get)
 }
 
 /// Pause or resume. A deleted task cannot be changed; setting the current value is a no-op.

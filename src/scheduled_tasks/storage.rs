@@ -14,8 +14,6 @@ pub(crate) struct TaskFilter {
     pub interval: Option<Interval>,
     pub enabled: Option<bool>,
     pub status: TaskStatus,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 // Stored intervals were accepted when written, so `custom` reads back either way.
@@ -38,6 +36,7 @@ pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,
     q: &TaskFilter,
+    page: (i64, i64),
 ) -> Result<Page<ScheduledTask>> {
     let mut f = Filter::scoped(scope);
     f.eq("status", q.status.as_str().to_owned());
@@ -53,7 +52,7 @@ pub(crate) fn list(
     if let Some(e) = q.enabled {
         f.eq("enabled", e as i64);
     }
-    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
+    record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
 /// The scope's live tasks (enabled, not deleted) exporting `entity` under `key_prefix`: the

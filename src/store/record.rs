@@ -290,3 +290,12 @@ pub(crate) struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
 }
+
+impl<T> Default for Page<T> {
+    fn default() -> Page<T> {
+        Page {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+}

@@ -5,26 +5,21 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::storage::{self, CustomerFilter};
-use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{CUSTOMER, new_id};
 use crate::ledger::customers::{self, Customer, MAX_TEXT};
+use crate::store::record::{self, Stored};
 
 #[derive(Serialize)]
-struct CustomerView<'a> {
+pub(crate) struct CustomerView<'a> {
     id: &'a str,
     external_id: &'a str,
     name: &'a str,
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a BTreeMap<String, String>>,
-    tenant_id: &'a str,
-    environment_id: &'a str,
-    status: &'a str,
-    created_at: String,
-    updated_at: String,
-    created_by: &'a str,
-    updated_by: &'a str,
+    #[serde(flatten)]
+    base: crate::http::BaseView<'a>,
 }
 
 fn view(c: &Customer) -> CustomerView<'_> {
@@ -34,19 +29,52 @@ fn view(c: &Customer) -> CustomerView<'_> {
         name: &c.name,
         email: c.email.as_deref(),
         metadata: c.metadata.as_ref(),
-        tenant_id: &c.tenant_id,
-        environment_id: &c.environment_id,
-        status: &c.status,
-        created_at: rfc3339_ms(c.created_at),
-        updated_at: rfc3339_ms(c.updated_at),
-        created_by: &c.created_by,
-        updated_by: &c.updated_by,
+        base: crate::http::base_view!(c),
+    }
+}
+
+impl View for Customer {
+    type Shown<'a> = CustomerView<'a>;
+    fn view(&self) -> CustomerView<'_> {
+        view(self)
     }
 }
 
 /// The 404 for a customer named by a request: in a path, or in a body field (`customer_id`).
 pub(crate) fn customer_not_found(id: &str) -> ApiError {
     not_found("Customer", id)
+}
+
+/// The customer a new record names in its `customer_id` must exist in the scope (a 404
+/// naming that field otherwise).
+pub(crate) fn check_customer_exists(
+    tx: &rusqlite::Transaction<'_>,
+    ctx: &Ctx<'_>,
+    customer_id: &str,
+) -> Result<(), ApiError> {
+    match storage::get(tx, &ctx.scope, customer_id)? {
+        Some(_) => Ok(()),
+        None => Err(customer_not_found(customer_id).with_detail("customer_id", customer_id)),
+    }
+}
+
+/// Inserts a new record of a customer (the one `customer_id` names, which must exist).
+pub(crate) fn insert_of_customer<T: Stored>(
+    ctx: &Ctx<'_>,
+    customer_id: &str,
+    record: &T,
+) -> Result<(), ApiError> {
+    ctx.app.store.write(|tx| {
+        check_customer_exists(tx, ctx, customer_id)?;
+        Ok(record::insert(tx, record)?)
+    })
+}
+
+/// Answers a list of records of one kind, of the customer the query's `customer_id` names (of
+/// every customer without it).
+pub(crate) fn list_of_customer<T: Stored + View>(ctx: &Ctx<'_>) -> Outcome {
+    let customer_id = ctx.query.text("customer_id", MAX_TEXT)?;
+    ctx.list(|tx, s, page| storage::of_customer::<T>(tx, s, customer_id, page))
 }
 
 /// 409 when another customer of the environment has this external id.
@@ -94,27 +122,14 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
-    let (limit, offset) = q.page()?;
     let filter = CustomerFilter {
         external_id: q.text("external_id", MAX_TEXT)?.map(str::to_owned),
-        limit,
-        offset,
     };
-    let page = ctx
-        .app
-        .store
-        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
-    let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::http::list_reply(items, page.total, (limit, offset))
+    ctx.list(|tx, s, page| storage::list(tx, s, &filter, page))
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    let customer = ctx
-        .app
-        .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
-        .ok_or_else(|| customer_not_found(id))?;
-    Reply::json(200, view(&customer))
+    ctx.show("Customer", id, storage::get)
 }
 
 /// Changes name, email, metadata and external_id (still unique in the environment).

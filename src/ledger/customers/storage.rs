@@ -3,15 +3,13 @@
 use rusqlite::Transaction;
 
 use crate::ledger::customers::Customer;
-use crate::store::record;
+use crate::store::record::{self, Stored};
 use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/customers`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CustomerFilter {
     pub external_id: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 crate::store::record::stored!(Customer in "customers" {
@@ -46,17 +44,33 @@ pub(crate) fn get_by_external_id(
     record::one(tx, &f)
 }
 
+/// The scope's records of one kind that belong to a customer (to any, when `customer_id` is
+/// `None`): newest first, id as tie-break; `total` counts every match.
+pub(crate) fn of_customer<T: Stored>(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    customer_id: Option<&str>,
+    page: (i64, i64),
+) -> Result<Page<T>> {
+    let mut f = Filter::scoped(scope);
+    if let Some(c) = customer_id {
+        f.eq("customer_id", c.to_owned());
+    }
+    record::page(tx, &f, "created_at DESC, id DESC", page)
+}
+
 /// Newest first, id as tie-break; `total` counts every match.
 pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,
     q: &CustomerFilter,
+    page: (i64, i64),
 ) -> Result<Page<Customer>> {
     let mut f = Filter::scoped(scope);
     if let Some(e) = &q.external_id {
         f.eq("external_id", e.clone());
     }
-    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
+    record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
 #[cfg(test)]
@@ -102,12 +116,8 @@ mod tests {
                     get_by_external_id(tx, &scope("dev"), "a")?.map(|c| c.id),
                     Some("cust_3".to_owned())
                 );
-                let q = CustomerFilter {
-                    external_id: None,
-                    limit: 1,
-                    offset: 0,
-                };
-                let page = list(tx, &scope("prod"), &q)?;
+                let q = CustomerFilter { external_id: None };
+                let page = list(tx, &scope("prod"), &q, (1, 0))?;
                 assert_eq!((page.total, page.items[0].id.as_str()), (2, "cust_2"));
                 Ok::<_, StoreError>(())
             })

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::storage::{self, InvoiceFilter};
 use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{INVOICE, new_id};
-use crate::ledger::customers::handlers::customer_not_found;
+use crate::ledger::customers::handlers::check_customer_exists;
 use crate::ledger::invoices::{
     self, Illegal, Invoice, InvoiceStatus, LineItem, PAYMENT_PENDING, PAYMENT_STATUSES,
     REASON_MANUAL, TYPE_ONE_OFF,
@@ -20,10 +20,8 @@ use crate::ledger::money;
 /// An invoice on the wire: every column of the table, decimals as strings, times as RFC 3339
 /// or null; `line_items` on single-invoice answers (not in lists).
 #[derive(Serialize)]
-struct InvoiceView<'a> {
+pub(crate) struct InvoiceView<'a> {
     id: &'a str,
-    tenant_id: &'a str,
-    environment_id: &'a str,
     customer_id: &'a str,
     subscription_id: Option<&'a str>,
     invoice_number: &'a str,
@@ -54,13 +52,10 @@ struct InvoiceView<'a> {
     metadata: Option<&'a BTreeMap<String, String>>,
     idempotency_key: Option<&'a str>,
     version: i64,
-    status: &'a str,
-    created_by: &'a str,
-    updated_by: &'a str,
-    created_at: String,
-    updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     line_items: Option<Vec<LineItemView<'a>>>,
+    #[serde(flatten)]
+    base: crate::http::BaseView<'a>,
 }
 
 #[derive(Serialize)]
@@ -100,8 +95,6 @@ fn view<'a>(i: &'a Invoice, lines: Option<&'a [LineItem]>) -> InvoiceView<'a> {
     let f = |d: Decimal| money::format(d);
     InvoiceView {
         id: &i.id,
-        tenant_id: &i.tenant_id,
-        environment_id: &i.environment_id,
         customer_id: &i.customer_id,
         subscription_id: i.subscription_id.as_deref(),
         invoice_number: &i.invoice_number,
@@ -132,12 +125,15 @@ fn view<'a>(i: &'a Invoice, lines: Option<&'a [LineItem]>) -> InvoiceView<'a> {
         metadata: i.metadata.as_ref(),
         idempotency_key: i.idempotency_key.as_deref(),
         version: i.version,
-        status: &i.status,
-        created_by: &i.created_by,
-        updated_by: &i.updated_by,
-        created_at: rfc3339_ms(i.created_at),
-        updated_at: rfc3339_ms(i.updated_at),
         line_items: lines.map(|ls| ls.iter().map(line_view).collect()),
+        base: crate::http::base_view!(i),
+    }
+}
+
+impl View for Invoice {
+    type Shown<'a> = InvoiceView<'a>;
+    fn view(&self) -> InvoiceView<'_> {
+        view(self, None)
     }
 }
 
@@ -169,12 +165,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
             let lines = storage::line_items(tx, &ctx.scope, &existing.id)?;
             return Ok((200, existing, lines));
         }
-        crate::ledger::customers::storage::get(tx, &ctx.scope, &input.customer_id)?.ok_or_else(
-            || {
-                customer_not_found(&input.customer_id)
-                    .with_detail("customer_id", input.customer_id.as_str())
-            },
-        )?;
+        check_customer_exists(tx, ctx, &input.customer_id)?;
         let invoice = Invoice {
             id: new_id(INVOICE),
             tenant_id: ctx.scope.tenant_id.clone(),
@@ -243,7 +234,6 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let q = &ctx.query;
-    let (limit, offset) = q.page()?;
     let statuses: Vec<_> = InvoiceStatus::ALL.iter().map(|s| s.as_str()).collect();
     let filter = InvoiceFilter {
         customer_id: q
@@ -255,15 +245,8 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
             |s| PAYMENT_STATUSES.contains(&s).then(|| s.to_owned()),
             &PAYMENT_STATUSES.join(", "),
         )?,
-        limit,
-        offset,
     };
-    let page = ctx
-        .app
-        .store
-        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
-    let items: Vec<_> = page.items.iter().map(|i| view(i, None)).collect();
-    crate::http::list_reply(items, page.total, (limit, offset))
+    ctx.list(|tx, s, page| storage::list(tx, s, &filter, page))
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

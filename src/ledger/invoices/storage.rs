@@ -13,8 +13,6 @@ pub(crate) struct InvoiceFilter {
     pub customer_id: Option<String>,
     pub invoice_status: Option<InvoiceStatus>,
     pub payment_status: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 crate::store::record::stored!(Invoice in "invoices" {
@@ -108,6 +106,7 @@ pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,
     q: &InvoiceFilter,
+    page: (i64, i64),
 ) -> Result<Page<Invoice>> {
     let mut f = Filter::scoped(scope);
     if let Some(c) = &q.customer_id {
@@ -119,7 +118,7 @@ pub(crate) fn list(
     if let Some(s) = &q.payment_status {
         f.eq("payment_status", s.clone());
     }
-    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
+    record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
 /// Up to `limit` DRAFT invoices of the scope whose period ended before `before`, oldest

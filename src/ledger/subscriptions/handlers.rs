@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::storage::{self, SubscriptionFilter};
+use super::storage;
 use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::http::{Ctx, Outcome, Reply, View};
 use crate::ids::{SUBSCRIPTION, new_id};
-use crate::ledger::customers::handlers::customer_not_found;
+use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::subscriptions::{self, STATUS_ACTIVE, Subscription};
 
 #[derive(Serialize)]
-struct SubscriptionView<'a> {
+pub(crate) struct SubscriptionView<'a> {
     id: &'a str,
     customer_id: &'a str,
     currency: &'a str,
@@ -29,13 +29,8 @@ struct SubscriptionView<'a> {
     subscription_status: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a BTreeMap<String, String>>,
-    tenant_id: &'a str,
-    environment_id: &'a str,
-    status: &'a str,
-    created_at: String,
-    updated_at: String,
-    created_by: &'a str,
-    updated_by: &'a str,
+    #[serde(flatten)]
+    base: crate::http::BaseView<'a>,
 }
 
 fn view(s: &Subscription) -> SubscriptionView<'_> {
@@ -53,18 +48,15 @@ fn view(s: &Subscription) -> SubscriptionView<'_> {
         current_period_end: s.current_period_end.map(rfc3339_ms),
         subscription_status: &s.subscription_status,
         metadata: s.metadata.as_ref(),
-        tenant_id: &s.tenant_id,
-        environment_id: &s.environment_id,
-        status: &s.status,
-        created_at: rfc3339_ms(s.created_at),
-        updated_at: rfc3339_ms(s.updated_at),
-        created_by: &s.created_by,
-        updated_by: &s.updated_by,
+        base: crate::http::base_view!(s),
     }
 }
 
-fn subscription_not_found(id: &str) -> ApiError {
-    not_found("Subscription", id)
+impl View for Subscription {
+    type Shown<'a> = SubscriptionView<'a>;
+    fn view(&self) -> SubscriptionView<'_> {
+        view(self)
+    }
 }
 
 pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
@@ -93,41 +85,14 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         created_by: by.clone(),
         updated_by: by.clone(),
     };
-    ctx.app.store.write(|tx| {
-        crate::ledger::customers::storage::get(tx, &ctx.scope, &subscription.customer_id)?
-            .ok_or_else(|| {
-                customer_not_found(&subscription.customer_id)
-                    .with_detail("customer_id", subscription.customer_id.as_str())
-            })?;
-        storage::insert(tx, &subscription)?;
-        Ok::<_, ApiError>(())
-    })?;
+    customers::handlers::insert_of_customer(ctx, &subscription.customer_id, &subscription)?;
     Reply::json(201, view(&subscription))
 }
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
-    let q = &ctx.query;
-    let (limit, offset) = q.page()?;
-    let filter = SubscriptionFilter {
-        customer_id: q
-            .text("customer_id", crate::ledger::customers::MAX_TEXT)?
-            .map(str::to_owned),
-        limit,
-        offset,
-    };
-    let page = ctx
-        .app
-        .store
-        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
-    let items: Vec<_> = page.items.iter().map(view).collect();
-    crate::http::list_reply(items, page.total, (limit, offset))
+    customers::handlers::list_of_customer::<Subscription>(ctx)
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    let subscription = ctx
-        .app
-        .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
-        .ok_or_else(|| subscription_not_found(id))?;
-    Reply::json(200, view(&subscription))
+    ctx.show("Subscription", id, storage::get)
 }

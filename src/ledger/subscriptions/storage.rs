@@ -4,15 +4,7 @@ use rusqlite::Transaction;
 
 use crate::ledger::subscriptions::{STATUS_ACTIVE, Subscription};
 use crate::store::record::{self, Stored};
-use crate::store::{Filter, Page, Result, Scope};
-
-/// Filters of `GET /v1/subscriptions`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SubscriptionFilter {
-    pub customer_id: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
-}
+use crate::store::{Result, Scope};
 
 crate::store::record::stored!(Subscription in "subscriptions" {
     id, tenant_id, environment_id, customer_id, currency, billing_period, billing_period_count,
@@ -21,25 +13,8 @@ crate::store::record::stored!(Subscription in "subscriptions" {
     created_by, updated_by,
 });
 
-pub(crate) fn insert(tx: &Transaction<'_>, s: &Subscription) -> Result<()> {
-    record::insert(tx, s)
-}
-
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Subscription>> {
     record::by_id(tx, scope, id)
-}
-
-/// Newest first, id as tie-break; `total` counts every match.
-pub(crate) fn list(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    q: &SubscriptionFilter,
-) -> Result<Page<Subscription>> {
-    let mut f = Filter::scoped(scope);
-    if let Some(c) = &q.customer_id {
-        f.eq("customer_id", c.clone());
-    }
-    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
 }
 
 /// Up to `limit` active subscriptions of the scope whose current period has ended by `now`, or

@@ -5,18 +5,18 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::json;
 
-use super::storage::{self, WalletFilter};
+use super::storage;
 use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{WALLET, WALLET_TRANSACTION, new_id};
-use crate::ledger::customers::handlers::customer_not_found;
+use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::wallets::{
     self, TRANSACTION_COMPLETED, TxType, WALLET_ACTIVE, Wallet, WalletTransaction,
 };
 
 #[derive(Serialize)]
-struct WalletView<'a> {
+pub(crate) struct WalletView<'a> {
     id: &'a str,
     customer_id: &'a str,
     currency: &'a str,
@@ -25,13 +25,8 @@ struct WalletView<'a> {
     metadata: Option<&'a BTreeMap<String, String>>,
     balance: String,
     wallet_status: &'a str,
-    tenant_id: &'a str,
-    environment_id: &'a str,
-    status: &'a str,
-    created_at: String,
-    updated_at: String,
-    created_by: &'a str,
-    updated_by: &'a str,
+    #[serde(flatten)]
+    base: crate::http::BaseView<'a>,
 }
 
 fn view(w: &Wallet) -> WalletView<'_> {
@@ -43,13 +38,14 @@ fn view(w: &Wallet) -> WalletView<'_> {
         metadata: w.metadata.as_ref(),
         balance: money::format(w.balance),
         wallet_status: &w.wallet_status,
-        tenant_id: &w.tenant_id,
-        environment_id: &w.environment_id,
-        status: &w.status,
-        created_at: rfc3339_ms(w.created_at),
-        updated_at: rfc3339_ms(w.updated_at),
-        created_by: &w.created_by,
-        updated_by: &w.updated_by,
+        base: crate::http::base_view!(w),
+    }
+}
+
+impl View for Wallet {
+    type Shown<'a> = WalletView<'a>;
+    fn view(&self) -> WalletView<'_> {
+        view(self)
     }
 }
 
@@ -117,43 +113,16 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         created_by: by.clone(),
         updated_by: by.clone(),
     };
-    ctx.app.store.write(|tx| {
-        crate::ledger::customers::storage::get(tx, &ctx.scope, &wallet.customer_id)?.ok_or_else(
-            || {
-                customer_not_found(&wallet.customer_id)
-                    .with_detail("customer_id", wallet.customer_id.as_str())
-            },
-        )?;
-        storage::insert(tx, &wallet)?;
-        Ok::<_, ApiError>(())
-    })?;
+    customers::handlers::insert_of_customer(ctx, &wallet.customer_id, &wallet)?;
     Reply::json(201, view(&wallet))
 }
 
 pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
-    let q = &ctx.query;
-    let page_args = q.page()?;
-    let filter = WalletFilter {
-        customer_id: q
-            .text("customer_id", crate::ledger::customers::MAX_TEXT)?
-            .map(str::to_owned),
-        limit: page_args.0,
-        offset: page_args.1,
-    };
-    let page = ctx
-        .app
-        .store
-        .read(|tx| storage::list(tx, &ctx.scope, &filter))?;
-    crate::http::list_reply(page.items.iter().map(view).collect(), page.total, page_args)
+    customers::handlers::list_of_customer::<Wallet>(ctx)
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    let wallet = ctx
-        .app
-        .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
-        .ok_or_else(|| wallet_not_found(id))?;
-    Reply::json(200, view(&wallet))
+    ctx.show("Wallet", id, storage::get)
 }
 
 pub(crate) fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {

@@ -8,14 +8,6 @@ use crate::ledger::wallets::{Wallet, WalletTransaction};
 use crate::store::record;
 use crate::store::{Filter, Page, Result, Scope};
 
-/// Filters of `GET /v1/wallets`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct WalletFilter {
-    pub customer_id: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
 crate::store::record::stored!(Wallet in "wallets" {
     id, tenant_id, environment_id, customer_id, currency, name, metadata: json, balance: money,
     wallet_status, status, created_at, updated_at, created_by, updated_by,
@@ -27,21 +19,8 @@ crate::store::record::stored!(WalletTransaction in "wallet_transactions" {
     transaction_status, idempotency_key, status, created_at, created_by,
 });
 
-pub(crate) fn insert(tx: &Transaction<'_>, w: &Wallet) -> Result<()> {
-    record::insert(tx, w)
-}
-
 pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Wallet>> {
     record::by_id(tx, scope, id)
-}
-
-/// Newest first, id as tie-break; `total` counts every match.
-pub(crate) fn list(tx: &Transaction<'_>, scope: &Scope, q: &WalletFilter) -> Result<Page<Wallet>> {
-    let mut f = Filter::scoped(scope);
-    if let Some(c) = &q.customer_id {
-        f.eq("customer_id", c.clone());
-    }
-    record::page(tx, &f, "created_at DESC, id DESC", (q.limit, q.offset))
 }
 
 /// Sets a wallet's balance (read and checked in the same transaction).
