@@ -12,6 +12,7 @@ use crate::auth::KeyRing;
 use crate::clock::rfc3339_ms;
 use crate::config::Loaded;
 use crate::runs::{ManualRunError, RunStatus, manual_run};
+use crate::store::record::Stored;
 
 /// Exit code 0 when the run completed, 1 when it failed.
 pub(crate) fn export(
@@ -39,8 +40,7 @@ pub(crate) fn export(
                 StartError::Refused(format!("--{}: {}", e.field.replace("_time", ""), e.message))
             }
         })?;
-    app.store
-        .write(|tx| crate::runs::storage::insert(tx, &run))?;
+    app.store.write(|tx| run.insert(tx))?;
     crate::runs::execute::execute(&app, &run.id, &AtomicBool::new(false))?;
     let done = app
         .store

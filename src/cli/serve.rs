@@ -14,7 +14,7 @@ use crate::failure::{ExportError, Failure};
 use crate::http::Server;
 use crate::runs::workers::Workers;
 use crate::secrets::{KeySource, SecretBox};
-use crate::store::{self, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     let config = loaded.config;
@@ -258,18 +258,9 @@ fn abort_uploads(app: &App, runs: &[crate::runs::Run]) {
         let (Some(key), Some(upload_id)) = (&run.object_key, &run.upload_id) else {
             continue;
         };
-        let scope = store::Scope {
-            tenant_id: run.tenant_id.clone(),
-            environment_id: run.environment_id.clone(),
-        };
-        let found = app.store.read(|tx| {
-            let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
-            let conn = match &task {
-                Some(t) => crate::connections::storage::get(tx, &scope, &t.connection_id)?,
-                None => None,
-            };
-            Ok::<_, StoreError>(task.zip(conn))
-        });
+        let found = app
+            .store
+            .read(|tx| crate::runs::task_and_connection(tx, run));
         let result = match found {
             Ok(Some((task, conn))) => crate::sinks::destination::destination(
                 &app.config,

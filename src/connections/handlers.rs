@@ -8,6 +8,7 @@ use super::{Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
 use crate::clock::rfc3339_ms;
 use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::ids::{CONNECTION, new_id};
+use crate::store::record::Stored;
 
 #[derive(Serialize)]
 struct ConnectionView<'a> {
@@ -93,7 +94,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         created_by: ctx.principal.key_name.clone(),
         updated_by: ctx.principal.key_name.clone(),
     };
-    ctx.app.store.write(|tx| storage::insert(tx, &connection))?;
+    ctx.app.store.write(|tx| connection.insert(tx))?;
     Reply::json(201, view(&connection))
 }
 
@@ -117,7 +118,7 @@ pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let connection = ctx
         .app
         .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
+        .read(|tx| Connection::by_id(tx, &ctx.scope, id))?
         .ok_or_else(|| connection_not_found(id))?;
     Reply::json(200, view(&connection))
 }
@@ -130,7 +131,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let managed = ctx
         .app
         .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
+        .read(|tx| Connection::by_id(tx, &ctx.scope, id))?
         .ok_or_else(|| connection_not_found(id))?
         .is_managed();
     let mut change = super::parse_update(&body, managed)?;
@@ -140,7 +141,8 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     check_sync_endpoint(ctx, &change.sync_s3)?;
     let now = ctx.now();
     let connection = ctx.app.store.write(|tx| {
-        let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
+        let mut c =
+            Connection::by_id(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
         if c.status == ConnectionStatus::Archived {
             return Err(ApiError::invalid_operation(format!(
                 "Connection {id} has been deleted and cannot be modified"
@@ -160,7 +162,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         }
         c.updated_at = now;
         c.updated_by = ctx.principal.key_name.clone();
-        storage::update(tx, &c)?;
+        c.update(tx)?;
         Ok::<_, ApiError>(c)
     })?;
     Reply::json(200, view(&connection))
@@ -170,7 +172,8 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
-        let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
+        let mut c =
+            Connection::by_id(tx, &ctx.scope, id)?.ok_or_else(|| connection_not_found(id))?;
         if c.status == ConnectionStatus::Published {
             let by = ctx.principal.key_name.clone();
             let tasks = crate::scheduled_tasks::storage::delete_for_connection(
@@ -179,7 +182,7 @@ pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
             c.status = ConnectionStatus::Archived;
             c.updated_at = now;
             c.updated_by = by;
-            storage::update(tx, &c)?;
+            c.update(tx)?;
             log::info!("connection {id} deleted with {tasks} scheduled task(s)");
         }
         Ok::<_, ApiError>(())
@@ -196,7 +199,7 @@ pub(crate) fn test(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let conn = ctx
         .app
         .store
-        .read(|tx| storage::get(tx, &ctx.scope, id))?
+        .read(|tx| Connection::by_id(tx, &ctx.scope, id))?
         .filter(|c| c.status == ConnectionStatus::Published)
         .ok_or_else(|| connection_not_found(id))?;
     let body = if ctx.body.iter().all(u8::is_ascii_whitespace) {

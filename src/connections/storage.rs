@@ -18,23 +18,6 @@ crate::store::record::stored!(Connection in "connections" {
     sealed_secrets, status, created_at, updated_at, created_by, updated_by,
 });
 
-pub(crate) fn insert(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
-    record::insert(tx, c)
-}
-
-/// Writes back every mutable field of a connection read (and changed) in this transaction.
-pub(crate) fn update(tx: &Transaction<'_>, c: &Connection) -> Result<()> {
-    let scope = Scope {
-        tenant_id: c.tenant_id.clone(),
-        environment_id: c.environment_id.clone(),
-    };
-    record::update(tx, &scope, &c.id, c)
-}
-
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Connection>> {
-    record::by_id(tx, scope, id)
-}
-
 pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,

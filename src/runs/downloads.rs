@@ -16,7 +16,7 @@ use crate::secrets::{parse_hex32, to_hex};
 use crate::sinks::Destination;
 use crate::sinks::destination::destination;
 use crate::sinks::key::{compression_of_key, content_type};
-use crate::store::{Scope, StoreError};
+use crate::store::record::Stored;
 
 /// How long a download link works.
 pub(crate) const LINK_SECONDS: i64 = 30 * 60;
@@ -30,24 +30,13 @@ fn signature(app: &App, run_id: &str, expires: i64) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The run's task and connection, for a run in `scope`.
+/// The run's task and connection, or a 404 when either is gone.
 fn task_of(
     app: &App,
     run: &Run,
 ) -> Result<(ScheduledTask, crate::connections::Connection), ApiError> {
-    let scope = Scope {
-        tenant_id: run.tenant_id.clone(),
-        environment_id: run.environment_id.clone(),
-    };
     app.store
-        .read(|tx| {
-            let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
-            let conn = match &task {
-                Some(t) => crate::connections::storage::get(tx, &scope, &t.connection_id)?,
-                None => None,
-            };
-            Ok::<_, StoreError>(task.zip(conn))
-        })?
+        .read(|tx| super::task_and_connection(tx, run))?
         .ok_or_else(|| {
             ApiError::not_found("The task's scheduled task or connection no longer exists")
         })
@@ -87,7 +76,7 @@ pub(crate) fn link(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let run = ctx
         .app
         .store
-        .read(|tx| crate::runs::storage::get(tx, &ctx.scope, id))?
+        .read(|tx| crate::runs::Run::by_id(tx, &ctx.scope, id))?
         .ok_or_else(|| not_found("Task", id))?;
     let key = completed_key(&run)?;
     let (task, conn) = task_of(ctx.app, &run)?;

@@ -22,7 +22,7 @@ use crate::sinks::ObjectMeta;
 use crate::sinks::destination::destination;
 use crate::sinks::key::{content_type, manifest_key, object_key};
 use crate::sources::ExportRequest;
-use crate::store::{Scope, StoreError};
+use crate::store::StoreError;
 use crate::webhooks;
 
 /// Executes a PENDING run and records its outcome. A run that is not PENDING (another worker
@@ -186,19 +186,9 @@ fn export(
     run: &Run,
     cancel: &AtomicBool,
 ) -> Result<(Completed, Option<Finishing>), ExportError> {
-    let scope = Scope {
-        tenant_id: run.tenant_id.clone(),
-        environment_id: run.environment_id.clone(),
-    };
-    let (task, connection) = app.store.read(|tx| {
-        let task = crate::scheduled_tasks::storage::get(tx, &scope, &run.scheduled_task_id)?;
-        let connection = match &task {
-            Some(t) => crate::connections::storage::get(tx, &scope, &t.connection_id)?,
-            None => None,
-        };
-        Ok::<_, StoreError>((task, connection))
-    })?;
-    let (Some(task), Some(connection)) = (task, connection) else {
+    let scope = run.scope();
+    let found = app.store.read(|tx| super::task_and_connection(tx, run))?;
+    let Some((task, connection)) = found else {
         return Err(ExportError::terminal(
             "the scheduled task or its connection no longer exists",
             format!("run {} of task {}", run.id, run.scheduled_task_id),

@@ -9,6 +9,7 @@ use crate::http::{Ctx, Outcome, View};
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::{EntityType, MAX_ID_CHARS};
 use crate::store;
+use crate::store::record::Stored;
 
 #[derive(Serialize)]
 pub(crate) struct RunView<'a> {
@@ -195,5 +196,5 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Task", id, storage::get)
+    ctx.show("Task", id, Run::by_id)
 }

@@ -10,6 +10,7 @@ pub(crate) mod workers;
 use crate::clock::{parse_rfc3339_ms, rfc3339_ms};
 use crate::input::{InputError, Obj, parse_json};
 use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
+use crate::store::record::Stored;
 
 crate::names::named! {
     pub(crate) enum RunStatus {
@@ -69,7 +70,28 @@ pub(crate) struct Run {
     pub superseded_by: Option<String>,
 }
 
+/// The scheduled task a run exports and that task's connection, if both still exist.
+pub(crate) fn task_and_connection(
+    tx: &rusqlite::Transaction<'_>,
+    run: &Run,
+) -> crate::store::Result<Option<(ScheduledTask, crate::connections::Connection)>> {
+    let scope = run.scope();
+    let Some(task) = ScheduledTask::by_id(tx, &scope, &run.scheduled_task_id)? else {
+        return Ok(None);
+    };
+    let connection = crate::connections::Connection::by_id(tx, &scope, &task.connection_id)?;
+    Ok(connection.map(|c| (task, c)))
+}
+
 impl Run {
+    /// The tenant and environment the run belongs to.
+    pub(crate) fn scope(&self) -> crate::store::Scope {
+        crate::store::Scope {
+            tenant_id: self.tenant_id.clone(),
+            environment_id: self.environment_id.clone(),
+        }
+    }
+
     /// A new PENDING run of a task's window.
     pub(crate) fn pending(
         task: &ScheduledTask,

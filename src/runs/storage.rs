@@ -37,14 +37,6 @@ crate::store::record::stored!(Run in "runs" {
     created_by, upload_id, run_after, superseded_at, superseded_by,
 });
 
-pub(crate) fn insert(tx: &Transaction<'_>, run: &Run) -> Result<()> {
-    record::insert(tx, run)
-}
-
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Run>> {
-    record::by_id(tx, scope, id)
-}
-
 pub(crate) fn list(
     tx: &Transaction<'_>,
     scope: &Scope,

@@ -10,6 +10,7 @@ use crate::connections::ConnectionStatus;
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, check_endpoint, not_found};
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{Run, Trigger, manual_run};
+use crate::store::record::Stored;
 
 /// A scheduled task on the wire: Flexprice's fields, then exportd's scheduler extensions.
 #[derive(Serialize)]
@@ -104,12 +105,13 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     }
     let now = ctx.now();
     let task = ctx.app.store.write(|tx| {
-        let connection = crate::connections::storage::get(tx, &ctx.scope, &input.connection_id)?
-            .filter(|c| c.status == ConnectionStatus::Published)
-            .ok_or_else(|| {
-                not_found("Connection", &input.connection_id)
-                    .with_detail("connection_id", input.connection_id.as_str())
-            })?;
+        let connection =
+            crate::connections::Connection::by_id(tx, &ctx.scope, &input.connection_id)?
+                .filter(|c| c.status == ConnectionStatus::Published)
+                .ok_or_else(|| {
+                    not_found("Connection", &input.connection_id)
+                        .with_detail("connection_id", input.connection_id.as_str())
+                })?;
         let target = if connection.is_managed() {
             Some(ctx.managed_target()?)
         } else {
@@ -130,7 +132,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
             task.next_run_at = Some(schedule::next_due(&task, &ctx.app.config));
         }
         check_output_free(tx, ctx, &task)?;
-        storage::insert(tx, &task)?;
+        task.insert(tx)?;
         Ok::<_, ApiError>(task)
     })?;
     ctx.app.scheduler.notify();
@@ -159,7 +161,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Scheduled task", id, storage::get)
+    ctx.show("Scheduled task", id, ScheduledTask::by_id)
 }
 
 /// Pause or resume. A deleted task cannot be changed; setting the current value is a no-op.
@@ -167,7 +169,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let enabled = super::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let task = ctx.app.store.write(|tx| {
-        let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         if task.status == TaskStatus::Deleted {
             return Err(ApiError::invalid_operation(format!(
                 "Scheduled task {id} has been deleted and cannot be modified"
@@ -192,7 +194,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
             now,
             &ctx.principal.key_name,
         )?;
-        storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))
+        ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))
     })?;
     ctx.app.scheduler.notify();
     Reply::json(200, view(&task))
@@ -204,7 +206,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
-        storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         storage::mark_deleted(tx, &ctx.scope, id, now, &ctx.principal.key_name)?;
         Ok::<_, ApiError>(())
     })?;
@@ -222,9 +224,9 @@ pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub(crate) fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     let (run, mode) = ctx.app.store.write(|tx| {
-        let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         let (run, window) = manual_run(&task, &ctx.body, &ctx.principal.key_name, now)?;
-        crate::runs::storage::insert(tx, &run)?;
+        run.insert(tx)?;
         Ok::<_, ApiError>((run, window.mode()))
     })?;
     ctx.app.queue_run(&run.id, &run.scheduled_task_id);
@@ -269,7 +271,7 @@ pub(crate) fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
     }
     let now = ctx.now();
     let runs = ctx.app.store.write(|tx| {
-        let task = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
         if task.status == TaskStatus::Deleted {
             return Err(ApiError::invalid_operation(format!(
                 "Scheduled task {id} has been deleted and cannot be backfilled"
@@ -295,7 +297,7 @@ pub(crate) fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
         let mut runs = Vec::with_capacity(windows.len());
         for window in windows {
             let run = Run::pending(&task, Trigger::Backfill, 1, window, &ctx.principal.key_name, now);
-            crate::runs::storage::insert(tx, &run)?;
+            run.insert(tx)?;
             runs.push(run);
         }
         Ok::<_, ApiError>(runs)

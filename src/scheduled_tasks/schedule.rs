@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::failure::{ExportError, Failure};
 use crate::runs::{Run, Trigger};
 use crate::store::StoreError;
+use crate::store::record::Stored;
 
 /// When the task's next window is due.
 pub(crate) fn next_due(task: &ScheduledTask, config: &Config) -> i64 {
@@ -194,7 +195,7 @@ pub(crate) fn follow_up(
         return Ok((None, summary));
     }
     let next = run.next_attempt(run_after, now);
-    crate::runs::storage::insert(tx, &next)?;
+    next.insert(tx)?;
     let summary = match run_after {
         None => format!("{summary}; run again as {}", next.id),
         Some(at) => format!(

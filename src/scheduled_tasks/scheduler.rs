@@ -28,6 +28,7 @@ use crate::scheduled_tasks::schedule::next_due;
 use crate::scheduled_tasks::storage;
 use crate::scheduled_tasks::window;
 use crate::store::StoreError;
+use crate::store::record::Stored;
 
 /// Longest sleep with the real clock: bounds the effect of a wall-clock jump.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -97,7 +98,7 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
                     (Trigger::Scheduled, 1)
                 };
                 let run = Run::pending(&task, trigger, attempt, window, "scheduler", now);
-                crate::runs::storage::insert(tx, &run)?;
+                run.insert(tx)?;
                 storage::set_next_run(tx, &task.id, None)?;
                 runs.push((run.id, task.id));
             }

@@ -23,14 +23,6 @@ crate::store::record::stored!(ScheduledTask in "scheduled_tasks" {
     next_run_at, last_run_at, last_run_status, consecutive_failures, paused_reason,
 });
 
-pub(crate) fn insert(tx: &Transaction<'_>, t: &ScheduledTask) -> Result<()> {
-    record::insert(tx, t)
-}
-
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<ScheduledTask>> {
-    record::by_id(tx, scope, id)
-}
-
 /// Newest first, id as tie-break; `total` counts every match, not just this page.
 pub(crate) fn list(
     tx: &Transaction<'_>,

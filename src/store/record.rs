@@ -17,6 +17,23 @@ pub(crate) trait Stored: Sized {
     fn columns() -> &'static str;
     fn read(r: &Row<'_>) -> Result<Self>;
     fn values(&self) -> Result<Vec<Value>>;
+
+    /// Inserts the record.
+    fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
+        insert(tx, self)
+    }
+
+    /// The record of the scope with this id, if any.
+    fn by_id(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Self>> {
+        by_id(tx, scope, id)
+    }
+
+    /// Writes every column of the record back to its row (the record was read, and changed,
+    /// in this transaction): the row with the record's `id`, `tenant_id` and
+    /// `environment_id`.
+    fn update(&self, tx: &Transaction<'_>) -> Result<()> {
+        update(tx, self)
+    }
 }
 
 /// How a field is kept in its column.
@@ -210,37 +227,28 @@ pub(crate) fn all<T: Stored>(mut rows: rusqlite::Rows<'_>) -> Result<Vec<T>> {
     Ok(out)
 }
 
-/// Writes every column of a record of the scope back to its row (the record was read, and
-/// changed, in this transaction).
-pub(crate) fn update<T: Stored>(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    id: &str,
-    record: &T,
-) -> Result<()> {
-    let mut values = record.values()?;
-    let sets: Vec<String> = T::columns()
-        .split(", ")
-        .enumerate()
-        .map(|(i, column)| format!("{column} = ?{}", i + 1))
+fn update<T: Stored>(tx: &Transaction<'_>, record: &T) -> Result<()> {
+    let columns: Vec<&str> = T::columns().split(", ").collect();
+    let at = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| i + 1)
+            .ok_or_else(|| StoreError::Corrupt(format!("{} has no {name} column", T::TABLE)))
+    };
+    let sets: Vec<String> = (1..=columns.len())
+        .map(|i| format!("{} = ?{i}", columns[i - 1]))
         .collect();
-    let n = values.len();
-    values.extend([
-        Value::Text(id.to_owned()),
-        Value::Text(scope.tenant_id.clone()),
-        Value::Text(scope.environment_id.clone()),
-    ]);
-    tx.execute(
-        &format!(
-            "UPDATE {} SET {} WHERE id = ?{} AND tenant_id = ?{} AND environment_id = ?{}",
-            T::TABLE,
-            sets.join(", "),
-            n + 1,
-            n + 2,
-            n + 3
-        ),
-        rusqlite::params_from_iter(values),
-    )?;
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ?{} AND tenant_id = ?{} AND environment_id = ?{}",
+        T::TABLE,
+        sets.join(", "),
+        at("id")?,
+        at("tenant_id")?,
+        at("environment_id")?
+    );
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(record.values()?))?;
     Ok(())
 }
 

@@ -12,13 +12,13 @@ use crate::ids::{INVOICE, new_id};
 use crate::ledger::customers::Customer;
 use crate::ledger::events::storage::StoredEvent;
 use crate::ledger::invoices::{
-    Invoice, InvoiceStatus, LineItem, PAYMENT_PENDING, REASON_SUBSCRIPTION_CYCLE,
-    TYPE_SUBSCRIPTION, line_item_ids,
+    Invoice, LineItem, REASON_SUBSCRIPTION_CYCLE, TYPE_SUBSCRIPTION, line_item_ids,
 };
 use crate::ledger::meters::{Accumulator, Meter, MeterIndex};
 use crate::ledger::money::{self, exact_mul};
 use crate::ledger::periods::Period;
 use crate::ledger::subscriptions::Subscription;
+use crate::store::Scope;
 
 /// Why a period cannot be billed: an amount that cannot be represented exactly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,45 +155,28 @@ pub(super) fn subscription_invoice(
         lines.push(line(&m.feature_name, price, charge.quantity, Some(&m.id)));
     }
     let total = total.normalize();
-    let invoice = Invoice {
-        id,
+    let scope = Scope {
         tenant_id: sub.tenant_id.clone(),
         environment_id: sub.environment_id.clone(),
-        customer_id: sub.customer_id.clone(),
+    };
+    let invoice = Invoice {
         subscription_id: Some(sub.id.clone()),
         invoice_number,
         invoice_type: TYPE_SUBSCRIPTION.to_owned(),
-        invoice_status: InvoiceStatus::Draft,
-        payment_status: PAYMENT_PENDING.to_owned(),
-        currency: sub.currency.clone(),
-        amount_due: total,
-        amount_paid: Decimal::ZERO,
-        amount_remaining: total,
-        subtotal: total,
-        total,
-        total_discount: Decimal::ZERO,
-        total_tax: Decimal::ZERO,
-        adjustment_amount: Decimal::ZERO,
-        refunded_amount: Decimal::ZERO,
         billing_sequence: Some(period.sequence),
-        description: None,
-        due_date: None,
-        paid_at: None,
-        voided_at: None,
-        finalized_at: None,
         billing_period: Some(sub.billing_period.as_str().to_owned()),
         period_start: Some(period.start),
         period_end: Some(period.end),
-        invoice_pdf_url: None,
         billing_reason: REASON_SUBSCRIPTION_CYCLE.to_owned(),
-        metadata: None,
-        idempotency_key: None,
-        version: 1,
-        status: "published".to_owned(),
-        created_by: SYSTEM_USER.to_owned(),
-        updated_by: SYSTEM_USER.to_owned(),
-        created_at: now,
-        updated_at: now,
+        ..Invoice::draft(
+            id,
+            &scope,
+            &sub.customer_id,
+            &sub.currency,
+            total,
+            SYSTEM_USER,
+            now,
+        )
     };
     Ok((invoice, lines))
 }
@@ -229,20 +212,7 @@ mod tests {
     }
 
     fn customer() -> Customer {
-        Customer {
-            id: "cust_1".into(),
-            tenant_id: "t".into(),
-            environment_id: "e".into(),
-            external_id: "acme".into(),
-            name: String::new(),
-            email: None,
-            metadata: None,
-            status: "published".into(),
-            created_at: 0,
-            updated_at: 0,
-            created_by: "k".into(),
-            updated_by: "k".into(),
-        }
+        Customer::sample("cust_1", "e", "acme", 0)
     }
 
     fn event(
@@ -359,7 +329,7 @@ mod tests {
             (
                 "SUBSCRIPTION",
                 "SUBSCRIPTION_CYCLE",
-                InvoiceStatus::Draft,
+                crate::ledger::invoices::InvoiceStatus::Draft,
                 Some(1),
                 Some("MONTHLY"),
                 "EUR",

@@ -14,6 +14,7 @@ use crate::ledger::meters::{Meter, MeterIndex};
 use crate::ledger::periods::{Period, Schedule};
 use crate::ledger::subscriptions::{STATUS_ACTIVE, Subscription};
 use crate::store::Scope;
+use crate::store::record::Stored;
 
 /// Events read per query while measuring usage.
 const EVENT_PAGE: usize = 5000;
@@ -93,7 +94,7 @@ fn bill_subscription(
     })?;
     let customer = app
         .store
-        .read(|tx| crate::ledger::customers::storage::get(tx, &scope, &sub.customer_id))?
+        .read(|tx| crate::ledger::customers::Customer::by_id(tx, &scope, &sub.customer_id))?
         .ok_or_else(|| Stop::Failed(format!("its customer {} is missing", sub.customer_id)))?;
     let meters = priced_meters(&app.config.meters, &sub.currency);
     let mut billed = 0;

@@ -8,7 +8,7 @@ use super::storage::{self, CustomerFilter};
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{CUSTOMER, new_id};
 use crate::ledger::customers::{self, Customer, MAX_TEXT};
-use crate::store::record::{self, Stored};
+use crate::store::record::Stored;
 
 #[derive(Serialize)]
 pub(crate) struct CustomerView<'a> {
@@ -52,7 +52,7 @@ pub(crate) fn check_customer_exists(
     ctx: &Ctx<'_>,
     customer_id: &str,
 ) -> Result<(), ApiError> {
-    match storage::get(tx, &ctx.scope, customer_id)? {
+    match Customer::by_id(tx, &ctx.scope, customer_id)? {
         Some(_) => Ok(()),
         None => Err(customer_not_found(customer_id).with_detail("customer_id", customer_id)),
     }
@@ -66,7 +66,7 @@ pub(crate) fn insert_of_customer<T: Stored>(
 ) -> Result<(), ApiError> {
     ctx.app.store.write(|tx| {
         check_customer_exists(tx, ctx, customer_id)?;
-        Ok(record::insert(tx, record)?)
+        Ok(record.insert(tx)?)
     })
 }
 
@@ -114,7 +114,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     };
     ctx.app.store.write(|tx| {
         check_external_id_free(tx, ctx, &customer.external_id, None)?;
-        storage::insert(tx, &customer)?;
+        customer.insert(tx)?;
         Ok::<_, ApiError>(())
     })?;
     Reply::json(201, view(&customer))
@@ -129,7 +129,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Customer", id, storage::get)
+    ctx.show("Customer", id, Customer::by_id)
 }
 
 /// Changes name, email, metadata and external_id (still unique in the environment).
@@ -137,14 +137,14 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let change = customers::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let customer = ctx.app.store.write(|tx| {
-        let mut c = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| customer_not_found(id))?;
+        let mut c = Customer::by_id(tx, &ctx.scope, id)?.ok_or_else(|| customer_not_found(id))?;
         if let Some(external_id) = &change.external_id {
             check_external_id_free(tx, ctx, external_id, Some(id))?;
         }
         if c.apply(change) {
             c.updated_at = now;
             c.updated_by = ctx.principal.key_name.clone();
-            storage::update(tx, &c)?;
+            c.update(tx)?;
         }
         Ok::<_, ApiError>(c)
     })?;

@@ -126,6 +126,25 @@ pub(crate) fn parse_update(body: &Value) -> Result<UpdateCustomer, InputError> {
 }
 
 impl Customer {
+    /// A published customer with no name, email or metadata (tests' fixture).
+    #[cfg(test)]
+    pub(crate) fn sample(id: &str, env: &str, external_id: &str, at: i64) -> Customer {
+        Customer {
+            id: id.into(),
+            tenant_id: "t".into(),
+            environment_id: env.into(),
+            external_id: external_id.into(),
+            name: String::new(),
+            email: None,
+            metadata: None,
+            status: "published".into(),
+            created_at: at,
+            updated_at: at,
+            created_by: "k".into(),
+            updated_by: "k".into(),
+        }
+    }
+
     /// Applies an update; returns whether anything changed.
     pub(crate) fn apply(&mut self, change: UpdateCustomer) -> bool {
         let before = self.clone();
@@ -202,18 +221,9 @@ mod tests {
     #[test]
     fn updates_only_what_is_given() {
         let mut c = Customer {
-            id: "cust_1".into(),
-            tenant_id: "t".into(),
-            environment_id: "e".into(),
-            external_id: "x".into(),
             name: "Old".into(),
             email: Some("a@b.io".into()),
-            metadata: None,
-            status: "published".into(),
-            created_at: 0,
-            updated_at: 0,
-            created_by: "k".into(),
-            updated_by: "k".into(),
+            ..Customer::sample("cust_1", "e", "x", 0)
         };
         assert!(!c.apply(parse_update(&json!({})).unwrap()));
         assert!(c.apply(parse_update(&json!({"name": "New", "email": ""})).unwrap()));

@@ -17,23 +17,6 @@ crate::store::record::stored!(Customer in "customers" {
     created_at, updated_at, created_by, updated_by,
 });
 
-pub(crate) fn insert(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
-    record::insert(tx, c)
-}
-
-/// Writes back every mutable field of a customer read (and changed) in this transaction.
-pub(crate) fn update(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
-    let scope = Scope {
-        tenant_id: c.tenant_id.clone(),
-        environment_id: c.environment_id.clone(),
-    };
-    record::update(tx, &scope, &c.id, c)
-}
-
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Customer>> {
-    record::by_id(tx, scope, id)
-}
-
 pub(crate) fn get_by_external_id(
     tx: &Transaction<'_>,
     scope: &Scope,
@@ -82,18 +65,8 @@ mod tests {
 
     fn customer(id: &str, env: &str, external_id: &str, at: i64) -> Customer {
         Customer {
-            id: id.into(),
-            tenant_id: "t".into(),
-            environment_id: env.into(),
-            external_id: external_id.into(),
-            name: String::new(),
-            email: None,
             metadata: Some(BTreeMap::from([("k".to_owned(), "v".to_owned())])),
-            status: "published".into(),
-            created_at: at,
-            updated_at: at,
-            created_by: "key".into(),
-            updated_by: "key".into(),
+            ..Customer::sample(id, env, external_id, at)
         }
     }
 
@@ -102,16 +75,16 @@ mod tests {
         let (_dir, store) = temp_store();
         store
             .write(|tx| {
-                insert(tx, &customer("cust_1", "prod", "a", 1))?;
-                insert(tx, &customer("cust_2", "prod", "b", 2))?;
-                insert(tx, &customer("cust_3", "dev", "a", 3))
+                customer("cust_1", "prod", "a", 1).insert(tx)?;
+                customer("cust_2", "prod", "b", 2).insert(tx)?;
+                customer("cust_3", "dev", "a", 3).insert(tx)
             })
             .unwrap();
         store
             .read(|tx| {
-                let c = get(tx, &scope("prod"), "cust_1")?.expect("found");
+                let c = Customer::by_id(tx, &scope("prod"), "cust_1")?.expect("found");
                 assert_eq!(c, customer("cust_1", "prod", "a", 1));
-                assert_eq!(get(tx, &scope("dev"), "cust_1")?, None);
+                assert_eq!(Customer::by_id(tx, &scope("dev"), "cust_1")?, None);
                 assert_eq!(
                     get_by_external_id(tx, &scope("dev"), "a")?.map(|c| c.id),
                     Some("cust_3".to_owned())
@@ -123,7 +96,7 @@ mod tests {
             })
             .unwrap();
         // The same external id twice in one environment breaks the table's unique rule.
-        let dup = store.write(|tx| insert(tx, &customer("cust_4", "prod", "a", 4)));
+        let dup = store.write(|tx| customer("cust_4", "prod", "a", 4).insert(tx));
         assert!(dup.is_err());
     }
 }

@@ -11,11 +11,9 @@ use crate::clock::rfc3339_ms;
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{INVOICE, new_id};
 use crate::ledger::customers::handlers::check_customer_exists;
-use crate::ledger::invoices::{
-    self, Illegal, Invoice, InvoiceStatus, LineItem, PAYMENT_PENDING, PAYMENT_STATUSES,
-    REASON_MANUAL, TYPE_ONE_OFF,
-};
+use crate::ledger::invoices::{self, Illegal, Invoice, InvoiceStatus, LineItem, PAYMENT_STATUSES};
 use crate::ledger::money;
+use crate::store::record::Stored;
 
 /// An invoice on the wire: every column of the table, decimals as strings, times as RFC 3339
 /// or null; `line_items` on single-invoice answers (not in lists).
@@ -167,44 +165,20 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         }
         check_customer_exists(tx, ctx, &input.customer_id)?;
         let invoice = Invoice {
-            id: new_id(INVOICE),
-            tenant_id: ctx.scope.tenant_id.clone(),
-            environment_id: ctx.scope.environment_id.clone(),
-            customer_id: input.customer_id.clone(),
-            subscription_id: None,
             invoice_number: storage::next_number(tx, &ctx.scope)?,
-            invoice_type: TYPE_ONE_OFF.to_owned(),
-            invoice_status: InvoiceStatus::Draft,
-            payment_status: PAYMENT_PENDING.to_owned(),
-            currency: input.currency.clone(),
-            amount_due: input.amount_due,
-            amount_paid: Decimal::ZERO,
-            amount_remaining: input.amount_due,
-            subtotal: input.amount_due,
-            total: input.amount_due,
-            total_discount: Decimal::ZERO,
-            total_tax: Decimal::ZERO,
-            adjustment_amount: Decimal::ZERO,
-            refunded_amount: Decimal::ZERO,
-            billing_sequence: None,
             description: input.description.clone(),
             due_date: input.due_date,
-            paid_at: None,
-            voided_at: None,
-            finalized_at: None,
-            billing_period: None,
-            period_start: None,
-            period_end: None,
-            invoice_pdf_url: None,
-            billing_reason: REASON_MANUAL.to_owned(),
             metadata: input.metadata.clone(),
             idempotency_key: input.idempotency_key.clone(),
-            version: 1,
-            status: "published".to_owned(),
-            created_by: by.clone(),
-            updated_by: by.clone(),
-            created_at: now,
-            updated_at: now,
+            ..Invoice::draft(
+                new_id(INVOICE),
+                &ctx.scope,
+                &input.customer_id,
+                &input.currency,
+                input.amount_due,
+                by,
+                now,
+            )
         };
         let ids = invoices::line_item_ids(input.line_items.len());
         let lines: Vec<LineItem> = input
@@ -251,7 +225,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let (invoice, lines) = ctx.app.store.read(|tx| {
-        let invoice = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let invoice = Invoice::by_id(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
         let lines = storage::line_items(tx, &ctx.scope, id)?;
         Ok::<_, ApiError>((invoice, lines))
     })?;
@@ -267,7 +241,8 @@ fn transition(
 ) -> Outcome {
     let now = ctx.now();
     let (invoice, lines) = ctx.app.store.write(|tx| {
-        let mut invoice = storage::get(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let mut invoice =
+            Invoice::by_id(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
         change(&mut invoice, now, &ctx.principal.key_name)?;
         // Every write goes through the one writer connection, so the version read above is
         // still current; the check guards against a future writer elsewhere.

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::money::{self, Bound};
 use crate::clock::parse_rfc3339_ms;
 use crate::input::{InputError, Obj};
+use crate::store::Scope;
 
 const MAX_TEXT: usize = 255;
 const MAX_DESCRIPTION: usize = 4096;
@@ -304,6 +305,59 @@ fn illegal(message: String) -> Illegal {
 }
 
 impl Invoice {
+    /// A new published DRAFT invoice of a customer: `amount` due, nothing paid, no tax,
+    /// discount or period; a one-off invoice made by hand until the caller says otherwise.
+    pub(crate) fn draft(
+        id: String,
+        scope: &Scope,
+        customer_id: &str,
+        currency: &str,
+        amount: Decimal,
+        by: &str,
+        now: i64,
+    ) -> Invoice {
+        Invoice {
+            id,
+            tenant_id: scope.tenant_id.clone(),
+            environment_id: scope.environment_id.clone(),
+            customer_id: customer_id.to_owned(),
+            subscription_id: None,
+            invoice_number: String::new(),
+            invoice_type: TYPE_ONE_OFF.to_owned(),
+            invoice_status: InvoiceStatus::Draft,
+            payment_status: PAYMENT_PENDING.to_owned(),
+            currency: currency.to_owned(),
+            amount_due: amount,
+            amount_paid: Decimal::ZERO,
+            amount_remaining: amount,
+            subtotal: amount,
+            total: amount,
+            total_discount: Decimal::ZERO,
+            total_tax: Decimal::ZERO,
+            adjustment_amount: Decimal::ZERO,
+            refunded_amount: Decimal::ZERO,
+            billing_sequence: None,
+            description: None,
+            due_date: None,
+            paid_at: None,
+            voided_at: None,
+            finalized_at: None,
+            billing_period: None,
+            period_start: None,
+            period_end: None,
+            invoice_pdf_url: None,
+            billing_reason: REASON_MANUAL.to_owned(),
+            metadata: None,
+            idempotency_key: None,
+            version: 1,
+            status: "published".to_owned(),
+            created_by: by.to_owned(),
+            updated_by: by.to_owned(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     fn touch(&mut self, now: i64, by: &str) {
         self.version += 1;
         self.updated_at = now;
@@ -413,46 +467,13 @@ mod tests {
     }
 
     fn invoice(amount: &str) -> Invoice {
-        let amount = dec(amount);
-        Invoice {
-            id: "inv_1".into(),
+        let scope = Scope {
             tenant_id: "t".into(),
             environment_id: "e".into(),
-            customer_id: "cust_1".into(),
-            subscription_id: None,
+        };
+        Invoice {
             invoice_number: invoice_number(1),
-            invoice_type: TYPE_ONE_OFF.into(),
-            invoice_status: InvoiceStatus::Draft,
-            payment_status: PAYMENT_PENDING.into(),
-            currency: "USD".into(),
-            amount_due: amount,
-            amount_paid: Decimal::ZERO,
-            amount_remaining: amount,
-            subtotal: amount,
-            total: amount,
-            total_discount: Decimal::ZERO,
-            total_tax: Decimal::ZERO,
-            adjustment_amount: Decimal::ZERO,
-            refunded_amount: Decimal::ZERO,
-            billing_sequence: None,
-            description: None,
-            due_date: None,
-            paid_at: None,
-            voided_at: None,
-            finalized_at: None,
-            billing_period: None,
-            period_start: None,
-            period_end: None,
-            invoice_pdf_url: None,
-            billing_reason: REASON_MANUAL.into(),
-            metadata: None,
-            idempotency_key: None,
-            version: 1,
-            status: "published".into(),
-            created_by: "k".into(),
-            updated_by: "k".into(),
-            created_at: 0,
-            updated_at: 0,
+            ..Invoice::draft("inv_1".into(), &scope, "cust_1", "USD", dec(amount), "k", 0)
         }
     }
 

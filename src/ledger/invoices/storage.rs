@@ -76,10 +76,6 @@ pub(crate) fn update_status(tx: &Transaction<'_>, i: &Invoice) -> Result<bool> {
     Ok(changed == 1)
 }
 
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Invoice>> {
-    record::by_id(tx, scope, id)
-}
-
 pub(crate) fn get_by_idempotency_key(
     tx: &Transaction<'_>,
     scope: &Scope,

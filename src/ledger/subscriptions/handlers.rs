@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::storage;
 use crate::clock::rfc3339_ms;
 use crate::http::{Ctx, Outcome, Reply, View};
 use crate::ids::{SUBSCRIPTION, new_id};
 use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::subscriptions::{self, STATUS_ACTIVE, Subscription};
+use crate::store::record::Stored;
 
 #[derive(Serialize)]
 pub(crate) struct SubscriptionView<'a> {
@@ -94,5 +94,5 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Subscription", id, storage::get)
+    ctx.show("Subscription", id, Subscription::by_id)
 }

@@ -13,10 +13,6 @@ crate::store::record::stored!(Subscription in "subscriptions" {
     created_by, updated_by,
 });
 
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Subscription>> {
-    record::by_id(tx, scope, id)
-}
-
 /// Up to `limit` active subscriptions of the scope whose current period has ended by `now`, or
 /// that have none yet, with ids after `after_id`, in id order (the billing-period job).
 pub(crate) fn due_for_billing(

@@ -14,6 +14,7 @@ use crate::ledger::money;
 use crate::ledger::wallets::{
     self, TRANSACTION_COMPLETED, TxType, WALLET_ACTIVE, Wallet, WalletTransaction,
 };
+use crate::store::record::Stored;
 
 #[derive(Serialize)]
 pub(crate) struct WalletView<'a> {
@@ -122,7 +123,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Wallet", id, storage::get)
+    ctx.show("Wallet", id, Wallet::by_id)
 }
 
 pub(crate) fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {
@@ -141,7 +142,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
     let by = &ctx.principal.key_name;
     let (wallet, transaction) = ctx.app.store.write(|tx| {
         let mut wallet =
-            storage::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+            Wallet::by_id(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
         if let Some(key) = &m.idempotency_key
             && let Some(first) = storage::transaction_by_key(tx, &ctx.scope, id, key)?
         {
@@ -190,7 +191,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
             created_at,
             created_by: by.clone(),
         };
-        storage::insert_transaction(tx, &transaction)?;
+        transaction.insert(tx)?;
         storage::set_balance(tx, &ctx.scope, id, after, created_at, by)?;
         wallet.balance = after;
         wallet.updated_at = created_at;
@@ -207,7 +208,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
 pub(crate) fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let page_args = ctx.query.page()?;
     let page = ctx.app.store.read(|tx| {
-        storage::get(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+        Wallet::by_id(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
         Ok::<_, ApiError>(storage::transactions(tx, &ctx.scope, id, page_args)?)
     })?;
     crate::http::list_reply(

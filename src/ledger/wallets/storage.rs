@@ -19,10 +19,6 @@ crate::store::record::stored!(WalletTransaction in "wallet_transactions" {
     transaction_status, idempotency_key, status, created_at, created_by,
 });
 
-pub(crate) fn get(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Wallet>> {
-    record::by_id(tx, scope, id)
-}
-
 /// Sets a wallet's balance (read and checked in the same transaction).
 pub(crate) fn set_balance(
     tx: &Transaction<'_>,
@@ -45,10 +41,6 @@ pub(crate) fn set_balance(
         ],
     )?;
     Ok(())
-}
-
-pub(crate) fn insert_transaction(tx: &Transaction<'_>, t: &WalletTransaction) -> Result<()> {
-    record::insert(tx, t)
 }
 
 /// The wallet's transaction with this idempotency key, if any.
