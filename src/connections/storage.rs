@@ -4,6 +4,7 @@ use rusqlite::Transaction;
 
 use crate::connections::{Connection, ConnectionStatus};
 use crate::store::record;
+use crate::store::record::Json;
 use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/connections`.
@@ -14,7 +15,7 @@ pub(crate) struct ConnectionFilter {
 }
 
 crate::store::record::stored!(Connection in "connections" {
-    id, tenant_id, environment_id, name, provider_type, sync_s3: json, metadata: json,
+    id, tenant_id, environment_id, name, provider_type, sync_s3: Json, metadata: Json,
     sealed_secrets, status, created_at, updated_at, created_by, updated_by,
 });
 

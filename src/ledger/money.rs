@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::{Number, Value};
 
 use crate::input::{InputError, Obj, check_text};
+use crate::store::{self, record};
 
 /// Most decimal places an amount or quantity may have.
 pub(crate) const MAX_SCALE: u32 = 12;
@@ -279,6 +280,21 @@ pub(crate) fn parse_currency(field: &str, text: &str) -> Result<String, InputErr
 pub(crate) fn required_currency<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<String, InputError> {
     let text = obj.required_str(key, 64)?;
     parse_currency(&obj.field(key), text)
+}
+
+/// How the ledger keeps an exact decimal in a column: as its text ([`format`]).
+pub(crate) struct Money;
+
+impl record::Column<Decimal> for Money {
+    fn read(r: &rusqlite::Row<'_>, i: usize, name: &str) -> store::Result<Decimal> {
+        let text: String = r.get(i)?;
+        parse_stored(&text)
+            .ok_or_else(|| store::StoreError::Corrupt(format!("{name} is not a decimal: {text:?}")))
+    }
+
+    fn write(value: &Decimal) -> store::Result<rusqlite::types::Value> {
+        Ok(rusqlite::types::Value::Text(format(*value)))
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 use rusqlite::types::{FromSql, ToSql, ToSqlOutput, Value};
 use rusqlite::{Row, Transaction};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -79,32 +78,18 @@ impl<T: Serialize + DeserializeOwned> Column<T> for Json {
     }
 }
 
-/// An exact decimal as its text (`crate::ledger::money::format`).
-pub(crate) struct Money;
-
-impl Column<Decimal> for Money {
-    fn read(r: &Row<'_>, i: usize, name: &str) -> Result<Decimal> {
-        let text: String = r.get(i)?;
-        crate::ledger::money::parse_stored(&text)
-            .ok_or_else(|| StoreError::Corrupt(format!("{name} is not a decimal: {text:?}")))
-    }
-
-    fn write(value: &Decimal) -> Result<Value> {
-        Ok(Value::Text(crate::ledger::money::format(*value)))
-    }
-}
-
 /// Declares how a record type is stored:
 ///
 /// ```ignore
-/// stored!(Wallet in "wallets" { id, metadata: json, balance: money, tx_type("type"), .. });
+/// stored!(Wallet in "wallets" { id, metadata: Json, balance: Money, tx_type("type"), .. });
 /// ```
 ///
 /// Every field of the struct, in the table's column order; `("column")` when the column has
-/// another name, `: json` or `: money` when the field is kept as JSON or as a decimal's text.
+/// another name, `: C` when the field is kept as the [`Column`] `C` says ([`Json`],
+/// `ledger::money::Money`) rather than as it is ([`Plain`]).
 macro_rules! stored {
     ($ty:ident in $table:literal {
-        $($field:ident $(($column:literal))? $(: $how:ident)?),+ $(,)?
+        $($field:ident $(($column:literal))? $(: $how:ty)?),+ $(,)?
     }) => {
         impl $crate::store::record::Stored for $ty {
             const TABLE: &'static str = $table;
@@ -146,16 +131,13 @@ macro_rules! column_name {
     };
 }
 
-/// The [`Column`] a `stored!` marker names.
+/// The [`Column`] of a `stored!` field: [`Plain`] unless one is named.
 macro_rules! kind {
     () => {
         $crate::store::record::Plain
     };
-    (json) => {
-        $crate::store::record::Json
-    };
-    (money) => {
-        $crate::store::record::Money
+    ($how:ty) => {
+        $how
     };
 }
 

@@ -3,6 +3,7 @@
 use rusqlite::Transaction;
 
 use crate::ledger::customers::Customer;
+use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Filter, Page, Result, Scope};
 
@@ -13,7 +14,7 @@ pub(crate) struct CustomerFilter {
 }
 
 crate::store::record::stored!(Customer in "customers" {
-    id, tenant_id, environment_id, external_id, name, email, metadata: json, status,
+    id, tenant_id, environment_id, external_id, name, email, metadata: Json, status,
     created_at, updated_at, created_by, updated_by,
 });
 

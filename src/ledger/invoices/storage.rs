@@ -3,7 +3,9 @@
 use rusqlite::Transaction;
 
 use crate::ledger::invoices::{Invoice, InvoiceStatus, LineItem, invoice_number};
+use crate::ledger::money::Money;
 use crate::ledger::money::format;
+use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Filter, Page, Result, Scope};
 
@@ -17,17 +19,17 @@ pub(crate) struct InvoiceFilter {
 
 crate::store::record::stored!(Invoice in "invoices" {
     id, tenant_id, environment_id, customer_id, subscription_id, invoice_number, invoice_type,
-    invoice_status, payment_status, currency, amount_due: money, amount_paid: money,
-    amount_remaining: money, subtotal: money, total: money, total_discount: money,
-    total_tax: money, adjustment_amount: money, refunded_amount: money, billing_sequence,
+    invoice_status, payment_status, currency, amount_due: Money, amount_paid: Money,
+    amount_remaining: Money, subtotal: Money, total: Money, total_discount: Money,
+    total_tax: Money, adjustment_amount: Money, refunded_amount: Money, billing_sequence,
     description, due_date, paid_at, voided_at, finalized_at, billing_period, period_start,
-    period_end, invoice_pdf_url, billing_reason, metadata: json, idempotency_key, version,
+    period_end, invoice_pdf_url, billing_reason, metadata: Json, idempotency_key, version,
     status, created_by, updated_by, created_at, updated_at,
 });
 
 crate::store::record::stored!(LineItem in "invoice_line_items" {
-    id, tenant_id, environment_id, invoice_id, display_name, amount: money, quantity: money,
-    meter_id, period_start, period_end, metadata: json, created_at,
+    id, tenant_id, environment_id, invoice_id, display_name, amount: Money, quantity: Money,
+    meter_id, period_start, period_end, metadata: Json, created_at,
 });
 
 /// The next invoice number of the scope's environment (`INV-000001`, ...). Call it in the

@@ -4,18 +4,20 @@ use rusqlite::Transaction;
 use rust_decimal::Decimal;
 
 use crate::ledger::money;
+use crate::ledger::money::Money;
 use crate::ledger::wallets::{Wallet, WalletTransaction};
 use crate::store::record;
+use crate::store::record::Json;
 use crate::store::{Filter, Page, Result, Scope};
 
 crate::store::record::stored!(Wallet in "wallets" {
-    id, tenant_id, environment_id, customer_id, currency, name, metadata: json, balance: money,
+    id, tenant_id, environment_id, customer_id, currency, name, metadata: Json, balance: Money,
     wallet_status, status, created_at, updated_at, created_by, updated_by,
 });
 
 crate::store::record::stored!(WalletTransaction in "wallet_transactions" {
-    id, tenant_id, environment_id, wallet_id, tx_type("type"), amount: money,
-    balance_before: money, balance_after: money, reference_id, transaction_reason,
+    id, tenant_id, environment_id, wallet_id, tx_type("type"), amount: Money,
+    balance_before: Money, balance_after: Money, reference_id, transaction_reason,
     transaction_status, idempotency_key, status, created_at, created_by,
 });
 
