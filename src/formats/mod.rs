@@ -79,3 +79,10 @@ impl<'a> Cell<'a> {
 pub(crate) trait RowSink {
     fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError>;
 }
+
+/// A closure over each row is a sink too (a source's tests collect rows with one).
+impl<F: FnMut(&[Cell<'_>]) -> Result<(), ExportError>> RowSink for F {
+    fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError> {
+        self(cells)
+    }
+}
