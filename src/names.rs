@@ -65,6 +65,12 @@ macro_rules! named {
             }
         }
 
+        impl From<$name> for rusqlite::types::Value {
+            fn from(value: $name) -> rusqlite::types::Value {
+                rusqlite::types::Value::Text(value.as_str().to_owned())
+            }
+        }
+
         impl rusqlite::types::FromSql for $name {
             fn column_result(
                 value: rusqlite::types::ValueRef<'_>,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::storage::{self, ConnectionFilter};
+use super::storage::ConnectionFilter;
 use super::{Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
 use crate::clock::rfc3339_ms;
 use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
@@ -106,7 +106,8 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
             .choice("status", ConnectionStatus::parse, "published, archived")?
             .unwrap_or(ConnectionStatus::Published),
     };
-    let (page, (limit, offset)) = ctx.page(|tx, s, page| storage::list(tx, s, &filter, page))?;
+    let (page, (limit, offset)) =
+        ctx.page(|tx, s, page| crate::store::record::list(tx, s, &filter, page))?;
     let items: Vec<_> = page.items.iter().map(view).collect();
     Reply::json(
         200,

@@ -1,11 +1,9 @@
 //! The `connections` table.
 
-use rusqlite::Transaction;
-
 use crate::connections::{Connection, ConnectionStatus};
+use crate::store::Filter;
 use crate::store::record;
 use crate::store::record::Json;
-use crate::store::{Filter, Page, Result, Scope};
 
 /// Filters of `GET /v1/connections`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,16 +17,11 @@ crate::store::record::stored!(Connection in "connections" {
     sealed_secrets, status, created_at, updated_at, created_by, updated_by,
 });
 
-pub(crate) fn list(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    q: &ConnectionFilter,
-    page: (i64, i64),
-) -> Result<Page<Connection>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("status", q.status.as_str().to_owned());
-    if let Some(p) = &q.provider_type {
-        f.eq("provider_type", p.clone());
+impl record::ListQuery for ConnectionFilter {
+    type Record = Connection;
+
+    fn narrow(&self, f: &mut Filter) {
+        f.eq("status", self.status);
+        f.eq_some("provider_type", self.provider_type.clone());
     }
-    record::page(tx, &f, "created_at DESC, id DESC", page)
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::storage::{self, RunFilter, RunSort};
+use super::storage::{RunFilter, RunSort};
 use crate::clock::rfc3339_ms;
 use crate::http::{Ctx, Outcome, View};
 use crate::runs::{Run, RunStatus};
@@ -191,7 +191,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let matches_none = imports_only || entity_type == Some(None) || status == Some(false);
     ctx.list(|tx, s, page| match matches_none {
         true => Ok(store::Page::default()),
-        false => storage::list(tx, s, &filter, page),
+        false => crate::store::record::list(tx, s, &filter, page),
     })
 }
 

@@ -5,7 +5,7 @@ use rusqlite::Transaction;
 use crate::runs::{Completed, Run, RunStatus};
 use crate::scheduled_tasks::EntityType;
 use crate::store::record;
-use crate::store::{Filter, Page, Result, Scope};
+use crate::store::{Filter, Result};
 
 /// Sort column of `GET /v1/tasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,38 +37,26 @@ crate::store::record::stored!(Run in "runs" {
     created_by, upload_id, run_after, superseded_at, superseded_by,
 });
 
-pub(crate) fn list(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    q: &RunFilter,
-    page: (i64, i64),
-) -> Result<Page<Run>> {
-    let mut f = Filter::scoped(scope);
-    if let Some(id) = &q.scheduled_task_id {
-        f.eq("scheduled_task_id", id.clone());
+impl record::ListQuery for RunFilter {
+    type Record = Run;
+
+    fn narrow(&self, f: &mut Filter) {
+        f.eq_some("scheduled_task_id", self.scheduled_task_id.clone());
+        f.eq_some("created_by", self.created_by.clone());
+        f.eq_some("task_status", self.task_status);
+        f.eq_some("entity_type", self.entity_type);
+        f.cmp_some("created_at", ">=", self.created_from);
+        f.cmp_some("created_at", "<=", self.created_to);
     }
-    if let Some(by) = &q.created_by {
-        f.eq("created_by", by.clone());
+
+    fn order(&self) -> String {
+        let column = match self.sort {
+            RunSort::CreatedAt => "created_at",
+            RunSort::UpdatedAt => "updated_at",
+        };
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        format!("{column} {dir}, id {dir}")
     }
-    if let Some(s) = q.task_status {
-        f.eq("task_status", s.as_str().to_owned());
-    }
-    if let Some(e) = q.entity_type {
-        f.eq("entity_type", e.as_str().to_owned());
-    }
-    if let Some(t) = q.created_from {
-        f.cmp("created_at", ">=", t);
-    }
-    if let Some(t) = q.created_to {
-        f.cmp("created_at", "<=", t);
-    }
-    let column = match q.sort {
-        RunSort::CreatedAt => "created_at",
-        RunSort::UpdatedAt => "updated_at",
-    };
-    let dir = if q.descending { "DESC" } else { "ASC" };
-    let order = format!("{column} {dir}, id {dir}");
-    record::page(tx, &f, &order, page)
 }
 
 /// Any run by id, whatever its scope (for the workers and signed downloads, never for a
@@ -210,6 +198,6 @@ pub(crate) fn earliest_waiting(tx: &Transaction<'_>) -> Result<Option<i64>> {
 /// Runs left PROCESSING (a process stopped mid-export), oldest first.
 pub(crate) fn processing(tx: &Transaction<'_>) -> Result<Vec<Run>> {
     let mut f = Filter::default();
-    f.eq("task_status", "PROCESSING".to_owned());
+    f.eq("task_status", RunStatus::Processing);
     Ok(record::page(tx, &f, "created_at, id", (i64::MAX, 0))?.items)
 }

@@ -157,7 +157,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
             .choice("status", TaskStatus::parse, "published, deleted")?
             .unwrap_or(TaskStatus::Published),
     };
-    ctx.list(|tx, s, page| storage::list(tx, s, &filter, page))
+    ctx.list(|tx, s, page| crate::store::record::list(tx, s, &filter, page))
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

@@ -5,7 +5,7 @@ use rusqlite::Transaction;
 use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
-use crate::store::{Filter, Page, Result, Scope};
+use crate::store::{Filter, Result, Scope};
 
 /// Filters of `GET /v1/tasks/scheduled`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,28 +24,16 @@ crate::store::record::stored!(ScheduledTask in "scheduled_tasks" {
     next_run_at, last_run_at, last_run_status, consecutive_failures, paused_reason,
 });
 
-/// Newest first, id as tie-break; `total` counts every match, not just this page.
-pub(crate) fn list(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    q: &TaskFilter,
-    page: (i64, i64),
-) -> Result<Page<ScheduledTask>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("status", q.status.as_str().to_owned());
-    if let Some(c) = &q.connection_id {
-        f.eq("connection_id", c.clone());
+impl record::ListQuery for TaskFilter {
+    type Record = ScheduledTask;
+
+    fn narrow(&self, f: &mut Filter) {
+        f.eq("status", self.status);
+        f.eq_some("connection_id", self.connection_id.clone());
+        f.eq_some("entity_type", self.entity_type);
+        f.eq_some("interval", self.interval);
+        f.eq_some("enabled", self.enabled);
     }
-    if let Some(e) = q.entity_type {
-        f.eq("entity_type", e.as_str().to_owned());
-    }
-    if let Some(i) = q.interval {
-        f.eq("interval", i.as_str().to_owned());
-    }
-    if let Some(e) = q.enabled {
-        f.eq("enabled", e as i64);
-    }
-    record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
 /// The scope's live tasks (enabled, not deleted) exporting `entity` under `key_prefix`: the

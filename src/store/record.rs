@@ -200,6 +200,31 @@ pub(crate) fn page<T: Stored>(
     Ok(Page { items, total })
 }
 
+/// The filters of a list route: the records they list, how they narrow the caller's scope,
+/// and the order of the pages.
+pub(crate) trait ListQuery {
+    type Record: Stored;
+
+    fn narrow(&self, f: &mut Filter);
+
+    /// Newest first, id as tie-break.
+    fn order(&self) -> String {
+        "created_at DESC, id DESC".to_owned()
+    }
+}
+
+/// One page of the scope's records that `q` selects; `total` counts every match.
+pub(crate) fn list<Q: ListQuery>(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    q: &Q,
+    window: (i64, i64),
+) -> Result<Page<Q::Record>> {
+    let mut f = Filter::scoped(scope);
+    q.narrow(&mut f);
+    page(tx, &f, &q.order(), window)
+}
+
 /// Every record of a query that selects `T::columns()`.
 pub(crate) fn all<T: Stored>(mut rows: rusqlite::Rows<'_>) -> Result<Vec<T>> {
     let mut out = Vec::new();
@@ -259,6 +284,26 @@ impl Filter {
 
     pub(crate) fn eq(&mut self, column: &str, value: impl Into<rusqlite::types::Value>) {
         self.cmp(column, "=", value);
+    }
+
+    /// [`Filter::cmp`] when a list's optional filter is given, nothing when it is not.
+    pub(crate) fn cmp_some<V: Into<rusqlite::types::Value>>(
+        &mut self,
+        column: &str,
+        op: &str,
+        value: Option<V>,
+    ) {
+        if let Some(v) = value {
+            self.cmp(column, op, v);
+        }
+    }
+
+    pub(crate) fn eq_some<V: Into<rusqlite::types::Value>>(
+        &mut self,
+        column: &str,
+        value: Option<V>,
+    ) {
+        self.cmp_some(column, "=", value);
     }
 
     pub(crate) fn sql(&self) -> String {

@@ -125,7 +125,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     let filter = CustomerFilter {
         external_id: q.text("external_id", MAX_TEXT)?.map(str::to_owned),
     };
-    ctx.list(|tx, s, page| storage::list(tx, s, &filter, page))
+    ctx.list(|tx, s, page| crate::store::record::list(tx, s, &filter, page))
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

@@ -37,24 +37,16 @@ pub(crate) fn of_customer<T: Stored>(
     page: (i64, i64),
 ) -> Result<Page<T>> {
     let mut f = Filter::scoped(scope);
-    if let Some(c) = customer_id {
-        f.eq("customer_id", c.to_owned());
-    }
+    f.eq_some("customer_id", customer_id.map(str::to_owned));
     record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
-/// Newest first, id as tie-break; `total` counts every match.
-pub(crate) fn list(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    q: &CustomerFilter,
-    page: (i64, i64),
-) -> Result<Page<Customer>> {
-    let mut f = Filter::scoped(scope);
-    if let Some(e) = &q.external_id {
-        f.eq("external_id", e.clone());
+impl record::ListQuery for CustomerFilter {
+    type Record = Customer;
+
+    fn narrow(&self, f: &mut Filter) {
+        f.eq_some("external_id", self.external_id.clone());
     }
-    record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
 #[cfg(test)]
@@ -91,7 +83,7 @@ mod tests {
                     Some("cust_3".to_owned())
                 );
                 let q = CustomerFilter { external_id: None };
-                let page = list(tx, &scope("prod"), &q, (1, 0))?;
+                let page = record::list(tx, &scope("prod"), &q, (1, 0))?;
                 assert_eq!((page.total, page.items[0].id.as_str()), (2, "cust_2"));
                 Ok::<_, StoreError>(())
             })

@@ -220,7 +220,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
             &PAYMENT_STATUSES.join(", "),
         )?,
     };
-    ctx.list(|tx, s, page| storage::list(tx, s, &filter, page))
+    ctx.list(|tx, s, page| crate::store::record::list(tx, s, &filter, page))
 }
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {

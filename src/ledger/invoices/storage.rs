@@ -7,7 +7,7 @@ use crate::ledger::money::Money;
 use crate::ledger::money::format;
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
-use crate::store::{Filter, Page, Result, Scope};
+use crate::store::{Filter, Result, Scope};
 
 /// Filters of `GET /v1/invoices`.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,24 +99,14 @@ pub(crate) fn line_items(
     Ok(record::page(tx, &f, "created_at, id", (i64::MAX, 0))?.items)
 }
 
-/// Newest first, id as tie-break; `total` counts every match.
-pub(crate) fn list(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    q: &InvoiceFilter,
-    page: (i64, i64),
-) -> Result<Page<Invoice>> {
-    let mut f = Filter::scoped(scope);
-    if let Some(c) = &q.customer_id {
-        f.eq("customer_id", c.clone());
+impl record::ListQuery for InvoiceFilter {
+    type Record = Invoice;
+
+    fn narrow(&self, f: &mut Filter) {
+        f.eq_some("customer_id", self.customer_id.clone());
+        f.eq_some("invoice_status", self.invoice_status);
+        f.eq_some("payment_status", self.payment_status.clone());
     }
-    if let Some(s) = q.invoice_status {
-        f.eq("invoice_status", s.as_str().to_owned());
-    }
-    if let Some(s) = &q.payment_status {
-        f.eq("payment_status", s.clone());
-    }
-    record::page(tx, &f, "created_at DESC, id DESC", page)
 }
 
 /// Up to `limit` DRAFT invoices of the scope whose period ended before `before`, oldest
