@@ -32,6 +32,11 @@ use ::parquet::schema::types::Type;
 use bytes::Bytes;
 use rust_decimal::Decimal;
 
+use super::RowSink;
+use crate::failure::ExportError;
+use crate::scheduled_tasks::job_config::{Compression, JobConfig};
+
+use super::Cell;
 /// The parquet writer takes the cells every source hands over, in the columns every format
 /// shares (see [`crate::formats`]): no conversion between them.
 pub use super::{Cell as Value, Column, ColumnType};
@@ -64,6 +69,29 @@ impl Default for ParquetOptions {
         }
     }
 }
+
+impl ParquetOptions {
+    /// An export's file: the task's codec and level inside, and row groups of at most
+    /// [`EXPORT_ROW_GROUP_BYTES`] buffered, so that an export's memory stays flat.
+    pub(crate) fn of(job: &JobConfig) -> ParquetOptions {
+        let compression = match job.compression {
+            Compression::Snappy => ParquetCompression::Snappy,
+            Compression::None => ParquetCompression::None,
+            // gzip is refused for Parquet when a task is made; zstd is the default.
+            Compression::Zstd | Compression::Gzip => {
+                ParquetCompression::Zstd(i32::from(job.compression_level))
+            }
+        };
+        ParquetOptions {
+            compression,
+            max_row_group_bytes: EXPORT_ROW_GROUP_BYTES,
+            ..ParquetOptions::default()
+        }
+    }
+}
+
+/// The most cell bytes an export buffers for a row group (see [`ParquetOptions::of`]).
+pub(crate) const EXPORT_ROW_GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetError {
@@ -226,6 +254,28 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.rows = 0;
         self.buffered = 0;
         Ok(())
+    }
+}
+
+/// A source writes an export's rows straight into the file.
+impl<W: Write + Send> RowSink for ParquetWriter<W> {
+    fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError> {
+        self.write_row(cells).map_err(ParquetError::into_export)
+    }
+}
+
+impl ParquetError {
+    /// What the run records: data that does not fit its column will not fit on a retry.
+    pub(crate) fn into_export(self) -> ExportError {
+        match self {
+            ParquetError::Write(e) => {
+                ExportError::retryable("writing the Parquet file failed", e.to_string())
+            }
+            e => ExportError::terminal(
+                format!("a row does not fit the Parquet file's columns: {e}"),
+                e.to_string(),
+            ),
+        }
     }
 }
 
