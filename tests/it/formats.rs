@@ -49,7 +49,7 @@ fn tool(dir: &Path, bytes: &[u8], tool: &str, args: &[&str]) -> Vec<u8> {
 
 /// `count` events whose properties hold random hex: CSV that gzip makes only about half as
 /// large, so that a few MiB of it need more than one 5 MiB part.
-fn ingest_random(c: &crate::harness::Client, prefix: &str, count: usize) {
+pub(crate) fn ingest_random(c: &crate::harness::Client, prefix: &str, count: usize) {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for batch in 0..count.div_ceil(1000) {
         let events: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(count))
