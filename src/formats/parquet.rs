@@ -26,7 +26,7 @@ use ::parquet::basic::{
 use ::parquet::data_type::{
     ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int32Type, Int64Type,
 };
-use ::parquet::file::properties::WriterProperties;
+use ::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use ::parquet::file::writer::SerializedFileWriter;
 use ::parquet::schema::types::Type;
 use bytes::Bytes;
@@ -91,7 +91,7 @@ impl ParquetOptions {
 }
 
 /// The most cell bytes an export buffers for a row group (see [`ParquetOptions::of`]).
-pub(crate) const EXPORT_ROW_GROUP_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const EXPORT_ROW_GROUP_BYTES: usize = 6 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetError {
@@ -146,6 +146,10 @@ impl<W: Write + Send> ParquetWriter<W> {
             .set_created_by(format!("exportd {}", env!("CARGO_PKG_VERSION")))
             // Long text (JSON) would otherwise make statistics as long as the text.
             .set_statistics_truncate_length(Some(64))
+            // Page indexes are kept in memory for the whole file until its footer, so memory
+            // would grow with the rows; row group statistics are what engines prune with.
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_offset_index_disabled(true)
             .build();
         let file = SerializedFileWriter::new(out, schema, Arc::new(properties))?;
         Ok(ParquetWriter {
