@@ -208,18 +208,21 @@ fn zstd_exports_to_a_directory_unpack_to_the_plain_export_and_download_as_zstd()
     assert!(download_zstd(&c, &zstd) == stored);
 }
 
+/// A new hourly events task on `conn` (to bucket `exports`) with these job_config fields.
+pub(crate) fn events_task(conn: &str, job: Value) -> Value {
+    let mut job_config = json!({"bucket": "exports", "region": "us-east-1"});
+    for (k, v) in job.as_object().unwrap() {
+        job_config[k] = v.clone();
+    }
+    json!({"connection_id": conn, "entity_type": "events", "interval": "hourly", "job_config": job_config})
+}
+
 #[test]
 fn compression_levels_are_checked_per_codec_and_echoed() {
     let d = Daemon::start();
     let c = d.prod();
     let conn = crate::harness::fixtures::connection(&c);
-    let body = |job: Value| {
-        let mut job_config = json!({"bucket": "exports", "region": "us-east-1"});
-        for (k, v) in job.as_object().unwrap() {
-            job_config[k] = v.clone();
-        }
-        json!({"connection_id": conn, "entity_type": "events", "interval": "hourly", "job_config": job_config})
-    };
+    let body = |job: Value| events_task(&conn, job);
     c.post(
         "/v1/tasks/scheduled",
         body(json!({"compression": "zstd", "compression_level": 20})),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::entities::world;
 use crate::exports::{check_recorded, daemon_for, key_of, now_ms, parse_csv, run_window, task};
-use crate::formats::ingest_random;
+use crate::formats::{events_task, ingest_random};
 use crate::harness::{Daemon, fetch, sha256_hex, timestamp};
 use crate::parquet::read_back;
 
@@ -64,28 +64,18 @@ fn as_csv(cell: &Value, kind: &str) -> String {
 fn same_as_csv(seen: &Value, csv: &[u8], letters: &str, what: &str) -> Vec<Value> {
     let (header, records) = parse_csv(csv);
     let pa = &seen["pyarrow"];
-    let names: Vec<&str> = pa["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c[0].as_str().unwrap())
-        .collect();
-    assert_eq!(names, header, "{what}");
+    // Field `i` of each column a reader described.
+    let field = |reader: &str, i: usize| -> Vec<String> {
+        let columns = seen[reader]["columns"].as_array().unwrap();
+        columns
+            .iter()
+            .map(|c| c[i].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(field("pyarrow", 0), header, "{what}");
     let (arrow, duck) = types(letters);
-    let got: Vec<&str> = pa["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c[1].as_str().unwrap())
-        .collect();
-    assert_eq!(got, arrow, "{what}: pyarrow's types");
-    let got: Vec<&str> = seen["duckdb"]["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c[1].as_str().unwrap())
-        .collect();
-    assert_eq!(got, duck, "{what}: DuckDB's types");
+    assert_eq!(field("pyarrow", 1), arrow, "{what}: pyarrow's types");
+    assert_eq!(field("duckdb", 1), duck, "{what}: DuckDB's types");
     assert_eq!(pa["num_rows"], records.len(), "{what}");
     for reader in ["pyarrow", "duckdb"] {
         let rows = seen[reader]["rows"].as_array().unwrap();
@@ -367,14 +357,7 @@ fn format_and_compression_combinations_are_checked_and_echoed() {
     let d = Daemon::start();
     let c = d.prod();
     let conn = crate::harness::fixtures::connection(&c);
-    let body = |job: Value| {
-        let mut job_config = json!({"bucket": "exports", "region": "us-east-1"});
-        for (k, v) in job.as_object().unwrap() {
-            job_config[k] = v.clone();
-        }
-        json!({"connection_id": conn, "entity_type": "events", "interval": "hourly", "job_config": job_config})
-    };
-    let post = |job: Value| c.post("/v1/tasks/scheduled", body(job));
+    let post = |job: Value| c.post("/v1/tasks/scheduled", events_task(&conn, job));
     post(json!({"format": "xml"})).invalid("job_config.format", "csv, parquet");
     post(json!({"format": 1})).invalid("job_config.format", "string");
     post(json!({"format": "parquet", "compression": "gzip"})).invalid(
