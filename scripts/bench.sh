@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks exportd (SPEC 9): export of N events (CSV with gzip and with zstd) to SeaweedFS and
+# Benchmarks exportd (SPEC 9): export of N events (CSV with gzip and with zstd, and Parquet) to SeaweedFS and
 # to a directory against the shell pipeline `sqlite3 -csv | gzip -6 | aws s3 cp -` and against
 # gzip, pigz and zstd of the same CSV, bulk ingest, API latency and idle CPU.
 # Each figure is the median of --runs runs (min and max beside it); the table goes to stdout

@@ -182,22 +182,23 @@ pub(crate) fn csv_digest(
     Ok((digest, out.len))
 }
 
-/// The exports measured: (compression, level, destination). Uncompressed CSV to a directory
-/// shows what reading and formatting alone take, the floor under the others.
-pub(crate) const EXPORTS: [(&str, u32, &str); 5] = [
-    ("gzip", 6, "SeaweedFS"),
-    ("zstd", 3, "SeaweedFS"),
-    ("gzip", 6, "directory"),
-    ("zstd", 3, "directory"),
-    ("none", 6, "directory"),
+/// The exports measured: (format, compression, level, destination). Uncompressed CSV to a
+/// directory shows what reading and formatting alone take, the floor under the others.
+pub(crate) const EXPORTS: [(&str, &str, u32, &str); 6] = [
+    ("csv", "gzip", 6, "SeaweedFS"),
+    ("csv", "zstd", 3, "SeaweedFS"),
+    ("csv", "gzip", 6, "directory"),
+    ("csv", "zstd", 3, "directory"),
+    ("csv", "none", 6, "directory"),
+    ("parquet", "zstd", 3, "SeaweedFS"),
 ];
 
-/// "CSV+gzip-6", or "CSV" without compression.
-pub(crate) fn format_label(compression: &str, level: u32) -> String {
-    if compression == "none" {
-        "CSV".into()
-    } else {
-        format!("CSV+{compression}-{level}")
+/// "CSV+gzip-6", "CSV" without compression, or "Parquet (zstd-3)".
+pub(crate) fn format_label(format: &str, compression: &str, level: u32) -> String {
+    match (format, compression) {
+        ("parquet", _) => format!("Parquet ({compression}-{level})"),
+        (_, "none") => "CSV".into(),
+        _ => format!("CSV+{compression}-{level}"),
     }
 }
 
@@ -221,16 +222,16 @@ pub(crate) fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<
         )?;
         let managed = c.managed_connection()?;
         let mut tasks = Vec::new();
-        for (compression, level, dest) in EXPORTS {
-            let prefix = format!("exportd-{compression}");
+        for (format, compression, level, dest) in EXPORTS {
+            let prefix = format!("exportd-{format}-{compression}");
             let body = if dest == "SeaweedFS" {
                 json!({"connection_id": conn, "entity_type": "events", "interval": "daily",
                     "job_config": {"bucket": BUCKET, "region": REGION, "endpoint_url": s3.endpoint,
-                        "use_path_style": true, "key_prefix": prefix, "compression": compression,
+                        "use_path_style": true, "key_prefix": prefix, "format": format, "compression": compression,
                         "compression_level": level, "encryption": "none"}})
             } else {
                 json!({"connection_id": managed, "entity_type": "events", "interval": "daily",
-                    "job_config": {"key_prefix": prefix, "compression": compression,
+                    "job_config": {"key_prefix": prefix, "format": format, "compression": compression,
                         "compression_level": level}})
             };
             tasks.push(c.create("/v1/tasks/scheduled", body)?);
@@ -244,14 +245,14 @@ pub(crate) fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<
     for i in 0..o.runs {
         eprintln!("exportd-bench: export run {} of {}", i + 1, o.runs);
         let mut runs = Vec::new();
-        for ((compression, level, dest), task) in EXPORTS.iter().zip(&tasks) {
+        for ((format, compression, level, dest), task) in EXPORTS.iter().zip(&tasks) {
             let r = export_once(o, &dir, &s3, task)?;
             if r.rows != rows {
                 return Err(format!("the export wrote {} rows, expected {rows}", r.rows));
             }
             eprintln!(
                 "exportd-bench: {} to {dest}: {:.2} s, {:.2} CPU-s, {:.1} MiB stored, {:.1} MiB peak",
-                format_label(compression, *level),
+                format_label(format, compression, *level),
                 r.wall,
                 r.cpu,
                 r.stored_bytes / 1_048_576.0,
@@ -292,10 +293,11 @@ pub(crate) fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<
             ("pigz -6 -p 2", floor("pigz -6 -p 2 -c \"$CSV\"", csv)?),
             ("zstd -3", floor("zstd -3 -q -c \"$CSV\"", csv)?),
         ];
-        for ((compression, level, dest), r) in EXPORTS.iter().zip(&runs) {
-            let format = format_label(compression, *level);
+        for ((format, compression, level, dest), r) in EXPORTS.iter().zip(&runs) {
+            let csv_gzip = *format == "csv" && *compression == "gzip";
+            let format = format_label(format, compression, *level);
             let what = format!("export {n} rows, {format}, to {dest}");
-            let target = if *dest == "SeaweedFS" && *compression == "gzip" {
+            let target = if *dest == "SeaweedFS" && csv_gzip {
                 "≤ 0.75× pipeline"
             } else {
                 ""
@@ -312,7 +314,7 @@ pub(crate) fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<
                 [r.wall, r.cpu, r.stored_bytes, r.peak_rss],
             );
         }
-        let (gzip, zstd) = (&runs[0], &runs[1]);
+        let (gzip, zstd, parquet) = (&runs[0], &runs[1], &runs[5]);
         results.add(
             "export to SeaweedFS, CSV+gzip-6: rows/s",
             Unit::PerSecond,
@@ -371,6 +373,18 @@ pub(crate) fn export_bench(o: &Opts, work: &Path, results: &mut Results) -> Res<
             Unit::Ratio,
             zstd.wall / gzip.wall,
             "≤ 0.5×",
+        );
+        results.add(
+            "ratio exportd Parquet (zstd-3) / CSV+gzip-6 (SeaweedFS): wall time",
+            Unit::Ratio,
+            parquet.wall / gzip.wall,
+            "≤ 1×",
+        );
+        results.add(
+            "ratio exportd Parquet (zstd-3) / CSV+gzip-6 (SeaweedFS): stored bytes",
+            Unit::Ratio,
+            parquet.stored_bytes / gzip.stored_bytes,
+            "< 1×",
         );
     }
     if let Some(path) = csv_path {

@@ -30,10 +30,15 @@ pub(crate) enum Codec {
 }
 
 impl Codec {
+    /// The codec around the file's bytes: none for Parquet, which compresses inside.
     pub(crate) fn of(job: &JobConfig) -> Codec {
         let level = job.compression_level;
+        if job.format == job_config::Format::Parquet {
+            return Codec::None;
+        }
         match job.compression {
-            job_config::Compression::None => Codec::None,
+            // snappy is for Parquet only (refused for CSV when a task is made).
+            job_config::Compression::None | job_config::Compression::Snappy => Codec::None,
             job_config::Compression::Gzip => Codec::Gzip(u32::from(level)),
             job_config::Compression::Zstd => Codec::Zstd(i32::from(level)),
         }

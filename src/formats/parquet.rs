@@ -26,12 +26,17 @@ use ::parquet::basic::{
 use ::parquet::data_type::{
     ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int32Type, Int64Type,
 };
-use ::parquet::file::properties::WriterProperties;
+use ::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use ::parquet::file::writer::SerializedFileWriter;
 use ::parquet::schema::types::Type;
 use bytes::Bytes;
 use rust_decimal::Decimal;
 
+use super::RowSink;
+use crate::failure::ExportError;
+use crate::scheduled_tasks::job_config::{Compression, JobConfig};
+
+use super::Cell;
 /// The parquet writer takes the cells every source hands over, in the columns every format
 /// shares (see [`crate::formats`]): no conversion between them.
 pub use super::{Cell as Value, Column, ColumnType};
@@ -64,6 +69,29 @@ impl Default for ParquetOptions {
         }
     }
 }
+
+impl ParquetOptions {
+    /// An export's file: the task's codec and level inside, and row groups of at most
+    /// [`EXPORT_ROW_GROUP_BYTES`] buffered, so that an export's memory stays flat.
+    pub(crate) fn of(job: &JobConfig) -> ParquetOptions {
+        let compression = match job.compression {
+            Compression::Snappy => ParquetCompression::Snappy,
+            Compression::None => ParquetCompression::None,
+            // gzip is refused for Parquet when a task is made; zstd is the default.
+            Compression::Zstd | Compression::Gzip => {
+                ParquetCompression::Zstd(i32::from(job.compression_level))
+            }
+        };
+        ParquetOptions {
+            compression,
+            max_row_group_bytes: EXPORT_ROW_GROUP_BYTES,
+            ..ParquetOptions::default()
+        }
+    }
+}
+
+/// The most cell bytes an export buffers for a row group (see [`ParquetOptions::of`]).
+pub(crate) const EXPORT_ROW_GROUP_BYTES: usize = 6 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetError {
@@ -118,6 +146,10 @@ impl<W: Write + Send> ParquetWriter<W> {
             .set_created_by(format!("exportd {}", env!("CARGO_PKG_VERSION")))
             // Long text (JSON) would otherwise make statistics as long as the text.
             .set_statistics_truncate_length(Some(64))
+            // Page indexes are kept in memory for the whole file until its footer, so memory
+            // would grow with the rows; row group statistics are what engines prune with.
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_offset_index_disabled(true)
             .build();
         let file = SerializedFileWriter::new(out, schema, Arc::new(properties))?;
         Ok(ParquetWriter {
@@ -226,6 +258,28 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.rows = 0;
         self.buffered = 0;
         Ok(())
+    }
+}
+
+/// A source writes an export's rows straight into the file.
+impl<W: Write + Send> RowSink for ParquetWriter<W> {
+    fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError> {
+        self.write_row(cells).map_err(ParquetError::into_export)
+    }
+}
+
+impl ParquetError {
+    /// What the run records: data that does not fit its column will not fit on a retry.
+    pub(crate) fn into_export(self) -> ExportError {
+        match self {
+            ParquetError::Write(e) => {
+                ExportError::retryable("writing the Parquet file failed", e.to_string())
+            }
+            e => ExportError::terminal(
+                format!("a row does not fit the Parquet file's columns: {e}"),
+                e.to_string(),
+            ),
+        }
     }
 }
 

@@ -217,11 +217,13 @@ const COMPRESSED_CHUNK: usize = 256 * 1024;
 const COMPRESSED_QUEUED: usize = 16;
 
 /// Sends what is written to another thread in chunks of at least `min` bytes (each write on
-/// its own with `min` 1) through a bounded channel. Emptied buffers come back to be filled
-/// again, so buffers are allocated only until the pipeline runs full.
+/// its own with `min` 1) and at most `max` (a longer write is cut), through a bounded channel.
+/// Emptied buffers come back to be filled again, so buffers are allocated only until the
+/// pipeline runs full, and what is queued stays within the channel's length times `max`.
 pub(crate) struct ChunkSender {
     chunk: Vec<u8>,
     min: usize,
+    max: usize,
     full: SyncSender<Vec<u8>>,
     empty: Receiver<Vec<u8>>,
     /// Set when the data will not be used: writes are then dropped.
@@ -238,6 +240,7 @@ impl ChunkSender {
         ChunkSender {
             chunk: Vec::with_capacity(capacity),
             min,
+            max: capacity.max(min),
             full,
             empty,
             stopped: false,
@@ -263,13 +266,17 @@ impl ChunkSender {
 
 impl Write for ChunkSender {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if !self.stopped {
-            self.chunk.extend_from_slice(data);
-            if self.chunk.len() >= self.min {
-                self.send()?;
-            }
+        if self.stopped {
+            return Ok(data.len());
         }
-        Ok(data.len())
+        // Never empty: a chunk of `min` bytes or more has been sent.
+        let room = self.max - self.chunk.len();
+        let take = room.min(data.len());
+        self.chunk.extend_from_slice(&data[..take]);
+        if self.chunk.len() >= self.min {
+            self.send()?;
+        }
+        Ok(take)
     }
 
     /// Chunks go when they are big enough, and the last one when the sender is done.
@@ -369,6 +376,24 @@ impl<'a> Pipeline<'a> {
         &mut self,
         produce: impl FnOnce(&mut ChunkWriter) -> Result<T, ExportError> + Send,
     ) -> Result<T, ExportError> {
+        self.parallel_bytes(move |out| {
+            let mut csv = super::csv::writer(out);
+            let produced = produce(&mut csv)?;
+            let rest = csv
+                .into_inner()
+                .map_err(|e| super::csv::failed(e.into_error().into()))?;
+            Ok((produced, rest))
+        })
+    }
+
+    /// As [`Self::parallel`], for a writer of any format: `produce` writes the file's bytes to
+    /// the [`ChunkSender`] it is given (after what `records` holds) and gives it back at the
+    /// end. A format writer that must live where the rows are made (Parquet's is not shared
+    /// with the uploading thread) runs there.
+    pub(crate) fn parallel_bytes<T: Send>(
+        &mut self,
+        produce: impl FnOnce(ChunkSender) -> Result<(T, ChunkSender), ExportError> + Send,
+    ) -> Result<T, ExportError> {
         // Take back what the record writer holds (the header): the reading thread sends it
         // ahead of the rows.
         let codec = match &mut *self.stage.borrow_mut() {
@@ -406,11 +431,7 @@ impl<'a> Pipeline<'a> {
                     csv_out
                         .write_all(&captured)
                         .map_err(|e| super::csv::failed(e.into()))?;
-                    let mut out = super::csv::writer(csv_out);
-                    let produced = produce(&mut out)?;
-                    let mut rest = out
-                        .into_inner()
-                        .map_err(|e| super::csv::failed(e.into_error().into()))?;
+                    let (produced, mut rest) = produce(csv_out)?;
                     rest.send().map_err(|e| super::csv::failed(e.into()))?;
                     // Before the sender goes: its going is what ends the compressor's input.
                     complete.store(true, Ordering::SeqCst);

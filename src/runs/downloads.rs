@@ -15,7 +15,7 @@ use crate::scheduled_tasks::ScheduledTask;
 use crate::secrets::{parse_hex32, to_hex};
 use crate::sinks::Destination;
 use crate::sinks::destination::destination;
-use crate::sinks::key::{compression_of_key, content_type};
+use crate::sinks::key::content_type_of_key;
 use crate::store::record::Stored;
 
 /// How long a download link works.
@@ -154,13 +154,12 @@ pub(crate) fn serve(p: &Public<'_>) -> Outcome {
         .metadata()
         .map_err(|e| ApiError::internal(format!("stat {key}: {e}")))?
         .len();
-    let compression = compression_of_key(&key);
     Ok(Reply {
         status: 200,
         body: Body::File {
             file,
             len,
-            content_type: content_type(compression),
+            content_type: content_type_of_key(&key),
             filename: key.rsplit('/').next().unwrap_or("export.csv").to_owned(),
         },
     })

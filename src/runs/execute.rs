@@ -14,9 +14,11 @@ use crate::failure::ExportError;
 use crate::formats::compress::Codec;
 use crate::formats::csv::CsvRows;
 use crate::formats::entities;
+use crate::formats::parquet::{ParquetOptions, ParquetWriter};
 use crate::formats::pipeline::{Pipeline, PipelineOptions};
 use crate::metrics::RunOutcome;
 use crate::runs::{Completed, Run};
+use crate::scheduled_tasks::job_config::Format;
 use crate::scheduled_tasks::schedule;
 use crate::sinks::ObjectMeta;
 use crate::sinks::destination::destination;
@@ -198,7 +200,7 @@ fn export(
     let job = &task.job_config;
     let key = object_key(job, task.entity_type, run.window_start, run.window_end);
     let meta = ObjectMeta {
-        content_type: content_type(job.compression),
+        content_type: content_type(job),
         encryption: job.encryption,
         kms_key_id: job.kms_key_id.clone(),
     };
@@ -220,14 +222,8 @@ fn export(
             }),
         },
     );
-    // The header, then the rows the source gives, formatted as CSV on a reading thread.
     let columns = entities::columns(task.entity_type, &job.export_metadata_fields);
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    if let Err(e) = pipeline.records.write_record(&names) {
-        let err = pipeline.write_error(e);
-        pipeline.abandon(err.clone());
-        return Err(err);
-    }
     let request = ExportRequest {
         entity: task.entity_type,
         scope: &scope,
@@ -237,7 +233,27 @@ fn export(
         cancel,
     };
     let source = &*app.source;
-    let produced = pipeline.parallel(|csv| source.export(&request, &mut CsvRows::new(csv)));
+    // The rows the source gives are formatted on a reading thread: as CSV after a header, or
+    // into a Parquet file (which compresses inside; the pipeline stores its bytes as they are).
+    let produced = match job.format {
+        Format::Csv => {
+            if let Err(e) = pipeline.records.write_record(&names) {
+                let err = pipeline.write_error(e);
+                pipeline.abandon(err.clone());
+                return Err(err);
+            }
+            pipeline.parallel(|csv| source.export(&request, &mut CsvRows::new(csv)))
+        }
+        Format::Parquet => {
+            let options = ParquetOptions::of(job);
+            pipeline.parallel_bytes(|out| {
+                let mut file =
+                    ParquetWriter::new(out, &columns, &options).map_err(|e| e.into_export())?;
+                let rows = source.export(&request, &mut file)?;
+                Ok((rows, file.finish().map_err(|e| e.into_export())?))
+            })
+        }
+    };
     let rows = match produced {
         Ok(rows) => rows,
         Err(e) => {
@@ -278,7 +294,7 @@ fn export(
             "uncompressed_bytes": stored.uncompressed_bytes,
             "stored_bytes": stored.stored_bytes,
             "sha256": stored.sha256,
-            "format": "csv",
+            "format": job.format,
             "compression": job.compression,
             "content_type": meta.content_type,
         });

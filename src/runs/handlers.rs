@@ -68,12 +68,15 @@ fn view(r: &Run) -> RunView<'_> {
         workflow_id: &r.id,
         file_url: r.file_url.as_deref().unwrap_or(""),
         // The object's name, which ends in .csv.gz when it is gzipped; file_type is the
-        // format of the rows, CSV either way (as in Flexprice).
+        // format of the rows, CSV either way (as in Flexprice), or PARQUET.
         file_name: (r.task_status == RunStatus::Completed)
             .then_some(r.object_key.as_deref())
             .flatten()
             .and_then(|k| k.rsplit('/').next()),
-        file_type: "CSV",
+        file_type: match &r.object_key {
+            Some(key) if key.ends_with(".parquet") => "PARQUET",
+            _ => "CSV",
+        },
         task_status: r.task_status.as_str(),
         total_records: r.total_records,
         processed_records: r.processed_records,

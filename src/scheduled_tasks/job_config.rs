@@ -10,8 +10,25 @@ crate::names::named! {
     pub(crate) enum Compression {
         None = "none",
         Gzip = "gzip",
-        /// exportd extension: `.csv.zst`.
+        /// exportd extension: `.csv.zst`, or zstd pages inside a Parquet file.
         Zstd = "zstd",
+        /// exportd extension, Parquet only: snappy pages inside the file.
+        Snappy = "snappy",
+    }
+}
+
+crate::names::named! {
+    /// exportd extension: the file format. `parquet` compresses inside the file.
+    pub(crate) enum Format {
+        Csv = "csv",
+        Parquet = "parquet",
+    }
+}
+
+/// Tasks stored before `format` existed are CSV.
+impl Default for Format {
+    fn default() -> Format {
+        Format::Csv
     }
 }
 
@@ -20,7 +37,10 @@ impl Compression {
     /// gzip's range, as before zstd, so that a level set for later stays valid.
     pub(crate) fn levels(self) -> (std::ops::RangeInclusive<u8>, u8) {
         match self {
-            Compression::None | Compression::Gzip => (1..=9, DEFAULT_COMPRESSION_LEVEL),
+            // snappy has no levels: like none, it keeps gzip's range and ignores the level.
+            Compression::None | Compression::Gzip | Compression::Snappy => {
+                (1..=9, DEFAULT_COMPRESSION_LEVEL)
+            }
             // 20-22 ("ultra") need windows of up to 128 MiB: not for a bounded-memory daemon.
             Compression::Zstd => (1..=19, 3),
         }
@@ -92,6 +112,8 @@ pub(crate) struct JobConfig {
         deserialize_with = "null_as_empty"
     )]
     pub key_prefix: String,
+    #[serde(default)]
+    pub format: Format,
     pub compression: Compression,
     pub compression_level: u8,
     pub encryption: Encryption,
@@ -164,7 +186,16 @@ pub(crate) fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInp
             InputError::new(field("key_prefix"), format!("job_config.key_prefix {why}"))
         })?;
 
-    let compression = parse_compression(&mut obj, "compression")?;
+    let format = match nonempty(obj.str("format", 64)?) {
+        None => Format::Csv,
+        Some(name) => Format::parse(name).ok_or_else(|| {
+            InputError::new(
+                field("format"),
+                format!("job_config.format must be one of: {}", Format::names()),
+            )
+        })?,
+    };
+    let compression = parse_codec(&mut obj, format)?;
     let compression_level = parse_level(&mut obj, compression)?;
     let encryption = parse_encryption(&mut obj, "encryption")?;
     let kms_key_id = nonempty(obj.str("kms_key_id", 2048)?).map(str::to_owned);
@@ -233,6 +264,7 @@ pub(crate) fn parse(mut obj: Obj<'_>, entity: EntityType) -> Result<JobConfigInp
             bucket: String::new(),
             region: String::new(),
             key_prefix,
+            format,
             compression,
             compression_level,
             encryption,
@@ -301,6 +333,29 @@ pub(crate) fn parse_compression<'a>(
         Some(_) => Err(InputError::new(
             obj.field(key),
             "Compression type must be one of: none, gzip, zstd",
+        )),
+    }
+}
+
+/// Reads a task's `compression` for its format. CSV takes Flexprice's codecs (absent = `none`);
+/// Parquet compresses inside the file: zstd (the default), snappy or none.
+fn parse_codec(obj: &mut Obj<'_>, format: Format) -> Result<Compression, InputError> {
+    let given = nonempty(obj.str("compression", 64)?);
+    let refused = |message: String| InputError::new("job_config.compression", message);
+    match (format, given) {
+        (Format::Csv, Some("snappy")) => Err(refused(
+            "job_config.compression snappy is only for format parquet; CSV takes none, gzip or zstd"
+                .into(),
+        )),
+        (Format::Csv, _) => parse_compression(obj, "compression"),
+        (Format::Parquet, None | Some("zstd")) => Ok(Compression::Zstd),
+        (Format::Parquet, Some("snappy")) => Ok(Compression::Snappy),
+        (Format::Parquet, Some("none")) => Ok(Compression::None),
+        (Format::Parquet, Some("gzip")) => Err(refused(
+            "job_config.compression gzip is not available with format parquet: Parquet compresses inside the file with zstd (the default), snappy or none".into(),
+        )),
+        (Format::Parquet, Some(_)) => Err(refused(
+            "job_config.compression must be one of: zstd, snappy, none for format parquet".into(),
         )),
     }
 }

@@ -1,11 +1,11 @@
 //! Where a task's files go, as a value that can be compared. Two tasks write the same object
 //! key exactly when their output namespaces are equal: the key is
-//! `<key_prefix>/<entity>/[dt=YYYY-MM-DD/]<entity>-<start>-<end>.csv[.gz]` in one store, so
-//! the store, the prefix, the entity, the compression (the extension) and the layout must all
+//! `<key_prefix>/<entity>/[dt=YYYY-MM-DD/]<entity>-<start>-<end>.<ext>` in one store, so
+//! the store, the prefix, the entity, the extension (format and compression) and the layout must all
 //! match. The interval is not part of it: hourly and daily files in one folder collide as soon
 //! as a custom force-run window matches, and mixing them confuses whoever reads the folder.
 
-use super::job_config::{Compression, JobConfig, KeyLayout, Provider};
+use super::job_config::{JobConfig, KeyLayout, Provider};
 use super::{EntityType, ScheduledTask};
 use crate::sinks::endpoint::Origin;
 
@@ -34,7 +34,8 @@ pub(crate) struct Namespace {
     store: String,
     key_prefix: String,
     entity: EntityType,
-    compression: Compression,
+    /// `csv.gz`, `parquet`...: Parquet files of any compression share one.
+    extension: &'static str,
     layout: KeyLayout,
 }
 
@@ -44,23 +45,23 @@ impl Namespace {
             store: store_of(job),
             key_prefix: job.key_prefix.clone(),
             entity,
-            compression: job.compression,
+            extension: crate::sinks::key::extension(job),
             layout: job.key_layout,
         }
     }
 
     /// For messages: `bucket b at https://s3.example.com:443, key_prefix "x", ...`.
     pub(crate) fn describe(&self) -> String {
-        let compression = self.compression.as_str();
         let layout = match self.layout {
             KeyLayout::Flexprice => "flexprice",
             KeyLayout::Partitioned => "partitioned",
         };
         format!(
-            "{}, key_prefix {:?}, entity {}, compression {compression}, key_layout {layout}",
+            "{}, key_prefix {:?}, entity {}, files .{}, key_layout {layout}",
             self.store,
             self.key_prefix,
-            self.entity.as_str()
+            self.entity.as_str(),
+            self.extension
         )
     }
 }
@@ -128,6 +129,11 @@ mod tests {
         assert!(conflict("new", EntityType::Events, &same, &live).is_some());
         // A task does not conflict with itself (resuming it).
         assert!(conflict("a", EntityType::Events, &same, &live).is_none());
+        // Parquet files are `.parquet` whatever their compression.
+        let parquet = |c: &str| job(json!({"format":"parquet","compression":c}));
+        let live = [task("a", EntityType::Events, parquet("zstd"))];
+        assert!(conflict("new", EntityType::Events, &parquet("snappy"), &live).is_some());
+        assert!(conflict("new", EntityType::Events, &job(json!({})), &live).is_none());
     }
 
     #[test]
@@ -167,7 +173,7 @@ mod tests {
         );
         assert_eq!(
             ns.describe(),
-            "bucket b at https://s3.example.com:443, key_prefix \"exports\", entity events, compression gzip, key_layout flexprice"
+            "bucket b at https://s3.example.com:443, key_prefix \"exports\", entity events, files .csv.gz, key_layout flexprice"
         );
         let managed = Namespace::of(EntityType::Invoice, &job(json!({"provider":"flexprice"})));
         assert!(

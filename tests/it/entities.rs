@@ -50,11 +50,11 @@ feature_name = "Active users"
 /// The ids of what the data set made, by name.
 type Ids = BTreeMap<&'static str, String>;
 
-struct World {
+pub(crate) struct World {
     d: Daemon,
-    c: Client,
-    server: &'static S3Server,
-    bucket: String,
+    pub(crate) c: Client,
+    pub(crate) server: &'static S3Server,
+    pub(crate) bucket: String,
     conn: String,
     ids: Ids,
 }
@@ -222,7 +222,7 @@ impl World {
         money(self, &usd, "top-up", json!({"amount": "5"}), "11:05:00");
     }
 
-    fn task(&self, entity: &str, job: Value) -> String {
+    pub(crate) fn task(&self, entity: &str, job: Value) -> String {
         let mut job_config = json!({"bucket": self.bucket, "region": S3_REGION, "endpoint_url": self.server.endpoint,
             "use_path_style": true, "key_prefix": entity, "encryption": "none"});
         for (k, v) in job.as_object().unwrap() {
@@ -234,6 +234,13 @@ impl World {
 
     /// Exports one window of a task and returns the object's text.
     fn export(&self, task: &str, start: &str, end: &str) -> String {
+        let run = self.export_run(task, start, end);
+        let key = run["object_key"].as_str().unwrap();
+        String::from_utf8(self.server.get(&self.bucket, key)).unwrap()
+    }
+
+    /// Exports one window (times of the day) of a task and returns the completed run.
+    pub(crate) fn export_run(&self, task: &str, start: &str, end: &str) -> Value {
         let r = self
             .c
             .post(&format!("/v1/tasks/scheduled/{task}/run"),
@@ -241,8 +248,7 @@ impl World {
             .ok(200);
         let run = crate::runs::wait_run(&self.c, r["workflow_id"].as_str().unwrap());
         assert_eq!(run["task_status"], "COMPLETED", "{run}");
-        let key = run["object_key"].as_str().unwrap();
-        String::from_utf8(self.server.get(&self.bucket, key)).unwrap()
+        run
     }
 
     /// Compares with a golden file after filling in the ids.
@@ -264,7 +270,8 @@ impl World {
     }
 }
 
-fn world(test: &str) -> Option<World> {
+/// A daemon holding the data set, at 11:06 on its test clock.
+pub(crate) fn world(test: &str) -> Option<World> {
     let server = seaweedfs(test)?;
     let mut w = World::new(server);
     w.load();

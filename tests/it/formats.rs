@@ -49,7 +49,7 @@ fn tool(dir: &Path, bytes: &[u8], tool: &str, args: &[&str]) -> Vec<u8> {
 
 /// `count` events whose properties hold random hex: CSV that gzip makes only about half as
 /// large, so that a few MiB of it need more than one 5 MiB part.
-fn ingest_random(c: &crate::harness::Client, prefix: &str, count: usize) {
+pub(crate) fn ingest_random(c: &crate::harness::Client, prefix: &str, count: usize) {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     for batch in 0..count.div_ceil(1000) {
         let events: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(count))
@@ -208,18 +208,21 @@ fn zstd_exports_to_a_directory_unpack_to_the_plain_export_and_download_as_zstd()
     assert!(download_zstd(&c, &zstd) == stored);
 }
 
+/// A new hourly events task on `conn` (to bucket `exports`) with these job_config fields.
+pub(crate) fn events_task(conn: &str, job: Value) -> Value {
+    let mut job_config = json!({"bucket": "exports", "region": "us-east-1"});
+    for (k, v) in job.as_object().unwrap() {
+        job_config[k] = v.clone();
+    }
+    json!({"connection_id": conn, "entity_type": "events", "interval": "hourly", "job_config": job_config})
+}
+
 #[test]
 fn compression_levels_are_checked_per_codec_and_echoed() {
     let d = Daemon::start();
     let c = d.prod();
     let conn = crate::harness::fixtures::connection(&c);
-    let body = |job: Value| {
-        let mut job_config = json!({"bucket": "exports", "region": "us-east-1"});
-        for (k, v) in job.as_object().unwrap() {
-            job_config[k] = v.clone();
-        }
-        json!({"connection_id": conn, "entity_type": "events", "interval": "hourly", "job_config": job_config})
-    };
+    let body = |job: Value| events_task(&conn, job);
     c.post(
         "/v1/tasks/scheduled",
         body(json!({"compression": "zstd", "compression_level": 20})),

@@ -21,6 +21,7 @@ mod lifecycle;
 mod operations;
 mod outputs;
 mod parquet;
+mod parquet_exports;
 pub mod runs;
 mod scheduled_tasks;
 mod scheduler;

@@ -17,7 +17,7 @@ use serde_json::{Value as Json, json};
 use crate::harness::{skip_or_fail, venv_python};
 
 /// What the readers saw, or None (skipped) without pyarrow and DuckDB.
-fn read_back(test: &str, path: &Path, summary: bool) -> Option<Json> {
+pub(crate) fn read_back(test: &str, path: &Path, summary: bool) -> Option<Json> {
     let Some(python) = venv_python("pyarrow, duckdb") else {
         skip_or_fail(
             test,

@@ -20,7 +20,7 @@ fn fills_defaults() {
     let echoed = serde_json::to_value(&c).expect("json");
     assert_eq!(
         echoed,
-        json!({"bucket":"exports","region":"us-east-1","key_prefix":null,"compression":"none",
+        json!({"bucket":"exports","region":"us-east-1","key_prefix":null,"format":"csv","compression":"none",
                    "compression_level":6,"encryption":"AES256","kms_key_id":null,"endpoint_url":null,
                    "use_path_style":false,"export_metadata_fields":[],"write_manifest":false,
                    "skip_empty":false,"key_layout":"flexprice","window_field":"ingested_at",
@@ -178,6 +178,95 @@ fn compression_levels_are_checked_per_codec() {
         (&echoed["compression"], &echoed["compression_level"]),
         (&json!("zstd"), &json!(3))
     );
+}
+
+#[test]
+fn parquet_takes_its_own_codecs_and_csv_refuses_snappy() {
+    let codec = |v: Value| {
+        parse_for(v, EntityType::Events).map(|c| {
+            let c = c.config;
+            (c.format, c.compression, c.compression_level)
+        })
+    };
+    let parquet = |extra: Value| {
+        let mut v = json!({"format": "parquet"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        codec(v)
+    };
+    assert_eq!(codec(json!({})), Ok((Format::Csv, Compression::None, 6)));
+    assert_eq!(
+        codec(json!({"format": "csv", "compression": "zstd"})),
+        Ok((Format::Csv, Compression::Zstd, 3))
+    );
+    assert_eq!(
+        parquet(json!({})),
+        Ok((Format::Parquet, Compression::Zstd, 3))
+    );
+    assert_eq!(
+        parquet(json!({"compression": ""})),
+        Ok((Format::Parquet, Compression::Zstd, 3))
+    );
+    assert_eq!(
+        parquet(json!({"compression": "zstd", "compression_level": 12})),
+        Ok((Format::Parquet, Compression::Zstd, 12))
+    );
+    assert_eq!(
+        parquet(json!({"compression": "snappy"})),
+        Ok((Format::Parquet, Compression::Snappy, 6))
+    );
+    assert_eq!(
+        parquet(json!({"compression": "none"})),
+        Ok((Format::Parquet, Compression::None, 6))
+    );
+    for (v, field, text) in [
+        (
+            json!({"format": "orc"}),
+            "job_config.format",
+            "must be one of: csv, parquet",
+        ),
+        (
+            json!({"format": "Parquet"}),
+            "job_config.format",
+            "must be one of: csv, parquet",
+        ),
+        (
+            json!({"format": "parquet", "compression": "gzip"}),
+            "job_config.compression",
+            "gzip is not available with format parquet",
+        ),
+        (
+            json!({"format": "parquet", "compression": "lz4"}),
+            "job_config.compression",
+            "zstd, snappy, none for format parquet",
+        ),
+        (
+            json!({"compression": "snappy"}),
+            "job_config.compression",
+            "snappy is only for format parquet",
+        ),
+        (
+            json!({"format": "parquet", "compression_level": 20}),
+            "job_config.compression_level",
+            "from 1 to 19 for zstd compression",
+        ),
+        (
+            json!({"format": "parquet", "compression": "snappy", "compression_level": 10}),
+            "job_config.compression_level",
+            "from 1 to 9 for snappy compression",
+        ),
+    ] {
+        let err = codec(v.clone()).unwrap_err();
+        assert_eq!(err.field, field, "{v}");
+        assert!(err.message.contains(text), "{v}: {}", err.message);
+    }
+    // A task stored before formats existed is CSV.
+    let mut stored =
+        serde_json::to_value(customer(json!({"bucket":"b-1","region":"r"})).unwrap()).unwrap();
+    stored.as_object_mut().unwrap().remove("format");
+    let back: JobConfig = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.format, Format::Csv);
 }
 
 #[test]
