@@ -15,7 +15,10 @@
 //! the cluster's default collation), and never uses OFFSET.
 
 pub mod cells;
+pub mod credit_topups;
+pub mod credit_usage;
 pub mod errors;
+pub mod invoices;
 pub mod postgres;
 
 use std::sync::atomic::AtomicBool;
