@@ -14,6 +14,7 @@
 //! matches) and on `status = 'published'`, orders text `COLLATE "C"` (byte order, whatever
 //! the cluster's default collation), and never uses OFFSET.
 
+pub mod catalog;
 pub mod cells;
 pub mod credit_topups;
 pub mod credit_usage;
