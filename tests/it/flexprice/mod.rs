@@ -37,6 +37,7 @@ pub mod dataset;
 pub mod expected;
 pub mod golden;
 pub mod postgres;
+mod source_pg;
 mod tests;
 
 use std::io::Write;

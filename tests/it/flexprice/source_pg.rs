@@ -1,0 +1,609 @@
+//! The Flexprice PostgreSQL readers of issue 15 (src/flexprice), called through the library
+//! against the fixture's real PostgreSQL as the SELECT-only role: every window of the data set,
+//! rendered as the exports render CSV, byte for byte as `expected::csv`; windows that tile the
+//! day give every row once; the run's snapshot; streaming across fetches; what each failure
+//! says.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use exportd::export::{ExportError, Failure};
+use exportd::flexprice::postgres::{DEFAULT_STATEMENT_TIMEOUT, FETCH_ROWS, Postgres, Snapshot};
+use exportd::flexprice::{Cell, Request, catalog, cells, credit_topups, credit_usage, invoices};
+use exportd::tasks::job_config::{self, MetadataEntity, MetadataField};
+use jiff::Timestamp;
+
+use super::dataset::{Dataset, SCOPES, Size, at, on};
+use super::expected::{self, Entity, Export, WindowField};
+use super::golden::assert_same_csv;
+use super::{PgDb, PgServer, apply_changes, postgres};
+
+fn source(db: &PgDb<'_>) -> Postgres {
+    Postgres::new(&db.readonly_url(), DEFAULT_STATEMENT_TIMEOUT).unwrap()
+}
+
+fn field(f: WindowField) -> job_config::WindowField {
+    match f {
+        WindowField::CreatedAt => job_config::WindowField::CreatedAt,
+        WindowField::UpdatedAt => job_config::WindowField::UpdatedAt,
+        WindowField::IngestedAt => job_config::WindowField::IngestedAt,
+        WindowField::Timestamp => job_config::WindowField::Timestamp,
+    }
+}
+
+fn metadata(export: &Export) -> Vec<MetadataField> {
+    export
+        .metadata
+        .iter()
+        .map(|m| MetadataField {
+            entity_type: if m.entity_type == "wallet" {
+                MetadataEntity::Wallet
+            } else {
+                MetadataEntity::Customer
+            },
+            field_key: m.field_key.clone(),
+            column_name: m.column_name.clone(),
+        })
+        .collect()
+}
+
+/// Calls the entity's reader on `snap` for `export`, each row handed to `each`.
+fn read(
+    snap: &mut Snapshot<'_>,
+    export: &Export,
+    each: &mut dyn FnMut(&[Cell<'_>]) -> Result<(), ExportError>,
+) -> Result<u64, ExportError> {
+    let fields = metadata(export);
+    let req = Request {
+        tenant_id: &export.tenant,
+        environment_id: &export.env,
+        window: (export.start.as_millisecond(), export.end.as_millisecond()),
+        window_field: export.window_field.map(field),
+        metadata: &fields,
+    };
+    let cancel = AtomicBool::new(false);
+    match export.entity {
+        Entity::Invoice => invoices::export(snap, &req, &cancel, each),
+        Entity::CreditTopups => credit_topups::export(snap, &req, &cancel, each),
+        Entity::CreditUsage => credit_usage::export(snap, &req, &cancel, each),
+        other => panic!("{other:?} is not read from PostgreSQL"),
+    }
+}
+
+/// The CSV object of `export` as exportd renders it, from one snapshot of `snap`.
+fn csv_of(snap: &mut Snapshot<'_>, export: &Export) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(expected::header(export)).unwrap();
+    let rows = read(snap, export, &mut |cells| {
+        cells::write_csv(&mut w, cells).unwrap();
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{export:?}: {e}"));
+    let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    assert_eq!(
+        rows as usize,
+        text.lines().count() - 1 - embedded_newlines(&text)
+    );
+    text
+}
+
+/// Newlines inside quoted cells (the data set has a name on two lines).
+fn embedded_newlines(text: &str) -> usize {
+    let mut quoted = false;
+    let mut n = 0;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '\n' if quoted => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
+/// Compares an export with what the data set says it must be.
+fn assert_expected(ds: &Dataset, export: &Export, csv: &str) {
+    assert_same_csv(&expected::csv(ds, export), csv, export);
+}
+
+fn export_csv(pg: &Postgres, export: &Export) -> String {
+    let mut session = pg.connect().unwrap();
+    let mut snap = session.snapshot().unwrap();
+    csv_of(&mut snap, export)
+}
+
+/// Hourly windows from 22:00 the day before to 14:00, and one window around both days.
+fn windows() -> Vec<(Timestamp, Timestamp)> {
+    let mut out: Vec<(Timestamp, Timestamp)> = (0..16)
+        .map(|h| {
+            let start = on("2025-10-15", "22:00:00")
+                .checked_add(jiff::SignedDuration::from_hours(h))
+                .unwrap();
+            (
+                start,
+                start
+                    .checked_add(jiff::SignedDuration::from_hours(1))
+                    .unwrap(),
+            )
+        })
+        .collect();
+    out.push((on("2025-10-15", "00:00:00"), on("2025-10-17", "00:00:00")));
+    out
+}
+
+/// Every export of the PostgreSQL entities that the tests compare: each scope, window, window
+/// field, and metadata columns of both kinds (one of a key no row has).
+fn exports() -> Vec<Export> {
+    let mut all = Vec::new();
+    for (tenant, env) in SCOPES {
+        for (start, end) in windows() {
+            let new = |entity| Export::window(entity, tenant, env, start, end);
+            all.push(new(Entity::Invoice));
+            all.push(new(Entity::Invoice).window_field(WindowField::CreatedAt));
+            all.push(new(Entity::CreditTopups));
+            all.push(new(Entity::CreditTopups).window_field(WindowField::UpdatedAt));
+            all.push(new(Entity::CreditUsage));
+            all.push(
+                new(Entity::CreditUsage)
+                    .metadata("customer", "tier", Some("Tier"))
+                    .metadata("wallet", "cost_center", None)
+                    .metadata("customer", "region", Some("Region"))
+                    .metadata("wallet", "absent", Some("Nothing")),
+            );
+        }
+    }
+    all
+}
+
+#[test]
+fn flexprice_pg_every_window_of_the_data_set_gives_the_expected_csv() {
+    let Some(pg) = postgres("flexprice_pg_every_window_of_the_data_set_gives_the_expected_csv")
+    else {
+        return;
+    };
+    let mut ds = Dataset::standard();
+    let db = pg.database_with(&ds);
+    let source = source(&db);
+    let mut session = source.connect().unwrap();
+    let mut nonempty = 0;
+    {
+        let mut snap = session.snapshot().unwrap();
+        for export in exports() {
+            let csv = csv_of(&mut snap, &export);
+            assert_expected(&ds, &export, &csv);
+            nonempty += usize::from(csv.lines().count() > 1);
+        }
+    }
+    assert!(nonempty > 100, "only {nonempty} exports had rows");
+    // After the later changes (a pending top-up completed, invoices finalized and voided),
+    // every window again: the changed rows move to the window of their change.
+    apply_changes(&mut ds, Some(&db), None);
+    let mut snap = session.snapshot().unwrap();
+    for export in exports() {
+        assert_expected(&ds, &export, &csv_of(&mut snap, &export));
+    }
+}
+
+#[test]
+fn flexprice_pg_windows_that_tile_the_day_hold_every_row_once() {
+    let Some(pg) = postgres("flexprice_pg_windows_that_tile_the_day_hold_every_row_once") else {
+        return;
+    };
+    let ds = Dataset::standard();
+    let db = pg.database_with(&ds);
+    let source = source(&db);
+    let mut session = source.connect().unwrap();
+    let mut snap = session.snapshot().unwrap();
+    let rows = |snap: &mut Snapshot<'_>, export: &Export| -> Vec<String> {
+        let text = csv_of(snap, export);
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        r.records()
+            .map(|rec| rec.unwrap().iter().collect::<Vec<_>>().join("\u{1f}"))
+            .collect()
+    };
+    let (first, last) = (on("2025-10-15", "22:00:00"), at("14:00:00"));
+    for (tenant, env) in SCOPES {
+        for (entity, fields) in [
+            (
+                Entity::Invoice,
+                [WindowField::UpdatedAt, WindowField::CreatedAt],
+            ),
+            (
+                Entity::CreditTopups,
+                [WindowField::CreatedAt, WindowField::UpdatedAt],
+            ),
+        ] {
+            for f in fields {
+                let whole = rows(
+                    &mut snap,
+                    &Export::window(entity, tenant, env, first, last).window_field(f),
+                );
+                let mut tiled = Vec::new();
+                for (start, end) in windows().into_iter().take(16) {
+                    tiled.extend(rows(
+                        &mut snap,
+                        &Export::window(entity, tenant, env, start, end).window_field(f),
+                    ));
+                }
+                assert!(!whole.is_empty(), "{tenant}/{env} {entity:?}");
+                assert_eq!(tiled, whole, "{tenant}/{env} {entity:?} {f:?}");
+            }
+        }
+    }
+    // The boundary rows of the data set are there: 11:00:00 exactly is in the 11:00 window.
+    let at_eleven = ds
+        .invoices
+        .iter()
+        .filter(|i| i.base.updated_at == at("11:00:00") && i.base.published())
+        .count();
+    assert!(
+        at_eleven > 0,
+        "the data set has invoices updated exactly at 11:00"
+    );
+}
+
+#[test]
+fn flexprice_pg_a_run_reads_one_snapshot_while_flexprice_writes() {
+    let Some(pg) = postgres("flexprice_pg_a_run_reads_one_snapshot_while_flexprice_writes") else {
+        return;
+    };
+    let mut ds = Dataset::standard();
+    let before = ds.clone();
+    let db = pg.database_with(&ds);
+    let source = source(&db);
+    let mut session = source.connect().unwrap();
+    let mut snap = session.snapshot().unwrap();
+    let first = Export::new(Entity::Invoice, "acme", "prod", "11:00:00", "13:00:00");
+    assert_expected(&before, &first, &csv_of(&mut snap, &first));
+    // Flexprice finalizes and voids invoices (and completes a top-up) during the run.
+    apply_changes(&mut ds, Some(&db), None);
+    assert_ne!(expected::csv(&ds, &first), expected::csv(&before, &first));
+    for export in [
+        first.clone(),
+        Export::new(Entity::CreditTopups, "acme", "prod", "11:00:00", "13:00:00")
+            .window_field(WindowField::UpdatedAt),
+        Export::new(Entity::CreditUsage, "acme", "prod", "00:00:00", "13:00:00"),
+    ] {
+        assert_expected(&before, &export, &csv_of(&mut snap, &export));
+    }
+    drop(snap);
+    // The next run sees the changes.
+    assert_expected(&ds, &first, &export_csv(&source, &first));
+}
+
+#[test]
+fn flexprice_pg_streams_windows_larger_than_a_fetch_in_order() {
+    let Some(pg) = postgres("flexprice_pg_streams_windows_larger_than_a_fetch_in_order") else {
+        return;
+    };
+    let size = Size {
+        invoices: FETCH_ROWS as usize + 2_500,
+        ..Size::STANDARD
+    };
+    let ds = Dataset::generate(7, size);
+    let db = pg.database_with(&ds);
+    let source = source(&db);
+    for field in [WindowField::UpdatedAt, WindowField::CreatedAt] {
+        let export = Export::new(Entity::Invoice, "globex", "staging", "09:00:00", "14:00:00")
+            .window_field(field);
+        let rows = expected::rows(&ds, &export).len();
+        assert!(rows > FETCH_ROWS as usize + 1000, "{rows} rows");
+        assert_expected(&ds, &export, &export_csv(&source, &export));
+    }
+}
+
+#[test]
+fn flexprice_pg_catalog_answers_what_the_clickhouse_entities_need() {
+    let Some(pg) = postgres("flexprice_pg_catalog_answers_what_the_clickhouse_entities_need")
+    else {
+        return;
+    };
+    let ds = Dataset::standard();
+    let db = pg.database_with(&ds);
+    let source = source(&db);
+    let mut session = source.connect().unwrap();
+    let mut snap = session.snapshot().unwrap();
+    for (tenant, env) in SCOPES {
+        let scope = catalog::Scope {
+            tenant_id: tenant,
+            environment_id: env,
+        };
+        let in_scope = |b: &super::dataset::Base| b.in_scope(tenant, env);
+        // Customers: every external id of the data set (and one nobody has).
+        let mut external: Vec<&str> = ds
+            .customers
+            .iter()
+            .map(|c| c.external_id.as_str())
+            .collect();
+        external.push("nobody");
+        let customers = catalog::customers_by_external_id(&mut snap, scope, &external).unwrap();
+        let want: Vec<_> = ds
+            .customers
+            .iter()
+            .filter(|c| in_scope(&c.base) && c.base.published() && !c.external_id.is_empty())
+            .collect();
+        assert_eq!(customers.len(), want.len(), "{tenant}/{env}");
+        for c in want {
+            let got = &customers[&c.external_id];
+            assert_eq!(
+                (&got.id, &got.name),
+                (&c.base.id, &c.name),
+                "{tenant}/{env}"
+            );
+            let meta = cells::metadata_map(got.metadata.as_deref());
+            let meta: std::collections::BTreeMap<String, String> = meta
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap().to_owned()))
+                .collect();
+            assert_eq!(Some(meta), c.metadata.clone().or(Some(Default::default())));
+        }
+        // Meters (whatever their status), their features and groups.
+        let meter_ids: Vec<&str> = ds.meters.iter().map(|m| m.base.id.as_str()).collect();
+        let meters = catalog::meters(&mut snap, scope, &meter_ids).unwrap();
+        let scoped: Vec<_> = ds.meters.iter().filter(|m| in_scope(&m.base)).collect();
+        assert_eq!(meters.len(), scoped.len());
+        for m in scoped {
+            let got = &meters[&m.base.id];
+            assert_eq!(
+                (
+                    &got.event_name,
+                    &got.aggregation_type,
+                    &got.aggregation_field,
+                    &got.status
+                ),
+                (&m.event_name, &m.aggregation, &m.field, &m.base.status)
+            );
+        }
+        let features = catalog::features_by_meter(&mut snap, scope, &meter_ids).unwrap();
+        for m in ds.meters.iter().filter(|m| in_scope(&m.base)) {
+            let want = ds
+                .features
+                .iter()
+                .filter(|f| {
+                    in_scope(&f.base)
+                        && f.base.published()
+                        && f.meter_id.as_deref() == Some(m.base.id.as_str())
+                })
+                .min_by(|a, b| a.base.id.cmp(&b.base.id));
+            let got = features.get(&m.base.id);
+            assert_eq!(
+                got.map(|f| &f.id),
+                want.map(|f| &f.base.id),
+                "{}",
+                m.base.id
+            );
+            if let (Some(got), Some(want)) = (got, want) {
+                let group = want.group_id.as_deref().and_then(|g| {
+                    ds.groups
+                        .iter()
+                        .find(|x| x.base.id == g && x.base.published() && in_scope(&x.base))
+                });
+                assert_eq!(got.group_name.as_ref(), group.map(|g| &g.name));
+                assert_eq!(got.name, want.name);
+            }
+        }
+        // Prices: each customer × meter with a line item on an active subscription.
+        let customer_ids: Vec<&str> = ds.customers.iter().map(|c| c.base.id.as_str()).collect();
+        let prices = catalog::prices(&mut snap, scope, &customer_ids, &meter_ids).unwrap();
+        let mut expected_pairs = 0;
+        for c in ds.customers.iter().filter(|c| in_scope(&c.base)) {
+            for m in ds.meters.iter().filter(|m| in_scope(&m.base)) {
+                let item = expected::line_item(&ds, tenant, env, &c.base.id, &m.base.id);
+                let got = prices.get(&(c.base.id.clone(), m.base.id.clone()));
+                let Some(item) = item else {
+                    assert!(got.is_none(), "{} {}", c.base.id, m.base.id);
+                    continue;
+                };
+                expected_pairs += 1;
+                let got = got.unwrap_or_else(|| panic!("a price for {} {}", c.base.id, m.base.id));
+                let price = ds
+                    .prices
+                    .iter()
+                    .find(|p| p.base.id == item.price_id)
+                    .unwrap();
+                assert_eq!(got.line_item_id, item.base.id);
+                assert_eq!(got.amount, price.amount);
+                let flat = price.kind == "USAGE"
+                    && price.billing_model == "FLAT_FEE"
+                    && item.commitment_amount.is_none();
+                assert_eq!(
+                    got.unit_price(),
+                    flat.then_some(price.amount),
+                    "{}",
+                    item.base.id
+                );
+            }
+        }
+        assert_eq!(prices.len(), expected_pairs, "{tenant}/{env}");
+        assert!(expected_pairs > 0, "{tenant}/{env} has priced line items");
+    }
+    // Batches larger than one query are split, and ids are deduplicated.
+    let many: Vec<String> = (0..2 * catalog::MAX_IDS + 7)
+        .map(|i| format!("cust-{i:03}"))
+        .collect();
+    let many: Vec<&str> = many
+        .iter()
+        .map(String::as_str)
+        .chain(["cust-001"; 3])
+        .collect();
+    let scope = catalog::Scope {
+        tenant_id: "acme",
+        environment_id: "prod",
+    };
+    let found = catalog::customers_by_external_id(&mut snap, scope, &many).unwrap();
+    assert!(found.contains_key("cust-001") && found.contains_key("cust-004"));
+}
+
+/// The error of connecting to (and reading from) `url` with `timeout`.
+fn failure(url: &str, timeout: Duration, export: &Export) -> ExportError {
+    let source = Postgres::new(url, timeout).unwrap();
+    let mut session = match source.connect() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let mut snap = match session.snapshot() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    read(&mut snap, export, &mut |_| Ok(())).expect_err("the read fails")
+}
+
+fn assert_summary(e: &ExportError, kind: Failure, words: &str, secret: &str) {
+    assert_eq!(e.kind, kind, "{e}");
+    assert!(
+        e.summary.contains(words),
+        "{words:?} not in {:?}",
+        e.summary
+    );
+    for leak in [secret, "WHERE", "ORDER BY", "COLLATE", "$1"] {
+        assert!(!e.summary.contains(leak), "{leak:?} in {:?}", e.summary);
+    }
+}
+
+#[test]
+fn flexprice_pg_failures_say_what_to_fix_without_sql_or_password() {
+    let Some(pg) = postgres("flexprice_pg_failures_say_what_to_fix_without_sql_or_password") else {
+        return;
+    };
+    let ds = Dataset::standard();
+    let db = pg.database_with(&ds);
+    let url = db.readonly_url();
+    let password = pg.readonly_password().to_owned();
+    let invoices = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
+    let t = DEFAULT_STATEMENT_TIMEOUT;
+
+    // Nothing listens there.
+    let port = super::free_port();
+    let refused = failure(
+        &url.replace(&format!(":{}/", pg.port), &format!(":{port}/")),
+        t,
+        &invoices,
+    );
+    assert_summary(
+        &refused,
+        Failure::Retryable,
+        "refused the connection",
+        &password,
+    );
+    assert!(refused.summary.contains(&format!("127.0.0.1:{port}")));
+
+    let wrong = url.replace(&password, "not-the-password");
+    let auth = failure(&wrong, t, &invoices);
+    assert_summary(
+        &auth,
+        Failure::Terminal,
+        "refused exportd's login",
+        &password,
+    );
+    assert!(
+        !auth.summary.contains("not-the-password") && !auth.detail.contains("not-the-password")
+    );
+
+    let no_db = failure(
+        &url.replace(&format!("/{}?", db.name), "/no_such_db?"),
+        t,
+        &invoices,
+    );
+    assert_summary(&no_db, Failure::Terminal, "does not exist", &password);
+
+    // A database without Flexprice's tables (the read-only role may connect to `postgres`).
+    let no_table = failure(
+        &url.replace(&format!("/{}?", db.name), "/postgres?"),
+        t,
+        &invoices,
+    );
+    assert_summary(
+        &no_table,
+        Failure::Terminal,
+        "lacks a table or column",
+        &password,
+    );
+    assert!(
+        no_table.summary.contains("\"invoices\""),
+        "{}",
+        no_table.summary
+    );
+
+    // A column renamed by another Flexprice version.
+    let other = pg.database_with(&ds);
+    other.execute("ALTER TABLE wallet_transactions RENAME COLUMN credit_balance_after TO cba");
+    let topups = Export::new(Entity::CreditTopups, "acme", "prod", "10:00:00", "11:00:00");
+    let no_column = failure(&other.readonly_url(), t, &topups);
+    assert_summary(
+        &no_column,
+        Failure::Terminal,
+        "lacks a table or column",
+        &password,
+    );
+
+    // A role without SELECT on a table.
+    other.execute("REVOKE SELECT ON invoices FROM exportd_ro");
+    let denied = failure(&other.readonly_url(), t, &invoices);
+    assert_summary(&denied, Failure::Terminal, "GRANT SELECT", &password);
+
+    // A window too big for the statement timeout.
+    let big = pg.database();
+    big.bulk_invoices(
+        "slow",
+        "acme",
+        "prod",
+        60_000,
+        at("10:00:00"),
+        at("11:00:00"),
+    );
+    let timeout = failure(&big.readonly_url(), Duration::from_millis(1), &invoices);
+    assert_summary(&timeout, Failure::Retryable, "statement_timeout", &password);
+
+    // TLS asked of a server without it.
+    let tls = failure(
+        &url.replace("sslmode=disable", "sslmode=require"),
+        t,
+        &invoices,
+    );
+    assert_summary(&tls, Failure::Terminal, "does not offer TLS", &password);
+}
+
+#[test]
+fn flexprice_pg_a_server_stopped_mid_stream_is_a_retryable_failure() {
+    let Some(own) = PgServer::start_own() else {
+        postgres("flexprice_pg_a_server_stopped_mid_stream_is_a_retryable_failure");
+        return;
+    };
+    let db = own.database();
+    db.bulk_invoices(
+        "mid",
+        "acme",
+        "prod",
+        3 * FETCH_ROWS as u64,
+        at("10:00:00"),
+        at("11:00:00"),
+    );
+    let source = source(&db);
+    let mut session = source.connect().unwrap();
+    let mut snap = session.snapshot().unwrap();
+    let mut seen = 0u64;
+    let export = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
+    let err = read(&mut snap, &export, &mut |_| {
+        seen += 1;
+        if seen == 5 {
+            own.stop();
+        }
+        Ok(())
+    })
+    .expect_err("the server went away");
+    assert!(seen >= 5 && seen < 3 * FETCH_ROWS as u64, "{seen} rows");
+    assert_eq!(err.kind, Failure::Retryable, "{err}");
+    assert!(
+        err.summary.contains("lost during the run") || err.summary.contains("shutting down"),
+        "{}",
+        err.summary
+    );
+    drop(snap);
+    drop(session);
+    // Back again: the next attempt reads the whole window.
+    own.start();
+    let again = export_csv(&source, &export);
+    assert_eq!(again.lines().count(), 1 + 3 * FETCH_ROWS as usize);
+}
