@@ -101,7 +101,11 @@ pub fn summarize(cause: &Cause, target: &str) -> ExportError {
         )),
         Cause::Tls(reason) => fix(format!(
             "TLS with {db} failed{}: trust the server's CA (the system store, SSL_CERT_FILE or sslrootcert= in postgres_url) and check that the URL's host is the certificate's name, or set sslmode",
-            if reason.contains("certificate verify failed") {
+            if reason.contains("mismatch") {
+                " (its certificate is not for the host name in postgres_url)"
+            } else if reason.contains("expired") {
+                " (its certificate has expired)"
+            } else if reason.contains("certificate verify failed") {
                 " (its certificate is not trusted)"
             } else {
                 ""
@@ -223,6 +227,11 @@ mod tests {
         );
         assert_eq!(tls.kind, Failure::Terminal);
         assert!(tls.summary.contains("not trusted"), "{}", tls.summary);
+        let other_name = summarize(
+            &Cause::Tls("certificate verify failed (hostname mismatch)".into()),
+            "db:5432",
+        );
+        assert!(other_name.summary.contains("not for the host name"));
         assert!(
             summarize(&Cause::Tls("server does not support TLS".into()), "db:5432")
                 .summary

@@ -454,8 +454,9 @@ fn assert_summary(e: &ExportError, kind: Failure, words: &str, secret: &str) {
     assert_eq!(e.kind, kind, "{e}");
     assert!(
         e.summary.contains(words),
-        "{words:?} not in {:?}",
-        e.summary
+        "{words:?} not in {:?} ({})",
+        e.summary,
+        e.detail
     );
     for leak in [secret, "WHERE", "ORDER BY", "COLLATE", "$1"] {
         assert!(!e.summary.contains(leak), "{leak:?} in {:?}", e.summary);
@@ -606,4 +607,151 @@ fn flexprice_pg_a_server_stopped_mid_stream_is_a_retryable_failure() {
     own.start();
     let again = export_csv(&source, &export);
     assert_eq!(again.lines().count(), 1 + 3 * FETCH_ROWS as usize);
+}
+
+/// A CA and a server certificate it signed for `localhost` only (PEM files in `dir`):
+/// `(ca.crt, server.crt, server.key)`.
+fn test_certificates(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=exportd test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.crt").display().to_string(),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn flexprice_pg_tls_verifies_the_server_certificate_and_its_host_name() {
+    const TEST: &str = "flexprice_pg_tls_verifies_the_server_certificate_and_its_host_name";
+    let Some(own) = PgServer::start_own() else {
+        postgres(TEST);
+        return;
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_certificates(certs.path());
+    own.enable_tls(&cert, &key);
+    let ds = Dataset::standard();
+    let db = own.database_with(&ds);
+    let url = db.readonly_url();
+    let password = own.readonly_password().to_owned();
+    let with = |host: &str, params: &str| {
+        url.replace("127.0.0.1", host)
+            .replace("sslmode=disable", params)
+    };
+    let export = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
+    // Whether the session of `url` runs over TLS, and the export through it.
+    let read_over = |url: &str| -> Result<(bool, String), ExportError> {
+        let source = Postgres::new(url, DEFAULT_STATEMENT_TIMEOUT).unwrap();
+        let mut session = source.connect()?;
+        let mut snap = session.snapshot()?;
+        let mut tls = false;
+        snap.rows(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+            |row| {
+                tls = row.get(0)?;
+                Ok(())
+            },
+        )?;
+        Ok((tls, csv_of(&mut snap, &export)))
+    };
+    let root = format!("sslrootcert={ca}");
+    for params in [
+        format!("sslmode=require&{root}"),
+        format!("sslmode=verify-full&{root}"),
+        format!("sslmode=verify-ca&{root}"),
+        format!("sslmode=prefer&{root}"),
+    ] {
+        let (tls, csv) = read_over(&with("localhost", &params)).unwrap();
+        assert!(tls, "{params}: TLS");
+        assert_expected(&ds, &export, &csv);
+    }
+    let (tls, _) = read_over(&with("localhost", "sslmode=disable")).unwrap();
+    assert!(!tls, "sslmode=disable: plain TCP");
+    // Not trusted: the CA is in neither the system store nor sslrootcert; and with prefer
+    // too, since the server offers TLS (libpq's prefer and require would not verify).
+    for params in ["sslmode=require", "sslmode=prefer"] {
+        let e = read_over(&with("localhost", params)).unwrap_err();
+        assert_summary(
+            &e,
+            Failure::Terminal,
+            "its certificate is not trusted",
+            &password,
+        );
+    }
+    // Trusted, but for another name: require verifies the host name (libpq's verify-full).
+    let e = read_over(&with("127.0.0.1", &format!("sslmode=require&{root}"))).unwrap_err();
+    assert_summary(&e, Failure::Terminal, "not for the host name", &password);
 }
