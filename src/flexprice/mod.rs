@@ -7,6 +7,7 @@
 //!   query on a total order whose rows become typed [`Cell`]s.
 //! - [`catalog`]: lookups the ClickHouse entities need (customers by external id, meters,
 //!   features, groups, prices).
+//! - [`check`]: what `check-config` reports about the database, writing nothing.
 //! - [`cells`]: conversions shared by the readers (times, JSON, metadata columns) and the CSV
 //!   rendering of a row.
 //!
@@ -16,6 +17,7 @@
 
 pub mod catalog;
 pub mod cells;
+pub mod check;
 pub mod credit_topups;
 pub mod credit_usage;
 pub mod errors;

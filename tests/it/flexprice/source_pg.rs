@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use exportd::export::{ExportError, Failure};
 use exportd::flexprice::postgres::{DEFAULT_STATEMENT_TIMEOUT, FETCH_ROWS, Postgres, Snapshot};
-use exportd::flexprice::{Cell, Request, catalog, cells, credit_topups, credit_usage, invoices};
+use exportd::flexprice::{
+    Cell, Request, catalog, cells, check, credit_topups, credit_usage, invoices,
+};
 use exportd::tasks::job_config::{self, MetadataEntity, MetadataField};
 use jiff::Timestamp;
 
@@ -754,4 +756,99 @@ fn flexprice_pg_tls_verifies_the_server_certificate_and_its_host_name() {
     // Trusted, but for another name: require verifies the host name (libpq's verify-full).
     let e = read_over(&with("127.0.0.1", &format!("sslmode=require&{root}"))).unwrap_err();
     assert_summary(&e, Failure::Terminal, "not for the host name", &password);
+}
+
+#[test]
+fn flexprice_pg_check_reports_tables_rows_per_scope_and_index_advice() {
+    let Some(pg) = postgres("flexprice_pg_check_reports_tables_rows_per_scope_and_index_advice")
+    else {
+        return;
+    };
+    let ds = Dataset::standard();
+    let db = pg.database_with(&ds);
+    let scopes: Vec<(String, String)> = SCOPES
+        .iter()
+        .map(|(t, e)| ((*t).to_owned(), (*e).to_owned()))
+        .chain([("nobody".to_owned(), "prod".to_owned())])
+        .collect();
+    let report = check::check(&source(&db), &scopes).unwrap();
+    assert!(report.ok(), "{report}");
+    assert_eq!(report.user, "exportd_ro");
+    assert!(
+        report.server_version.starts_with("15."),
+        "{}",
+        report.server_version
+    );
+    assert!(
+        report
+            .tables
+            .iter()
+            .all(|t| t.present && t.readable && !t.writable)
+    );
+    assert!(!report.updated_at_index);
+    for (s, (tenant, env)) in report.scopes.iter().zip(&scopes) {
+        let count = |n: usize| n as i64;
+        let published = |b: &super::dataset::Base| b.in_scope(tenant, env) && b.published();
+        assert_eq!(
+            s.invoices,
+            count(ds.invoices.iter().filter(|i| published(&i.base)).count())
+        );
+        assert_eq!(
+            s.credit_topups,
+            count(
+                ds.transactions
+                    .iter()
+                    .filter(|t| published(&t.base)
+                        && t.kind == "credit"
+                        && t.transaction_status == "completed")
+                    .count()
+            )
+        );
+        assert_eq!(
+            s.customers,
+            count(ds.customers.iter().filter(|c| published(&c.base)).count())
+        );
+    }
+    assert_eq!(report.scopes.last().map(|s| s.invoices), Some(0));
+    let text = report.to_string();
+    assert!(
+        text.contains("tables: all 10 present and readable"),
+        "{text}"
+    );
+    assert!(text.contains("no index on invoices"), "{text}");
+    assert!(!text.contains(pg.readonly_password()), "{text}");
+
+    // The index the README recommends silences the advice.
+    db.execute(
+        "CREATE INDEX invoices_exportd_updated_at ON invoices
+           (tenant_id, environment_id, updated_at, id COLLATE \"C\") WHERE status = 'published'",
+    );
+    assert!(
+        check::check(&source(&db), &scopes)
+            .unwrap()
+            .updated_at_index
+    );
+
+    // A missing table, a revoked privilege and a renamed column are named.
+    let other = pg.database_with(&ds);
+    other.execute("DROP TABLE groups; REVOKE SELECT ON prices FROM exportd_ro");
+    let report = check::check(&source(&other), &scopes).unwrap();
+    assert!(!report.ok());
+    let text = report.to_string();
+    assert!(text.contains("tables missing: groups"), "{text}");
+    assert!(
+        text.contains("tables without SELECT for exportd_ro: prices"),
+        "{text}"
+    );
+    let renamed = pg.database_with(&ds);
+    renamed.execute("ALTER TABLE invoices RENAME COLUMN billing_reason TO reason");
+    let report = check::check(&source(&renamed), &scopes).unwrap();
+    assert_eq!(report.refused.len(), 1, "{report}");
+    assert!(report.to_string().contains("invoice: refused:"), "{report}");
+    assert!(report.scopes.is_empty());
+    // A superuser may write: said, not refused.
+    let su = Postgres::new(&db.superuser_url(), DEFAULT_STATEMENT_TIMEOUT).unwrap();
+    let report = check::check(&su, &scopes).unwrap();
+    assert!(report.ok() && report.tables.iter().all(|t| t.writable));
+    assert!(report.to_string().contains("may write"));
 }
