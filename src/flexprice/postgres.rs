@@ -29,10 +29,9 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, IsolationLevel, Row, Transaction};
 use postgres_native_tls::MakeTlsConnector;
-use rust_decimal::Decimal;
 
 use super::Cell;
-use super::cells::PgTime;
+use super::cells::{PgDecimal, PgTime};
 use super::errors::classify;
 use crate::export::ExportError;
 
@@ -372,8 +371,8 @@ impl<'r> Fields<'r> {
     /// A `numeric` column, exact.
     pub fn decimal(&self, index: usize) -> Result<Cell<'r>, ExportError> {
         Ok(self
-            .get::<Option<Decimal>>(index)?
-            .map_or(Cell::Null, Cell::Decimal))
+            .get::<Option<PgDecimal>>(index)?
+            .map_or(Cell::Null, |d| Cell::Decimal(d.0)))
     }
 
     /// A `timestamptz` column, in milliseconds.

@@ -852,3 +852,73 @@ fn flexprice_pg_check_reports_tables_rows_per_scope_and_index_advice() {
     assert!(report.ok() && report.tables.iter().all(|t| t.writable));
     assert!(report.to_string().contains("may write"));
 }
+
+/// How fast invoices stream into CSV (not a timed assertion: it prints the rates beside
+/// `psql \copy` of the same rows). Run it by hand:
+/// `cargo test --release --test it flexprice_pg_read_rate -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn flexprice_pg_read_rate() {
+    let Some(pg) = postgres("flexprice_pg_read_rate") else {
+        return;
+    };
+    let n = 300_000u64;
+    let db = pg.database();
+    db.bulk_invoices("rate", "acme", "prod", n, at("00:00:00"), at("23:00:00"));
+    db.execute("VACUUM ANALYZE invoices");
+    let export = Export::new(Entity::Invoice, "acme", "prod", "00:00:00", "23:00:00");
+    let source = source(&db);
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let cpu = || {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+            let f: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+        };
+        let cpu0 = cpu();
+        let mut session = source.connect().unwrap();
+        let mut snap = session.snapshot().unwrap();
+        let mut w = csv::Writer::from_writer(std::io::sink());
+        let rows = read(&mut snap, &export, &mut |cells| {
+            cells::write_csv(&mut w, cells).unwrap();
+            Ok(())
+        })
+        .unwrap();
+        let s = started.elapsed().as_secs_f64();
+        eprintln!(
+            "exportd reader: {rows} rows in {s:.2} s, {:.0} rows/s, {:.2} CPU-s in exportd",
+            rows as f64 / s,
+            cpu() - cpu0
+        );
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
+            .arg(db.readonly_url())
+            .args(["-X", "-q", "-c"])
+            .arg(format!(
+                "\\copy ({}) TO '/dev/null' CSV HEADER",
+                invoices::sql(None)
+                    .replace("$1", "'acme'")
+                    .replace("$2", "'prod'")
+                    .replace("$3", &format!("'{}'", export.start))
+                    .replace("$4", &format!("'{}'", export.end))
+                    .replace('\n', " ")
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = started.elapsed().as_secs_f64();
+        eprintln!(
+            "psql \\copy: {n} rows in {s:.2} s, {:.0} rows/s",
+            n as f64 / s
+        );
+    }
+}
