@@ -922,3 +922,73 @@ fn flexprice_pg_read_rate() {
         );
     }
 }
+
+#[test]
+fn flexprice_pg_the_readme_index_serves_invoice_windows() {
+    let Some(pg) = postgres("flexprice_pg_the_readme_index_serves_invoice_windows") else {
+        return;
+    };
+    let db = pg.database();
+    db.bulk_invoices(
+        "idx",
+        "acme",
+        "prod",
+        50_000,
+        at("00:00:00"),
+        at("23:00:00"),
+    );
+    db.execute("ANALYZE invoices");
+    let source = source(&db);
+    let export = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
+    let plan = |field: Option<job_config::WindowField>| {
+        let mut session = source.connect().unwrap();
+        let mut snap = session.snapshot().unwrap();
+        let (start, end) = (
+            cells::PgTime(export.start.as_millisecond()),
+            cells::PgTime(export.end.as_millisecond()),
+        );
+        let mut plan = String::new();
+        snap.rows(
+            &format!("EXPLAIN {}", invoices::sql(field)),
+            &[&"acme", &"prod", &start, &end],
+            |row| {
+                plan.push_str(row.get::<&str>(0)?);
+                plan.push('\n');
+                Ok(())
+            },
+        )
+        .unwrap();
+        plan
+    };
+    let fields = [
+        (None, "invoices_exportd_updated_at"),
+        (
+            Some(job_config::WindowField::CreatedAt),
+            "invoices_exportd_created_at",
+        ),
+    ];
+    // Flexprice's own indexes do not serve a window: the environment's invoices are scanned.
+    for (field, _) in fields {
+        let plan = plan(field);
+        assert!(plan.contains("Seq Scan on invoices"), "{plan}");
+    }
+    // As in the README.
+    db.execute(
+        "CREATE INDEX invoices_exportd_updated_at ON invoices
+           (tenant_id, environment_id, updated_at, id COLLATE \"C\") WHERE status = 'published';
+         CREATE INDEX invoices_exportd_created_at ON invoices
+           (tenant_id, environment_id, created_at, id COLLATE \"C\") WHERE status = 'published';
+         ANALYZE invoices",
+    );
+    for (field, index) in fields {
+        let plan = plan(field);
+        // An index scan in order, or a bitmap scan and a sort of the window's rows: either
+        // way only the window is read.
+        assert!(
+            plan.contains(&format!("Index Scan using {index}"))
+                || plan.contains(&format!("Bitmap Index Scan on {index}")),
+            "{plan}"
+        );
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
+}
