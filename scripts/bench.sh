@@ -43,7 +43,7 @@ fi
 bench_venv=.ci/bench-venv
 venv_with "$bench_venv" .ci/bench-requirements.txt
 
-cargo build --release --locked --bins
+cargo build --release --locked -p exportd -p exportd-bench
 target=${CARGO_TARGET_DIR:-target}
 exec "$target/release/exportd-bench" \
   --exportd "$target/release/exportd" \

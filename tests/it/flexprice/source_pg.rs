@@ -1,18 +1,18 @@
-//! The Flexprice PostgreSQL readers of issue 15 (src/flexprice), called through the library
-//! against the fixture's real PostgreSQL as the SELECT-only role: every window of the data set,
-//! rendered as the exports render CSV, byte for byte as `expected::csv`; windows that tile the
+//! The Flexprice PostgreSQL readers of issue 15 (src/sources/flexprice), called through the
+//! library against the fixture's real PostgreSQL as the SELECT-only role: every window of the
+//! data set, each cell rendered by the oracle's own functions, byte for byte as `expected::csv`
+//! (the daemon's CSV writer is checked by the golden tests in `golden_pg.rs`); windows that tile the
 //! day give every row once; the run's snapshot; streaming across fetches; what each failure
 //! says.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use exportd::export::{ExportError, Failure};
 use exportd::flexprice::postgres::{DEFAULT_STATEMENT_TIMEOUT, FETCH_ROWS, Postgres, Snapshot};
 use exportd::flexprice::{
-    Cell, Request, catalog, cells, check, credit_topups, credit_usage, invoices,
+    self as job_config, Cell, ExportError, Failure, MetadataEntity, MetadataField, Request,
+    catalog, cells, check, credit_topups, credit_usage, invoices,
 };
-use exportd::tasks::job_config::{self, MetadataEntity, MetadataField};
 use jiff::Timestamp;
 
 use super::dataset::{Dataset, SCOPES, Size, at, on};
@@ -53,7 +53,7 @@ fn metadata(export: &Export) -> Vec<MetadataField> {
 fn read(
     snap: &mut Snapshot<'_>,
     export: &Export,
-    each: &mut dyn FnMut(&[Cell<'_>]) -> Result<(), ExportError>,
+    mut each: impl FnMut(&[Cell<'_>]) -> Result<(), ExportError>,
 ) -> Result<u64, ExportError> {
     let fields = metadata(export);
     let req = Request {
@@ -65,9 +65,9 @@ fn read(
     };
     let cancel = AtomicBool::new(false);
     match export.entity {
-        Entity::Invoice => invoices::export(snap, &req, &cancel, each),
-        Entity::CreditTopups => credit_topups::export(snap, &req, &cancel, each),
-        Entity::CreditUsage => credit_usage::export(snap, &req, &cancel, each),
+        Entity::Invoice => invoices::export(snap, &req, &cancel, &mut each),
+        Entity::CreditTopups => credit_topups::export(snap, &req, &cancel, &mut each),
+        Entity::CreditUsage => credit_usage::export(snap, &req, &cancel, &mut each),
         other => panic!("{other:?} is not read from PostgreSQL"),
     }
 }
@@ -78,8 +78,8 @@ fn csv_of(snap: &mut Snapshot<'_>, export: &Export) -> String {
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
     w.write_record(expected::header(export)).unwrap();
-    let rows = read(snap, export, &mut |cells| {
-        cells::write_csv(&mut w, cells).unwrap();
+    let rows = read(snap, export, |cells| {
+        w.write_record(render(cells)).unwrap();
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{export:?}: {e}"));
@@ -89,6 +89,20 @@ fn csv_of(snap: &mut Snapshot<'_>, export: &Export) -> String {
         text.lines().count() - 1 - embedded_newlines(&text)
     );
     text
+}
+
+/// A row's cells as the oracle writes them.
+fn render(cells: &[Cell<'_>]) -> Vec<String> {
+    cells
+        .iter()
+        .map(|cell| match *cell {
+            Cell::Null => String::new(),
+            Cell::Text(t) => t.to_owned(),
+            Cell::Decimal(d) => expected::decimal(d),
+            Cell::TimeMs(ms) => expected::time(Timestamp::from_millisecond(ms).unwrap()),
+            Cell::Int(n) => n.to_string(),
+        })
+        .collect()
 }
 
 /// Newlines inside quoted cells (the data set has a name on two lines).
@@ -334,11 +348,11 @@ fn flexprice_pg_catalog_answers_what_the_clickhouse_entities_need() {
                 (&c.base.id, &c.name),
                 "{tenant}/{env}"
             );
-            let meta = cells::metadata_map(got.metadata.as_deref());
-            let meta: std::collections::BTreeMap<String, String> = meta
-                .into_iter()
-                .map(|(k, v)| (k, v.as_str().unwrap().to_owned()))
-                .collect();
+            let meta: std::collections::BTreeMap<String, String> = got
+                .metadata
+                .as_deref()
+                .map(|m| serde_json::from_str(m).unwrap())
+                .unwrap_or_default();
             assert_eq!(Some(meta), c.metadata.clone().or(Some(Default::default())));
         }
         // Meters (whatever their status), their features and groups.
@@ -449,7 +463,7 @@ fn failure(url: &str, timeout: Duration, export: &Export) -> ExportError {
         Ok(s) => s,
         Err(e) => return e,
     };
-    read(&mut snap, export, &mut |_| Ok(())).expect_err("the read fails")
+    read(&mut snap, export, |_| Ok(())).expect_err("the read fails")
 }
 
 fn assert_summary(e: &ExportError, kind: Failure, words: &str, secret: &str) {
@@ -588,7 +602,7 @@ fn flexprice_pg_a_server_stopped_mid_stream_is_a_retryable_failure() {
     let mut snap = session.snapshot().unwrap();
     let mut seen = 0u64;
     let export = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
-    let err = read(&mut snap, &export, &mut |_| {
+    let err = read(&mut snap, &export, |_| {
         seen += 1;
         if seen == 5 {
             own.stop();
@@ -884,8 +898,8 @@ fn flexprice_pg_read_rate() {
         let mut session = source.connect().unwrap();
         let mut snap = session.snapshot().unwrap();
         let mut w = csv::Writer::from_writer(std::io::sink());
-        let rows = read(&mut snap, &export, &mut |cells| {
-            cells::write_csv(&mut w, cells).unwrap();
+        let rows = read(&mut snap, &export, |cells| {
+            w.write_record(render(cells)).unwrap();
             Ok(())
         })
         .unwrap();
