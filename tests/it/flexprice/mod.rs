@@ -36,6 +36,7 @@ pub(crate) mod clickhouse;
 pub(crate) mod dataset;
 pub(crate) mod expected;
 pub(crate) mod golden;
+mod golden_pg;
 pub(crate) mod postgres;
 mod source_pg;
 mod tests;
