@@ -93,8 +93,7 @@ fn flexprice_daemon_exports_each_entity_of_each_key_byte_for_byte() {
         .invoices
         .iter()
         .filter(|i| {
-            i.base.tenant_id == tenant
-                && i.base.environment_id.as_deref() == Some(env)
+            i.base.in_scope(tenant, env)
                 && i.base.published()
                 && i.base.updated_at == at("11:00:00")
         })
@@ -189,17 +188,9 @@ fn flexprice_daemon_closes_the_ledger_and_refuses_clickhouse_entities() {
     c.get("/v1/connections").ok(200);
 }
 
-/// The runs of a scheduled task, oldest first.
+/// The runs of `task`, oldest first.
 fn runs_of(g: &Golden, export: &Export, task: &str) -> Vec<Value> {
-    let mut all: Vec<Value> = g
-        .client(&export.tenant, &export.env)
-        .get(&format!("/v1/tasks?scheduled_task_id={task}&limit=100"))
-        .ok(200)["items"]
-        .as_array()
-        .unwrap()
-        .clone();
-    all.sort_by_key(|r| r["id"].as_str().unwrap_or_default().to_owned());
-    all
+    crate::hardening::runs_of(&g.client(&export.tenant, &export.env), task)
 }
 
 #[test]
@@ -279,11 +270,7 @@ fn flexprice_check_config_and_the_export_command_read_postgres() {
         let invoices = ds
             .invoices
             .iter()
-            .filter(|i| {
-                i.base.tenant_id == tenant
-                    && i.base.environment_id.as_deref() == Some(env)
-                    && i.base.published()
-            })
+            .filter(|i| i.base.in_scope(tenant, env) && i.base.published())
             .count();
         assert!(
             stdout.contains(&format!("{tenant}/{env}: invoice {invoices} rows")),
