@@ -389,5 +389,8 @@ pub(crate) fn flexprice_bench(o: &Opts, work: &Path, results: &mut Results) -> R
         r.peak_rss / 1_048_576.0,
         thousands(5 * o.rows)
     ));
+    // Gigabytes of PostgreSQL data: stopped, then removed (the machine's disk is shared).
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
