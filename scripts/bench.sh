@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks exportd (SPEC 9): export of N events (CSV with gzip and with zstd, and Parquet) to SeaweedFS and
 # to a directory against the shell pipeline `sqlite3 -csv | gzip -6 | aws s3 cp -` and against
-# gzip, pigz and zstd of the same CSV, bulk ingest, API latency and idle CPU.
+# gzip, pigz and zstd of the same CSV, bulk ingest, API latency and idle CPU, and N invoices
+# read from a PostgreSQL 15 of its own (Flexprice as the source) against
+# `psql \copy | gzip -6 | aws s3 cp -`.
 # Each figure is the median of --runs runs (min and max beside it); the table goes to stdout
 # and to target/bench/results.md.
 #
-#   scripts/bench.sh [--rows N] [--runs K] [--only export,ingest,api,idle] [--idle-seconds S]
+#   scripts/bench.sh [--rows N] [--runs K] [--only export,ingest,api,idle,flexprice] [--idle-seconds S]
 #
 # It installs what it needs: sqlite3, pigz and zstd from Debian (apt-get) if missing, the
 # pinned test tools (SeaweedFS) into .ci/venv as scripts/test.sh does (or uses

@@ -6,7 +6,7 @@ use std::fmt;
 
 /// What kind of failure ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// Worth trying again soon (network, timeouts, 5xx, throttling).
     Retryable,
     /// The configuration or credentials must change first; still retried, but after the
@@ -18,7 +18,7 @@ pub(crate) enum Failure {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ExportError {
+pub struct ExportError {
     pub kind: Failure,
     /// For the client: what failed and what to do about it. Never raw XML, SQL or secrets.
     pub summary: String,

@@ -83,3 +83,6 @@ pub use formats::parquet;
 pub use http::routes::{Route, routes};
 /// exportd's SigV4 signer, which the tests use to list what rust-s3 cannot.
 pub use sinks::sigv4;
+/// The Flexprice source's PostgreSQL side, which its tests drive against a real PostgreSQL.
+#[doc(hidden)]
+pub use sources::flexprice;

@@ -19,6 +19,16 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// Writes the config and starts the daemon on `dir`; returns once it listens.
     pub(crate) fn start(o: &Opts, dir: &Path, s3: Option<&S3Server>) -> Res<Daemon> {
+        Daemon::start_with(o, dir, s3, "")
+    }
+
+    /// The same with more config (a `[source]` section).
+    pub(crate) fn start_with(
+        o: &Opts,
+        dir: &Path,
+        s3: Option<&S3Server>,
+        extra: &str,
+    ) -> Res<Daemon> {
         std::fs::create_dir_all(dir.join("data")).ctx("creating the data directory")?;
         let allowed = s3
             .map(|s| format!("\"{}\"", s.endpoint))
@@ -26,7 +36,7 @@ impl Daemon {
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndata_dir = {:?}\n\n\
              [s3]\nallowed_endpoints = [{allowed}]\n\n\
-             [[auth.keys]]\nname = \"bench\"\ntenant_id = \"{TENANT}\"\nenvironment_id = \"{ENVIRONMENT}\"\nkey_sha256 = \"{}\"\n",
+             [[auth.keys]]\nname = \"bench\"\ntenant_id = \"{TENANT}\"\nenvironment_id = \"{ENVIRONMENT}\"\nkey_sha256 = \"{}\"\n\n{extra}",
             dir.join("data"),
             exportd_testkit::sha256_hex(KEY.as_bytes()),
         );

@@ -14,20 +14,31 @@ use crate::*;
 
 /// What one export run measured.
 pub(crate) struct ExportRun {
-    wall: f64,
+    pub(crate) wall: f64,
     /// The daemon's user + system CPU, start-up included.
-    cpu: f64,
-    rows: f64,
+    pub(crate) cpu: f64,
+    pub(crate) rows: f64,
     csv_bytes: f64,
-    stored_bytes: f64,
-    peak_rss: f64,
+    pub(crate) stored_bytes: f64,
+    pub(crate) peak_rss: f64,
     object_key: String,
 }
 
 /// Force-runs the window on `task` in a freshly started daemon; the daemon's peak RSS covers
 /// this export only.
 pub(crate) fn export_once(o: &Opts, dir: &Path, s3: &S3Server, task: &str) -> Res<ExportRun> {
-    let daemon = Daemon::start(o, dir, Some(s3))?;
+    export_once_with(o, dir, s3, task, "")
+}
+
+/// The same with more config for the daemon (a `[source]` section).
+pub(crate) fn export_once_with(
+    o: &Opts,
+    dir: &Path,
+    s3: &S3Server,
+    task: &str,
+    extra: &str,
+) -> Res<ExportRun> {
+    let daemon = Daemon::start_with(o, dir, Some(s3), extra)?;
     let mut c = daemon.client();
     let body = json!({"start_time": rfc3339(WINDOW_START), "end_time": rfc3339(WINDOW_END)});
     let started = Instant::now();
@@ -85,16 +96,36 @@ pub(crate) fn pipeline_sql() -> String {
 
 /// `sqlite3 -csv -header DB "SELECT ..." | gzip -6 | aws s3 cp - s3://...`; returns its wall time.
 pub(crate) fn pipeline_once(o: &Opts, db: &Path, s3: &S3Server, key: &str) -> Res<f64> {
+    upload_pipeline(
+        o,
+        s3,
+        key,
+        "\"$SQLITE3\" -csv -header -newline $'\\n' \"$DB\" \"$SQL\"",
+        &[
+            ("SQLITE3", o.sqlite3.display().to_string()),
+            ("DB", db.display().to_string()),
+            ("SQL", pipeline_sql()),
+        ],
+    )
+}
+
+/// `<producer> | gzip -6 | aws s3 cp - s3://BUCKET/key` in bash, with `env` set for the
+/// producer; returns its wall time.
+pub(crate) fn upload_pipeline(
+    o: &Opts,
+    s3: &S3Server,
+    key: &str,
+    producer: &str,
+    env: &[(&str, String)],
+) -> Res<f64> {
     let script = format!(
-        "set -euo pipefail; \"$SQLITE3\" -csv -header -newline $'\\n' \"$DB\" \"$SQL\" | gzip -6 | \"$AWS\" s3 cp --only-show-errors - \"s3://{BUCKET}/{key}\" --endpoint-url \"$ENDPOINT\""
+        "set -euo pipefail; {producer} | gzip -6 | \"$AWS\" s3 cp --only-show-errors - \"s3://{BUCKET}/{key}\" --endpoint-url \"$ENDPOINT\""
     );
     let started = Instant::now();
     let status = Command::new("bash")
         .arg("-c")
         .arg(&script)
-        .env("SQLITE3", &o.sqlite3)
-        .env("DB", db)
-        .env("SQL", pipeline_sql())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("AWS", &o.aws)
         .env("ENDPOINT", &s3.endpoint)
         .env("AWS_ACCESS_KEY_ID", &s3.access_key)

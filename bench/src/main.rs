@@ -7,7 +7,9 @@
 //!   same CSV (the compression floors);
 //! - ingest: events/s through `POST /v1/events/bulk`, 1000 events per request;
 //! - API: `GET /v1/tasks/scheduled/{id}` closed-loop requests/s, and p99 at a fixed rate;
-//! - idle: the daemon's CPU over a minute with 10,000 enabled tasks.
+//! - idle: the daemon's CPU over a minute with 10,000 enabled tasks;
+//! - flexprice: N invoices read from a PostgreSQL of its own (`[source] kind = "flexprice"`)
+//!   against `psql \\copy | gzip -6 | aws s3 cp -`, and peak RSS at N and 5×N.
 //!
 //! It is a measuring tool, not part of the daemon: every failure ends it with a message.
 
@@ -20,6 +22,7 @@ mod api;
 mod daemon;
 mod data;
 mod export;
+mod flexprice;
 mod http;
 mod idle;
 mod ingest;
@@ -29,6 +32,7 @@ pub(crate) use api::*;
 pub(crate) use daemon::*;
 pub(crate) use data::*;
 pub(crate) use export::*;
+pub(crate) use flexprice::*;
 pub(crate) use http::*;
 pub(crate) use idle::*;
 pub(crate) use ingest::*;
@@ -61,7 +65,7 @@ pub(crate) const IDLE_TASKS: usize = 10_000;
 pub(crate) const API_RATE: u64 = 2000;
 
 pub(crate) const USAGE: &str = "\
-usage: exportd-bench [--rows N] [--runs K] [--only export,ingest,api,idle] [--idle-seconds S]
+usage: exportd-bench [--rows N] [--runs K] [--only export,ingest,api,idle,flexprice] [--idle-seconds S]
                      --exportd PATH --test-python PATH --aws PATH [--sqlite3 PATH] [--work DIR] [--out FILE]
 Normally run through scripts/bench.sh, which builds exportd and installs the tools.";
 
@@ -88,6 +92,7 @@ fn parse_args() -> Res<Opts> {
             "ingest".into(),
             "api".into(),
             "idle".into(),
+            "flexprice".into(),
         ],
         idle_seconds: 60,
         exportd: "target/release/exportd".into(),
@@ -158,6 +163,9 @@ pub(crate) fn run(o: &Opts) -> Res<()> {
     }
     if o.only.iter().any(|s| s == "idle") {
         idle_bench(o, &work, &mut results)?;
+    }
+    if o.only.iter().any(|s| s == "flexprice") {
+        flexprice_bench(o, &work, &mut results)?;
     }
     let mut report = format!(
         "exportd benchmark: {} rows, {} run(s) per figure (median, min, max), {} ({:.0} s in all)\n\n",

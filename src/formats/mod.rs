@@ -76,7 +76,7 @@ impl<'a> Cell<'a> {
 
 /// Where a source writes the rows of an export, one row of cells at a time, in the columns of
 /// [`entities::columns`]: a format writer ([`csv::CsvRows`]).
-pub(crate) trait RowSink {
+pub trait RowSink {
     fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError>;
 }
 

@@ -67,7 +67,7 @@ crate::names::named! {
 
 crate::names::named! {
     /// Which timestamp places a row in a window (SPEC 5.2).
-    pub(crate) enum WindowField {
+    pub enum WindowField {
         IngestedAt = "ingested_at",
         Timestamp = "timestamp",
         UpdatedAt = "updated_at",
@@ -84,7 +84,7 @@ crate::names::named! {
 }
 
 crate::names::named! {
-    pub(crate) enum MetadataEntity {
+    pub enum MetadataEntity {
         Customer = "customer",
         Wallet = "wallet",
     }
@@ -92,7 +92,7 @@ crate::names::named! {
 
 /// An extra CSV column filled from customer or wallet metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct MetadataField {
+pub struct MetadataField {
     pub entity_type: MetadataEntity,
     pub field_key: String,
     pub column_name: String,
@@ -408,7 +408,9 @@ fn parse_window_field(
             (&[IngestedAt, Timestamp], Some(IngestedAt))
         }
         EntityType::Invoice => (&[UpdatedAt, CreatedAt], Some(UpdatedAt)),
-        EntityType::CreditTopups => (&[CreatedAt], Some(CreatedAt)),
+        // updated_at: when Flexprice completed a transaction created pending (the embedded
+        // ledger's transactions are complete when written: the same as created_at there).
+        EntityType::CreditTopups => (&[CreatedAt, UpdatedAt], Some(CreatedAt)),
         EntityType::CreditUsage => (&[], None),
     };
     let Some(value) = value else {

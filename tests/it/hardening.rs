@@ -407,7 +407,7 @@ fn count(dir: &Path, sql: &str) -> i64 {
 }
 
 /// Every run of a task, oldest first.
-fn runs_of(c: &Client, task: &str) -> Vec<Value> {
+pub(crate) fn runs_of(c: &Client, task: &str) -> Vec<Value> {
     let mut all: Vec<Value> = c
         .get(&format!("/v1/tasks?scheduled_task_id={task}&limit=1000"))
         .ok(200)["items"]

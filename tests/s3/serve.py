@@ -94,7 +94,10 @@ def start_seaweedfs(workdir):
 def launch_seaweedfs(workdir, ports, ak, sk):
     cmd = [os.path.join(BIN, "weed"), "mini", f"-dir={workdir}/data", "-ip=127.0.0.1",
            "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
-           "-s3.port.lance=0", f"-s3.config={workdir}/s3.json", "-s3.autoCreateBucket=false"]
+           "-s3.port.lance=0", f"-s3.config={workdir}/s3.json", "-s3.autoCreateBucket=false",
+           # Each bucket takes a volume; by default their number follows the free disk
+           # (one per GiB), and on a full shared disk the suite's buckets ran out of them.
+           "-volume.max=500"]
     cmd += [f"-{name}={port}" for name, port in ports.items()]
     log = open(os.path.join(workdir, "weed.log"), "a")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

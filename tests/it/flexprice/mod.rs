@@ -36,7 +36,9 @@ pub(crate) mod clickhouse;
 pub(crate) mod dataset;
 pub(crate) mod expected;
 pub(crate) mod golden;
+mod golden_pg;
 pub(crate) mod postgres;
+mod source_pg;
 mod tests;
 
 use std::io::Write;
