@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod export;
+pub mod flexprice;
 pub mod http;
 pub mod ids;
 pub mod input;

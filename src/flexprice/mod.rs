@@ -1,0 +1,3 @@
+//! Flexprice as a source: a self-hosted Flexprice's own databases, read read-only.
+
+pub mod clickhouse;
