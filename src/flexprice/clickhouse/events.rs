@@ -1,0 +1,233 @@
+//! The `events` export read from ClickHouse: the window's rows of `meter_usage FINAL` (one per
+//! event and meter, the last version of each), in Flexprice's 19 columns, in one streaming
+//! query ordered by (window time in whole seconds, id, meter_id, then the rest of the key):
+//! a total order, no OFFSET, one consistent read. `customer_id` comes from PostgreSQL by
+//! external id, looked up for a batch of rows at a time; the other columns Flexprice leaves
+//! empty stay empty.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+
+use super::batch::{BatchRow, for_each_batch};
+use super::catalog::{Customers, LOOKUP_BATCH};
+use super::sql;
+use super::{Request, Schema, TimeField, cells, client::Client};
+use crate::export::ExportError;
+use crate::export::parquet::Value;
+
+/// Flexprice's header, as the ledger's export writes it.
+pub use crate::export::events::COLUMNS;
+
+// The query's columns.
+const TS: usize = 1;
+const ING: usize = 2;
+const ID: usize = 3;
+const EXTERNAL: usize = 4;
+const METER: usize = 5;
+const EVENT_NAME: usize = 6;
+const SOURCE: usize = 7;
+const QTY: usize = 8;
+const PROPERTIES: usize = 9;
+const UNIQUE_HASH: usize = 10;
+const WIDTH: usize = 11;
+
+/// Rows held before their customers are looked up, and the bytes they may hold.
+const BATCH_ROWS: usize = 4096;
+const BATCH_BYTES: usize = 4 << 20;
+/// External ids remembered (with their customer id, or none); forgotten all at once past this.
+const CACHE_ENTRIES: usize = 50_000;
+
+/// The SQL of one window.
+pub fn query(req: &Request<'_>, schema: &Schema) -> String {
+    let order = match req.field {
+        TimeField::IngestedAt => "ing, id, meter_id, external_customer_id, ts",
+        TimeField::Timestamp => "ts, id, meter_id, external_customer_id, ing",
+    };
+    let select = format!(
+        "SELECT 0 AS exportd_end, toUnixTimestamp(timestamp) AS ts, toUnixTimestamp(ingested_at) AS ing, id, external_customer_id, meter_id, event_name, source, toString(qty_total) AS qty, properties, unique_hash\nFROM meter_usage FINAL\nWHERE {}",
+        req.condition(schema)
+    );
+    sql::sealed(
+        &select,
+        "SELECT 1, 0, 0, '', '', '', '', '', '', '', ''",
+        order,
+    )
+}
+
+/// Streams the window's events to `write` (one call per row of [`COLUMNS`] cells); returns
+/// how many. Any failure, also in mid-stream, is an error: the caller must not keep what
+/// was written.
+pub fn export(
+    client: &Client,
+    schema: &Schema,
+    req: &Request<'_>,
+    customers: &mut dyn Customers,
+    write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
+    cancel: &AtomicBool,
+) -> Result<u64, ExportError> {
+    let rows = client.query(&query(req, schema), WIDTH)?;
+    let mut out = Writer {
+        req,
+        customers: CustomerIds::default(),
+        properties: String::new(),
+        written: 0,
+    };
+    let limits = (BATCH_ROWS, BATCH_BYTES);
+    for_each_batch(client, rows, limits, cancel, |batch| {
+        out.customers
+            .resolve(batch.rows().map(|r| r.text(EXTERNAL)), customers)?;
+        batch.rows().try_for_each(|row| out.write(row, write))
+    })?;
+    Ok(out.written)
+}
+
+/// External id → customer id (or none), bounded.
+#[derive(Default)]
+struct CustomerIds {
+    known: HashMap<String, Option<String>>,
+}
+
+impl CustomerIds {
+    /// Looks up the ids not known yet, [`LOOKUP_BATCH`] at a time.
+    fn resolve<'a>(
+        &mut self,
+        ids: impl Iterator<Item = &'a str>,
+        customers: &mut dyn Customers,
+    ) -> Result<(), ExportError> {
+        let mut wanted: Vec<&str> = ids
+            .filter(|id| !id.is_empty() && !self.known.contains_key(*id))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if self.known.len() + wanted.len() > CACHE_ENTRIES {
+            self.known.clear();
+        }
+        for chunk in wanted.chunks(LOOKUP_BATCH) {
+            for id in chunk {
+                self.known.insert((*id).to_owned(), None);
+            }
+            for c in customers.by_external_ids(chunk)? {
+                if let Some(slot) = self.known.get_mut(&c.external_id) {
+                    *slot = Some(c.id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, external_id: &str) -> Option<&str> {
+        self.known.get(external_id).and_then(|c| c.as_deref())
+    }
+}
+
+struct Writer<'r> {
+    req: &'r Request<'r>,
+    customers: CustomerIds,
+    properties: String,
+    written: u64,
+}
+
+impl Writer<'_> {
+    fn write(
+        &mut self,
+        row: BatchRow<'_>,
+        write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        let bad = |what: &str, e: String| {
+            ExportError::retryable(
+                format!("ClickHouse sent a {what} exportd cannot read; nothing was stored"),
+                e,
+            )
+        };
+        let timestamp = cells::unix_seconds_ms(row.text(TS)).map_err(|e| bad("timestamp", e))?;
+        let ingested_at = cells::unix_seconds_ms(row.text(ING)).map_err(|e| bad("time", e))?;
+        let qty = match row.get(QTY) {
+            Some(q) => Value::Decimal(cells::decimal(q).map_err(|e| bad("qty_total", e))?),
+            None => Value::Null,
+        };
+        cells::properties(row.get(PROPERTIES), &mut self.properties);
+        let external = row.text(EXTERNAL);
+        let customer = self.customers.get(external);
+        let text = |i: usize| Value::Text(row.text(i));
+        write(&[
+            text(ID),
+            Value::Text(self.req.tenant_id),
+            Value::Text(self.req.environment_id),
+            Value::Text(external),
+            customer.map_or(Value::Null, Value::Text),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            text(METER),
+            Value::Null,
+            text(EVENT_NAME),
+            text(SOURCE),
+            Value::TimeMs(timestamp),
+            Value::TimeMs(ingested_at),
+            Value::Null,
+            qty,
+            Value::Null,
+            Value::Text(&self.properties),
+            text(UNIQUE_HASH),
+        ])?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flexprice::clickhouse::schema::Variant;
+    use crate::flexprice::clickhouse::sql::TimeColumn;
+
+    #[test]
+    fn the_query_filters_the_scope_and_window_and_orders_totally() {
+        let schema = Schema {
+            variant: Variant::Dev,
+            timestamp: TimeColumn::Seconds,
+            ingested_at: TimeColumn::Seconds,
+            has_events_table: true,
+        };
+        let req = Request {
+            tenant_id: "ac'me",
+            environment_id: "prod",
+            window: (1_760_608_800_000, 1_760_612_400_000),
+            field: TimeField::IngestedAt,
+        };
+        let q = query(&req, &schema);
+        assert!(q.contains("FROM meter_usage FINAL"), "{q}");
+        assert!(
+            q.contains(r"tenant_id = 'ac\'me' AND environment_id = 'prod'"),
+            "{q}"
+        );
+        assert!(
+            q.contains(
+                "ingested_at >= toDateTime(1760608800) AND ingested_at < toDateTime(1760612400)"
+            ),
+            "{q}"
+        );
+        assert!(
+            q.contains("ORDER BY exportd_end, ing, id, meter_id, external_customer_id, ts"),
+            "{q}"
+        );
+        assert!(!q.to_ascii_uppercase().contains("OFFSET"));
+        let q = query(
+            &Request {
+                field: TimeField::Timestamp,
+                ..req
+            },
+            &schema,
+        );
+        assert!(
+            q.contains(
+                "timestamp >= toDateTime(1760608800) AND timestamp < toDateTime(1760612400)"
+            ),
+            "{q}"
+        );
+        assert!(
+            q.contains("ORDER BY exportd_end, ts, id, meter_id, external_customer_id, ing"),
+            "{q}"
+        );
+    }
+}

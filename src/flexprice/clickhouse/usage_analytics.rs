@@ -1,0 +1,288 @@
+//! The `usage_analytics` export read from ClickHouse: one row per customer × meter × source
+//! with usage in the window, aggregated by ClickHouse over `meter_usage FINAL` as the meter's
+//! `aggregation.type` says (COUNT, SUM, MAX, COUNT_UNIQUE of `unique_hash`, LATEST by
+//! (timestamp, id)); other types (AVG, SUM_WITH_MULTIPLIER, WEIGHTED_SUM...) keep the row with
+//! an empty usage. Names come from PostgreSQL (customer, meter, feature, group), and
+//! `total_cost` = usage × the unit price for a flat per-unit usage price; it is empty where
+//! Flexprice's pricing engine would be needed (tiers, packages, commitments). Rows come in
+//! (external customer id, meter id, source) order, a customer's rows together, so the lookups
+//! are made per batch of rows and nothing is cached beyond it.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+
+use rust_decimal::Decimal;
+use serde_json::Value as Json;
+
+use super::batch::{Batch, BatchRow, for_each_batch};
+use super::catalog::{Customer, LOOKUP_BATCH, Meter, UsageCatalog, UsagePrice};
+use super::{Request, Schema, cells, client::Client, sql};
+use crate::export::ExportError;
+use crate::export::parquet::Value;
+use crate::ledger::money::exact_mul;
+use crate::tasks::job_config::{MetadataEntity, MetadataField};
+
+/// Flexprice's header (metadata columns follow), as the ledger's export writes it.
+pub use crate::export::usage_analytics::COLUMNS;
+
+// The query's columns.
+const EXTERNAL: usize = 1;
+const METER: usize = 2;
+const SOURCE: usize = 3;
+const COUNT: usize = 4;
+const SUM: usize = 5;
+const MAX: usize = 6;
+const UNIQUE: usize = 7;
+const LATEST: usize = 8;
+const WIDTH: usize = 9;
+
+/// Rows held while their customers and prices are looked up.
+const BATCH_ROWS: usize = 2048;
+
+/// The aggregations exportd computes, by `aggregation.type`.
+fn aggregated_column(aggregation: &str) -> Option<usize> {
+    match aggregation {
+        "COUNT" => Some(COUNT),
+        "SUM" => Some(SUM),
+        "MAX" => Some(MAX),
+        "COUNT_UNIQUE" => Some(UNIQUE),
+        "LATEST" => Some(LATEST),
+        _ => None,
+    }
+}
+
+/// The SQL of one window. COUNT_UNIQUE and LATEST are computed only for the meters that use
+/// them (a set of hashes per group costs memory on the server); the others are cheap.
+pub fn query(req: &Request<'_>, schema: &Schema, meters: &HashMap<String, Meter>) -> String {
+    let ids_of = |aggregation: &str| {
+        let mut ids: Vec<&str> = meters
+            .values()
+            .filter(|m| m.aggregation == aggregation)
+            .map(|m| m.id.as_str())
+            .collect();
+        ids.sort_unstable();
+        sql::string_list(ids)
+    };
+    let select = format!(
+        "SELECT 0 AS exportd_end, external_customer_id, meter_id, source, count() AS event_count, toString(sum(qty_total)) AS usage_sum, toString(max(qty_total)) AS usage_max, uniqExactIf(unique_hash, meter_id IN {}) AS usage_unique, toString(argMaxIf(qty_total, (timestamp, id), meter_id IN {})) AS usage_latest\nFROM meter_usage FINAL\nWHERE {}\nGROUP BY external_customer_id, meter_id, source",
+        ids_of("COUNT_UNIQUE"),
+        ids_of("LATEST"),
+        req.condition(schema),
+    );
+    sql::sealed(
+        &select,
+        "SELECT 1, '', '', '', 0, '', '', 0, ''",
+        "external_customer_id, meter_id, source",
+    )
+}
+
+/// Streams the window's usage rows to `write` (the 15 columns, then one cell per `metadata`
+/// field); returns how many.
+pub fn export(
+    client: &Client,
+    schema: &Schema,
+    req: &Request<'_>,
+    metadata: &[MetadataField],
+    catalog: &mut dyn UsageCatalog,
+    write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
+    cancel: &AtomicBool,
+) -> Result<u64, ExportError> {
+    let meters = catalog.meters()?;
+    let rows = client.query(&query(req, schema, &meters), WIDTH)?;
+    let mut out = Writer {
+        req,
+        metadata,
+        meters: &meters,
+        customers: HashMap::new(),
+        prices: HashMap::new(),
+        cells: Vec::new(),
+        written: 0,
+    };
+    // Aggregated rows are few and small: the row count bounds a batch.
+    for_each_batch(client, rows, (BATCH_ROWS, usize::MAX), cancel, |batch| {
+        out.look_up(batch, catalog)?;
+        batch.rows().try_for_each(|row| out.write(row, write))
+    })?;
+    Ok(out.written)
+}
+
+struct Writer<'a> {
+    req: &'a Request<'a>,
+    metadata: &'a [MetadataField],
+    meters: &'a HashMap<String, Meter>,
+    /// The batch's customers by external id, and their prices by (customer id, meter id).
+    customers: HashMap<String, Customer>,
+    prices: HashMap<(String, String), UsagePrice>,
+    /// Metadata cells of the current row.
+    cells: Vec<Option<String>>,
+    written: u64,
+}
+
+impl Writer<'_> {
+    fn look_up(
+        &mut self,
+        batch: &Batch,
+        catalog: &mut dyn UsageCatalog,
+    ) -> Result<(), ExportError> {
+        self.customers.clear();
+        self.prices.clear();
+        let mut external: Vec<&str> = batch
+            .rows()
+            .map(|r| r.text(EXTERNAL))
+            .filter(|id| !id.is_empty())
+            .collect();
+        external.dedup(); // sorted by the query
+        for chunk in external.chunks(LOOKUP_BATCH) {
+            for c in catalog.by_external_ids(chunk)? {
+                self.customers.insert(c.external_id.clone(), c);
+            }
+        }
+        let ids: Vec<&str> = self.customers.values().map(|c| c.id.as_str()).collect();
+        for chunk in ids.chunks(LOOKUP_BATCH) {
+            self.prices.extend(catalog.prices(chunk)?);
+        }
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        row: BatchRow<'_>,
+        write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        let bad = |e: String| {
+            ExportError::retryable(
+                "ClickHouse sent a usage total exportd cannot read; nothing was stored",
+                e,
+            )
+        };
+        let meter = self.meters.get(row.text(METER));
+        let aggregation = meter.map_or("", |m| m.aggregation.as_str());
+        let usage: Option<Decimal> = match aggregated_column(aggregation) {
+            Some(column) => Some(cells::decimal(row.text(column)).map_err(bad)?),
+            None => None,
+        };
+        let event_count: i64 = row
+            .text(COUNT)
+            .parse()
+            .map_err(|_| bad(format!("event count {:?}", row.text(COUNT))))?;
+        let external = row.text(EXTERNAL);
+        let customer = self.customers.get(external);
+        let price =
+            customer.and_then(|c| self.prices.get(&(c.id.clone(), row.text(METER).to_owned())));
+        let cost = match (usage, price.and_then(|p| p.unit_amount)) {
+            (Some(u), Some(unit)) => exact_mul(u, unit),
+            _ => None,
+        };
+        if let (Some(u), Some(p), None) = (usage, price.and_then(|p| p.unit_amount), cost) {
+            log::warn!(
+                "usage_analytics: {u} × {p} has more digits than exportd computes exactly; total_cost left empty"
+            );
+        }
+        self.cells.clear();
+        for f in self.metadata {
+            let value = match f.entity_type {
+                MetadataEntity::Customer => customer.and_then(|c| c.metadata.get(&f.field_key)),
+                MetadataEntity::Wallet => None,
+            };
+            self.cells.push(match value {
+                None | Some(Json::Null) => None,
+                Some(Json::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            });
+        }
+        let feature = meter.and_then(|m| m.feature.as_ref());
+        let mut values = vec![
+            text(customer.map(|c| c.name.as_str())),
+            text(customer.map(|c| c.id.as_str())),
+            Value::Text(external),
+            Value::TimeMs(self.req.window.0),
+            Value::TimeMs(self.req.window.1),
+            text(feature.map(|f| f.name.as_str())),
+            text(feature.map(|f| f.id.as_str())),
+            text(feature.and_then(|f| f.group_name.as_deref())),
+            text(meter.map(|m| m.event_name.as_str())),
+            Value::Int(event_count),
+            text(meter.map(|m| m.aggregation.as_str())),
+            usage.map_or(Value::Null, Value::Decimal),
+            cost.map_or(Value::Null, Value::Decimal),
+            text(price.map(|p| p.currency.as_str())),
+            Value::Text(row.text(SOURCE)),
+        ];
+        values.extend(self.cells.iter().map(|c| text(c.as_deref())));
+        write(&values)?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
+/// A text cell, NULL when absent.
+fn text(s: Option<&str>) -> Value<'_> {
+    s.map_or(Value::Null, Value::Text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flexprice::clickhouse::TimeField;
+    use crate::flexprice::clickhouse::schema::Variant;
+    use crate::flexprice::clickhouse::sql::TimeColumn;
+
+    #[test]
+    fn the_query_computes_costly_aggregates_only_for_their_meters() {
+        let meter = |id: &str, aggregation: &str| {
+            (
+                id.to_owned(),
+                Meter {
+                    id: id.to_owned(),
+                    event_name: "e".to_owned(),
+                    aggregation: aggregation.to_owned(),
+                    feature: None,
+                },
+            )
+        };
+        let meters: HashMap<String, Meter> = [
+            meter("m_users", "COUNT_UNIQUE"),
+            meter("m_temp", "LATEST"),
+            meter("m_t2", "LATEST"),
+            meter("m_sum", "SUM"),
+        ]
+        .into_iter()
+        .collect();
+        let schema = Schema {
+            variant: Variant::Prod,
+            timestamp: TimeColumn::Seconds,
+            ingested_at: TimeColumn::SubSecond,
+            has_events_table: false,
+        };
+        let req = Request {
+            tenant_id: "t",
+            environment_id: "e",
+            window: (1_000, 2_500),
+            field: TimeField::IngestedAt,
+        };
+        let q = query(&req, &schema, &meters);
+        assert!(
+            q.contains("uniqExactIf(unique_hash, meter_id IN ('m_users'))"),
+            "{q}"
+        );
+        assert!(q.contains("meter_id IN ('m_t2', 'm_temp'))"), "{q}");
+        assert!(q.contains("ingested_at >= toDateTime(1) AND ingested_at < fromUnixTimestamp64Milli(toInt64(2500))"), "{q}");
+        assert!(
+            q.contains("ORDER BY exportd_end, external_customer_id, meter_id, source"),
+            "{q}"
+        );
+        let q = query(&req, &schema, &HashMap::new());
+        assert!(
+            q.contains("uniqExactIf(unique_hash, meter_id IN (''))"),
+            "{q}"
+        );
+    }
+
+    #[test]
+    fn aggregation_types() {
+        assert_eq!(aggregated_column("SUM"), Some(SUM));
+        assert_eq!(aggregated_column("COUNT_UNIQUE"), Some(UNIQUE));
+        assert_eq!(aggregated_column("AVG"), None);
+        assert_eq!(aggregated_column(""), None);
+    }
+}
