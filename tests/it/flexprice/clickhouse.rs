@@ -895,6 +895,9 @@ struct ProxyState {
     queries: Mutex<Vec<CapturedQuery>>,
     /// Fault: responses are cut after this many bytes (head included).
     cut_after: Mutex<Option<usize>>,
+    /// Fault: responses are re-framed to end with the connection (no chunked encoding), as
+    /// a buffering proxy may send them: then a cut looks like a complete response.
+    close_delimited: AtomicBool,
     stopped: AtomicBool,
 }
 
@@ -915,6 +918,7 @@ impl ChProxy {
             backend,
             queries: Mutex::new(Vec::new()),
             cut_after: Mutex::new(None),
+            close_delimited: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
         });
         let shared = state.clone();
@@ -958,6 +962,52 @@ impl ChProxy {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = bytes;
     }
+}
+
+impl ChProxy {
+    /// From now on, send each response without chunked encoding, its body ending where the
+    /// connection ends (so that [`ChProxy::cut_responses_after`] cuts a body that looks
+    /// complete to HTTP). Responses are then read whole before they are relayed.
+    pub fn close_delimited(&self, on: bool) {
+        self.state.close_delimited.store(on, Ordering::SeqCst);
+    }
+}
+
+/// A whole response (`Connection: close`) re-framed to end with the connection: the chunked
+/// body decoded, `Transfer-Encoding` and `Content-Length` dropped.
+pub fn reframe(response: &[u8]) -> Vec<u8> {
+    let Some(head_end) = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+    else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        chunked_end(&response[head_end..]).map_or_else(Vec::new, |(_, body)| body)
+    } else {
+        response[head_end..].to_vec()
+    };
+    let lines: Vec<&str> = head
+        .trim_end()
+        .split("\r\n")
+        .filter(|l| {
+            let name = l
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            name != "transfer-encoding" && name != "content-length"
+        })
+        .collect();
+    let mut out = (lines.join("\r\n") + "\r\n\r\n").into_bytes();
+    out.extend_from_slice(&body);
+    out
 }
 
 impl Drop for ChProxy {
@@ -1102,6 +1152,15 @@ fn relay(state: &ProxyState, mut client: TcpStream) {
         return;
     }
     let limit = *state.cut_after.lock().unwrap_or_else(|e| e.into_inner());
+    if state.close_delimited.load(Ordering::SeqCst) {
+        let mut response = Vec::new();
+        let _ = upstream.read_to_end(&mut response);
+        let response = reframe(&response);
+        let n = limit.map_or(response.len(), |l| l.min(response.len()));
+        let _ = client.write_all(&response[..n]);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let mut sent = 0usize;
     loop {
         let n = match upstream.read(&mut buf) {
