@@ -33,6 +33,7 @@
 //! holds.
 
 pub mod clickhouse;
+mod clickhouse_source;
 pub mod dataset;
 pub mod expected;
 pub mod golden;
