@@ -143,6 +143,16 @@ impl Client {
         sql: &str,
         columns: usize,
     ) -> Result<RowReader<attohttpc::ResponseReader>, ExportError> {
+        self.query_with(sql, columns, &[])
+    }
+
+    /// [`Client::query`] with more settings.
+    pub fn query_with(
+        &self,
+        sql: &str,
+        columns: usize,
+        settings: &[(&str, &str)],
+    ) -> Result<RowReader<attohttpc::ResponseReader>, ExportError> {
         let s = &self.settings;
         let mut request = attohttpc::post(self.base.as_str())
             .param("database", &s.database)
@@ -163,6 +173,9 @@ impl Client {
         }
         if let Some(m) = s.max_memory_usage {
             request = request.param("max_memory_usage", m.to_string());
+        }
+        for (name, value) in settings {
+            request = request.param(name, value);
         }
         let response = request
             .text(sql)

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use super::batch::{BatchRow, for_each_batch};
 use super::catalog::{Customers, LOOKUP_BATCH};
 use super::sql;
-use super::{Request, Schema, TimeField, cells, client::Client};
+use super::{Request, ServerInfo, TimeField, cells, client::Client, window};
 use crate::export::ExportError;
 use crate::export::parquet::Value;
 
@@ -37,15 +37,15 @@ const BATCH_BYTES: usize = 4 << 20;
 /// External ids remembered (with their customer id, or none); forgotten all at once past this.
 const CACHE_ENTRIES: usize = 50_000;
 
-/// The SQL of one window.
-pub fn query(req: &Request<'_>, schema: &Schema) -> String {
-    let order = match req.field {
+/// The SQL of one window: the rows of `condition` (see [`window::condition`]) in the order
+/// of `field`.
+pub fn query(condition: &str, field: TimeField) -> String {
+    let order = match field {
         TimeField::IngestedAt => "ing, id, meter_id, external_customer_id, ts",
         TimeField::Timestamp => "ts, id, meter_id, external_customer_id, ing",
     };
     let select = format!(
-        "SELECT 0 AS exportd_end, toUnixTimestamp(timestamp) AS ts, toUnixTimestamp(ingested_at) AS ing, id, external_customer_id, meter_id, event_name, source, toString(qty_total) AS qty, properties, unique_hash\nFROM meter_usage FINAL\nWHERE {}",
-        req.condition(schema)
+        "SELECT 0 AS exportd_end, toUnixTimestamp(timestamp) AS ts, toUnixTimestamp(ingested_at) AS ing, id, external_customer_id, meter_id, event_name, source, toString(qty_total) AS qty, properties, unique_hash\nFROM meter_usage FINAL\nWHERE {condition}"
     );
     sql::sealed(
         &select,
@@ -59,13 +59,17 @@ pub fn query(req: &Request<'_>, schema: &Schema) -> String {
 /// was written.
 pub fn export(
     client: &Client,
-    schema: &Schema,
+    server: &ServerInfo,
     req: &Request<'_>,
     customers: &mut dyn Customers,
     write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
     cancel: &AtomicBool,
 ) -> Result<u64, ExportError> {
-    let rows = client.query(&query(req, schema), WIDTH)?;
+    let Some(condition) = window::condition(client, server, req)? else {
+        return Ok(0);
+    };
+    let sql = query(&condition, req.field);
+    let rows = client.query_with(&sql, WIDTH, server.final_settings())?;
     let mut out = Writer {
         req,
         customers: CustomerIds::default(),
@@ -178,33 +182,12 @@ impl Writer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flexprice::clickhouse::schema::Variant;
-    use crate::flexprice::clickhouse::sql::TimeColumn;
 
     #[test]
-    fn the_query_filters_the_scope_and_window_and_orders_totally() {
-        let schema = Schema {
-            variant: Variant::Dev,
-            timestamp: TimeColumn::Seconds,
-            ingested_at: TimeColumn::Seconds,
-            has_events_table: true,
-        };
-        let req = Request {
-            tenant_id: "ac'me",
-            environment_id: "prod",
-            window: (1_760_608_800_000, 1_760_612_400_000),
-            field: TimeField::IngestedAt,
-        };
-        let q = query(&req, &schema);
-        assert!(q.contains("FROM meter_usage FINAL"), "{q}");
+    fn the_query_reads_final_rows_in_a_total_order() {
+        let q = query("tenant_id = 'x'", TimeField::IngestedAt);
         assert!(
-            q.contains(r"tenant_id = 'ac\'me' AND environment_id = 'prod'"),
-            "{q}"
-        );
-        assert!(
-            q.contains(
-                "ingested_at >= toDateTime(1760608800) AND ingested_at < toDateTime(1760612400)"
-            ),
+            q.contains("FROM meter_usage FINAL\nWHERE tenant_id = 'x'\n"),
             "{q}"
         );
         assert!(
@@ -212,19 +195,7 @@ mod tests {
             "{q}"
         );
         assert!(!q.to_ascii_uppercase().contains("OFFSET"));
-        let q = query(
-            &Request {
-                field: TimeField::Timestamp,
-                ..req
-            },
-            &schema,
-        );
-        assert!(
-            q.contains(
-                "timestamp >= toDateTime(1760608800) AND timestamp < toDateTime(1760612400)"
-            ),
-            "{q}"
-        );
+        let q = query("c", TimeField::Timestamp);
         assert!(
             q.contains("ORDER BY exportd_end, ts, id, meter_id, external_customer_id, ing"),
             "{q}"

@@ -6,7 +6,8 @@
 //! - [`client`]: HTTP requests and the server's version; [`tsv`]: the rows of a response as
 //!   they arrive, and the proof that the response is whole; [`error`]: failures in words.
 //! - [`sql`]: literals (escaped, for every version), window bounds and the sealed query shape;
-//!   [`schema`]: which `meter_usage` variant the database holds.
+//!   [`schema`]: which `meter_usage` variant the database holds; [`window`]: which rows of
+//!   `meter_usage` a window reads.
 //! - [`events`], [`usage_analytics`]: the two exports; [`catalog`]: what they need from
 //!   Flexprice's PostgreSQL; [`cells`]: ClickHouse's text into typed cells.
 //!
@@ -24,6 +25,7 @@ pub mod schema;
 pub mod sql;
 pub mod tsv;
 pub mod usage_analytics;
+pub mod window;
 
 pub use catalog::{Customer, Customers, Feature, Meter, UsageCatalog, UsagePrice};
 pub use client::{Client, Settings, Version};
@@ -50,28 +52,28 @@ pub struct Request<'a> {
     pub field: TimeField,
 }
 
-impl Request<'_> {
-    /// The `WHERE` condition of the request's rows of `meter_usage`: its tenant, its
-    /// environment, and the window on its time field.
-    pub fn condition(&self, schema: &Schema) -> String {
-        let (column, kind) = match self.field {
-            TimeField::IngestedAt => ("ingested_at", schema.ingested_at),
-            TimeField::Timestamp => ("timestamp", schema.timestamp),
-        };
-        format!(
-            "tenant_id = {} AND environment_id = {} AND {}",
-            sql::string_literal(self.tenant_id),
-            sql::string_literal(self.environment_id),
-            sql::window_condition(column, kind, self.window)
-        )
-    }
-}
-
 /// What `check-config` reports of the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
     pub version: Version,
     pub schema: Schema,
+}
+
+impl ServerInfo {
+    /// Settings for queries that read with `FINAL`: never skip granules by a data-skipping
+    /// index (Flexprice's `idx_ingested_at` would drop a row's newer version outside the
+    /// window and return the older one) nor filter before the versions are merged, whatever
+    /// the user's profile says. Sent only to servers that know them.
+    pub fn final_settings(&self) -> &'static [(&'static str, &'static str)] {
+        if self.version.at_least(23, 1) {
+            &[
+                ("use_skip_indexes_if_final", "0"),
+                ("optimize_move_to_prewhere_if_final", "0"),
+            ]
+        } else {
+            &[]
+        }
+    }
 }
 
 /// Connects, and reads the server's version and schema.
@@ -80,4 +82,32 @@ pub fn inspect(client: &Client) -> Result<ServerInfo, crate::export::ExportError
         version: client.version()?,
         schema: schema::detect(client)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_settings_only_for_servers_that_know_them() {
+        let server = |v: &str| ServerInfo {
+            version: Version::parse(v).unwrap(),
+            schema: Schema {
+                variant: Variant::Dev,
+                timestamp: sql::TimeColumn::Seconds,
+                ingested_at: sql::TimeColumn::Seconds,
+                has_events_table: false,
+            },
+        };
+        assert!(server("18.16.1").final_settings().is_empty());
+        assert!(server("22.8.1").final_settings().is_empty());
+        for v in ["24.8.4.13", "26.3.1"] {
+            assert!(
+                server(v)
+                    .final_settings()
+                    .contains(&("use_skip_indexes_if_final", "0")),
+                "{v}"
+            );
+        }
+    }
 }

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use super::batch::{Batch, BatchRow, for_each_batch};
 use super::catalog::{Customer, LOOKUP_BATCH, Meter, UsageCatalog, UsagePrice};
-use super::{Request, Schema, cells, client::Client, sql};
+use super::{Request, ServerInfo, cells, client::Client, sql, window};
 use crate::export::ExportError;
 use crate::export::parquet::Value;
 use crate::ledger::money::exact_mul;
@@ -53,7 +53,7 @@ fn aggregated_column(aggregation: &str) -> Option<usize> {
 
 /// The SQL of one window. COUNT_UNIQUE and LATEST are computed only for the meters that use
 /// them (a set of hashes per group costs memory on the server); the others are cheap.
-pub fn query(req: &Request<'_>, schema: &Schema, meters: &HashMap<String, Meter>) -> String {
+pub fn query(condition: &str, meters: &HashMap<String, Meter>) -> String {
     let ids_of = |aggregation: &str| {
         let mut ids: Vec<&str> = meters
             .values()
@@ -67,7 +67,7 @@ pub fn query(req: &Request<'_>, schema: &Schema, meters: &HashMap<String, Meter>
         "SELECT 0 AS exportd_end, external_customer_id, meter_id, source, count() AS event_count, toString(sum(qty_total)) AS usage_sum, toString(max(qty_total)) AS usage_max, uniqExactIf(unique_hash, meter_id IN {}) AS usage_unique, toString(argMaxIf(qty_total, (timestamp, id), meter_id IN {})) AS usage_latest\nFROM meter_usage FINAL\nWHERE {}\nGROUP BY external_customer_id, meter_id, source",
         ids_of("COUNT_UNIQUE"),
         ids_of("LATEST"),
-        req.condition(schema),
+        condition,
     );
     sql::sealed(
         &select,
@@ -80,15 +80,19 @@ pub fn query(req: &Request<'_>, schema: &Schema, meters: &HashMap<String, Meter>
 /// field); returns how many.
 pub fn export(
     client: &Client,
-    schema: &Schema,
+    server: &ServerInfo,
     req: &Request<'_>,
     metadata: &[MetadataField],
     catalog: &mut dyn UsageCatalog,
     write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
     cancel: &AtomicBool,
 ) -> Result<u64, ExportError> {
+    let Some(condition) = window::condition(client, server, req)? else {
+        return Ok(0);
+    };
     let meters = catalog.meters()?;
-    let rows = client.query(&query(req, schema, &meters), WIDTH)?;
+    let sql = query(&condition, &meters);
+    let rows = client.query_with(&sql, WIDTH, server.final_settings())?;
     let mut out = Writer {
         req,
         metadata,
@@ -223,9 +227,6 @@ fn text(s: Option<&str>) -> Value<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flexprice::clickhouse::TimeField;
-    use crate::flexprice::clickhouse::schema::Variant;
-    use crate::flexprice::clickhouse::sql::TimeColumn;
 
     #[test]
     fn the_query_computes_costly_aggregates_only_for_their_meters() {
@@ -248,30 +249,21 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let schema = Schema {
-            variant: Variant::Prod,
-            timestamp: TimeColumn::Seconds,
-            ingested_at: TimeColumn::SubSecond,
-            has_events_table: false,
-        };
-        let req = Request {
-            tenant_id: "t",
-            environment_id: "e",
-            window: (1_000, 2_500),
-            field: TimeField::IngestedAt,
-        };
-        let q = query(&req, &schema, &meters);
+        let q = query("c", &meters);
         assert!(
             q.contains("uniqExactIf(unique_hash, meter_id IN ('m_users'))"),
             "{q}"
         );
         assert!(q.contains("meter_id IN ('m_t2', 'm_temp'))"), "{q}");
-        assert!(q.contains("ingested_at >= toDateTime(1) AND ingested_at < fromUnixTimestamp64Milli(toInt64(2500))"), "{q}");
+        assert!(
+            q.contains("FROM meter_usage FINAL\nWHERE c\nGROUP BY"),
+            "{q}"
+        );
         assert!(
             q.contains("ORDER BY exportd_end, external_customer_id, meter_id, source"),
             "{q}"
         );
-        let q = query(&req, &schema, &HashMap::new());
+        let q = query("c", &HashMap::new());
         assert!(
             q.contains("uniqExactIf(unique_hash, meter_id IN (''))"),
             "{q}"

@@ -802,6 +802,17 @@ struct ChdbRun {
     results: Vec<Result<String, String>>,
 }
 
+/// Runs `queries` on chdb-core alone, without a database (for SQL that only a modern engine
+/// knows): each one's TabSeparated output or error. `None` (reported; a failure under
+/// `CI=true`) when chdb-core is not installed.
+pub fn on_chdb_only(test: &str, queries: &[&str]) -> Option<Vec<Result<String, String>>> {
+    let queries: Vec<(String, String)> = queries
+        .iter()
+        .map(|q| (String::new(), (*q).to_owned()))
+        .collect();
+    run_chdb(test, &[], &queries).map(|run| run.results)
+}
+
 /// Runs tests/flexprice/chdb_check.py once: creates the databases, runs their statements,
 /// then each query; `None` (reported) when chdb-core is not installed.
 fn run_chdb(

@@ -206,7 +206,7 @@ fn export_rows(
     ds: &Dataset,
     export: &Export,
 ) -> Result<Vec<Vec<String>>, ExportError> {
-    let schema = ch::schema::detect(client)?;
+    let server = ch::inspect(client)?;
     let req = request(export);
     let mut catalog = DatasetCatalog::new(ds, &export.tenant, &export.env);
     let mut rows = Vec::new();
@@ -216,10 +216,10 @@ fn export_rows(
     };
     let cancel = AtomicBool::new(false);
     let n = match export.entity {
-        Entity::Events => events::export(client, &schema, &req, &mut catalog, &mut write, &cancel)?,
+        Entity::Events => events::export(client, &server, &req, &mut catalog, &mut write, &cancel)?,
         Entity::UsageAnalytics => usage_analytics::export(
             client,
-            &schema,
+            &server,
             &req,
             &metadata_fields(export),
             &mut catalog,
@@ -621,7 +621,7 @@ fn flexprice_ch_a_large_window_streams_in_order_with_batched_lookups() {
         ..Dataset::default()
     };
     let client = client(&db, None, ChServer::READONLY_USER);
-    let schema = ch::schema::detect(&client).unwrap();
+    let server = ch::inspect(&client).unwrap();
     let export = Export::new(Entity::Events, "acme", "prod", "10:00:00", "11:01:00");
     let mut catalog = DatasetCatalog::new(&ds, "acme", "prod");
     let mut last: Option<(i64, String, String)> = None;
@@ -629,7 +629,7 @@ fn flexprice_ch_a_large_window_streams_in_order_with_batched_lookups() {
     let mut with_customer = 0u64;
     let n = events::export(
         &client,
-        &schema,
+        &server,
         &request(&export),
         &mut catalog,
         &mut |cells| {
@@ -678,11 +678,11 @@ fn flexprice_ch_an_error_in_mid_stream_fails_the_export_after_rows_were_written(
     let ds = Dataset::default();
     let export = Export::new(Entity::Events, "acme", "prod", "10:00:00", "11:01:00");
     let limited = client(&db, None, ChServer::LIMITED_USER);
-    let schema = ch::schema::detect(&limited).unwrap();
+    let server = ch::inspect(&limited).unwrap();
     let mut written = 0;
     let e = events::export(
         &limited,
-        &schema,
+        &server,
         &request(&export),
         &mut DatasetCatalog::new(&ds, "acme", "prod"),
         &mut |_| {
@@ -717,14 +717,19 @@ fn flexprice_ch_a_cut_response_is_never_a_shorter_export() {
     let db = server.database_with(Variant::Dev, &ds);
     let proxy = server.proxy();
     let client = client(&db, Some(&proxy), ChServer::READONLY_USER);
-    let export = Export::new(Entity::Events, "acme", "prod", "10:00:00", "11:00:00");
+    // By event time: one query (by ingested_at, a small query of the days comes first).
+    let export = Export::new(Entity::Events, "acme", "prod", "10:00:00", "11:00:00")
+        .window_field(WindowField::Timestamp);
     let whole = export_rows(&client, &ds, &export).unwrap();
     assert!(whole.len() > 20);
     // The raw response of the events query, to cut it at every row boundary and in between:
     // as ClickHouse frames it (chunked), and as a buffering proxy might (the body ends with
     // the connection, so a cut at a row boundary looks like a whole answer to HTTP).
-    let schema = ch::schema::detect(&client).unwrap();
-    let sql = events::query(&request(&export), &schema);
+    let server = ch::inspect(&client).unwrap();
+    let condition = ch::window::condition(&client, &server, &request(&export))
+        .unwrap()
+        .unwrap();
+    let sql = events::query(&condition, TimeField::Timestamp);
     let chunked = raw_response(&db, &sql);
     for (framing, raw) in [
         ("chunked", chunked.clone()),
@@ -744,13 +749,13 @@ fn flexprice_ch_a_cut_response_is_never_a_shorter_export() {
         cuts.dedup();
         assert!(cuts.len() > whole.len(), "{}", cuts.len());
         for cut in cuts {
-            // Only the events query's answer is cut: the schema is read before.
-            let schema = ch::schema::detect(&client).unwrap();
+            // Only the events query's answer is cut: the server is inspected before.
+            let server = ch::inspect(&client).unwrap();
             proxy.cut_responses_after(Some(cut));
             let mut rows = 0;
             let result = events::export(
                 &client,
-                &schema,
+                &server,
                 &request(&export),
                 &mut DatasetCatalog::new(&ds, "acme", "prod"),
                 &mut |_| {
@@ -832,4 +837,44 @@ fn flexprice_ch_failures_say_what_to_fix() {
     let e = ch::inspect(&Client::new(settings).unwrap()).unwrap_err();
     assert_eq!(e.kind, Failure::Retryable);
     assert!(e.summary.contains(&format!("127.0.0.1:{port}")), "{e}");
+}
+
+/// What exportd sends only to modern servers (never to 18.16) is valid there: the settings of
+/// its FINAL reads, and a window bound with milliseconds on a `DateTime64(3)` column.
+#[test]
+fn flexprice_ch_sql_for_modern_servers_only_runs_on_chdb() {
+    let test = "flexprice_ch_sql_for_modern_servers_only_runs_on_chdb";
+    let server = ch::ServerInfo {
+        version: ch::Version::parse("26.3.1").unwrap(),
+        schema: ch::Schema {
+            variant: ch::Variant::Prod,
+            timestamp: sql::TimeColumn::Seconds,
+            ingested_at: sql::TimeColumn::SubSecond,
+            has_events_table: true,
+        },
+    };
+    let settings: Vec<String> = server
+        .final_settings()
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    assert!(!settings.is_empty());
+    let bound = sql::time_bound(
+        at("10:00:00.250").as_millisecond(),
+        sql::TimeColumn::SubSecond,
+    );
+    let queries = [
+        format!("SELECT 1 SETTINGS {}", settings.join(", ")),
+        format!("SELECT toDateTime64('2025-10-16 10:00:00.250', 3, 'UTC') >= {bound}"),
+        format!("SELECT toDateTime64('2025-10-16 10:00:00.249', 3, 'UTC') >= {bound}"),
+    ];
+    let queries: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let Some(results) = super::clickhouse::on_chdb_only(test, &queries) else {
+        return;
+    };
+    let results: Vec<String> = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")).trim().to_owned())
+        .collect();
+    assert_eq!(results, ["1", "1", "0"]);
 }
