@@ -62,8 +62,8 @@ pub struct UsagePrice {
 
 /// Everything usage_analytics reads from PostgreSQL.
 pub trait UsageCatalog: Customers {
-    /// Every meter of the scope that may appear in `meter_usage`, by id.
-    fn meters(&mut self) -> Result<HashMap<String, Meter>, ExportError>;
+    /// The meters with these ids (whatever their status), by id; an unknown id is absent.
+    fn meters(&mut self, ids: &[&str]) -> Result<HashMap<String, Meter>, ExportError>;
 
     /// The usage prices of these customers (by customer id, at most [`LOOKUP_BATCH`]), per
     /// (customer id, meter id).

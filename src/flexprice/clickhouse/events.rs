@@ -37,7 +37,7 @@ const BATCH_BYTES: usize = 4 << 20;
 /// External ids remembered (with their customer id, or none); forgotten all at once past this.
 const CACHE_ENTRIES: usize = 50_000;
 
-/// The SQL of one window: the rows of `condition` (see [`window::condition`]) in the order
+/// The SQL of one window: the rows of `condition` (see [`window::select`]) in the order
 /// of `field`.
 pub fn query(condition: &str, field: TimeField) -> String {
     let order = match field {
@@ -65,10 +65,10 @@ pub fn export(
     write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
     cancel: &AtomicBool,
 ) -> Result<u64, ExportError> {
-    let Some(condition) = window::condition(client, server, req)? else {
+    let Some(selection) = window::select(client, server, req, false)? else {
         return Ok(0);
     };
-    let sql = query(&condition, req.field);
+    let sql = query(&selection.condition, req.field);
     let rows = client.query_with(&sql, WIDTH, server.final_settings())?;
     let mut out = Writer {
         req,

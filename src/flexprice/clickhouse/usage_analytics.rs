@@ -87,11 +87,12 @@ pub fn export(
     write: &mut dyn FnMut(&[Value<'_>]) -> Result<(), ExportError>,
     cancel: &AtomicBool,
 ) -> Result<u64, ExportError> {
-    let Some(condition) = window::condition(client, server, req)? else {
+    let Some(selection) = window::select(client, server, req, true)? else {
         return Ok(0);
     };
-    let meters = catalog.meters()?;
-    let sql = query(&condition, &meters);
+    let ids: Vec<&str> = selection.meters.iter().map(String::as_str).collect();
+    let meters = catalog.meters(&ids)?;
+    let sql = query(&selection.condition, &meters);
     let rows = client.query_with(&sql, WIDTH, server.final_settings())?;
     let mut out = Writer {
         req,

@@ -87,12 +87,12 @@ impl Customers for DatasetCatalog<'_> {
 }
 
 impl UsageCatalog for DatasetCatalog<'_> {
-    fn meters(&mut self) -> Result<HashMap<String, Meter>, ExportError> {
+    fn meters(&mut self, ids: &[&str]) -> Result<HashMap<String, Meter>, ExportError> {
         let ds = self.ds;
         Ok(ds
             .meters
             .iter()
-            .filter(|m| m.base.tenant_id == self.tenant)
+            .filter(|m| m.base.tenant_id == self.tenant && ids.contains(&m.base.id.as_str()))
             .map(|m| {
                 let feature = ds.features.iter().find(|f| {
                     f.base.in_scope(&self.tenant, &self.env)
@@ -726,10 +726,10 @@ fn flexprice_ch_a_cut_response_is_never_a_shorter_export() {
     // as ClickHouse frames it (chunked), and as a buffering proxy might (the body ends with
     // the connection, so a cut at a row boundary looks like a whole answer to HTTP).
     let server = ch::inspect(&client).unwrap();
-    let condition = ch::window::condition(&client, &server, &request(&export))
+    let selection = ch::window::select(&client, &server, &request(&export), false)
         .unwrap()
         .unwrap();
-    let sql = events::query(&condition, TimeField::Timestamp);
+    let sql = events::query(&selection.condition, TimeField::Timestamp);
     let chunked = raw_response(&db, &sql);
     for (framing, raw) in [
         ("chunked", chunked.clone()),
