@@ -69,7 +69,7 @@ pub fn export(
         return Ok(0);
     };
     let sql = query(&selection.condition, req.field);
-    let rows = client.query_with(&sql, WIDTH, server.final_settings())?;
+    let rows = client.query_with(&sql, WIDTH, server.read_settings())?;
     let mut out = Writer {
         req,
         customers: CustomerIds::default(),

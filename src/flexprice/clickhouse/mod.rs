@@ -60,15 +60,19 @@ pub struct ServerInfo {
 }
 
 impl ServerInfo {
-    /// Settings for queries that read with `FINAL`: never skip granules by a data-skipping
-    /// index (Flexprice's `idx_ingested_at` would drop a row's newer version outside the
-    /// window and return the older one) nor filter before the versions are merged, whatever
-    /// the user's profile says. Sent only to servers that know them.
-    pub fn final_settings(&self) -> &'static [(&'static str, &'static str)] {
+    /// Settings for exportd's data queries that only newer servers know (18.16 has none of
+    /// them, nor the features they turn off), so that a profile (or a version's default)
+    /// cannot change what a query returns: `FINAL` reads never skip granules by a
+    /// data-skipping index (Flexprice's `idx_ingested_at` would drop a row's newer version
+    /// outside the window and return the older one) nor filter before the versions are
+    /// merged; TabSeparated keeps `\n` line ends and `\N` for NULL.
+    pub fn read_settings(&self) -> &'static [(&'static str, &'static str)] {
         if self.version.at_least(23, 1) {
             &[
                 ("use_skip_indexes_if_final", "0"),
                 ("optimize_move_to_prewhere_if_final", "0"),
+                ("output_format_tsv_crlf_end_of_line", "0"),
+                ("format_tsv_null_representation", "\\N"),
             ]
         } else {
             &[]
@@ -89,7 +93,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn final_settings_only_for_servers_that_know_them() {
+    fn read_settings_only_for_servers_that_know_them() {
         let server = |v: &str| ServerInfo {
             version: Version::parse(v).unwrap(),
             schema: Schema {
@@ -99,12 +103,12 @@ mod tests {
                 has_events_table: false,
             },
         };
-        assert!(server("18.16.1").final_settings().is_empty());
-        assert!(server("22.8.1").final_settings().is_empty());
+        assert!(server("18.16.1").read_settings().is_empty());
+        assert!(server("22.8.1").read_settings().is_empty());
         for v in ["24.8.4.13", "26.3.1"] {
             assert!(
                 server(v)
-                    .final_settings()
+                    .read_settings()
                     .contains(&("use_skip_indexes_if_final", "0")),
                 "{v}"
             );

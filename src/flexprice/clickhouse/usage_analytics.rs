@@ -93,7 +93,7 @@ pub fn export(
     let ids: Vec<&str> = selection.meters.iter().map(String::as_str).collect();
     let meters = catalog.meters(&ids)?;
     let sql = query(&selection.condition, &meters);
-    let rows = client.query_with(&sql, WIDTH, server.final_settings())?;
+    let rows = client.query_with(&sql, WIDTH, server.read_settings())?;
     let mut out = Writer {
         req,
         metadata,

@@ -56,7 +56,7 @@ pub fn select(
             meters: Vec::new(),
         }));
     }
-    let mut rows = client.query(&survey_query(&window), 3)?;
+    let mut rows = client.query_with(&survey_query(&window), 3, server.read_settings())?;
     let (mut days, mut meters) = (Vec::new(), Vec::new());
     while let Some(row) = rows.next_row().map_err(|e| client.stream_error(e))? {
         let day: u32 = row.text(1).parse().map_err(|_| {

@@ -840,7 +840,7 @@ fn flexprice_ch_failures_say_what_to_fix() {
 }
 
 /// What exportd sends only to modern servers (never to 18.16) is valid there: the settings of
-/// its FINAL reads, and a window bound with milliseconds on a `DateTime64(3)` column.
+/// its reads, and a window bound with milliseconds on a `DateTime64(3)` column.
 #[test]
 fn flexprice_ch_sql_for_modern_servers_only_runs_on_chdb() {
     let test = "flexprice_ch_sql_for_modern_servers_only_runs_on_chdb";
@@ -854,9 +854,9 @@ fn flexprice_ch_sql_for_modern_servers_only_runs_on_chdb() {
         },
     };
     let settings: Vec<String> = server
-        .final_settings()
+        .read_settings()
         .iter()
-        .map(|(k, v)| format!("{k} = {v}"))
+        .map(|(k, v)| format!("{k} = {}", sql::string_literal(v)))
         .collect();
     assert!(!settings.is_empty());
     let bound = sql::time_bound(
@@ -864,7 +864,7 @@ fn flexprice_ch_sql_for_modern_servers_only_runs_on_chdb() {
         sql::TimeColumn::SubSecond,
     );
     let queries = [
-        format!("SELECT 1 SETTINGS {}", settings.join(", ")),
+        format!("SELECT NULL, 'a\\nb' SETTINGS {}", settings.join(", ")),
         format!("SELECT toDateTime64('2025-10-16 10:00:00.250', 3, 'UTC') >= {bound}"),
         format!("SELECT toDateTime64('2025-10-16 10:00:00.249', 3, 'UTC') >= {bound}"),
     ];
@@ -876,5 +876,6 @@ fn flexprice_ch_sql_for_modern_servers_only_runs_on_chdb() {
         .into_iter()
         .map(|r| r.unwrap_or_else(|e| panic!("{e}")).trim().to_owned())
         .collect();
-    assert_eq!(results, ["1", "1", "0"]);
+    // NULL as \N, and an escaped newline in a field, with the settings in force.
+    assert_eq!(results, ["\\N\ta\\nb", "1", "0"]);
 }
