@@ -46,11 +46,108 @@ pub fn properties(raw: Option<&str>, out: &mut String) {
         out.push_str("null");
         return;
     }
+    // Most properties are written once by Flexprice's Go encoder: compact, keys sorted.
+    if already_canonical(raw) {
+        out.push_str(raw);
+        return;
+    }
     match serde_json::from_str::<Value>(raw) {
         Ok(v @ Value::Object(_)) => write_sorted(&v, out),
         Ok(Value::Null) => out.push_str("null"),
         _ => out.push_str("{}"),
     }
+}
+
+/// Whether `raw` is a JSON object exactly as [`properties`] would re-encode it, checked
+/// without building it: no whitespace, keys strictly ascending (no duplicates) at every
+/// level, strings without escapes, numbers that are integers serde_json keeps as integers.
+/// Anything else (floats, escapes, deep nesting...) takes the slow path, which decides.
+fn already_canonical(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    b.first() == Some(&b'{') && matches!(canonical_value(b, 0, 0), Some(end) if end == b.len())
+}
+
+/// The end of the canonical value at `at`, or `None`.
+fn canonical_value(b: &[u8], at: usize, depth: usize) -> Option<usize> {
+    // serde_json refuses nesting deeper than 128; stay well inside it.
+    if depth > 64 {
+        return None;
+    }
+    match *b.get(at)? {
+        b'{' => {
+            let mut at = at + 1;
+            if b.get(at) == Some(&b'}') {
+                return Some(at + 1);
+            }
+            let mut last: Option<&[u8]> = None;
+            loop {
+                let key_end = canonical_string(b, at)?;
+                let key = &b[at + 1..key_end - 1];
+                if last.is_some_and(|l| l >= key) {
+                    return None;
+                }
+                last = Some(key);
+                if b.get(key_end) != Some(&b':') {
+                    return None;
+                }
+                at = canonical_value(b, key_end + 1, depth + 1)?;
+                match b.get(at)? {
+                    b',' => at += 1,
+                    b'}' => return Some(at + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'[' => {
+            let mut at = at + 1;
+            if b.get(at) == Some(&b']') {
+                return Some(at + 1);
+            }
+            loop {
+                at = canonical_value(b, at, depth + 1)?;
+                match b.get(at)? {
+                    b',' => at += 1,
+                    b']' => return Some(at + 1),
+                    _ => return None,
+                }
+            }
+        }
+        b'"' => canonical_string(b, at),
+        b't' => b[at..].starts_with(b"true").then_some(at + 4),
+        b'f' => b[at..].starts_with(b"false").then_some(at + 5),
+        b'n' => b[at..].starts_with(b"null").then_some(at + 4),
+        b'-' | b'0'..=b'9' => {
+            let digits_from = at + usize::from(b[at] == b'-');
+            let len = b[digits_from..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            let end = digits_from + len;
+            let digits = &b[digits_from..end];
+            // An integer without a leading zero (or `0`), not `-0`, short enough to be an
+            // i64 (or u64): serde_json prints it back the same. A fraction or an exponent
+            // becomes an f64, whose text may differ.
+            let plain = len > 0
+                && len <= 18
+                && (digits[0] != b'0' || len == 1)
+                && !(digits == b"0" && digits_from > at)
+                && !matches!(b.get(end), Some(b'.' | b'e' | b'E'));
+            plain.then_some(end)
+        }
+        _ => None,
+    }
+}
+
+/// The end of a string at `at` that needs no escape (so its text is its value).
+fn canonical_string(b: &[u8], at: usize) -> Option<usize> {
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let len = b[at + 1..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = at + 1 + len;
+    (b[end] == b'"').then_some(end + 1)
 }
 
 /// JSON text with object keys sorted (whatever order serde_json's map keeps).
@@ -125,6 +222,69 @@ mod tests {
         assert_eq!(unix_seconds_ms("1760608800"), Ok(1_760_608_800_000));
         assert!(unix_seconds_ms("").is_err());
         assert!(unix_seconds_ms("1.5").is_err());
+    }
+
+    /// The fast path gives what the slow path gives, for every text it accepts.
+    #[test]
+    fn the_fast_path_agrees_with_the_slow_one() {
+        let slow = |raw: &str| {
+            let mut out = String::new();
+            match serde_json::from_str::<Value>(raw) {
+                Ok(v @ Value::Object(_)) => write_sorted(&v, &mut out),
+                Ok(Value::Null) => out.push_str("null"),
+                _ => out.push_str("{}"),
+            }
+            out
+        };
+        let accepted = [
+            r#"{}"#,
+            r#"{"a":1,"b":"x","c":[1,-2,true,false,null,{}],"d":{"e":[]}}"#,
+            r#"{"bytes":123,"n":"456"}"#,
+            r#"{"m":-5,"n":0}"#,
+            r#"{"big":999999999999999999}"#,
+            r#"{"ü":"€ <&> 😀"}"#,
+            r#"{"":1,"a":2}"#,
+        ];
+        for raw in accepted {
+            assert!(already_canonical(raw), "{raw}");
+            assert_eq!(slow(raw), raw, "{raw}");
+        }
+        let refused = [
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a": 1}"#,
+            r#" {"a":1}"#,
+            r#"{"a":1} "#,
+            r#"{"a":1.5}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1234567890123456789012}"#,
+            r#"{"a":"x\"y"}"#,
+            r#"{"a":"\u003c"}"#,
+            r#"{"a\n":1}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":1"#,
+            r#"[1]"#,
+            r#"null"#,
+            r#"{"a":1}{}"#,
+            "{\"a\":\"\t\"}",
+        ];
+        for raw in refused {
+            assert!(!already_canonical(raw), "{raw}");
+        }
+        // Nesting: deep objects leave the fast path before serde_json's limit.
+        let deep = format!(
+            "{}{}",
+            r#"{"a":"#.repeat(100),
+            "1".to_owned() + &"}".repeat(100)
+        );
+        assert!(!already_canonical(&deep));
+        let mut out = String::new();
+        properties(Some(&deep), &mut out);
+        assert_eq!(out, slow(&deep));
     }
 
     #[test]
