@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 /// Where "now" comes from.
-pub trait Clock: Send + Sync {
+pub(crate) trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 
     /// A clock tests move by hand: whoever waits on it must look again often, since its time
@@ -16,7 +16,7 @@ pub trait Clock: Send + Sync {
 
 /// The real wall clock.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
@@ -27,14 +27,14 @@ impl Clock for SystemClock {
 /// A test clock: the current time is the RFC 3339 text in a file, which tests rewrite to move
 /// time (it survives restarts, like real time). Set with `scheduler.test_clock`; never in
 /// production.
-pub struct FileClock {
+pub(crate) struct FileClock {
     path: std::path::PathBuf,
     last: std::sync::atomic::AtomicI64,
 }
 
 impl FileClock {
     /// Reads the file once, so a bad file fails at start rather than later.
-    pub fn open(path: &std::path::Path) -> Result<FileClock, String> {
+    pub(crate) fn open(path: &std::path::Path) -> Result<FileClock, ClockError> {
         let ms = read_clock_file(path)?;
         Ok(FileClock {
             path: path.to_owned(),
@@ -43,13 +43,29 @@ impl FileClock {
     }
 }
 
-fn read_clock_file(path: &std::path::Path) -> Result<i64, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_rfc3339_ms(&text).ok_or_else(|| {
-        format!(
-            "{}: expected an RFC 3339 time, got {text:?}",
-            path.display()
-        )
+/// Why a test clock file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClockError {
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: expected an RFC 3339 time, got {text:?}")]
+    NotATime {
+        path: std::path::PathBuf,
+        text: String,
+    },
+}
+
+fn read_clock_file(path: &std::path::Path) -> Result<i64, ClockError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ClockError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_rfc3339_ms(&text).ok_or_else(|| ClockError::NotATime {
+        path: path.to_owned(),
+        text,
     })
 }
 
@@ -69,13 +85,13 @@ impl Clock for FileClock {
 }
 
 /// Milliseconds since the Unix epoch: how timestamps are stored in SQLite.
-pub fn to_ms(ts: Timestamp) -> i64 {
+pub(crate) fn to_ms(ts: Timestamp) -> i64 {
     ts.as_millisecond()
 }
 
 /// The timestamp of stored milliseconds. Out-of-range values (which exportd never writes)
 /// clamp to the supported range instead of failing.
-pub fn from_ms(ms: i64) -> Timestamp {
+pub(crate) fn from_ms(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
         Timestamp::MIN
     } else {
@@ -84,12 +100,12 @@ pub fn from_ms(ms: i64) -> Timestamp {
 }
 
 /// RFC 3339 in UTC, with fractional seconds only when they are not zero.
-pub fn rfc3339_ms(ms: i64) -> String {
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
     from_ms(ms).to_string()
 }
 
 /// Parses an RFC 3339 timestamp with an offset (`Z` or `±hh:mm`) into UTC milliseconds.
-pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     text.trim().parse::<Timestamp>().ok().map(to_ms)
 }
 

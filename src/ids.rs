@@ -1,30 +1,30 @@
 //! Identifiers: Flexprice-style `<prefix>_<ULID>`.
 
 /// Prefix of scheduled task ids (`schtask_…`).
-pub const SCHEDULED_TASK: &str = "schtask";
+pub(crate) const SCHEDULED_TASK: &str = "schtask";
 /// Prefix of run ids; Flexprice calls a run a "task" (`task_…`).
-pub const RUN: &str = "task";
+pub(crate) const RUN: &str = "task";
 /// Prefix of connection ids (`conn_…`).
-pub const CONNECTION: &str = "conn";
+pub(crate) const CONNECTION: &str = "conn";
 /// Prefix of event ids exportd makes when the client gives none (`event_…`).
-pub const EVENT: &str = "event";
+pub(crate) const EVENT: &str = "event";
 /// Prefix of customer ids (`cust_…`).
-pub const CUSTOMER: &str = "cust";
+pub(crate) const CUSTOMER: &str = "cust";
 /// Prefix of wallet ids (`wallet_…`).
-pub const WALLET: &str = "wallet";
+pub(crate) const WALLET: &str = "wallet";
 /// Prefix of wallet transaction ids (`wtx_…`).
-pub const WALLET_TRANSACTION: &str = "wtx";
+pub(crate) const WALLET_TRANSACTION: &str = "wtx";
 /// Prefix of invoice ids (`inv_…`).
-pub const INVOICE: &str = "inv";
+pub(crate) const INVOICE: &str = "inv";
 /// Prefix of invoice line item ids (`inli_…`).
-pub const INVOICE_LINE_ITEM: &str = "inli";
+pub(crate) const INVOICE_LINE_ITEM: &str = "inli";
 /// Prefix of subscription ids (`subs_…`).
-pub const SUBSCRIPTION: &str = "subs";
+pub(crate) const SUBSCRIPTION: &str = "subs";
 /// Prefix of request ids shown in logs and the `x-request-id` header.
-pub const REQUEST: &str = "req";
+pub(crate) const REQUEST: &str = "req";
 
 /// A new id: the prefix, an underscore and a ULID (time-ordered, 26 characters).
-pub fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
 

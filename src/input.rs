@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 /// A problem with client input: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
+pub(crate) struct InputError {
     /// Dotted path of the field (`job_config.bucket`), or empty for the whole body.
     pub field: String,
     pub message: String,
@@ -31,11 +31,43 @@ fn shorten(text: String, max: usize) -> String {
 }
 
 impl InputError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         InputError {
             field: shorten(field.into(), MAX_FIELD_CHARS),
             message: shorten(message.into(), MAX_MESSAGE_CHARS),
         }
+    }
+}
+
+/// Why a value is refused, in words for the client: a phrase that completes "<field> ..."
+/// (`must use https unless ...`) or a sentence, as the function that returns it says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(why: String) -> Self {
+        Invalid(why)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(why: &str) -> Self {
+        Invalid(why.to_owned())
+    }
+}
+
+/// The words themselves.
+impl std::ops::Deref for Invalid {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Invalid> for String {
+    fn from(why: Invalid) -> Self {
+        why.0
     }
 }
 
@@ -49,7 +81,7 @@ impl std::error::Error for InputError {}
 
 /// Parses a request body as JSON. Invalid UTF-8, syntax errors, duplicate keys and nesting
 /// deeper than serde_json's limit (128) are all errors that say where the problem is.
-pub fn parse_json(body: &[u8]) -> Result<Value, InputError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, InputError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = StrictValue::deserialize(&mut de)
         .and_then(|v| de.end().map(|_| v))
@@ -143,7 +175,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// Joins a parent path and a key (`job_config` + `bucket` = `job_config.bucket`).
-pub fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -152,7 +184,7 @@ pub fn join(path: &str, key: &str) -> String {
 }
 
 /// Checks a free-text value: at most `max` characters and no control characters.
-pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), InputError> {
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), InputError> {
     if value.chars().count() > max {
         return Err(InputError::new(
             field,
@@ -169,13 +201,13 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), InputError
 }
 
 /// Limits for a metadata map (string keys to string values).
-pub const METADATA_MAX_KEYS: usize = 64;
-pub const METADATA_MAX_KEY_CHARS: usize = 255;
-pub const METADATA_MAX_VALUE_CHARS: usize = 4096;
+pub(crate) const METADATA_MAX_KEYS: usize = 64;
+pub(crate) const METADATA_MAX_KEY_CHARS: usize = 255;
+pub(crate) const METADATA_MAX_VALUE_CHARS: usize = 4096;
 
 /// A JSON object being read field by field. Every field read is remembered; [`Obj::finish`]
 /// rejects the first field that nobody asked for.
-pub struct Obj<'a> {
+pub(crate) struct Obj<'a> {
     path: String,
     map: &'a Map<String, Value>,
     seen: Vec<&'a str>,
@@ -183,7 +215,7 @@ pub struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     /// The request body itself, which must be an object.
-    pub fn root(value: &'a Value) -> Result<Obj<'a>, InputError> {
+    pub(crate) fn root(value: &'a Value) -> Result<Obj<'a>, InputError> {
         match value {
             Value::Object(map) => Ok(Obj {
                 path: String::new(),
@@ -198,7 +230,7 @@ impl<'a> Obj<'a> {
     }
 
     /// Path of a field of this object.
-    pub fn field(&self, key: &str) -> String {
+    pub(crate) fn field(&self, key: &str) -> String {
         join(&self.path, key)
     }
 
@@ -217,7 +249,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional string, checked with [`check_text`].
-    pub fn str(&mut self, key: &'a str, max: usize) -> Result<Option<&'a str>, InputError> {
+    pub(crate) fn str(&mut self, key: &'a str, max: usize) -> Result<Option<&'a str>, InputError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => {
@@ -229,7 +261,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A string that must be present and not blank: `<field> is required` otherwise.
-    pub fn required_str(&mut self, key: &'a str, max: usize) -> Result<&'a str, InputError> {
+    pub(crate) fn required_str(&mut self, key: &'a str, max: usize) -> Result<&'a str, InputError> {
         match self.str(key, max)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
             _ => {
@@ -239,7 +271,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn bool(&mut self, key: &'a str) -> Result<Option<bool>, InputError> {
+    pub(crate) fn bool(&mut self, key: &'a str) -> Result<Option<bool>, InputError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -248,7 +280,12 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional whole number within `min..=max`.
-    pub fn int(&mut self, key: &'a str, min: i64, max: i64) -> Result<Option<i64>, InputError> {
+    pub(crate) fn int(
+        &mut self,
+        key: &'a str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<i64>, InputError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_i64() {
@@ -266,7 +303,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional nested object.
-    pub fn obj(&mut self, key: &'a str) -> Result<Option<Obj<'a>>, InputError> {
+    pub(crate) fn obj(&mut self, key: &'a str) -> Result<Option<Obj<'a>>, InputError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(map)) => Ok(Some(Obj {
@@ -280,12 +317,12 @@ impl<'a> Obj<'a> {
 
     /// A field's value as it is (JSON null counts as absent), for readers with their own rules
     /// (amounts that may be strings or numbers).
-    pub fn raw(&mut self, key: &'a str) -> Option<&'a Value> {
+    pub(crate) fn raw(&mut self, key: &'a str) -> Option<&'a Value> {
         self.get(key)
     }
 
     /// An optional object of any JSON values, returned as it is.
-    pub fn any_object(
+    pub(crate) fn any_object(
         &mut self,
         key: &'a str,
     ) -> Result<Option<&'a Map<String, Value>>, InputError> {
@@ -297,7 +334,11 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional array of objects, each to be read with its own [`Obj`] (path `key[i]`).
-    pub fn obj_array(&mut self, key: &'a str, max_len: usize) -> Result<Vec<Obj<'a>>, InputError> {
+    pub(crate) fn obj_array(
+        &mut self,
+        key: &'a str,
+        max_len: usize,
+    ) -> Result<Vec<Obj<'a>>, InputError> {
         let items = match self.get(key) {
             None => return Ok(Vec::new()),
             Some(Value::Array(items)) => items,
@@ -328,7 +369,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional map of string keys to string values (Flexprice's `metadata`).
-    pub fn string_map(
+    pub(crate) fn string_map(
         &mut self,
         key: &'a str,
     ) -> Result<Option<BTreeMap<String, String>>, InputError> {
@@ -368,12 +409,12 @@ impl<'a> Obj<'a> {
     }
 
     /// Whether the object has this key (with any value, even null). Does not mark it read.
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
 
     /// Fails on the first field (in key order) that was never read.
-    pub fn finish(self) -> Result<(), InputError> {
+    pub(crate) fn finish(self) -> Result<(), InputError> {
         match self.map.keys().find(|k| !self.seen.contains(&k.as_str())) {
             None => Ok(()),
             Some(unknown) => {

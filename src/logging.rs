@@ -28,7 +28,7 @@ impl log::Log for StderrLogger {
 }
 
 /// Installs the logger once per process; later calls only change the level.
-pub fn init(level: log::LevelFilter) {
+pub(crate) fn init(level: log::LevelFilter) {
     let _ = log::set_boxed_logger(Box::new(StderrLogger { level }));
     log::set_max_level(level);
 }

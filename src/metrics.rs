@@ -64,7 +64,7 @@ impl Histogram {
 
 /// What one finished run adds to the metrics.
 #[derive(Debug, Clone, Copy)]
-pub struct RunOutcome<'a> {
+pub(crate) struct RunOutcome<'a> {
     pub entity_type: &'a str,
     /// `completed` or `failed`.
     pub status: &'static str,
@@ -91,7 +91,7 @@ struct Http {
 
 /// The process's counters.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     exports: Mutex<Exports>,
     http: Mutex<Http>,
     events_received: AtomicU64,
@@ -100,7 +100,7 @@ pub struct Metrics {
 
 /// Gauges read from the database at scrape time.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     /// now − the due time of the oldest due task (0 when none is due), seconds.
     pub scheduler_lag_seconds: f64,
     /// (task id, entity type, now − watermark in seconds) of every enabled task with a
@@ -110,10 +110,12 @@ pub struct Gauges {
     pub tasks: Vec<(String, bool, u64)>,
     /// Runs waiting for, or held by, an export worker.
     pub runs_in_flight: u64,
+    /// Passes the scheduler loop has begun: a pass that begins after a change has seen it.
+    pub scheduler_passes: u64,
 }
 
 /// The HTTP methods that get their own label value; anything else is `OTHER`.
-pub fn method_label(method: &str) -> &'static str {
+pub(crate) fn method_label(method: &str) -> &'static str {
     match method {
         "GET" => "GET",
         "POST" => "POST",
@@ -140,7 +142,13 @@ fn label(value: &str) -> String {
 }
 
 impl Metrics {
-    pub fn http_request(&self, method: &str, route: &'static str, status: u16, seconds: f64) {
+    pub(crate) fn http_request(
+        &self,
+        method: &str,
+        route: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
         let mut http = lock(&self.http);
         *http
             .requests
@@ -152,7 +160,7 @@ impl Metrics {
             .observe(&HTTP_BUCKETS, seconds);
     }
 
-    pub fn run_finished(&self, run: RunOutcome<'_>) {
+    pub(crate) fn run_finished(&self, run: RunOutcome<'_>) {
         let mut e = lock(&self.exports);
         let entity = run.entity_type.to_owned();
         *e.runs.entry((entity.clone(), run.status)).or_default() += 1;
@@ -166,13 +174,13 @@ impl Metrics {
     }
 
     /// `received` events accepted in one request, of which `stored` were new.
-    pub fn events_ingested(&self, received: u64, stored: u64) {
+    pub(crate) fn events_ingested(&self, received: u64, stored: u64) {
         self.events_received.fetch_add(received, Ordering::Relaxed);
         self.events_stored.fetch_add(stored, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every series.
-    pub fn render(&self, gauges: &Gauges) -> String {
+    pub(crate) fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
         {
             let e = lock(&self.exports);
@@ -323,6 +331,17 @@ impl Metrics {
             "Export runs pending or running.",
         );
         let _ = writeln!(out, "exportd_runs_in_flight {}", gauges.runs_in_flight);
+        help(
+            &mut out,
+            "exportd_scheduler_passes_total",
+            "counter",
+            "Passes of the scheduler loop (each looks for due windows, jobs and retries).",
+        );
+        let _ = writeln!(
+            out,
+            "exportd_scheduler_passes_total {}",
+            gauges.scheduler_passes
+        );
         out
     }
 }
@@ -411,6 +430,7 @@ mod tests {
             watermark_age: vec![("schtask_1".into(), "events".into(), 60.0)],
             tasks: vec![("events".into(), true, 1)],
             runs_in_flight: 0,
+            scheduler_passes: 0,
         });
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap_or_default();

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     #[error("secrets key file {path}: {source}")]
     KeyFile { path: PathBuf, source: io::Error },
     #[error("secrets key file {path}: expected 64 hex characters (a 32-byte key)")]
@@ -28,7 +28,7 @@ pub enum SecretError {
 
 /// Where the encryption key comes from (already validated by the config).
 #[derive(Clone, PartialEq, Eq)]
-pub enum KeySource {
+pub(crate) enum KeySource {
     Inline([u8; 32]),
     File(PathBuf),
 }
@@ -43,13 +43,13 @@ impl std::fmt::Debug for KeySource {
 }
 
 /// Seals and opens secret strings.
-pub struct SecretBox {
+pub(crate) struct SecretBox {
     cipher: Aes256Gcm,
     key: [u8; 32],
 }
 
 impl SecretBox {
-    pub fn from_key(key: &[u8; 32]) -> SecretBox {
+    pub(crate) fn from_key(key: &[u8; 32]) -> SecretBox {
         SecretBox {
             cipher: Aes256Gcm::new(key.into()),
             key: *key,
@@ -58,7 +58,7 @@ impl SecretBox {
 
     /// A key for another purpose (signing download links), derived so that it reveals
     /// nothing about the sealing key: HMAC-SHA256(sealing key, purpose).
-    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+    pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
         use hmac::{Hmac, Mac};
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
@@ -67,7 +67,7 @@ impl SecretBox {
     }
 
     /// Loads the key, creating the key file (mode 0600) on first start.
-    pub fn load(source: &KeySource) -> Result<SecretBox, SecretError> {
+    pub(crate) fn load(source: &KeySource) -> Result<SecretBox, SecretError> {
         match source {
             KeySource::Inline(key) => Ok(SecretBox::from_key(key)),
             KeySource::File(path) => Ok(SecretBox::from_key(&load_or_create_key_file(path)?)),
@@ -75,7 +75,7 @@ impl SecretBox {
     }
 
     /// Encrypts `plaintext`; `aad` binds the result to its place (it must be given again to open).
-    pub fn seal(&self, plaintext: &str, aad: &str) -> String {
+    pub(crate) fn seal(&self, plaintext: &str, aad: &str) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         random_bytes(&mut nonce);
         let payload = Payload {
@@ -93,7 +93,7 @@ impl SecretBox {
         STANDARD.encode(out)
     }
 
-    pub fn open(&self, sealed: &str, aad: &str) -> Result<String, SecretError> {
+    pub(crate) fn open(&self, sealed: &str, aad: &str) -> Result<String, SecretError> {
         let bytes = STANDARD.decode(sealed).map_err(|_| SecretError::Corrupt)?;
         if bytes.len() < NONCE_LEN {
             return Err(SecretError::Corrupt);
@@ -112,7 +112,7 @@ impl SecretBox {
 }
 
 /// Fills `buf` from the operating system's random source.
-pub fn random_bytes(buf: &mut [u8]) {
+pub(crate) fn random_bytes(buf: &mut [u8]) {
     // getrandom fails only where the OS has no random source, which no supported system lacks.
     if let Err(e) = getrandom::fill(buf) {
         panic!("the operating system's random source failed: {e}");
@@ -120,12 +120,12 @@ pub fn random_bytes(buf: &mut [u8]) {
 }
 
 /// Lower-case hex.
-pub fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses exactly 64 hex characters into 32 bytes.
-pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hex32(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
     if text.len() != 64 || !text.is_ascii() {
         return None;

@@ -5,7 +5,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 /// Sends a state line such as `READY=1`. Failures are logged, never fatal: a service that
 /// cannot notify still works, and systemd reports the missing notification itself.
-pub fn notify(state: &str) {
+pub(crate) fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };

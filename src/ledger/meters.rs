@@ -8,50 +8,30 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::money::parse_any as parse_decimal;
+use crate::config::file::MeterFile;
+use crate::config::{ConfigError, invalid};
 
-/// How a meter turns events into usage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aggregation {
-    Count,
-    Sum,
-    Max,
-    CountUnique,
-    Latest,
+crate::names::named! {
+    /// How a meter turns events into usage.
+    pub(crate) enum Aggregation {
+        Count = "COUNT",
+        Sum = "SUM",
+        Max = "MAX",
+        CountUnique = "COUNT_UNIQUE",
+        Latest = "LATEST",
+    }
 }
 
 impl Aggregation {
-    pub const NAMES: &'static str = "COUNT, SUM, MAX, COUNT_UNIQUE, LATEST";
-
-    pub fn parse(text: &str) -> Option<Aggregation> {
-        match text {
-            "COUNT" => Some(Aggregation::Count),
-            "SUM" => Some(Aggregation::Sum),
-            "MAX" => Some(Aggregation::Max),
-            "COUNT_UNIQUE" => Some(Aggregation::CountUnique),
-            "LATEST" => Some(Aggregation::Latest),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Aggregation::Count => "COUNT",
-            Aggregation::Sum => "SUM",
-            Aggregation::Max => "MAX",
-            Aggregation::CountUnique => "COUNT_UNIQUE",
-            Aggregation::Latest => "LATEST",
-        }
-    }
-
     /// Whether the meter reads a property (all but COUNT).
-    pub fn needs_field(self) -> bool {
+    pub(crate) fn needs_field(self) -> bool {
         self != Aggregation::Count
     }
 }
 
 /// A validated meter.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Meter {
+pub(crate) struct Meter {
     pub id: String,
     pub event_name: String,
     pub aggregation: Aggregation,
@@ -66,7 +46,7 @@ pub struct Meter {
 
 /// What one event gives a meter.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Contribution {
+pub(crate) enum Contribution {
     /// A quantity (COUNT: 1; SUM, MAX, LATEST: the property's number).
     Quantity(Decimal),
     /// COUNT_UNIQUE: the property's value, counted once per distinct value.
@@ -76,12 +56,8 @@ pub enum Contribution {
 }
 
 impl Meter {
-    pub fn matches(&self, event_name: &str) -> bool {
-        self.event_name == event_name
-    }
-
     /// The event's contribution, read from its properties (compact JSON text or none).
-    pub fn contribution(&self, properties: Option<&Value>) -> Contribution {
+    pub(crate) fn contribution(&self, properties: Option<&Value>) -> Contribution {
         if self.aggregation == Aggregation::Count {
             return Contribution::Quantity(Decimal::ONE);
         }
@@ -101,7 +77,7 @@ impl Meter {
     }
 
     /// `qty_total` of one event row: the quantity, or 1 for a COUNT_UNIQUE value.
-    pub fn quantity(&self, contribution: &Contribution) -> Option<Decimal> {
+    pub(crate) fn quantity(&self, contribution: &Contribution) -> Option<Decimal> {
         match contribution {
             Contribution::Quantity(q) => Some(*q),
             Contribution::Unique(_) => Some(Decimal::ONE),
@@ -110,7 +86,7 @@ impl Meter {
     }
 
     /// `quantity × unit_price`, when the meter has a price and the product fits a decimal.
-    pub fn cost(&self, quantity: Decimal) -> Option<Decimal> {
+    pub(crate) fn cost(&self, quantity: Decimal) -> Option<Decimal> {
         self.unit_price.and_then(|p| quantity.checked_mul(p))
     }
 }
@@ -119,7 +95,7 @@ impl Meter {
 /// clients, and a sum too large for a decimal (28 digits) is reported, never wrapped or a
 /// panic.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Accumulator {
+pub(crate) struct Accumulator {
     pub events: u64,
     overflowed: bool,
     sum: Decimal,
@@ -130,7 +106,7 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    pub fn add(&mut self, contribution: &Contribution, timestamp: i64, event_id: &str) {
+    pub(crate) fn add(&mut self, contribution: &Contribution, timestamp: i64, event_id: &str) {
         self.events += 1;
         match contribution {
             Contribution::Quantity(q) => {
@@ -152,7 +128,7 @@ impl Accumulator {
     }
 
     /// The meter's usage over everything added; `None` when a sum outgrew a decimal.
-    pub fn total(&self, aggregation: Aggregation) -> Option<Decimal> {
+    pub(crate) fn total(&self, aggregation: Aggregation) -> Option<Decimal> {
         Some(match aggregation {
             Aggregation::Count | Aggregation::Sum if self.overflowed => return None,
             Aggregation::Count | Aggregation::Sum => self.sum,
@@ -164,12 +140,12 @@ impl Accumulator {
 }
 
 /// Meters by event name, in config order, for the per-event lookup.
-pub struct MeterIndex<'m> {
+pub(crate) struct MeterIndex<'m> {
     by_event: HashMap<&'m str, Vec<&'m Meter>>,
 }
 
 impl<'m> MeterIndex<'m> {
-    pub fn new(meters: &'m [Meter]) -> MeterIndex<'m> {
+    pub(crate) fn new(meters: &'m [Meter]) -> MeterIndex<'m> {
         let mut by_event: HashMap<&str, Vec<&Meter>> = HashMap::new();
         for m in meters {
             by_event.entry(m.event_name.as_str()).or_default().push(m);
@@ -177,9 +153,105 @@ impl<'m> MeterIndex<'m> {
         MeterIndex { by_event }
     }
 
-    pub fn for_event(&self, event_name: &str) -> &[&'m Meter] {
+    pub(crate) fn for_event(&self, event_name: &str) -> &[&'m Meter] {
         self.by_event.get(event_name).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The `[[meters]]` of the config, checked.
+pub(crate) fn from_config(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigError> {
+    let mut out: Vec<Meter> = Vec::with_capacity(meters.len());
+    for (i, m) in meters.iter().enumerate() {
+        let at = |field: &str| format!("meters[{i}].{field}");
+        let required = |field: &str, value: &str| -> Result<String, ConfigError> {
+            let v = value.trim();
+            if v.is_empty() {
+                return Err(invalid(at(field), "expected a value"));
+            }
+            Ok(v.to_owned())
+        };
+        let id = required("id", &m.id)?;
+        if out.iter().any(|o| o.id == id) {
+            return Err(invalid(at("id"), format!("meter id {id:?} is used twice")));
+        }
+        let event_name = required("event_name", &m.event_name)?;
+        let aggregation = Aggregation::parse(m.aggregation.trim()).ok_or_else(|| {
+            invalid(
+                at("aggregation"),
+                format!(
+                    "expected one of {}, got {:?}",
+                    Aggregation::names(),
+                    m.aggregation
+                ),
+            )
+        })?;
+        let field = m.field.trim().to_owned();
+        if aggregation.needs_field() && field.is_empty() {
+            return Err(invalid(
+                at("field"),
+                format!(
+                    "expected the event property that {} reads",
+                    aggregation.as_str()
+                ),
+            ));
+        }
+        let feature_id = if m.feature_id.trim().is_empty() {
+            id.clone()
+        } else {
+            m.feature_id.trim().to_owned()
+        };
+        let feature_name = if m.feature_name.trim().is_empty() {
+            feature_id.clone()
+        } else {
+            m.feature_name.trim().to_owned()
+        };
+        let unit_price = match &m.unit_price {
+            None => None,
+            Some(toml::Value::String(text)) => Some(
+                parse_decimal(text)
+                    .filter(|d| !d.is_sign_negative())
+                    .ok_or_else(|| {
+                        invalid(
+                            at("unit_price"),
+                            format!("expected a decimal of 0 or more in quotes, got {text:?}"),
+                        )
+                    })?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    at("unit_price"),
+                    format!(
+                        "expected a decimal in quotes such as \"0.025\" (floats lose cents), got {other}"
+                    ),
+                ));
+            }
+        };
+        // A currency is needed with a price, and must be a real ISO 4217 code when given.
+        let currency = match (m.currency.trim(), unit_price) {
+            ("", None) => String::new(),
+            (text, _) => crate::ledger::money::parse_currency("currency", text).map_err(|_| {
+                invalid(
+                    at("currency"),
+                    format!(
+                        "expected the ISO 4217 code of unit_price, got {:?}",
+                        m.currency
+                    ),
+                )
+            })?,
+        };
+        out.push(Meter {
+            id,
+            event_name,
+            aggregation,
+            field,
+            feature_id,
+            feature_name,
+            feature_group_name: m.feature_group_name.trim().to_owned(),
+            unit_price,
+            currency,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

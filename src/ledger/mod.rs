@@ -2,12 +2,12 @@
 //! endpoints (SPEC 7): events, customers, wallets, invoices, subscriptions; the meters
 //! declared in the config; and the billing jobs that turn subscriptions into invoices (7.1).
 
-pub mod billing;
-pub mod customers;
-pub mod events;
-pub mod invoices;
-pub mod meters;
-pub mod money;
-pub mod periods;
-pub mod subscriptions;
-pub mod wallets;
+pub(crate) mod billing;
+pub(crate) mod customers;
+pub(crate) mod events;
+pub(crate) mod invoices;
+pub(crate) mod meters;
+pub(crate) mod money;
+pub(crate) mod periods;
+pub(crate) mod subscriptions;
+pub(crate) mod wallets;

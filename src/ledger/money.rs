@@ -6,14 +6,15 @@ use rust_decimal::Decimal;
 use serde_json::{Number, Value};
 
 use crate::input::{InputError, Obj, check_text};
+use crate::store::{self, record};
 
 /// Most decimal places an amount or quantity may have.
-pub const MAX_SCALE: u32 = 12;
+pub(crate) const MAX_SCALE: u32 = 12;
 /// Largest amount (or quantity) one field may hold: 10^15. With 12 decimal places that is 28
 /// digits, which a `Decimal` holds exactly.
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+pub(crate) const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 /// Largest balance a wallet may reach: 10^16 (still exact at 12 decimal places).
-pub const MAX_BALANCE: i64 = 10_000_000_000_000_000;
+pub(crate) const MAX_BALANCE: i64 = 10_000_000_000_000_000;
 /// A JSON number with more significant digits than this may already have been rounded on its
 /// way through serde_json's `f64`; such amounts must be sent as strings.
 const MAX_NUMBER_DIGITS: usize = 15;
@@ -22,7 +23,7 @@ const MAX_TEXT: usize = 1000;
 
 /// Which amounts a field accepts, besides the common limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
+pub(crate) enum Bound {
     /// Greater than zero (top-ups, debits, payments).
     Positive,
     /// Zero or more (amount_due, recurring_amount, line item amounts).
@@ -31,7 +32,7 @@ pub enum Bound {
 
 /// The decimal as shown in JSON and exported files: plain notation, trailing zeros trimmed
 /// (`"3"`, `"1.5"`, `"0"`), never an exponent, never `-0`.
-pub fn format(d: Decimal) -> String {
+pub(crate) fn format(d: Decimal) -> String {
     let n = d.normalize();
     if n.is_zero() {
         "0".to_owned()
@@ -42,7 +43,7 @@ pub fn format(d: Decimal) -> String {
 
 /// A decimal from any text a JSON number or an event property may hold, plain or scientific
 /// (`1e3`), never through binary floating point; `None` when it is not a number.
-pub fn parse_any(text: &str) -> Option<Decimal> {
+pub(crate) fn parse_any(text: &str) -> Option<Decimal> {
     let text = text.trim();
     if text.contains(['e', 'E']) {
         Decimal::from_scientific(text).ok()
@@ -52,7 +53,7 @@ pub fn parse_any(text: &str) -> Option<Decimal> {
 }
 
 /// A stored decimal column (always written by [`format`]).
-pub fn parse_stored(text: &str) -> Option<Decimal> {
+pub(crate) fn parse_stored(text: &str) -> Option<Decimal> {
     Decimal::from_str_exact(text).ok().map(|d| d.normalize())
 }
 
@@ -83,7 +84,7 @@ fn sign_error(field: &str, bound: Bound) -> InputError {
 }
 
 /// Applies the limits every amount shares, and `bound`; returns the normalized value.
-pub fn check(field: &str, d: Decimal, bound: Bound) -> Result<Decimal, InputError> {
+pub(crate) fn check(field: &str, d: Decimal, bound: Bound) -> Result<Decimal, InputError> {
     let d = d.normalize();
     if d.scale() > MAX_SCALE {
         return Err(too_many_decimals(field));
@@ -103,7 +104,7 @@ pub fn check(field: &str, d: Decimal, bound: Bound) -> Result<Decimal, InputErro
 
 /// Parses an amount written in plain notation: an optional `-`, digits, and optionally a `.`
 /// followed by digits. No exponent, spaces, `+`, separators or bare points.
-pub fn parse_text(field: &str, text: &str, bound: Bound) -> Result<Decimal, InputError> {
+pub(crate) fn parse_text(field: &str, text: &str, bound: Bound) -> Result<Decimal, InputError> {
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -140,7 +141,7 @@ pub fn parse_text(field: &str, text: &str, bound: Bound) -> Result<Decimal, Inpu
 
 /// Rewrites a number in scientific notation (`1.5e-7`, as serde_json prints some floats) in
 /// plain notation (`0.00000015`). `None` when it is not of that form.
-pub fn scientific_to_plain(text: &str) -> Option<String> {
+pub(crate) fn scientific_to_plain(text: &str) -> Option<String> {
     let (mantissa, exponent) = text.split_once(['e', 'E'])?;
     let exponent: i32 = exponent
         .strip_prefix('+')
@@ -175,7 +176,7 @@ pub fn scientific_to_plain(text: &str) -> Option<String> {
 /// Parses a JSON number from its text. Whole numbers are exact; a number with a fraction has
 /// been through an `f64`, so one with more than 15 significant digits is refused (it may
 /// have been rounded) with a hint to send a string.
-pub fn parse_number(field: &str, n: &Number, bound: Bound) -> Result<Decimal, InputError> {
+pub(crate) fn parse_number(field: &str, n: &Number, bound: Bound) -> Result<Decimal, InputError> {
     let text = n.to_string();
     if n.is_i64() || n.is_u64() {
         return parse_text(field, &text, bound);
@@ -199,7 +200,7 @@ pub fn parse_number(field: &str, n: &Number, bound: Bound) -> Result<Decimal, In
 }
 
 /// An optional amount: a JSON string in plain notation or a JSON number (read from its text).
-pub fn amount<'a>(
+pub(crate) fn amount<'a>(
     obj: &mut Obj<'a>,
     key: &'a str,
     bound: Bound,
@@ -217,7 +218,7 @@ pub fn amount<'a>(
 }
 
 /// A required amount: `<field> is required` when absent.
-pub fn required_amount<'a>(
+pub(crate) fn required_amount<'a>(
     obj: &mut Obj<'a>,
     key: &'a str,
     bound: Bound,
@@ -230,7 +231,7 @@ pub fn required_amount<'a>(
 
 /// `a × b` exactly, or `None` when the exact product does not fit a `Decimal` (more than 28
 /// decimal places or 96 bits).
-pub fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
+pub(crate) fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
     let (a, b) = (a.normalize(), b.normalize());
     let mantissa = a.mantissa().checked_mul(b.mantissa())?;
     Decimal::try_from_i128_with_scale(mantissa, a.scale() + b.scale())
@@ -241,7 +242,7 @@ pub fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
 /// The ISO 4217 List One codes (currencies and funds) current on 2026-01-01, as published by
 /// SIX, the ISO 4217 maintenance agency: with XAD, XCG and ZWG, without the withdrawn ANG, BGN,
 /// CUC, HRK, SLL and ZWL. Sorted, for binary search.
-pub const CURRENCIES: [&str; 178] = [
+pub(crate) const CURRENCIES: [&str; 178] = [
     "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD",
     "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
     "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF",
@@ -259,7 +260,7 @@ pub const CURRENCIES: [&str; 178] = [
 ];
 
 /// A currency code, case-insensitive in, upper case out.
-pub fn parse_currency(field: &str, text: &str) -> Result<String, InputError> {
+pub(crate) fn parse_currency(field: &str, text: &str) -> Result<String, InputError> {
     let code = text.to_ascii_uppercase();
     if CURRENCIES.binary_search(&code.as_str()).is_ok() {
         return Ok(code);
@@ -276,9 +277,24 @@ pub fn parse_currency(field: &str, text: &str) -> Result<String, InputError> {
 }
 
 /// A required currency field.
-pub fn required_currency<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<String, InputError> {
+pub(crate) fn required_currency<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<String, InputError> {
     let text = obj.required_str(key, 64)?;
     parse_currency(&obj.field(key), text)
+}
+
+/// How the ledger keeps an exact decimal in a column: as its text ([`format`]).
+pub(crate) struct Money;
+
+impl record::Column<Decimal> for Money {
+    fn read(r: &rusqlite::Row<'_>, i: usize, name: &str) -> store::Result<Decimal> {
+        let text: String = r.get(i)?;
+        parse_stored(&text)
+            .ok_or_else(|| store::StoreError::Corrupt(format!("{name} is not a decimal: {text:?}")))
+    }
+
+    fn write(value: &Decimal) -> store::Result<rusqlite::types::Value> {
+        Ok(rusqlite::types::Value::Text(format(*value)))
+    }
 }
 
 #[cfg(test)]

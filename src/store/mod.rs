@@ -2,25 +2,15 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
-pub mod connections;
-pub mod customers;
-pub mod events;
-pub mod invoices;
-pub mod keys;
-pub mod runs;
-pub mod scheduled_tasks;
-pub mod subscriptions;
-pub mod system_jobs;
-pub mod wallets;
-pub mod webhooks;
+pub(crate) mod record;
+
+pub(crate) use record::{Filter, Page};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
-
-use crate::auth::Principal;
 
 /// Migrations in order; the number is the schema version each one produces.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -45,7 +35,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("the database is busy")]
     Busy,
     #[error("database error: {0}")]
@@ -83,34 +73,30 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+
+/// Why the database does not take writes now (see [`Store::check_writes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NotWritable(String);
 
 /// The tenant and environment a query is limited to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
+pub(crate) struct Scope {
     pub tenant_id: String,
     pub environment_id: String,
 }
 
-impl From<&Principal> for Scope {
-    fn from(p: &Principal) -> Self {
-        Scope {
-            tenant_id: p.tenant_id.clone(),
-            environment_id: p.environment_id.clone(),
-        }
-    }
-}
-
-pub struct Store {
+pub(crate) struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// The last [`Store::check_writes`] and when it ran.
-    probe: Mutex<Option<(std::time::Instant, std::result::Result<(), String>)>>,
+    probe: Mutex<Option<(std::time::Instant, std::result::Result<(), NotWritable>)>>,
 }
 
 /// The WAL size [`Store::open`] starts with (`storage.max_wal_bytes`'s default).
-pub const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
+pub(crate) const DEFAULT_WAL_LIMIT: u64 = 64 << 20;
 /// What [`Store::check_writes`] writes beside the database: less free space than this is not
 /// ready.
 const PROBE_BYTES: usize = 1 << 20;
@@ -152,7 +138,7 @@ fn tighten(path: &Path) {
 
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub(crate) fn open(path: &Path) -> Result<Store> {
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
             source,
@@ -198,7 +184,7 @@ impl Store {
     /// the id index, and a page written again before the checkpoint is copied to the database
     /// once rather than at every commit (SQLite's 4 MiB made such ingest 1.6x slower than 80
     /// MiB, see README "Benchmark"). Smaller suits small volumes.
-    pub fn limit_wal(&self, bytes: u64) -> Result<()> {
+    pub(crate) fn limit_wal(&self, bytes: u64) -> Result<()> {
         let writer = lock(&self.writer);
         let page: i64 = writer.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let pages = (bytes as i64 / page.max(512)).max(1);
@@ -213,14 +199,14 @@ impl Store {
     /// one at a time, and at most once a second (an unauthenticated client calling /readyz
     /// in a loop gets the last answer, not a synced commit each time). The error says what
     /// failed.
-    pub fn check_writes(&self, now: i64) -> std::result::Result<(), String> {
+    pub(crate) fn check_writes(&self, now: i64) -> std::result::Result<(), NotWritable> {
         let mut last = lock(&self.probe);
         if let Some((at, result)) = last.as_ref()
             && at.elapsed() < PROBE_EVERY
         {
             return result.clone();
         }
-        let result = self.probe_writes(now);
+        let result = self.probe_writes(now).map_err(NotWritable);
         *last = Some((std::time::Instant::now(), result.clone()));
         result
     }
@@ -254,7 +240,7 @@ impl Store {
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer; commits only if `f` succeeds.
-    pub fn write<T, E: From<StoreError>>(
+    pub(crate) fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -269,7 +255,7 @@ impl Store {
 
     /// Runs `f` on a read-only connection from the pool, in one read transaction so that
     /// a page and its total come from the same snapshot.
-    pub fn read<T, E: From<StoreError>>(
+    pub(crate) fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -304,7 +290,7 @@ impl Store {
     }
 
     /// Checkpoints the WAL into the main file and closes every connection.
-    pub fn close(self) -> Result<()> {
+    pub(crate) fn close(self) -> Result<()> {
         lock(&self.readers).clear();
         let writer = self.writer.into_inner().unwrap_or_else(|e| e.into_inner());
         writer.execute_batch("PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -312,7 +298,7 @@ impl Store {
     }
 
     /// The schema version the database is at.
-    pub fn schema_version(&self) -> Result<i64> {
+    pub(crate) fn schema_version(&self) -> Result<i64> {
         self.read(|tx| current_version(tx))
     }
 }
@@ -355,116 +341,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
-}
-
-/// A `WHERE` clause built from optional filters, with its parameters.
-#[derive(Default)]
-pub(crate) struct Filter {
-    clauses: Vec<String>,
-    params: Vec<rusqlite::types::Value>,
-}
-
-impl Filter {
-    /// Every query starts from the caller's scope.
-    pub(crate) fn scoped(scope: &Scope) -> Filter {
-        let mut f = Filter::default();
-        f.eq("tenant_id", scope.tenant_id.clone());
-        f.eq("environment_id", scope.environment_id.clone());
-        f
-    }
-
-    /// Adds `column <op> ?`; `column` and `op` are always literals from this crate.
-    pub(crate) fn cmp(&mut self, column: &str, op: &str, value: impl Into<rusqlite::types::Value>) {
-        self.params.push(value.into());
-        self.clauses
-            .push(format!("{column} {op} ?{}", self.params.len()));
-    }
-
-    pub(crate) fn eq(&mut self, column: &str, value: impl Into<rusqlite::types::Value>) {
-        self.cmp(column, "=", value);
-    }
-
-    pub(crate) fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            "1".to_owned()
-        } else {
-            self.clauses.join(" AND ")
-        }
-    }
-
-    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
-        rusqlite::params_from_iter(&self.params)
-    }
-}
-
-/// The row of `table` that matches `filter`, if any.
-pub(crate) fn select_one<T>(
-    tx: &Transaction<'_>,
-    table: &str,
-    columns: &str,
-    filter: &Filter,
-    read: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Option<T>> {
-    let mut stmt = tx.prepare(&format!(
-        "SELECT {columns} FROM {table} WHERE {}",
-        filter.sql()
-    ))?;
-    let mut rows = stmt.query(filter.params())?;
-    rows.next()?.map(read).transpose()
-}
-
-/// One page of the rows of `table` that match `filter`, in `order`, with the true total.
-/// `table`, `columns` and `order` are always literals from this crate.
-pub(crate) fn select_page<T>(
-    tx: &Transaction<'_>,
-    table: &str,
-    columns: &str,
-    filter: &Filter,
-    order: &str,
-    (limit, offset): (i64, i64),
-    read: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Page<T>> {
-    let total: i64 = tx.query_row(
-        &format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql()),
-        filter.params(),
-        |r| r.get(0),
-    )?;
-    let sql = format!(
-        "SELECT {columns} FROM {table} WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-        filter.sql()
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    let items = collect(stmt.query(filter.params())?, read)?;
-    Ok(Page { items, total })
-}
-
-/// Every row of a query, read by `read`.
-pub(crate) fn collect<T>(
-    mut rows: rusqlite::Rows<'_>,
-    read: fn(&rusqlite::Row<'_>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read(r)?);
-    }
-    Ok(out)
-}
-
-/// A page of a list and the true count of rows that match the filters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: i64,
-}
-
-/// Reads an enum column, turning an unknown stored value into [`StoreError::Corrupt`].
-pub(crate) fn parse_column<T>(
-    column: &str,
-    value: String,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<T> {
-    parse(&value)
-        .ok_or_else(|| StoreError::Corrupt(format!("{column} has unknown value {value:?}")))
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //! the middle of a long billing run neither loses nor repeats a period.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Daemon, S3_REGION, Setup, seaweedfs};
+use crate::harness::{Client, Daemon, LONG, S3_REGION, Setup, eventually, seaweedfs, wait_for};
 
 const UPDATE: &str = "/v1/tasks/scheduled/schedule-update-billing-period";
 const FINALIZE: &str = "/v1/tasks/scheduled/schedule-draft-finalization";
@@ -53,14 +53,6 @@ aggregation = "COUNT"
 feature_id = "feat_logins"
 "#;
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn id(v: &Value) -> String {
     v["id"]
         .as_str()
@@ -81,22 +73,20 @@ fn job(c: &Client, name: &str) -> Option<Value> {
 
 /// Waits until the job's last run ended at `at`, completed, and the job is idle again.
 fn wait_run(c: &Client, name: &str, at: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let j = job(c, name);
-        if let Some(j) = &j
-            && j["last_run_at"] == at
-            && j["last_status"] == "COMPLETED"
-            && j["next_run_at"].is_string()
-        {
-            return j.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {name} to complete a run at {at}; it is {j:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        &format!("{name} to complete a run at {at}"),
+        LONG,
+        || match job(c, name) {
+            Some(j)
+                if j["last_run_at"] == at
+                    && j["last_status"] == "COMPLETED"
+                    && j["next_run_at"].is_string() =>
+            {
+                Ok(j)
+            }
+            other => Err(format!("{other:?}")),
+        },
+    )
 }
 
 fn customer(c: &Client, external_id: &str) -> String {
@@ -814,7 +804,7 @@ fn kill_9_during_a_billing_run_then_restart_bills_every_period_once() {
     let total = (SUBSCRIPTIONS as i64) * DAYS;
 
     c.post(UPDATE, json!({})).ok(200);
-    wait_for("the billing run to be under way", || {
+    wait_for("the billing run to be under way", LONG, || {
         invoice_count(&d) >= 200
     });
     crate::harness::signal(d.pid(), "KILL");

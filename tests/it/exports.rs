@@ -706,11 +706,9 @@ fn an_upload_interrupted_by_shutdown_is_aborted_on_the_server() {
         .unwrap()
         .to_owned();
     // Wait until the multipart upload is open (its id is recorded on the run), then stop.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db_value(&d, "SELECT upload_id FROM runs WHERE id = ?1", &run).is_none() {
-        assert!(Instant::now() < deadline, "the upload never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    crate::harness::wait_for("the upload to start", Duration::from_secs(60), || {
+        db_value(&d, "SELECT upload_id FROM runs WHERE id = ?1", &run).is_some()
+    });
     let (status, log, dir) = d.terminate();
     assert!(status.success(), "{log}");
     let db = rusqlite::Connection::open(dir.path().join("data/exportd.db")).unwrap();

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::harness::fixtures::{connection, ingest_big};
 use crate::harness::{
-    ALLOWED_ENDPOINT, Client, Daemon, KEY_PROD, Response, S3Server, Setup, read_response,
+    ALLOWED_ENDPOINT, Client, Daemon, KEY_PROD, Response, S3Server, Setup, read_response, wait_for,
 };
 
 /// Threads of a daemon with no connection open: main, scheduler, billing, webhooks, the
@@ -72,15 +72,6 @@ fn healthz_within_1s(addr: SocketAddr, what: &str) {
         "{what}: /healthz took {:?}",
         started.elapsed()
     );
-}
-
-/// Waits for `done` (an observable event), failing after `limit`.
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn head_only(addr: SocketAddr, head: &str) -> TcpStream {

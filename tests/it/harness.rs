@@ -2,32 +2,30 @@
 //! directory, talk HTTP to it with a raw client (so tests can send anything, including bytes
 //! no well-behaved client would), and stop it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 /// API key of tenant `acme`, environment `prod`.
-pub const KEY_PROD: &str = "test-key-prod-0123456789abcdef";
+pub(crate) const KEY_PROD: &str = "test-key-prod-0123456789abcdef";
 /// API key of tenant `acme`, environment `staging`.
-pub const KEY_STAGING: &str = "test-key-staging-0123456789abcdef";
+pub(crate) const KEY_STAGING: &str = "test-key-staging-0123456789abcdef";
 /// An S3 endpoint the test config allows although it is plain http on loopback.
-pub const ALLOWED_ENDPOINT: &str = "http://127.0.0.1:9";
+pub(crate) const ALLOWED_ENDPOINT: &str = "http://127.0.0.1:9";
 
 /// Where the suite collects every daemon's log and every secret it hands out, so that
 /// `suite_logs::no_log_line_of_the_suite_holds_a_secret` (run by scripts/test.sh after the
 /// suite) can look for one in the other.
-pub fn suite_dir() -> PathBuf {
+pub(crate) fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("suite")
 }
 
 /// Records a secret the suite uses beyond the fixed ones (a test server's key, say).
-pub fn note_secret(secret: &str) {
+pub(crate) fn note_secret(secret: &str) {
     let dir = suite_dir();
     let _ = std::fs::create_dir_all(&dir);
     if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -41,26 +39,27 @@ pub fn note_secret(secret: &str) {
 
 /// A file that collects logs for the suite (see [`suite_dir`]): one per daemon, one per test
 /// process for the commands it runs.
-fn suite_log(pid: u32, kind: &str) -> Option<std::fs::File> {
+fn suite_log(name: &str) -> Option<std::fs::File> {
     let dir = suite_dir().join("logs");
     std::fs::create_dir_all(&dir).ok()?;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join(format!("{kind}-{pid}.log")))
+        .open(dir.join(format!("{name}.log")))
         .ok()
 }
 
-pub fn exe() -> &'static str {
+pub(crate) fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_exportd")
 }
 
-fn hash_hex(key: &str) -> String {
-    exportd::secrets::to_hex(&exportd::auth::hash_key(key))
+/// What `[[auth.keys]]` holds of a key: its SHA-256, in hex.
+pub(crate) fn hash_hex(key: &str) -> String {
+    sha256_hex(key.as_bytes())
 }
 
 /// How to start a daemon.
-pub struct Setup {
+pub(crate) struct Setup {
     keys: bool,
     extra_config: String,
     server: String,
@@ -74,7 +73,7 @@ pub struct Setup {
 
 impl Setup {
     /// Two keys (prod and staging of tenant acme) and the test endpoint allowlist.
-    pub fn new() -> Setup {
+    pub(crate) fn new() -> Setup {
         Setup {
             keys: true,
             extra_config: String::new(),
@@ -89,27 +88,27 @@ impl Setup {
     }
 
     /// No `[[auth.keys]]`: the daemon makes a development key.
-    pub fn without_keys(mut self) -> Setup {
+    pub(crate) fn without_keys(mut self) -> Setup {
         self.keys = false;
         self
     }
 
     /// More TOML appended to the config file.
-    pub fn config(mut self, toml: &str) -> Setup {
+    pub(crate) fn config(mut self, toml: &str) -> Setup {
         self.extra_config.push_str(toml);
         self.extra_config.push('\n');
         self
     }
 
     /// More keys of the `[server]` section.
-    pub fn server(mut self, keys: &str) -> Setup {
+    pub(crate) fn server(mut self, keys: &str) -> Setup {
         self.server.push_str(keys);
         self.server.push('\n');
         self
     }
 
     /// More keys of the `[storage]` section.
-    pub fn storage(mut self, keys: &str) -> Setup {
+    pub(crate) fn storage(mut self, keys: &str) -> Setup {
         self.storage.push_str(keys);
         self.storage.push('\n');
         self
@@ -117,13 +116,13 @@ impl Setup {
 
     /// Starts the daemon through a command that execs it (`prlimit ... --`, `sh -c ...`), so
     /// its pid is the daemon's.
-    pub fn wrapped(mut self, command: &[&str]) -> Setup {
+    pub(crate) fn wrapped(mut self, command: &[&str]) -> Setup {
         self.wrapper = command.iter().map(|s| s.to_string()).collect();
         self
     }
 
     /// Keys of the `[scheduler]` section.
-    pub fn scheduler(mut self, keys: &str) -> Setup {
+    pub(crate) fn scheduler(mut self, keys: &str) -> Setup {
         self.scheduler.push_str(keys);
         self.scheduler.push('\n');
         self
@@ -131,24 +130,24 @@ impl Setup {
 
     /// Runs on a test clock (`clock.txt` in the test directory) that starts at `time`, unless
     /// the directory already has one (a restart keeps the time where the test left it).
-    pub fn clock(mut self, time: &str) -> Setup {
+    pub(crate) fn clock(mut self, time: &str) -> Setup {
         self.clock = Some(time.to_owned());
         self
     }
 
     /// Runs on the test clock the directory (given with [`Setup::in_dir`]) already has.
-    pub fn clock_from_dir(mut self) -> Setup {
+    pub(crate) fn clock_from_dir(mut self) -> Setup {
         self.clock = Some(String::new());
         self
     }
 
-    pub fn env(mut self, key: &str, value: &str) -> Setup {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Setup {
         self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
     /// Reuse a data directory (to restart a daemon on the same database).
-    pub fn in_dir(mut self, dir: tempfile::TempDir) -> Setup {
+    pub(crate) fn in_dir(mut self, dir: tempfile::TempDir) -> Setup {
         self.dir = Some(dir);
         self
     }
@@ -199,14 +198,14 @@ impl Setup {
     }
 
     /// Runs `exportd <args> --config <the config>` to completion in a new directory.
-    pub fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (ExitStatus, String, String) {
         let dir = tempfile::tempdir().expect("tempdir");
         self.run_in(dir.path(), args)
     }
 
     /// The same in `dir`, a daemon's directory (see [`Daemon::terminate`]), so the command
     /// works on that daemon's state.
-    pub fn run_in(&self, dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+    pub(crate) fn run_in(&self, dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
         let config = self.write_config(dir);
         let out = Command::new(exe())
             .args(args)
@@ -219,7 +218,7 @@ impl Setup {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         // The command's log joins the suite's, like a daemon's. Its stdout is what was asked
         // for (a generated key, say), not a log.
-        if let Some(mut f) = suite_log(std::process::id(), "cli") {
+        if let Some(mut f) = suite_log(&format!("cli-{}", std::process::id())) {
             let _ = f.write_all(stderr.as_bytes());
         }
         (
@@ -230,7 +229,7 @@ impl Setup {
     }
 
     /// Starts `exportd serve` and waits until it listens.
-    pub fn start(mut self) -> Daemon {
+    pub(crate) fn start(mut self) -> Daemon {
         let dir = self
             .dir
             .take()
@@ -244,139 +243,143 @@ impl Setup {
             }
             None => Command::new(exe()),
         };
-        let mut child = command
+        command
             .arg("serve")
             .arg("--config")
             .arg(&config)
             .envs(self.env.iter().cloned())
             .env_remove("EXPORTD_CONFIG")
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn exportd");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        let mut kept = suite_log(child.id(), "serve");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(f) = kept.as_mut() {
-                    let _ = writeln!(f, "{line}");
-                }
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr.parse().expect("address"),
-            Err(_) => {
-                let _ = child.kill();
-                let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                panic!("exportd did not start listening; its log:\n{log}");
+            .current_dir(dir.path());
+        let mut kept = suite_log(&format!("serve-{}", ulid::Ulid::new()));
+        let each_line = move |line: &str| {
+            if let Some(f) = kept.as_mut() {
+                let _ = writeln!(f, "{line}");
             }
         };
+        let process =
+            exportd_testkit::daemon::Daemon::spawn(command, each_line, Duration::from_secs(20))
+                .unwrap_or_else(|e| panic!("{e}"));
         Daemon {
-            child,
-            addr,
+            addr: process.addr,
+            process,
             dir: Some(dir),
-            log,
         }
     }
 }
 
-/// A running `exportd serve`; killed when dropped.
-pub struct Daemon {
-    child: Child,
+/// A running `exportd serve` (see [`exportd_testkit::daemon`]); killed when dropped.
+pub(crate) struct Daemon {
+    process: exportd_testkit::daemon::Daemon,
     pub addr: SocketAddr,
     dir: Option<tempfile::TempDir>,
-    log: Arc<Mutex<String>>,
 }
 
 impl Daemon {
-    pub fn start() -> Daemon {
+    pub(crate) fn start() -> Daemon {
         Setup::new().start()
     }
 
     /// A client that sends the prod key.
-    pub fn prod(&self) -> Client {
+    pub(crate) fn prod(&self) -> Client {
         Client::new(self.addr, Some(KEY_PROD))
     }
 
     /// A client that sends the staging key.
-    pub fn staging(&self) -> Client {
+    pub(crate) fn staging(&self) -> Client {
         Client::new(self.addr, Some(KEY_STAGING))
     }
 
-    pub fn client(&self, key: Option<&str>) -> Client {
+    pub(crate) fn client(&self, key: Option<&str>) -> Client {
         Client::new(self.addr, key)
     }
 
     /// Everything the daemon wrote to stderr so far.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    pub(crate) fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// Passes the scheduler loop has begun (`exportd_scheduler_passes_total` in /metrics).
+    pub(crate) fn scheduler_passes(&self) -> u64 {
+        let metrics = self.client(None).get("/metrics").text();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("exportd_scheduler_passes_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no exportd_scheduler_passes_total in /metrics:\n{metrics}"))
+    }
+
+    /// Waits until the scheduler has made a whole pass that began after this call: whatever
+    /// it would do about the state of now (a moved clock, a paused task) has then been done and
+    /// is visible. What a negative check waits on, instead of sleeping.
+    pub(crate) fn wait_scheduler_pass(&self) {
+        let start = self.scheduler_passes();
+        wait_for("a whole scheduler pass", Duration::from_secs(60), || {
+            self.scheduler_passes() >= start + 2
+        });
     }
 
     /// Moves the test clock (see [`Setup::clock`]).
-    pub fn set_clock(&self, time: &str) {
+    pub(crate) fn set_clock(&self, time: &str) {
         set_clock_file(self.dir(), time);
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.pid()
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.as_ref().expect("dir").path()
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status, the whole log and the data
     /// directory (to restart on it).
-    pub fn terminate(mut self) -> (ExitStatus, String, tempfile::TempDir) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            // It may have died on its own (a test killed it); then there is nothing to signal.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-        }
-        let status = wait_for_exit(&mut self.child, Duration::from_secs(20));
-        // Let the reader thread drain the last lines.
-        std::thread::sleep(Duration::from_millis(100));
+    pub(crate) fn terminate(mut self) -> (ExitStatus, String, tempfile::TempDir) {
+        let status = self
+            .process
+            .terminate(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
         (status, self.log(), self.dir.take().expect("dir"))
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// How long tests wait for what takes a daemon a while (runs, billing jobs) on a busy machine.
+pub(crate) const LONG: Duration = Duration::from_secs(120);
+
+/// Polls `probe` every 20 ms until it answers `Ok`, and returns that answer. After `limit` it
+/// fails, saying what was awaited and the last `Err` the probe gave (the state it saw).
+pub(crate) fn eventually<T, E: std::fmt::Display>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {limit:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
     }
 }
 
-/// Lower-case hex SHA-256, as runs record it.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// [`eventually`] for a condition.
+pub(crate) fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    eventually(what, limit, || if done() { Ok(()) } else { Err("not yet") });
 }
 
+/// Lower-case hex SHA-256, as runs record it.
+pub(crate) use exportd_testkit::sha256_hex;
+
 /// Writes the test clock of a test directory, atomically (the daemon reads it at any time).
-pub fn set_clock_file(dir: &Path, time: &str) {
+pub(crate) fn set_clock_file(dir: &Path, time: &str) {
     let temp = dir.join("clock.txt.new");
     std::fs::write(&temp, time).expect("write the clock");
     std::fs::rename(&temp, dir.join("clock.txt")).expect("move the clock");
 }
 
-pub fn signal(pid: u32, name: &str) {
+pub(crate) fn signal(pid: u32, name: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())
@@ -384,20 +387,6 @@ pub fn signal(pid: u32, name: &str) {
         .expect("run kill")
         .success();
     assert!(ok, "kill -{name} {pid} failed");
-}
-
-pub fn wait_for_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "exportd did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// An HTTP response, read whole.
@@ -533,7 +522,7 @@ impl Client {
 }
 
 /// GETs a plain `http://host:port/path` URL (a download link exportd signs) without a key.
-pub fn fetch(url: &str) -> Response {
+pub(crate) fn fetch(url: &str) -> Response {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let addr: SocketAddr = host.parse().expect("host:port");
@@ -541,7 +530,7 @@ pub fn fetch(url: &str) -> Response {
 }
 
 /// Reads a whole response from a connection the server will close.
-pub fn read_response(stream: &mut TcpStream) -> Response {
+pub(crate) fn read_response(stream: &mut TcpStream) -> Response {
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let split = raw
@@ -593,15 +582,15 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// Ids and bodies used across tests.
-pub mod fixtures {
+pub(crate) mod fixtures {
     use super::*;
     use serde_json::json;
 
-    pub const SECRET_KEY_ID: &str = "AKIAEXPORTDTEST0001";
-    pub const SECRET_ACCESS_KEY: &str = "s3cr3t-Acc3ss-K3y-that-must-never-leak-0001";
-    pub const SESSION_TOKEN: &str = "session-token-that-must-never-leak-0001";
+    pub(crate) const SECRET_KEY_ID: &str = "AKIAEXPORTDTEST0001";
+    pub(crate) const SECRET_ACCESS_KEY: &str = "s3cr3t-Acc3ss-K3y-that-must-never-leak-0001";
+    pub(crate) const SESSION_TOKEN: &str = "session-token-that-must-never-leak-0001";
 
-    pub fn connection_body() -> Value {
+    pub(crate) fn connection_body() -> Value {
         json!({
             "name": "Prod exports",
             "provider_type": "s3",
@@ -615,19 +604,19 @@ pub mod fixtures {
     }
 
     /// Creates a managed connection (files under the daemon's `data/exports`); returns its id.
-    pub fn managed_connection(c: &Client) -> String {
+    pub(crate) fn managed_connection(c: &Client) -> String {
         let body = json!({"name": "local", "provider_type": "s3", "sync_config": {"s3": {"is_flexprice_managed": true}}});
         let v = c.post("/v1/connections", body).ok(201);
         v["id"].as_str().expect("id").to_owned()
     }
 
     /// Creates a connection and returns its id.
-    pub fn connection(c: &Client) -> String {
+    pub(crate) fn connection(c: &Client) -> String {
         let v = c.post("/v1/connections", connection_body()).ok(201);
         v["id"].as_str().expect("id").to_owned()
     }
 
-    pub fn task_body(connection_id: &str) -> Value {
+    pub(crate) fn task_body(connection_id: &str) -> Value {
         json!({
             "connection_id": connection_id,
             "entity_type": "events",
@@ -641,7 +630,7 @@ pub mod fixtures {
 
     /// Ingests `count` events of about 1.2 KB of CSV each (`<prefix>-000000`...), in batches of
     /// 1000: enough bytes for uploads of many parts.
-    pub fn ingest_big(c: &Client, prefix: &str, count: usize) {
+    pub(crate) fn ingest_big(c: &Client, prefix: &str, count: usize) {
         for batch in 0..count.div_ceil(1000) {
             let events: Vec<Value> = (batch * 1000..((batch + 1) * 1000).min(count))
                 .map(|n| {
@@ -656,7 +645,7 @@ pub mod fixtures {
     }
 
     /// Creates a scheduled task on a new connection and returns the task id.
-    pub fn task(c: &Client) -> String {
+    pub(crate) fn task(c: &Client) -> String {
         let conn = connection(c);
         let v = c.post("/v1/tasks/scheduled", task_body(&conn)).ok(201);
         v["id"].as_str().expect("id").to_owned()
@@ -665,7 +654,7 @@ pub mod fixtures {
 
 /// The Python of the test virtualenv (`EXPORTD_TEST_VENV`, else `.ci/venv`), when it has the
 /// test tools installed.
-pub fn venv_python(module: &str) -> Option<PathBuf> {
+pub(crate) fn venv_python(module: &str) -> Option<PathBuf> {
     let venv = std::env::var_os("EXPORTD_TEST_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/venv")));
@@ -678,7 +667,7 @@ pub fn venv_python(module: &str) -> Option<PathBuf> {
 }
 
 /// Fails under `CI=true`, otherwise prints why the test is skipped.
-pub fn skip_or_fail(test: &str, reason: &str) {
+pub(crate) fn skip_or_fail(test: &str, reason: &str) {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "CI=true but {reason}"
@@ -687,91 +676,44 @@ pub fn skip_or_fail(test: &str, reason: &str) {
 }
 
 /// Region of every test bucket (moto refuses a LocationConstraint of us-east-1).
-pub const S3_REGION: &str = "us-west-2";
+pub(crate) const S3_REGION: &str = "us-west-2";
 
-/// A local S3 server (SeaweedFS or moto) started once per test process by `tests/s3/serve.py`;
-/// it stops when this process exits and the supervisor's stdin closes.
-pub struct S3Server {
-    pub kind: &'static str,
-    pub endpoint: String,
-    pub access_key: String,
-    pub secret_key: String,
-    supervisor: Mutex<Option<(Child, BufReader<std::process::ChildStdout>)>>,
+/// A local S3 server (SeaweedFS or moto) run by `tests/s3/serve.py` (see
+/// [`exportd_testkit::s3`]); the shared ones stop when this process exits and the supervisor's
+/// stdin closes. What it can do beyond the testkit's, and its failures, are the tests'.
+pub(crate) struct S3Server(exportd_testkit::s3::S3Server);
+
+impl std::ops::Deref for S3Server {
+    type Target = exportd_testkit::s3::S3Server;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 static SEAWEEDFS: std::sync::OnceLock<Option<S3Server>> = std::sync::OnceLock::new();
 static MOTO: std::sync::OnceLock<Option<S3Server>> = std::sync::OnceLock::new();
 
 impl S3Server {
-    /// Starts a new server of this kind (not shared).
-    pub fn start(kind: &'static str) -> Option<S3Server> {
+    /// Starts a new server of this kind (not shared), or `None` without the test tools.
+    pub(crate) fn start(kind: &'static str) -> Option<S3Server> {
         let python = venv_python("boto3")?;
-        let mut child = Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/s3/serve.py"))
-            .arg(kind)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the S3 server supervisor");
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        stdout
-            .read_line(&mut line)
-            .expect("read the S3 server's address");
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("{kind} did not start ({e}): {line:?}"));
-        let field = |k: &str| {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("{kind}: no {k} in {v}"))
-                .to_owned()
-        };
-        note_secret(&field("secret_key"));
-        Some(S3Server {
-            kind,
-            endpoint: field("endpoint"),
-            access_key: field("access_key"),
-            secret_key: field("secret_key"),
-            supervisor: Mutex::new(Some((child, stdout))),
-        })
-    }
-
-    /// Stops the server (its supervisor kills it when its stdin closes) and waits for that.
-    pub fn stop(&self) {
-        let taken = self
-            .supervisor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some((mut child, _)) = taken {
-            drop(child.stdin.take());
-            let _ = child.wait();
-        }
-    }
-
-    /// Sends a command to the supervisor (`stop` or `start`) and waits for its answer.
-    fn command(&self, command: &str, answer: &str) {
-        let mut guard = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
-        let (child, stdout) = guard.as_mut().expect("the server was stopped for good");
-        let stdin = child.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{command}").expect("send the command");
-        stdin.flush().expect("flush");
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the answer");
-        assert_eq!(line.trim(), answer, "{}: {command}", self.kind);
+        let server = exportd_testkit::s3::S3Server::start(&python, kind, S3_REGION)
+            .unwrap_or_else(|e| panic!("{e}"));
+        note_secret(&server.secret_key);
+        Some(S3Server(server))
     }
 
     /// Takes the server down (connections are refused); its data stays.
-    pub fn pause(&self) {
-        self.command("stop", "stopped");
+    pub(crate) fn pause(&self) {
+        self.0.command("stop", "stopped").unwrap();
     }
 
     /// Brings the server back on the same port with the same data (SeaweedFS only).
-    pub fn resume(&self) {
-        self.command("start", "started");
+    pub(crate) fn resume(&self) {
+        self.0.command("start", "started").unwrap();
     }
 
-    pub fn shared(kind: &'static str) -> Option<&'static S3Server> {
+    pub(crate) fn shared(kind: &'static str) -> Option<&'static S3Server> {
         let cell = match kind {
             "seaweedfs" => &SEAWEEDFS,
             _ => &MOTO,
@@ -780,68 +722,36 @@ impl S3Server {
     }
 
     /// A rust-s3 client for one bucket, to check what the daemon wrote.
-    pub fn bucket(&self, name: &str) -> Box<s3::Bucket> {
-        let (region, creds) = self.region_and_credentials();
-        s3::Bucket::new(name, region, creds)
-            .unwrap()
-            .with_path_style()
-    }
-
-    fn region_and_credentials(&self) -> (s3::Region, s3::creds::Credentials) {
-        let region = s3::Region::Custom {
-            region: S3_REGION.into(),
-            endpoint: self.endpoint.clone(),
-        };
-        let creds = s3::creds::Credentials::new(
-            Some(&self.access_key),
-            Some(&self.secret_key),
-            None,
-            None,
-            None,
-        )
-        .unwrap();
-        (region, creds)
+    pub(crate) fn bucket(&self, name: &str) -> Box<s3::Bucket> {
+        self.0.bucket(name).unwrap()
     }
 
     /// A new, empty bucket.
-    pub fn new_bucket(&self) -> String {
-        let name = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
-        self.create_bucket(&name);
-        name
+    pub(crate) fn new_bucket(&self) -> String {
+        self.0.new_bucket().unwrap()
     }
 
-    pub fn create_bucket(&self, name: &str) {
-        let (region, creds) = self.region_and_credentials();
-        s3::Bucket::create_with_path_style(name, region, creds, s3::BucketConfiguration::default())
-            .unwrap_or_else(|e| panic!("{}: creating bucket {name}: {e}", self.kind));
+    pub(crate) fn create_bucket(&self, name: &str) {
+        self.0.create_bucket(name).unwrap()
     }
 
-    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        self.bucket(bucket)
-            .get_object(key)
-            .unwrap_or_else(|e| panic!("{}: get {key}: {e}", self.kind))
-            .bytes()
-            .to_vec()
+    pub(crate) fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.0.get(bucket, key).unwrap()
     }
 
     /// Every key in the bucket.
-    pub fn keys(&self, bucket: &str) -> Vec<String> {
-        self.bucket(bucket)
-            .list(String::new(), None)
-            .unwrap()
-            .into_iter()
-            .flat_map(|page| page.contents.into_iter().map(|o| o.key))
-            .collect()
+    pub(crate) fn keys(&self, bucket: &str) -> Vec<String> {
+        self.0.keys(bucket).unwrap()
     }
 
     /// Multipart uploads started and neither completed nor aborted. Listed with exportd's own
     /// signer: rust-s3 cannot parse SeaweedFS's list once it holds an upload (no StorageClass).
-    pub fn open_uploads(&self, bucket: &str) -> usize {
+    pub(crate) fn open_uploads(&self, bucket: &str) -> usize {
         let url = url::Url::parse(&format!("{}/{bucket}?uploads", self.endpoint)).unwrap();
         let time = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
-        let signer = exportd::sink::sigv4::Signer {
+        let signer = exportd::sigv4::Signer {
             access_key: &self.access_key,
             secret_key: &self.secret_key,
             session_token: None,
@@ -864,7 +774,7 @@ impl S3Server {
     }
 
     /// The config line that allows this server as an endpoint.
-    pub fn allow(&self) -> String {
+    pub(crate) fn allow(&self) -> String {
         format!(
             "[s3]\nallowed_endpoints = [\"{ALLOWED_ENDPOINT}\", \"{}\"]\n",
             self.endpoint
@@ -873,7 +783,7 @@ impl S3Server {
 }
 
 /// The shared SeaweedFS, or `None` (with the skip reason printed) when it is not installed.
-pub fn seaweedfs(test: &str) -> Option<&'static S3Server> {
+pub(crate) fn seaweedfs(test: &str) -> Option<&'static S3Server> {
     let server = S3Server::shared("seaweedfs");
     if server.is_none() {
         skip_or_fail(
@@ -885,13 +795,13 @@ pub fn seaweedfs(test: &str) -> Option<&'static S3Server> {
 }
 
 /// Parses an RFC 3339 timestamp from a response.
-pub fn timestamp(text: &str) -> jiff::Timestamp {
+pub(crate) fn timestamp(text: &str) -> jiff::Timestamp {
     text.parse()
         .unwrap_or_else(|e| panic!("{text:?} is not a timestamp: {e}"))
 }
 
 /// Both shared servers, or none (with the skip reason printed) when the tools are missing.
-pub fn s3_servers(test: &str) -> Vec<&'static S3Server> {
+pub(crate) fn s3_servers(test: &str) -> Vec<&'static S3Server> {
     let servers: Vec<_> = ["seaweedfs", "moto"]
         .into_iter()
         .filter_map(S3Server::shared)

@@ -79,7 +79,11 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     stream.write_all(&body.as_bytes()[..100]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     crate::harness::signal(d.pid(), "TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    crate::harness::wait_for(
+        "the daemon to take the signal",
+        Duration::from_secs(20),
+        || d.log().contains("received SIGTERM"),
+    );
     stream.write_all(&body.as_bytes()[100..]).unwrap();
     let r = read_response(&mut stream);
     assert_eq!(

@@ -184,24 +184,21 @@ fn a_run_whose_object_a_later_run_replaced_is_marked_superseded() {
 
 /// Waits for the task's first scheduled run to end and returns it.
 fn wait_for_scheduled_run(c: &Client, task: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    loop {
-        let runs = c
-            .get(&format!("/v1/tasks?scheduled_task_id={task}&limit=100"))
-            .ok(200);
-        let scheduled = runs["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["trigger"] == "scheduled")
-            .cloned();
-        if let Some(run) = scheduled {
-            return wait_run(c, run["id"].as_str().unwrap());
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no scheduled run of {task}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let run = crate::harness::eventually(
+        &format!("a scheduled run of {task}"),
+        crate::harness::LONG,
+        || {
+            let runs = c
+                .get(&format!("/v1/tasks?scheduled_task_id={task}&limit=100"))
+                .ok(200);
+            let scheduled = runs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["trigger"] == "scheduled")
+                .cloned();
+            scheduled.ok_or(runs)
+        },
+    );
+    wait_run(c, run["id"].as_str().unwrap())
 }

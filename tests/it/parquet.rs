@@ -1,4 +1,4 @@
-//! The Parquet writer (`exportd::export::parquet`) read back by two independent readers,
+//! The Parquet writer (`exportd::parquet`) read back by two independent readers,
 //! pyarrow and DuckDB (`tests/parquet/read_parquet.py`, in the test virtualenv): schema types,
 //! row counts, row groups, every value exactly (decimals, NULLs, timestamps, text), and memory
 //! that stays within the writer's promise over millions of rows.
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::str::FromStr;
 
-use exportd::export::parquet::{
+use exportd::parquet::{
     Column, ColumnType, ParquetCompression, ParquetOptions, ParquetWriter, Value,
 };
 use rust_decimal::Decimal;

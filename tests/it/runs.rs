@@ -7,15 +7,17 @@ use crate::harness::fixtures::{connection, task, task_body};
 
 /// Waits until a run has ended (COMPLETED or FAILED) and returns it.
 pub fn wait_run(c: &crate::harness::Client, run: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let r = c.get(&format!("/v1/tasks/{run}")).ok(200);
-        match r["task_status"].as_str() {
-            Some("COMPLETED" | "FAILED") => return r,
-            _ if std::time::Instant::now() > deadline => panic!("run {run} did not finish: {r}"),
-            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    }
+    crate::harness::eventually(
+        &format!("run {run} to finish"),
+        crate::harness::LONG,
+        || {
+            let r = c.get(&format!("/v1/tasks/{run}")).ok(200);
+            match r["task_status"].as_str() {
+                Some("COMPLETED" | "FAILED") => Ok(r),
+                _ => Err(r),
+            }
+        },
+    )
 }
 
 fn run_path(id: &str) -> String {

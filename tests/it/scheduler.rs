@@ -2,20 +2,12 @@
 //! after downtime and pauses, retries, auto-pause, crash recovery, backfill, idle cost.
 //! No test sleeps through a real interval.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::harness::fixtures::managed_connection;
-use crate::harness::{Client, Daemon, S3_REGION, S3Server, Setup, set_clock_file};
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::harness::{Client, Daemon, LONG, S3_REGION, S3Server, Setup, set_clock_file, wait_for};
 
 /// An enabled task writing under `prefix` of the managed directory.
 fn task(c: &Client, connection: &str, interval: &str, prefix: &str) -> String {
@@ -49,7 +41,7 @@ fn settled(c: &Client, task: &str) -> bool {
 
 /// Waits until the task's watermark is `watermark` and no run of it is pending or running.
 fn wait_watermark(c: &Client, task: &str, watermark: &str) {
-    wait_for(&format!("watermark {watermark}"), || {
+    wait_for(&format!("watermark {watermark}"), LONG, || {
         get(c, task)["watermark"] == watermark && settled(c, task)
     });
 }
@@ -163,7 +155,7 @@ fn an_hourly_task_created_at_10_40_exports_10_to_11_first_at_11_15() {
     assert_eq!(v["watermark"], Value::Null);
 
     d.set_clock("2025-10-16T11:14:59Z");
-    std::thread::sleep(Duration::from_millis(300));
+    d.wait_scheduler_pass();
     assert!(
         runs(&c, &t).is_empty(),
         "nothing runs before the window is due"
@@ -307,13 +299,13 @@ fn a_paused_task_catches_up_when_resumed_and_deleted_tasks_stop() {
         .ok(200);
     assert_eq!(paused["next_run_at"], Value::Null);
     d.set_clock("2025-10-16T14:20:00Z");
-    std::thread::sleep(Duration::from_millis(300));
+    d.wait_scheduler_pass();
     assert_eq!(runs(&c, &t).len(), 1, "a paused task does not run");
     // A force run of the paused task neither resumes it nor moves its watermark.
     let forced = c
         .post(&format!("/v1/tasks/scheduled/{t}/run"), json!({}))
         .ok(200);
-    wait_for("the force run", || settled(&c, &t));
+    wait_for("the force run", LONG, || settled(&c, &t));
     assert_eq!(forced["mode"], "force run");
     let v = get(&c, &t);
     assert_eq!(
@@ -353,7 +345,7 @@ fn a_paused_task_catches_up_when_resumed_and_deleted_tasks_stop() {
     c.delete(&format!("/v1/tasks/scheduled/{t}")).ok(200);
     let before = runs(&c, &t).len();
     d.set_clock("2025-10-16T20:00:00Z");
-    std::thread::sleep(Duration::from_millis(300));
+    d.wait_scheduler_pass();
     assert_eq!(
         runs(&c, &t).len(),
         before,
@@ -403,7 +395,7 @@ fn s3_task_with(
 
 /// Waits until nothing of the task is running and its next run is scheduled.
 fn wait_quiet(c: &Client, t: &str) {
-    wait_for("the task to be quiet", || {
+    wait_for("the task to be quiet", LONG, || {
         settled(c, t) && get(c, t)["next_run_at"].is_string()
     });
 }
@@ -417,7 +409,7 @@ fn run_next(d: &Daemon, c: &Client, t: &str) {
         .to_owned();
     let before = runs(c, t).len();
     d.set_clock(&next);
-    wait_for("the next run", || {
+    wait_for("the next run", LONG, || {
         runs(c, t).len() > before && settled(c, t)
     });
 }
@@ -434,10 +426,14 @@ fn a_window_that_fails_three_times_then_succeeds_yields_one_object_in_order() {
     ingest(&c, "e-10-40");
     // The bucket does not exist yet: three attempts fail.
     d.set_clock("2025-10-16T11:15:00Z");
-    wait_for("attempt 1", || runs(&c, &t).len() == 1 && settled(&c, &t));
+    wait_for("attempt 1", LONG, || {
+        runs(&c, &t).len() == 1 && settled(&c, &t)
+    });
     // Time passes beyond the next window's due time: it must wait for this one.
     d.set_clock("2025-10-16T12:30:00Z");
-    wait_for("attempt 2", || runs(&c, &t).len() == 2 && settled(&c, &t));
+    wait_for("attempt 2", LONG, || {
+        runs(&c, &t).len() == 2 && settled(&c, &t)
+    });
     run_next(&d, &c, &t);
     let v = get(&c, &t);
     assert_eq!(
@@ -518,7 +514,9 @@ fn too_many_failures_in_a_row_pause_the_task_and_keep_the_watermark() {
         "retry_base = \"1m\"\nretry_cap = \"2m\"\nmax_consecutive_failures = 3",
     );
     d.set_clock("2025-10-16T11:15:00Z");
-    wait_for("attempt 1", || runs(&c, &t).len() == 1 && settled(&c, &t));
+    wait_for("attempt 1", LONG, || {
+        runs(&c, &t).len() == 1 && settled(&c, &t)
+    });
     run_next(&d, &c, &t);
     run_next(&d, &c, &t);
     let v = get(&c, &t);
@@ -536,7 +534,7 @@ fn too_many_failures_in_a_row_pause_the_task_and_keep_the_watermark() {
     );
     assert!(d.log().contains(reason), "the reason is logged");
     d.set_clock("2025-10-17T00:00:00Z");
-    std::thread::sleep(Duration::from_millis(300));
+    d.wait_scheduler_pass();
     assert_eq!(runs(&c, &t).len(), 3, "a paused task stays paused");
     // Resuming retries the same window afresh.
     let resumed = c
@@ -552,7 +550,7 @@ fn too_many_failures_in_a_row_pause_the_task_and_keep_the_watermark() {
         ),
         (Some(0), None)
     );
-    wait_for("the retry after resume", || {
+    wait_for("the retry after resume", LONG, || {
         runs(&c, &t).len() == 4 && settled(&c, &t)
     });
     assert_eq!(runs(&c, &t)[3]["window_start"], "2025-10-16T10:00:00Z");
@@ -572,7 +570,9 @@ fn an_s3_outage_over_several_windows_is_caught_up_in_order_once() {
     ingest(&c, "before-outage");
     server.pause();
     d.set_clock("2025-10-16T11:15:00Z");
-    wait_for("attempt 1", || runs(&c, &t).len() == 1 && settled(&c, &t));
+    wait_for("attempt 1", LONG, || {
+        runs(&c, &t).len() == 1 && settled(&c, &t)
+    });
     let summary = runs(&c, &t)[0]["error_summary"]
         .as_str()
         .unwrap()
@@ -580,7 +580,9 @@ fn an_s3_outage_over_several_windows_is_caught_up_in_order_once() {
     assert!(summary.contains("connection refused"), "{summary}");
     // Three more windows come due while the server is down.
     d.set_clock("2025-10-16T14:20:00Z");
-    wait_for("attempt 2", || runs(&c, &t).len() == 2 && settled(&c, &t));
+    wait_for("attempt 2", LONG, || {
+        runs(&c, &t).len() == 2 && settled(&c, &t)
+    });
     assert!(
         runs(&c, &t)
             .iter()
@@ -636,7 +638,7 @@ fn kill_9_during_an_upload_then_restart_exports_the_window_again_once() {
     crate::harness::fixtures::ingest_big(&c, "k", 48_000);
     d.set_clock("2025-10-16T11:15:00Z");
     let db_path = d.dir().join("data/exportd.db");
-    wait_for("the upload to start", || {
+    wait_for("the upload to start", LONG, || {
         let db = rusqlite::Connection::open(&db_path).unwrap();
         db.busy_timeout(Duration::from_secs(5)).unwrap();
         db.query_row(
@@ -682,7 +684,7 @@ fn kill_9_during_an_upload_then_restart_exports_the_window_again_once() {
         (rs[1]["window_start"].as_str(), Some("2025-10-16T10:00:00Z"))
     );
     assert_tiles(&c, &t);
-    wait_for("the interrupted upload to be aborted", || {
+    wait_for("the interrupted upload to be aborted", LONG, || {
         server.open_uploads(&bucket) == 0
     });
     let keys = server.keys(&bucket);
@@ -736,7 +738,7 @@ fn backfill_queues_aligned_windows_without_moving_the_watermark() {
             "2025-10-16T13:00:00Z"
         ]
     );
-    wait_for("the backfill", || settled(&c, &t));
+    wait_for("the backfill", LONG, || settled(&c, &t));
     let backfilled: Vec<_> = runs(&c, &t)
         .into_iter()
         .filter(|r| r["trigger"] == "backfill")

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -97,18 +97,15 @@ impl Receiver {
     /// Waits until an event was accepted (after its first delivery failed) and returns its
     /// requests in order.
     fn wait_accepted(&self, kind: &str, field: &str, value: &str) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let what = format!("an accepted {kind} for {value}");
+        crate::harness::eventually(&what, Duration::from_secs(60), || {
             let got = self.about(kind, field, value);
             if got.iter().any(|r| r.status == 200) {
-                return got;
+                Ok(got)
+            } else {
+                Err(format!("{got:?}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "no accepted {kind} for {value}; got {got:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 }
 
@@ -333,11 +330,9 @@ fn an_event_not_yet_delivered_survives_a_crash() {
     let c = d.prod();
     let run = force_run(&c, &managed_task(&c));
     assert_eq!(wait_run(&c, &run)["task_status"], "COMPLETED");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.log().contains("attempt 1 failed") {
-        assert!(Instant::now() < deadline, "no failed attempt: {}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::harness::wait_for("a failed attempt", Duration::from_secs(30), || {
+        d.log().contains("attempt 1 failed")
+    });
     crate::harness::signal(d.pid(), "KILL");
     let (_, _, dir) = d.terminate();
 

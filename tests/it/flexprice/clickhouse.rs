@@ -37,7 +37,7 @@ use super::{
 const SQL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flexprice");
 
 /// The DDL file of a variant: our 18.16 adaptation, or the modern text for chdb.
-pub fn schema_file(variant: Variant, modern: bool) -> PathBuf {
+pub(crate) fn schema_file(variant: Variant, modern: bool) -> PathBuf {
     let flavour = if modern { "modern" } else { "18.16" };
     PathBuf::from(format!(
         "{SQL_DIR}/clickhouse-{flavour}-{}.sql",
@@ -46,7 +46,7 @@ pub fn schema_file(variant: Variant, modern: bool) -> PathBuf {
 }
 
 /// The statements of a DDL file for `database`.
-pub fn schema_statements(variant: Variant, modern: bool, database: &str) -> Vec<String> {
+pub(crate) fn schema_statements(variant: Variant, modern: bool, database: &str) -> Vec<String> {
     let path = schema_file(variant, modern);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let code: Vec<&str> = text
@@ -73,7 +73,7 @@ fn server_binary() -> Option<PathBuf> {
 }
 
 /// A running (or stopped) ClickHouse 18.16 of the tests.
-pub struct ChServer {
+pub(crate) struct ChServer {
     dir: PathBuf,
     pub http_port: u16,
     pub tcp_port: u16,
@@ -89,24 +89,24 @@ static SHARED: OnceLock<Option<ChServer>> = OnceLock::new();
 
 impl ChServer {
     /// The read-only user exportd connects as (profile `readonly = 2`).
-    pub const READONLY_USER: &'static str = "exportd";
+    pub(crate) const READONLY_USER: &'static str = "exportd";
     /// Like [`ChServer::READONLY_USER`] (same password), but a query of it fails once its
     /// result passes [`ChServer::LIMITED_ROWS`] rows (`result_overflow_mode = throw`, blocks
     /// of 1000 rows). When more than 1 MiB was sent by then, 18.16 has already answered
     /// 200 and ends the body with `Code: 396, e.displayText() = DB::Exception: Limit for
     /// result exceeded...`: the real mid-stream error issue 16 asks exportd to detect
     /// (with less output before it, the answer is a plain 500).
-    pub const LIMITED_USER: &'static str = "exportd_limited";
-    pub const LIMITED_ROWS: u64 = 20_000;
+    pub(crate) const LIMITED_USER: &'static str = "exportd_limited";
+    pub(crate) const LIMITED_ROWS: u64 = 20_000;
 
     /// The server shared by every test of this process; `None` when `clickhouse-server` is
     /// not installed (see `flexprice::clickhouse`, which reports that).
-    pub fn shared() -> Option<&'static ChServer> {
+    pub(crate) fn shared() -> Option<&'static ChServer> {
         SHARED.get_or_init(ChServer::start_own).as_ref()
     }
 
     /// A server of the test's own (to stop and restart it); stopped and deleted when dropped.
-    pub fn start_own() -> Option<ChServer> {
+    pub(crate) fn start_own() -> Option<ChServer> {
         server_binary()?;
         let dir = temp_dir("exportd-clickhouse-");
         let reaper = Reaper::new(&dir, "TERM");
@@ -235,7 +235,7 @@ impl ChServer {
 
     /// Sets the limited user's `max_result_rows` (as an operator raising a limit would, in
     /// users.xml, which the server reloads by itself); returns once queries see it.
-    pub fn set_limited_rows(&self, rows: u64) {
+    pub(crate) fn set_limited_rows(&self, rows: u64) {
         self.limited_rows.store(rows, Ordering::SeqCst);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut written = 0;
@@ -265,7 +265,7 @@ impl ChServer {
     }
 
     /// Starts the (stopped) server on its ports with its data; waits until it answers.
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         if let Err(e) = self.try_start() {
             panic!("{e}");
         }
@@ -307,7 +307,7 @@ impl ChServer {
     }
 
     /// Stops the server (SIGTERM, as a service manager would); data and ports stay.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let taken = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut child) = taken {
             stop_child(&mut child, "TERM", Duration::from_secs(30));
@@ -315,12 +315,12 @@ impl ChServer {
         }
     }
 
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         self.stop();
         self.start();
     }
 
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.child
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -328,21 +328,21 @@ impl ChServer {
     }
 
     /// `http://127.0.0.1:<http port>`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    pub fn readonly_password(&self) -> &str {
+    pub(crate) fn readonly_password(&self) -> &str {
         &self.readonly_password
     }
 
     /// The server's error log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log/error.log")).unwrap_or_default()
     }
 
     /// Runs a query as `user` (`None`: `default`); the body, or ClickHouse's error text.
-    pub fn query_as(
+    pub(crate) fn query_as(
         &self,
         user: Option<(&str, &str)>,
         database: Option<&str>,
@@ -368,12 +368,16 @@ impl ChServer {
     }
 
     /// Runs a query as `default`; its output (TabSeparated unless the SQL says otherwise).
-    pub fn query(&self, database: Option<&str>, sql: &str) -> Result<String, String> {
+    pub(crate) fn query(&self, database: Option<&str>, sql: &str) -> Result<String, String> {
         self.query_as(None, database, sql)
     }
 
     /// Runs a query as the read-only `exportd` user.
-    pub fn query_as_readonly(&self, database: Option<&str>, sql: &str) -> Result<String, String> {
+    pub(crate) fn query_as_readonly(
+        &self,
+        database: Option<&str>,
+        sql: &str,
+    ) -> Result<String, String> {
         self.query_as(
             Some((Self::READONLY_USER, &self.readonly_password)),
             database,
@@ -382,17 +386,17 @@ impl ChServer {
     }
 
     /// Runs a statement as `default`; panics with ClickHouse's message on an error.
-    pub fn execute(&self, sql: &str) -> String {
+    pub(crate) fn execute(&self, sql: &str) -> String {
         self.query(None, sql)
             .unwrap_or_else(|e| panic!("ClickHouse: {e}\nin: {}", shorten(sql)))
     }
 
-    pub fn version(&self) -> String {
+    pub(crate) fn version(&self) -> String {
         self.execute("SELECT version()").trim().to_owned()
     }
 
     /// A new database with the tables of `variant` and no rows.
-    pub fn database(&self, variant: Variant) -> ChDb<'_> {
+    pub(crate) fn database(&self, variant: Variant) -> ChDb<'_> {
         let name = unique_name("fx");
         self.execute(&format!("CREATE DATABASE {name}"));
         for statement in schema_statements(variant, false, &name) {
@@ -410,14 +414,14 @@ impl ChServer {
     }
 
     /// A new database of `variant` with `ds` loaded (before its changes).
-    pub fn database_with(&self, variant: Variant, ds: &Dataset) -> ChDb<'_> {
+    pub(crate) fn database_with(&self, variant: Variant, ds: &Dataset) -> ChDb<'_> {
         let db = self.database(variant);
         db.load(ds);
         db
     }
 
     /// A recording proxy in front of this server, for one test's exportd.
-    pub fn proxy(&self) -> ChProxy {
+    pub(crate) fn proxy(&self) -> ChProxy {
         ChProxy::start(SocketAddr::from(([127, 0, 0, 1], self.http_port)))
     }
 }
@@ -442,7 +446,7 @@ fn shorten(sql: &str) -> String {
 }
 
 /// A ClickHouse string literal.
-pub fn string_literal(s: &str) -> String {
+pub(crate) fn string_literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
     for c in s.chars() {
@@ -483,7 +487,7 @@ const USAGE_COLUMNS: &str = "id, tenant_id, environment_id, external_customer_id
 const EVENT_COLUMNS: &str = "id, tenant_id, external_customer_id, environment_id, event_name, customer_id, source, timestamp, ingested_at, properties";
 
 /// One INSERT of `meter_usage` rows into `database`, for 18.16 or for the modern schema.
-pub fn usage_insert(
+pub(crate) fn usage_insert(
     database: &str,
     variant: Variant,
     modern: bool,
@@ -516,7 +520,12 @@ pub fn usage_insert(
 }
 
 /// One INSERT of `events` rows (NULLs only where the variant's columns are Nullable).
-pub fn events_insert(database: &str, variant: Variant, modern: bool, rows: &[&Event]) -> String {
+pub(crate) fn events_insert(
+    database: &str,
+    variant: Variant,
+    modern: bool,
+    rows: &[&Event],
+) -> String {
     let prod = variant == Variant::Prod;
     let values: Vec<String> = rows
         .iter()
@@ -543,7 +552,7 @@ pub fn events_insert(database: &str, variant: Variant, modern: bool, rows: &[&Ev
 }
 
 /// One test's database on a [`ChServer`]; dropped with it.
-pub struct ChDb<'s> {
+pub(crate) struct ChDb<'s> {
     pub server: &'s ChServer,
     pub name: String,
     pub variant: Variant,
@@ -554,19 +563,19 @@ pub struct ChDb<'s> {
 
 impl ChDb<'_> {
     /// Runs a statement as `default` in this database; panics on an error.
-    pub fn execute(&self, sql: &str) -> String {
+    pub(crate) fn execute(&self, sql: &str) -> String {
         self.server
             .query(Some(&self.name), sql)
             .unwrap_or_else(|e| panic!("ClickHouse ({}): {e}\nin: {}", self.name, shorten(sql)))
     }
 
     /// Rows (TabSeparated, split) of a query run as `default` in this database.
-    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+    pub(crate) fn rows(&self, sql: &str) -> Vec<Vec<String>> {
         tsv_rows(&self.execute(sql))
     }
 
     /// A query as the read-only `exportd` user, in this database.
-    pub fn query_as_readonly(&self, sql: &str) -> Result<String, String> {
+    pub(crate) fn query_as_readonly(&self, sql: &str) -> Result<String, String> {
         self.server.query_as_readonly(Some(&self.name), sql)
     }
 
@@ -580,7 +589,7 @@ impl ChDb<'_> {
 
     /// Loads a data set (before its changes): the `events` rows, then each `meter_usage`
     /// batch in its own INSERT.
-    pub fn load(&self, ds: &Dataset) {
+    pub(crate) fn load(&self, ds: &Dataset) {
         let events: Vec<&Event> = ds.events.iter().collect();
         if !events.is_empty() {
             self.insert(
@@ -601,7 +610,7 @@ impl ChDb<'_> {
     }
 
     /// Applies a change (only `Change::MeterUsage` concerns ClickHouse).
-    pub fn apply(&self, change: &Change) {
+    pub(crate) fn apply(&self, change: &Change) {
         if let Change::MeterUsage(rows) = change {
             self.insert_usage(&rows.iter().collect::<Vec<_>>());
         }
@@ -611,7 +620,7 @@ impl ChDb<'_> {
     /// `numbers(n)` (tests/flexprice/ch_bulk_meter_usage.sql; scripts can fill its
     /// placeholders with sed): event times spread evenly over `[from, to)`, ids
     /// `evt_<tag>_<n>`, three meters, 1000 customers.
-    pub fn bulk_meter_usage(
+    pub(crate) fn bulk_meter_usage(
         &self,
         tag: &str,
         tenant: &str,
@@ -648,7 +657,11 @@ impl ChDb<'_> {
     /// succeeds on chdb with the same rows. Returns how many queries were compared row for
     /// row. `None` (with the reason printed; a failure under `CI=true`) when chdb-core is
     /// not installed.
-    pub fn assert_same_on_chdb(&self, test: &str, queries: &[CapturedQuery]) -> Option<usize> {
+    pub(crate) fn assert_same_on_chdb(
+        &self,
+        test: &str,
+        queries: &[CapturedQuery],
+    ) -> Option<usize> {
         assert!(
             !queries.is_empty(),
             "no ClickHouse query was captured: is exportd configured with the proxy's URL?"
@@ -661,7 +674,7 @@ impl ChDb<'_> {
     }
 
     /// [`ChDb::assert_same_on_chdb`] for hand-written (database, SQL) pairs.
-    pub fn assert_same_sql_on_chdb(
+    pub(crate) fn assert_same_sql_on_chdb(
         &self,
         test: &str,
         queries: &[(String, String)],
@@ -730,7 +743,7 @@ impl Drop for ChDb<'_> {
 }
 
 /// Splits TabSeparated output into rows of (still escaped) cells.
-pub fn tsv_rows(text: &str) -> Vec<Vec<String>> {
+pub(crate) fn tsv_rows(text: &str) -> Vec<Vec<String>> {
     text.lines()
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
@@ -738,7 +751,7 @@ pub fn tsv_rows(text: &str) -> Vec<Vec<String>> {
 
 /// The query without a trailing `FORMAT <name>` and `;`, so that both engines can be asked
 /// for TabSeparated.
-pub fn replayable(sql: &str) -> String {
+pub(crate) fn replayable(sql: &str) -> String {
     let mut s = sql.trim_end().trim_end_matches(';').trim_end();
     let words: Vec<(usize, &str)> = s
         .char_indices()
@@ -764,7 +777,7 @@ fn compares_rows(sql: &str) -> bool {
 /// A cell as both engines would print it: decimals without trailing zeros (18.16 pads them
 /// to the scale), times without fractional seconds (DateTime64(3) on the modern schema,
 /// DateTime on 18.16).
-pub fn normalize_cell(cell: &str) -> String {
+pub(crate) fn normalize_cell(cell: &str) -> String {
     let b = cell.as_bytes();
     let is_time = b.len() > 19
         && b[4] == b'-'
@@ -800,7 +813,7 @@ pub fn normalize_cell(cell: &str) -> String {
 
 /// Compares two TabSeparated results cell by normalized cell: in order when the query has
 /// an ORDER BY, as multisets otherwise.
-pub fn compare(sql: &str, server: &str, modern: &str) -> Result<(), String> {
+pub(crate) fn compare(sql: &str, server: &str, modern: &str) -> Result<(), String> {
     let norm = |text: &str| -> Vec<Vec<String>> {
         tsv_rows(text)
             .into_iter()
@@ -844,7 +857,7 @@ struct ChdbRun {
 /// Runs `queries` on chdb-core alone, without a database (for SQL that only a modern engine
 /// knows): each one's TabSeparated output or error. `None` (reported; a failure under
 /// `CI=true`) when chdb-core is not installed.
-pub fn on_chdb_only(test: &str, queries: &[&str]) -> Option<Vec<Result<String, String>>> {
+pub(crate) fn on_chdb_only(test: &str, queries: &[&str]) -> Option<Vec<Result<String, String>>> {
     let queries: Vec<(String, String)> = queries
         .iter()
         .map(|q| (String::new(), (*q).to_owned()))
@@ -909,7 +922,7 @@ fn run_chdb(
 
 /// A request exportd sent to ClickHouse, as the proxy saw it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CapturedQuery {
+pub(crate) struct CapturedQuery {
     /// URL query parameters, decoded (`database`, `query`, settings...).
     pub params: Vec<(String, String)>,
     /// The request body, decoded from chunked encoding when it was chunked.
@@ -919,19 +932,19 @@ pub struct CapturedQuery {
 }
 
 impl CapturedQuery {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn database(&self) -> Option<&str> {
+    pub(crate) fn database(&self) -> Option<&str> {
         self.param("database")
     }
 
     /// The SQL ClickHouse runs: the `query` parameter followed by the body.
-    pub fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         match (self.param("query"), self.body.trim().is_empty()) {
             (Some(q), true) => q.to_owned(),
             (Some(q), false) => format!("{q}\n{}", self.body),
@@ -955,13 +968,13 @@ struct ProxyState {
 /// responses short (a truncated body). Responses are relayed as they arrive, so streaming,
 /// errors in mid-stream and server restarts look to exportd as without it. Each request is
 /// sent upstream with `Connection: close`.
-pub struct ChProxy {
+pub(crate) struct ChProxy {
     addr: SocketAddr,
     state: Arc<ProxyState>,
 }
 
 impl ChProxy {
-    pub fn start(backend: SocketAddr) -> ChProxy {
+    pub(crate) fn start(backend: SocketAddr) -> ChProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(ProxyState {
@@ -986,17 +999,17 @@ impl ChProxy {
         ChProxy { addr, state }
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The URL to give exportd as `clickhouse_url`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Every request so far, in arrival order.
-    pub fn queries(&self) -> Vec<CapturedQuery> {
+    pub(crate) fn queries(&self) -> Vec<CapturedQuery> {
         self.state
             .queries
             .lock()
@@ -1005,7 +1018,7 @@ impl ChProxy {
     }
 
     /// From now on, close each response after `bytes` bytes (`None`: relay whole).
-    pub fn cut_responses_after(&self, bytes: Option<usize>) {
+    pub(crate) fn cut_responses_after(&self, bytes: Option<usize>) {
         *self
             .state
             .cut_after
@@ -1018,14 +1031,14 @@ impl ChProxy {
     /// From now on, send each response without chunked encoding, its body ending where the
     /// connection ends (so that [`ChProxy::cut_responses_after`] cuts a body that looks
     /// complete to HTTP). Responses are then read whole before they are relayed.
-    pub fn close_delimited(&self, on: bool) {
+    pub(crate) fn close_delimited(&self, on: bool) {
         self.state.close_delimited.store(on, Ordering::SeqCst);
     }
 }
 
 /// A whole response (`Connection: close`) re-framed to end with the connection: the chunked
 /// body decoded, `Transfer-Encoding` and `Content-Length` dropped.
-pub fn reframe(response: &[u8]) -> Vec<u8> {
+pub(crate) fn reframe(response: &[u8]) -> Vec<u8> {
     let Some(head_end) = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -8,14 +8,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
-use exportd::export::ExportError;
-use exportd::export::Failure;
-use exportd::export::parquet::Value;
-use exportd::flexprice::clickhouse::{
-    self as ch, Client, Customer, Customers, Feature, Meter, Request, Settings, TimeField,
-    UsageCatalog, UsagePrice, events, sql, usage_analytics,
+use exportd::flexprice_clickhouse::{
+    self as ch, Cell, Client, Customer, Customers, ExportError, Failure, Feature, MetadataEntity,
+    MetadataField, Meter, Request, Settings, TimeField, UsageCatalog, UsagePrice, events, sql,
 };
-use exportd::tasks::job_config::{MetadataEntity, MetadataField};
 
 use super::clickhouse::reframe;
 use super::dataset::{Dataset, Variant, at, on};
@@ -36,7 +32,7 @@ fn client(db: &ChDb<'_>, proxy: Option<&ChProxy>, user: &str) -> Client {
 }
 
 /// What Flexprice's PostgreSQL says of the data set, for one scope (expected.rs's rules 6-7).
-pub struct DatasetCatalog<'d> {
+pub(crate) struct DatasetCatalog<'d> {
     ds: &'d Dataset,
     tenant: String,
     env: String,
@@ -46,7 +42,7 @@ pub struct DatasetCatalog<'d> {
 }
 
 impl<'d> DatasetCatalog<'d> {
-    pub fn new(ds: &'d Dataset, tenant: &str, env: &str) -> DatasetCatalog<'d> {
+    pub(crate) fn new(ds: &'d Dataset, tenant: &str, env: &str) -> DatasetCatalog<'d> {
         DatasetCatalog {
             ds,
             tenant: tenant.to_owned(),
@@ -77,10 +73,8 @@ impl Customers for DatasetCatalog<'_> {
                 name: c.name.clone(),
                 metadata: c
                     .metadata
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect(),
+                    .as_ref()
+                    .map(|m| serde_json::to_string(m).unwrap()),
             })
             .collect())
     }
@@ -161,17 +155,6 @@ impl UsageCatalog for DatasetCatalog<'_> {
     }
 }
 
-/// A cell as the CSV writer prints it (the seam's CSV writer does the same, once).
-fn cell(v: &Value<'_>) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::Text(s) => (*s).to_owned(),
-        Value::Decimal(d) => exportd::ledger::money::format(*d),
-        Value::TimeMs(ms) => exportd::export::format::time_cell(Some(*ms)),
-        Value::Int(n) => n.to_string(),
-    }
-}
-
 fn request<'e>(export: &'e Export) -> Request<'e> {
     Request {
         tenant_id: &export.tenant,
@@ -200,58 +183,46 @@ fn metadata_fields(export: &Export) -> Vec<MetadataField> {
         .collect()
 }
 
-/// Exports `export` with exportd's ClickHouse code; the rows as CSV cells, or the error.
+/// Exports `export` with exportd's ClickHouse code: the CSV file exportd writes, or the error.
+fn export_bytes(client: &Client, ds: &Dataset, export: &Export) -> Result<Vec<u8>, ExportError> {
+    let req = request(export);
+    let mut catalog = DatasetCatalog::new(ds, &export.tenant, &export.env);
+    let metadata = metadata_fields(export);
+    let cancel = AtomicBool::new(false);
+    let entity = match export.entity {
+        Entity::Events => ch::Entity::Events,
+        Entity::UsageAnalytics => ch::Entity::UsageAnalytics,
+        other => panic!("{other:?} is not read from ClickHouse"),
+    };
+    let mut rows = 0;
+    let bytes = ch::csv(entity, &metadata, |out| {
+        rows = ch::export(client, entity, &req, &metadata, &mut catalog, out, &cancel)?;
+        Ok(rows)
+    })?;
+    let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    assert!(lines > rows, "{lines} lines for {rows} rows and a header");
+    Ok(bytes)
+}
+
+/// The rows of the export (header left out), as CSV cells.
 fn export_rows(
     client: &Client,
     ds: &Dataset,
     export: &Export,
 ) -> Result<Vec<Vec<String>>, ExportError> {
-    let server = ch::inspect(client)?;
-    let req = request(export);
-    let mut catalog = DatasetCatalog::new(ds, &export.tenant, &export.env);
-    let mut rows = Vec::new();
-    let mut write = |cells: &[Value<'_>]| {
-        rows.push(cells.iter().map(cell).collect::<Vec<_>>());
-        Ok(())
-    };
-    let cancel = AtomicBool::new(false);
-    let n = match export.entity {
-        Entity::Events => events::export(client, &server, &req, &mut catalog, &mut write, &cancel)?,
-        Entity::UsageAnalytics => usage_analytics::export(
-            client,
-            &server,
-            &req,
-            &metadata_fields(export),
-            &mut catalog,
-            &mut write,
-            &cancel,
-        )?,
-        other => panic!("{other:?} is not read from ClickHouse"),
-    };
-    assert_eq!(n as usize, rows.len());
+    let bytes = export_bytes(client, ds, export)?;
+    let rows = csv::Reader::from_reader(&bytes[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
     Ok(rows)
 }
 
 /// The export as the CSV object exportd writes: the header, then the rows.
 fn export_csv(client: &Client, ds: &Dataset, export: &Export) -> String {
-    let rows = export_rows(client, ds, export).unwrap_or_else(|e| panic!("{export:?} failed: {e}"));
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let fixed: &[&str] = match export.entity {
-        Entity::Events => &events::COLUMNS,
-        _ => &usage_analytics::COLUMNS,
-    };
-    let header: Vec<&str> = fixed
-        .iter()
-        .copied()
-        .chain(export.metadata.iter().map(|m| m.column_name.as_str()))
-        .collect();
-    w.write_record(&header).unwrap();
-    for row in rows {
-        w.write_record(&row).unwrap();
-    }
-    String::from_utf8(w.into_inner().unwrap()).unwrap()
+    let bytes =
+        export_bytes(client, ds, export).unwrap_or_else(|e| panic!("{export:?} failed: {e}"));
+    String::from_utf8(bytes).unwrap()
 }
 
 /// The windows and scopes every golden test below goes through.
@@ -633,8 +604,8 @@ fn flexprice_ch_a_large_window_streams_in_order_with_batched_lookups() {
         &server,
         &request(&export),
         &mut catalog,
-        &mut |cells| {
-            let (Value::TimeMs(t), Value::Text(id), Value::Text(meter)) =
+        &mut |cells: &[Cell<'_>]| {
+            let (Cell::TimeMs(t), Cell::Text(id), Cell::Text(meter)) =
                 (cells[13], cells[0], cells[8])
             else {
                 panic!("{cells:?}");
@@ -645,16 +616,16 @@ fn flexprice_ch_a_large_window_streams_in_order_with_batched_lookups() {
                 "{last:?} then {key:?}"
             );
             last = Some(key);
-            let Value::Text(external) = cells[3] else {
+            let Cell::Text(external) = cells[3] else {
                 panic!()
             };
             let number: u32 = external.trim_start_matches("bulk-").parse().unwrap();
             match cells[4] {
-                Value::Text(c) => {
+                Cell::Text(c) => {
                     assert_eq!(c, format!("cus_bulk_{number}"));
                     with_customer += 1;
                 }
-                Value::Null => assert_eq!(number % 2, 1, "{external} is known"),
+                Cell::Null => assert_eq!(number % 2, 1, "{external} is known"),
                 ref other => panic!("{other:?}"),
             }
             count += 1;
@@ -688,7 +659,7 @@ fn flexprice_ch_an_error_in_mid_stream_fails_the_export_after_rows_were_written(
         &server,
         &request(&export),
         &mut DatasetCatalog::new(&ds, "acme", "prod"),
-        &mut |_| {
+        &mut |_: &[Cell<'_>]| {
             written += 1;
             Ok(())
         },
@@ -762,7 +733,7 @@ fn flexprice_ch_a_cut_response_is_never_a_shorter_export() {
                 &server,
                 &request(&export),
                 &mut DatasetCatalog::new(&ds, "acme", "prod"),
-                &mut |_| {
+                &mut |_: &[Cell<'_>]| {
                     rows += 1;
                     Ok(())
                 },

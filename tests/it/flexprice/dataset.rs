@@ -38,41 +38,41 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 /// The day every interesting row is on.
-pub const DAY: &str = "2025-10-16";
+pub(crate) const DAY: &str = "2025-10-16";
 /// The seed of [`Dataset::standard`].
-pub const SEED: u64 = 20_251_016;
+pub(crate) const SEED: u64 = 20_251_016;
 /// Every (tenant, environment) that API keys of the tests can have.
-pub const SCOPES: [(&str, &str); 4] = [
+pub(crate) const SCOPES: [(&str, &str); 4] = [
     ("acme", "prod"),
     ("acme", "staging"),
     ("globex", "prod"),
     ("globex", "staging"),
 ];
 /// The tenants of [`SCOPES`]; rows of other tenants are noise.
-pub const TENANTS: [&str; 2] = ["acme", "globex"];
+pub(crate) const TENANTS: [&str; 2] = ["acme", "globex"];
 
 /// A time on [`DAY`]: `at("10:59:59.999999")`.
-pub fn at(time: &str) -> Timestamp {
+pub(crate) fn at(time: &str) -> Timestamp {
     on(DAY, time)
 }
 
 /// A time on another day: `on("2025-10-15", "23:59:59")`.
-pub fn on(day: &str, time: &str) -> Timestamp {
+pub(crate) fn on(day: &str, time: &str) -> Timestamp {
     format!("{day}T{time}Z")
         .parse()
         .unwrap_or_else(|e| panic!("bad test time {day} {time}: {e}"))
 }
 
 /// An exact decimal from its text.
-pub fn dec(text: &str) -> Decimal {
+pub(crate) fn dec(text: &str) -> Decimal {
     text.parse()
         .unwrap_or_else(|e| panic!("bad test decimal {text}: {e}"))
 }
 
 /// A jsonb column that holds a map of strings (customer, wallet and invoice metadata).
-pub type Map = BTreeMap<String, String>;
+pub(crate) type Map = BTreeMap<String, String>;
 
-pub fn map(pairs: &[(&str, &str)]) -> Option<Map> {
+pub(crate) fn map(pairs: &[(&str, &str)]) -> Option<Map> {
     Some(
         pairs
             .iter()
@@ -83,7 +83,7 @@ pub fn map(pairs: &[(&str, &str)]) -> Option<Map> {
 
 /// The columns every Flexprice PostgreSQL table has.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Base {
+pub(crate) struct Base {
     pub id: String,
     pub tenant_id: String,
     /// Nullable in Flexprice's schema; a key never matches NULL.
@@ -98,17 +98,17 @@ pub struct Base {
 
 impl Base {
     /// Whether a key of `tenant`/`env` may see the row (before any status filter).
-    pub fn in_scope(&self, tenant: &str, env: &str) -> bool {
+    pub(crate) fn in_scope(&self, tenant: &str, env: &str) -> bool {
         self.tenant_id == tenant && self.environment_id.as_deref() == Some(env)
     }
 
-    pub fn published(&self) -> bool {
+    pub(crate) fn published(&self) -> bool {
         self.status == "published"
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Customer {
+pub(crate) struct Customer {
     pub base: Base,
     pub external_id: String,
     pub name: String,
@@ -117,7 +117,7 @@ pub struct Customer {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Wallet {
+pub(crate) struct Wallet {
     pub base: Base,
     pub customer_id: String,
     pub currency: String,
@@ -132,7 +132,7 @@ pub struct Wallet {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct WalletTransaction {
+pub(crate) struct WalletTransaction {
     pub base: Base,
     pub wallet_id: String,
     pub customer_id: Option<String>,
@@ -154,7 +154,7 @@ pub struct WalletTransaction {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Invoice {
+pub(crate) struct Invoice {
     pub base: Base,
     pub customer_id: String,
     pub subscription_id: Option<String>,
@@ -189,7 +189,7 @@ pub struct Invoice {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Meter {
+pub(crate) struct Meter {
     pub base: Base,
     pub event_name: String,
     pub name: String,
@@ -203,13 +203,13 @@ pub struct Meter {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Group {
+pub(crate) struct Group {
     pub base: Base,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Feature {
+pub(crate) struct Feature {
     pub base: Base,
     pub name: String,
     /// `metered` | `boolean` | `static` | `config` (the column is `type`).
@@ -219,7 +219,7 @@ pub struct Feature {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Price {
+pub(crate) struct Price {
     pub base: Base,
     pub amount: Decimal,
     pub currency: String,
@@ -233,7 +233,7 @@ pub struct Price {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     pub base: Base,
     pub customer_id: String,
     pub plan_id: String,
@@ -246,7 +246,7 @@ pub struct Subscription {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LineItem {
+pub(crate) struct LineItem {
     pub base: Base,
     pub subscription_id: String,
     pub customer_id: String,
@@ -260,7 +260,7 @@ pub struct LineItem {
 
 /// One version of a ClickHouse `meter_usage` row (an event × a matching meter).
 #[derive(Debug, Clone, PartialEq)]
-pub struct MeterUsage {
+pub(crate) struct MeterUsage {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -282,10 +282,10 @@ pub struct MeterUsage {
 }
 
 /// The (ReplacingMergeTree) sorting key of a `meter_usage` row: versions share it.
-pub type UsageKey = (String, String, String, String, Timestamp, String);
+pub(crate) type UsageKey = (String, String, String, String, Timestamp, String);
 
 impl MeterUsage {
-    pub fn key(&self) -> UsageKey {
+    pub(crate) fn key(&self) -> UsageKey {
         (
             self.tenant_id.clone(),
             self.environment_id.clone(),
@@ -299,7 +299,7 @@ impl MeterUsage {
 
 /// A ClickHouse `events` row (one per event).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: String,
     pub tenant_id: String,
     pub environment_id: String,
@@ -315,7 +315,7 @@ pub struct Event {
 
 /// The two `meter_usage` schemas found in the wild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Variant {
+pub(crate) enum Variant {
     /// Flexprice's dev migrations (docker-compose): `qty_total Decimal(25, 15)`.
     Dev,
     /// Flexprice's production (26.3): `qty_total Decimal(18, 8)`.
@@ -323,10 +323,10 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 2] = [Variant::Dev, Variant::Prod];
+    pub(crate) const ALL: [Variant; 2] = [Variant::Dev, Variant::Prod];
 
     /// Decimal places of `qty_total`.
-    pub fn scale(self) -> u32 {
+    pub(crate) fn scale(self) -> u32 {
         match self {
             Variant::Dev => 15,
             Variant::Prod => 8,
@@ -335,11 +335,11 @@ impl Variant {
 
     /// A quantity as this variant stores it: the data set inserts it already cut to the
     /// column's scale (truncated), so no server has to round.
-    pub fn qty(self, d: Decimal) -> Decimal {
+    pub(crate) fn qty(self, d: Decimal) -> Decimal {
         d.trunc_with_scale(self.scale())
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Variant::Dev => "dev",
             Variant::Prod => "prod",
@@ -351,7 +351,7 @@ impl Variant {
 /// changes (to the databases with `PgDb::apply`/`ChDb::apply` and to the structs with
 /// [`Dataset::apply`]) and export the next window.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(crate) enum Change {
     /// A pending wallet transaction completes: status, balances, `updated_at`, and its
     /// wallet's balances.
     CompleteTransaction { id: String, at: Timestamp },
@@ -365,7 +365,7 @@ pub enum Change {
 
 /// Everything a Flexprice deployment holds, as the tests see it.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Dataset {
+pub(crate) struct Dataset {
     pub customers: Vec<Customer>,
     pub wallets: Vec<Wallet>,
     pub transactions: Vec<WalletTransaction>,
@@ -385,14 +385,14 @@ pub struct Dataset {
 
 /// How many random rows [`Dataset::generate`] adds per scope beside the hand-written ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size {
+pub(crate) struct Size {
     pub customers: usize,
     pub invoices: usize,
     pub events: usize,
 }
 
 impl Size {
-    pub const STANDARD: Size = Size {
+    pub(crate) const STANDARD: Size = Size {
         customers: 4,
         invoices: 16,
         events: 24,
@@ -401,14 +401,14 @@ impl Size {
 
 /// SplitMix64: small, deterministic, good enough to vary test data.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -416,21 +416,21 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
 
-    pub fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 
     /// A decimal below `10^int_digits` with `scale` places (trailing zeros kept: the
     /// database pads them anyway, and exports must trim them).
-    pub fn decimal(&mut self, int_digits: u32, scale: u32) -> Decimal {
+    pub(crate) fn decimal(&mut self, int_digits: u32, scale: u32) -> Decimal {
         let bound = 10u64.pow(int_digits) * 10u64.pow(scale.min(9));
         let mut d = Decimal::from(self.below(bound));
         d.set_scale(scale.min(9)).unwrap_or_else(|e| panic!("{e}"));
@@ -438,7 +438,7 @@ impl Rng {
     }
 
     /// A time in `[from, to)`, at microsecond precision when `micros`, else whole seconds.
-    pub fn time(&mut self, from: Timestamp, to: Timestamp, micros: bool) -> Timestamp {
+    pub(crate) fn time(&mut self, from: Timestamp, to: Timestamp, micros: bool) -> Timestamp {
         let span = (to.as_microsecond() - from.as_microsecond()).max(1) as u64;
         let mut us = from.as_microsecond() + self.below(span) as i64;
         if !micros {
@@ -451,13 +451,13 @@ impl Rng {
 impl Dataset {
     /// The data set of the golden tests: [`Dataset::generate`] with [`SEED`] and
     /// [`Size::STANDARD`].
-    pub fn standard() -> Dataset {
+    pub(crate) fn standard() -> Dataset {
         Dataset::generate(SEED, Size::STANDARD)
     }
 
     /// The hand-written rows of every scope plus `size` random ones per scope, the noise rows,
     /// and the [`Change`]s. The same seed and size always give the same data set.
-    pub fn generate(seed: u64, size: Size) -> Dataset {
+    pub(crate) fn generate(seed: u64, size: Size) -> Dataset {
         let mut ds = Dataset::default();
         let mut later = Vec::new();
         for (k, (tenant, env)) in SCOPES.iter().enumerate() {
@@ -487,7 +487,7 @@ impl Dataset {
     }
 
     /// This data set after all its [`Change`]s.
-    pub fn after_changes(&self) -> Dataset {
+    pub(crate) fn after_changes(&self) -> Dataset {
         let mut ds = self.clone();
         for change in &self.changes {
             ds.apply(change);
@@ -497,7 +497,7 @@ impl Dataset {
     }
 
     /// Applies one change to the structs (the databases: `PgDb::apply`, `ChDb::apply`).
-    pub fn apply(&mut self, change: &Change) {
+    pub(crate) fn apply(&mut self, change: &Change) {
         match change {
             Change::CompleteTransaction { id, at } => {
                 let tx = self.transaction_mut(id);
@@ -558,7 +558,7 @@ impl Dataset {
 
     /// The `meter_usage` rows a `FINAL` read returns: per sorting key, the version with the
     /// greatest `ingested_at`, quantities as `variant` stores them.
-    pub fn meter_usage_final(&self, variant: Variant) -> Vec<MeterUsage> {
+    pub(crate) fn meter_usage_final(&self, variant: Variant) -> Vec<MeterUsage> {
         let mut last: BTreeMap<UsageKey, &MeterUsage> = BTreeMap::new();
         for row in &self.meter_usage {
             let slot = last.entry(row.key()).or_insert(row);
@@ -575,7 +575,7 @@ impl Dataset {
     }
 
     /// Rows per (table, tenant) that loading this data set into PostgreSQL must give.
-    pub fn pg_counts(&self) -> BTreeMap<(&'static str, String), usize> {
+    pub(crate) fn pg_counts(&self) -> BTreeMap<(&'static str, String), usize> {
         let mut counts = BTreeMap::new();
         let mut add = |table: &'static str, bases: Vec<&Base>| {
             for b in bases {
@@ -608,7 +608,7 @@ impl Dataset {
     }
 
     /// `meter_usage` rows per tenant: every version inserted, and what `FINAL` keeps.
-    pub fn meter_usage_counts(&self) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    pub(crate) fn meter_usage_counts(&self) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
         let count = |rows: &[MeterUsage]| {
             let mut m = BTreeMap::new();
             for r in rows {
@@ -623,7 +623,7 @@ impl Dataset {
     }
 
     /// The `meter_usage` INSERT batches in order (one INSERT each).
-    pub fn meter_usage_batches(&self) -> Vec<Vec<&MeterUsage>> {
+    pub(crate) fn meter_usage_batches(&self) -> Vec<Vec<&MeterUsage>> {
         let mut batches: BTreeMap<u32, Vec<&MeterUsage>> = BTreeMap::new();
         for r in &self.meter_usage {
             batches.entry(r.batch).or_default().push(r);

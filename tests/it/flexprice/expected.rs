@@ -88,7 +88,7 @@ use super::dataset::{Customer, Dataset, Map, MeterUsage, Variant, at};
 
 /// An export entity read from Flexprice's databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entity {
+pub(crate) enum Entity {
     Invoice,
     CreditTopups,
     CreditUsage,
@@ -98,7 +98,7 @@ pub enum Entity {
 
 impl Entity {
     /// The `entity_type` of a task.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Entity::Invoice => "invoice",
             Entity::CreditTopups => "credit_topups",
@@ -109,7 +109,7 @@ impl Entity {
     }
 
     /// Flexprice's header (before metadata columns).
-    pub fn header(self) -> &'static [&'static str] {
+    pub(crate) fn header(self) -> &'static [&'static str] {
         match self {
             Entity::Invoice => &INVOICE,
             Entity::CreditTopups => &CREDIT_TOPUPS,
@@ -120,7 +120,7 @@ impl Entity {
     }
 }
 
-pub const INVOICE: [&str; 38] = [
+pub(crate) const INVOICE: [&str; 38] = [
     "id",
     "tenant_id",
     "environment_id",
@@ -160,7 +160,7 @@ pub const INVOICE: [&str; 38] = [
     "created_at",
     "updated_at",
 ];
-pub const CREDIT_TOPUPS: [&str; 10] = [
+pub(crate) const CREDIT_TOPUPS: [&str; 10] = [
     "topup_id",
     "external_id",
     "name",
@@ -172,7 +172,7 @@ pub const CREDIT_TOPUPS: [&str; 10] = [
     "transaction_reason",
     "created_at",
 ];
-pub const CREDIT_USAGE: [&str; 6] = [
+pub(crate) const CREDIT_USAGE: [&str; 6] = [
     "name",
     "customer_external_id",
     "customer_id",
@@ -180,7 +180,7 @@ pub const CREDIT_USAGE: [&str; 6] = [
     "real_time_balance",
     "number_of_wallets",
 ];
-pub const EVENTS: [&str; 19] = [
+pub(crate) const EVENTS: [&str; 19] = [
     "id",
     "tenant_id",
     "environment_id",
@@ -201,7 +201,7 @@ pub const EVENTS: [&str; 19] = [
     "properties",
     "unique_hash",
 ];
-pub const USAGE_ANALYTICS: [&str; 15] = [
+pub(crate) const USAGE_ANALYTICS: [&str; 15] = [
     "customer_name",
     "customer_id",
     "customer_external_id",
@@ -221,7 +221,7 @@ pub const USAGE_ANALYTICS: [&str; 15] = [
 
 /// Which time places a row in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowField {
+pub(crate) enum WindowField {
     CreatedAt,
     UpdatedAt,
     IngestedAt,
@@ -230,7 +230,7 @@ pub enum WindowField {
 
 impl WindowField {
     /// The `job_config.window_field` value.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             WindowField::CreatedAt => "created_at",
             WindowField::UpdatedAt => "updated_at",
@@ -242,7 +242,7 @@ impl WindowField {
 
 /// One `export_metadata_fields` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetadataField {
+pub(crate) struct MetadataField {
     /// `customer` | `wallet`.
     pub entity_type: &'static str,
     pub field_key: String,
@@ -252,7 +252,7 @@ pub struct MetadataField {
 /// One export: what a task with this entity and job_config, run by a key of this scope over
 /// this window, must write.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Export {
+pub(crate) struct Export {
     pub entity: Entity,
     pub tenant: String,
     pub env: String,
@@ -268,11 +268,11 @@ pub struct Export {
 impl Export {
     /// A window on [`super::dataset::DAY`]: `Export::new(Entity::Invoice, "acme", "prod",
     /// "10:00:00", "11:00:00")`.
-    pub fn new(entity: Entity, tenant: &str, env: &str, start: &str, end: &str) -> Export {
+    pub(crate) fn new(entity: Entity, tenant: &str, env: &str, start: &str, end: &str) -> Export {
         Export::window(entity, tenant, env, at(start), at(end))
     }
 
-    pub fn window(
+    pub(crate) fn window(
         entity: Entity,
         tenant: &str,
         env: &str,
@@ -291,13 +291,13 @@ impl Export {
         }
     }
 
-    pub fn window_field(mut self, field: WindowField) -> Export {
+    pub(crate) fn window_field(mut self, field: WindowField) -> Export {
         self.window_field = Some(field);
         self
     }
 
     /// Adds a metadata column (`column` defaults to the key, as in Flexprice).
-    pub fn metadata(
+    pub(crate) fn metadata(
         mut self,
         entity_type: &'static str,
         field_key: &str,
@@ -311,13 +311,13 @@ impl Export {
         self
     }
 
-    pub fn variant(mut self, variant: Variant) -> Export {
+    pub(crate) fn variant(mut self, variant: Variant) -> Export {
         self.variant = variant;
         self
     }
 
     /// The window field in force.
-    pub fn field(&self) -> WindowField {
+    pub(crate) fn field(&self) -> WindowField {
         self.window_field.unwrap_or(match self.entity {
             Entity::Invoice => WindowField::UpdatedAt,
             Entity::CreditTopups | Entity::CreditUsage => WindowField::CreatedAt,
@@ -326,7 +326,7 @@ impl Export {
     }
 
     /// The job_config keys of this export (merge them into the task's job_config).
-    pub fn job_config(&self) -> Value {
+    pub(crate) fn job_config(&self) -> Value {
         let mut job = serde_json::json!({});
         if let Some(field) = self.window_field {
             job["window_field"] = field.name().into();
@@ -344,7 +344,7 @@ impl Export {
     }
 
     /// The force-run body for this window.
-    pub fn run_body(&self) -> Value {
+    pub(crate) fn run_body(&self) -> Value {
         serde_json::json!({"start_time": self.start.to_string(), "end_time": self.end.to_string()})
     }
 
@@ -354,7 +354,7 @@ impl Export {
 }
 
 /// The whole object: header, then [`rows`].
-pub fn csv(ds: &Dataset, export: &Export) -> String {
+pub(crate) fn csv(ds: &Dataset, export: &Export) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
@@ -374,7 +374,7 @@ pub fn csv(ds: &Dataset, export: &Export) -> String {
 
 /// The rows (cells) of the export, without the header: `rows(..).len()` is the run's
 /// record count.
-pub fn rows(ds: &Dataset, export: &Export) -> Vec<Vec<String>> {
+pub(crate) fn rows(ds: &Dataset, export: &Export) -> Vec<Vec<String>> {
     match export.entity {
         Entity::Invoice => invoice_rows(ds, export),
         Entity::CreditTopups => credit_topup_rows(ds, export),
@@ -385,7 +385,7 @@ pub fn rows(ds: &Dataset, export: &Export) -> Vec<Vec<String>> {
 }
 
 /// A decimal cell.
-pub fn decimal(d: Decimal) -> String {
+pub(crate) fn decimal(d: Decimal) -> String {
     if d.is_zero() {
         "0".to_owned()
     } else {
@@ -398,7 +398,7 @@ fn opt_decimal(d: Option<Decimal>) -> String {
 }
 
 /// A time cell.
-pub fn time(t: Timestamp) -> String {
+pub(crate) fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -411,7 +411,7 @@ fn opt(s: Option<&str>) -> String {
 }
 
 /// JSON text with object keys sorted at every level (choice 1).
-pub fn canonical_json(v: &Value) -> String {
+pub(crate) fn canonical_json(v: &Value) -> String {
     match v {
         Value::Object(map) => {
             let sorted: BTreeMap<&String, &Value> = map.iter().collect();
@@ -430,7 +430,7 @@ pub fn canonical_json(v: &Value) -> String {
 }
 
 /// A jsonb map of strings as a cell (choice 1).
-pub fn json_map(m: Option<&Map>) -> String {
+pub(crate) fn json_map(m: Option<&Map>) -> String {
     m.map(|m| {
         let v: serde_json::Map<String, Value> = m
             .iter()
@@ -442,7 +442,7 @@ pub fn json_map(m: Option<&Map>) -> String {
 }
 
 /// `meter_usage.properties` as a cell (choice 2).
-pub fn properties(text: &str) -> String {
+pub(crate) fn properties(text: &str) -> String {
     if text.is_empty() {
         return "null".to_owned();
     }
@@ -740,7 +740,7 @@ fn event_rows(ds: &Dataset, e: &Export) -> Vec<Vec<String>> {
 
 /// `total_usage` of one group by aggregation type (choice 7); `None` for types exportd does
 /// not compute.
-pub fn total_usage(aggregation: &str, rows: &[&MeterUsage]) -> Option<Decimal> {
+pub(crate) fn total_usage(aggregation: &str, rows: &[&MeterUsage]) -> Option<Decimal> {
     Some(match aggregation {
         "COUNT" => Decimal::from(rows.len() as u64),
         "SUM" => rows.iter().map(|r| r.qty_total).sum(),

@@ -24,7 +24,7 @@ use crate::harness::{
 };
 
 /// The API key of a scope of the data set.
-pub fn key(tenant: &str, env: &str) -> &'static str {
+pub(crate) fn key(tenant: &str, env: &str) -> &'static str {
     match (tenant, env) {
         ("acme", "prod") => KEY_PROD,
         ("acme", "staging") => KEY_STAGING,
@@ -35,7 +35,7 @@ pub fn key(tenant: &str, env: &str) -> &'static str {
 }
 
 /// A running daemon for golden tests, and where its exports go.
-pub struct Golden {
+pub(crate) struct Golden {
     pub daemon: Daemon,
     pub server: &'static S3Server,
     pub bucket: String,
@@ -47,7 +47,7 @@ impl Golden {
     /// Starts `setup` (give it the `[source]` section, the ClickHouse password's environment
     /// variable, a clock...) with the globex keys and the shared SeaweedFS allowed; `None`
     /// (reported; a failure under `CI=true`) when SeaweedFS is not installed.
-    pub fn start(test: &str, setup: Setup) -> Option<Golden> {
+    pub(crate) fn start(test: &str, setup: Setup) -> Option<Golden> {
         let server = seaweedfs(test)?;
         let daemon = setup
             .config(&globex_keys_toml())
@@ -62,7 +62,7 @@ impl Golden {
     }
 
     /// A client with the key of `tenant`/`env`.
-    pub fn client(&self, tenant: &str, env: &str) -> Client {
+    pub(crate) fn client(&self, tenant: &str, env: &str) -> Client {
         self.daemon.client(Some(key(tenant, env)))
     }
 
@@ -85,7 +85,7 @@ impl Golden {
 
     /// Creates the scheduled task of `export` (hourly, not enabled: only force runs export)
     /// with its window field and metadata columns; returns its id.
-    pub fn task(&self, export: &Export) -> String {
+    pub(crate) fn task(&self, export: &Export) -> String {
         let mut job = json!({"bucket": self.bucket, "region": S3_REGION, "endpoint_url": self.server.endpoint,
             "use_path_style": true, "encryption": "none",
             "key_prefix": format!("{}/{}/{}", export.tenant, export.env, export.entity.name())});
@@ -104,7 +104,7 @@ impl Golden {
     }
 
     /// Force-runs `export`'s window on `task` and waits for the run; returns its record.
-    pub fn run(&self, task: &str, export: &Export) -> Value {
+    pub(crate) fn run(&self, task: &str, export: &Export) -> Value {
         let c = self.client(&export.tenant, &export.env);
         let r = c
             .post(
@@ -116,27 +116,27 @@ impl Golden {
     }
 
     /// The stored object of a COMPLETED run, as text.
-    pub fn object(&self, run: &Value) -> String {
+    pub(crate) fn object(&self, run: &Value) -> String {
         assert_eq!(run["task_status"], "COMPLETED", "{run}");
         let key = run["object_key"].as_str().expect("object_key");
         String::from_utf8(self.server.get(&self.bucket, key)).expect("a UTF-8 object")
     }
 
     /// Exports `export` on a task of its own; returns the object's text.
-    pub fn export(&self, export: &Export) -> String {
+    pub(crate) fn export(&self, export: &Export) -> String {
         let task = self.task(export);
         self.object(&self.run(&task, export))
     }
 
     /// Exports `export` and compares the object with [`expected::csv`] of `ds`, showing the
     /// first line that differs.
-    pub fn assert_export(&self, ds: &super::dataset::Dataset, export: &Export) {
+    pub(crate) fn assert_export(&self, ds: &super::dataset::Dataset, export: &Export) {
         assert_same_csv(&expected::csv(ds, export), &self.export(export), export);
     }
 }
 
 /// Panics with the first differing line when two CSV texts differ.
-pub fn assert_same_csv(expected: &str, actual: &str, what: &impl std::fmt::Debug) {
+pub(crate) fn assert_same_csv(expected: &str, actual: &str, what: &impl std::fmt::Debug) {
     if expected == actual {
         return;
     }

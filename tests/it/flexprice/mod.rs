@@ -32,12 +32,12 @@
 //! (see [`Reaper`]) that waits for the end of its standard input, which only this process
 //! holds.
 
-pub mod clickhouse;
+pub(crate) mod clickhouse;
 mod clickhouse_source;
-pub mod dataset;
-pub mod expected;
-pub mod golden;
-pub mod postgres;
+pub(crate) mod dataset;
+pub(crate) mod expected;
+pub(crate) mod golden;
+pub(crate) mod postgres;
 mod tests;
 
 use std::io::Write;
@@ -48,15 +48,15 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use clickhouse::{ChDb, ChProxy, ChServer};
-pub use golden::Golden;
-pub use postgres::{PgDb, PgServer};
+pub(crate) use clickhouse::{ChDb, ChProxy, ChServer};
+pub(crate) use golden::Golden;
+pub(crate) use postgres::{PgDb, PgServer};
 
 use crate::harness::skip_or_fail;
 
 /// The shared PostgreSQL, or `None` (with the reason printed; a failure under `CI=true`)
 /// when PostgreSQL 15 is not installed.
-pub fn postgres(test: &str) -> Option<&'static PgServer> {
+pub(crate) fn postgres(test: &str) -> Option<&'static PgServer> {
     let server = PgServer::shared();
     if server.is_none() {
         skip_or_fail(
@@ -69,7 +69,7 @@ pub fn postgres(test: &str) -> Option<&'static PgServer> {
 
 /// The shared ClickHouse 18.16, or `None` (with the reason printed; a failure under
 /// `CI=true`) when `clickhouse-server` is not installed.
-pub fn clickhouse(test: &str) -> Option<&'static ChServer> {
+pub(crate) fn clickhouse(test: &str) -> Option<&'static ChServer> {
     let server = ChServer::shared();
     if server.is_none() {
         skip_or_fail(
@@ -83,7 +83,7 @@ pub fn clickhouse(test: &str) -> Option<&'static ChServer> {
 /// The `[source]` section that points exportd at these databases, read-only, as issues 15
 /// and 16 name its keys. ClickHouse is reached through `proxy` when one is given (so that
 /// the test can replay exportd's queries on chdb).
-pub fn source_toml(pg: &PgDb<'_>, ch: Option<(&ChDb<'_>, Option<&ChProxy>)>) -> String {
+pub(crate) fn source_toml(pg: &PgDb<'_>, ch: Option<(&ChDb<'_>, Option<&ChProxy>)>) -> String {
     let mut toml = format!(
         "[source]\nkind = \"flexprice\"\npostgres_url = \"{}\"\n",
         pg.readonly_url()
@@ -103,20 +103,20 @@ pub fn source_toml(pg: &PgDb<'_>, ch: Option<(&ChDb<'_>, Option<&ChProxy>)>) -> 
 
 /// The environment variable [`source_toml`] names for the ClickHouse password: give the
 /// daemon `.env(CLICKHOUSE_PASSWORD_ENV, server.readonly_password())`.
-pub const CLICKHOUSE_PASSWORD_ENV: &str = "EXPORTD_CLICKHOUSE_PASSWORD";
+pub(crate) const CLICKHOUSE_PASSWORD_ENV: &str = "EXPORTD_CLICKHOUSE_PASSWORD";
 
 /// API keys for the `globex` tenant (the harness's own keys are acme's): append
 /// [`globex_keys_toml`] to the config and send these.
-pub const KEY_GLOBEX_PROD: &str = "test-key-globex-prod-0123456789abcdef";
-pub const KEY_GLOBEX_STAGING: &str = "test-key-globex-staging-0123456789abcdef";
+pub(crate) const KEY_GLOBEX_PROD: &str = "test-key-globex-prod-0123456789abcdef";
+pub(crate) const KEY_GLOBEX_STAGING: &str = "test-key-globex-staging-0123456789abcdef";
 
-pub fn globex_keys_toml() -> String {
+pub(crate) fn globex_keys_toml() -> String {
     [("globex-prod", "prod", KEY_GLOBEX_PROD), ("globex-staging", "staging", KEY_GLOBEX_STAGING)]
         .iter()
         .map(|(name, env, key)| {
             format!(
                 "[[auth.keys]]\nname = \"{name}\"\ntenant_id = \"globex\"\nenvironment_id = \"{env}\"\nkey_sha256 = \"{}\"\n\n",
-                exportd::secrets::to_hex(&exportd::auth::hash_key(key))
+                crate::harness::hash_hex(key)
             )
         })
         .collect()
@@ -124,7 +124,11 @@ pub fn globex_keys_toml() -> String {
 
 /// Loads `ds` after its changes into both databases and the structs: the state a test
 /// compares its second export with.
-pub fn apply_changes(ds: &mut dataset::Dataset, pg: Option<&PgDb<'_>>, ch: Option<&ChDb<'_>>) {
+pub(crate) fn apply_changes(
+    ds: &mut dataset::Dataset,
+    pg: Option<&PgDb<'_>>,
+    ch: Option<&ChDb<'_>>,
+) {
     for change in std::mem::take(&mut ds.changes) {
         ds.apply(&change);
         if let Some(pg) = pg {
@@ -137,7 +141,7 @@ pub fn apply_changes(ds: &mut dataset::Dataset, pg: Option<&PgDb<'_>>, ch: Optio
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -147,7 +151,7 @@ pub fn free_port() -> u16 {
 /// Waits until a server started as `child` answers (`ready`); `Err` with its log if it
 /// exits first (a port taken in the meantime, say); panics if it does not answer within a
 /// minute.
-pub fn wait_for_server(
+pub(crate) fn wait_for_server(
     name: &str,
     child: &Mutex<Option<Child>>,
     log: impl Fn() -> String,
@@ -181,7 +185,7 @@ pub fn wait_for_server(
 
 /// Starts a new server, picking new free ports when one was taken between choosing it and
 /// the server binding it (other tests and engineers share the machine).
-pub fn start_on_free_ports(
+pub(crate) fn start_on_free_ports(
     mut pick_ports: impl FnMut(),
     mut start: impl FnMut() -> Result<(), String>,
 ) {
@@ -198,7 +202,7 @@ pub fn start_on_free_ports(
 }
 
 /// Sends a signal with `kill` (the test crate has no libc).
-pub fn kill(pid: u32, signal: &str) -> bool {
+pub(crate) fn kill(pid: u32, signal: &str) -> bool {
     Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
@@ -208,7 +212,7 @@ pub fn kill(pid: u32, signal: &str) -> bool {
 }
 
 /// Whether this process runs as root (then PostgreSQL runs as the `postgres` user).
-pub fn running_as_root() -> bool {
+pub(crate) fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -221,7 +225,7 @@ pub fn running_as_root() -> bool {
 
 /// A server process of a test: its own process group (a Ctrl-C of `cargo test` reaches the
 /// test process, whose end the [`Reaper`] sees, not the server), its output in `log`.
-pub fn spawn_server(mut command: Command, log: &Path) -> Child {
+pub(crate) fn spawn_server(mut command: Command, log: &Path) -> Child {
     let out = std::fs::File::create(log).expect("server log");
     let err = out.try_clone().expect("server log");
     command
@@ -237,7 +241,7 @@ pub fn spawn_server(mut command: Command, log: &Path) -> Child {
 /// in another thread, `process::exit` or SIGKILL: a `sh` that waits for the end of its
 /// standard input (held only by this process), then signals the pid in `<dir>/pid` and
 /// deletes `<dir>`. [`Reaper::finish`] tells it the server was already stopped.
-pub struct Reaper {
+pub(crate) struct Reaper {
     stdin: Mutex<Option<ChildStdin>>,
     child: Mutex<Child>,
 }
@@ -257,7 +261,7 @@ rm -rf "$1"
 
 impl Reaper {
     /// Watches `dir`; `signal` is how its server is stopped (`QUIT`, `TERM`...).
-    pub fn new(dir: &Path, signal: &str) -> Reaper {
+    pub(crate) fn new(dir: &Path, signal: &str) -> Reaper {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(REAPER)
@@ -277,7 +281,7 @@ impl Reaper {
     }
 
     /// The server is stopped: just delete the directory, now.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(mut stdin) = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writeln!(stdin, "done");
         }
@@ -286,7 +290,7 @@ impl Reaper {
 }
 
 /// Records a server's pid where its [`Reaper`] looks, or forgets it (stopped).
-pub fn write_pid(dir: &Path, pid: Option<u32>) {
+pub(crate) fn write_pid(dir: &Path, pid: Option<u32>) {
     let path = dir.join("pid");
     match pid {
         Some(pid) => std::fs::write(&path, pid.to_string()).expect("write the pid file"),
@@ -297,7 +301,7 @@ pub fn write_pid(dir: &Path, pid: Option<u32>) {
 }
 
 /// A new directory under the system's temporary directory, kept (its reaper deletes it).
-pub fn temp_dir(prefix: &str) -> PathBuf {
+pub(crate) fn temp_dir(prefix: &str) -> PathBuf {
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()
@@ -306,7 +310,7 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
 }
 
 /// Stops a child: `signal`, then KILL after `limit`; waits for it.
-pub fn stop_child(child: &mut Child, signal: &str, limit: Duration) {
+pub(crate) fn stop_child(child: &mut Child, signal: &str, limit: Duration) {
     if child.try_wait().ok().flatten().is_none() {
         kill(child.id(), signal);
         let deadline = Instant::now() + limit;
@@ -319,6 +323,6 @@ pub fn stop_child(child: &mut Child, signal: &str, limit: Duration) {
 }
 
 /// A unique, lower-case database name: `<prefix>_<ulid>`.
-pub fn unique_name(prefix: &str) -> String {
+pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
 }

@@ -29,17 +29,17 @@ use super::{
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 /// The Flexprice schema (our own DDL).
-pub const SCHEMA: &str = concat!(
+pub(crate) const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/flexprice/postgres_schema.sql"
 );
 /// The bulk invoice generator of benchmarks (psql variables).
-pub const BULK_INVOICES: &str = concat!(
+pub(crate) const BULK_INVOICES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/flexprice/pg_bulk_invoices.sql"
 );
 /// The role exportd connects as.
-pub const READONLY_ROLE: &str = "exportd_ro";
+pub(crate) const READONLY_ROLE: &str = "exportd_ro";
 /// The database every test database is copied from: the schema, the role's grants, no rows.
 const SCHEMA_TEMPLATE: &str = "fx_schema";
 
@@ -125,7 +125,7 @@ fn pristine() -> Option<&'static PathBuf> {
 }
 
 /// A running (or stopped) PostgreSQL cluster of the tests.
-pub struct PgServer {
+pub(crate) struct PgServer {
     dir: PathBuf,
     socket_dir: PathBuf,
     pub port: u16,
@@ -142,12 +142,12 @@ static SHARED: OnceLock<Option<PgServer>> = OnceLock::new();
 impl PgServer {
     /// The server shared by every test of this process; `None` when PostgreSQL 15 is not
     /// installed (see `flexprice::postgres`, which reports that).
-    pub fn shared() -> Option<&'static PgServer> {
+    pub(crate) fn shared() -> Option<&'static PgServer> {
         SHARED.get_or_init(PgServer::start_own).as_ref()
     }
 
     /// A cluster of the test's own (to stop and start it); stopped and deleted when dropped.
-    pub fn start_own() -> Option<PgServer> {
+    pub(crate) fn start_own() -> Option<PgServer> {
         let pristine = pristine()?;
         let dir = temp_dir("exportd-pg-");
         let reaper = Reaper::new(&dir, "QUIT");
@@ -183,7 +183,7 @@ impl PgServer {
 
     /// Starts the (stopped) server on its port with its data, and waits until it accepts
     /// connections.
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         if let Err(e) = self.try_start() {
             panic!("{e}");
         }
@@ -240,7 +240,7 @@ impl PgServer {
 
     /// Stops the server (fast shutdown: sessions are cut, as when a database goes away).
     /// Its data stays for [`PgServer::start`].
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let taken = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut child) = taken {
             stop_child(&mut child, "INT", Duration::from_secs(30));
@@ -248,7 +248,7 @@ impl PgServer {
         }
     }
 
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.child
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -256,7 +256,7 @@ impl PgServer {
     }
 
     /// The server's log so far (to explain a failure).
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
     }
 
@@ -295,14 +295,14 @@ impl PgServer {
 
     /// Runs SQL (any number of statements, each in its own transaction unless the text
     /// says BEGIN) as the superuser; panics with PostgreSQL's message on an error.
-    pub fn execute(&self, database: &str, sql: &str) {
+    pub(crate) fn execute(&self, database: &str, sql: &str) {
         if let Err(e) = run_psql(self.psql(database), sql) {
             panic!("PostgreSQL ({database}): {e}");
         }
     }
 
     /// Rows of a query run as the superuser; NULL is `\N`.
-    pub fn query(&self, database: &str, sql: &str) -> Vec<Vec<String>> {
+    pub(crate) fn query(&self, database: &str, sql: &str) -> Vec<Vec<String>> {
         let mut c = self.psql(database);
         c.args(["-A", "-t", "-F", "\u{1f}", "-R", "\u{1e}", "-P", "null=\\N"]);
         match run_psql(c, sql) {
@@ -312,13 +312,13 @@ impl PgServer {
     }
 
     /// A new, empty database with the schema.
-    pub fn database(&self) -> PgDb<'_> {
+    pub(crate) fn database(&self) -> PgDb<'_> {
         self.copy_of(SCHEMA_TEMPLATE)
     }
 
     /// A new database with the schema and `ds` loaded (before its changes). The first call
     /// for a data set builds a template; later ones copy it.
-    pub fn database_with(&self, ds: &Dataset) -> PgDb<'_> {
+    pub(crate) fn database_with(&self, ds: &Dataset) -> PgDb<'_> {
         let sql = insert_sql(ds);
         let key = crate::harness::sha256_hex(sql.as_bytes())[..16].to_owned();
         let template = {
@@ -365,7 +365,7 @@ impl PgServer {
         )
     }
 
-    pub fn readonly_password(&self) -> &str {
+    pub(crate) fn readonly_password(&self) -> &str {
         &self.readonly_password
     }
 }
@@ -410,35 +410,35 @@ fn rows(out: &str) -> Vec<Vec<String>> {
 }
 
 /// One test's database on a [`PgServer`]; dropped with it.
-pub struct PgDb<'s> {
+pub(crate) struct PgDb<'s> {
     pub server: &'s PgServer,
     pub name: String,
 }
 
 impl PgDb<'_> {
     /// What exportd gets: the SELECT-only, read-only role, over TCP with a password.
-    pub fn readonly_url(&self) -> String {
+    pub(crate) fn readonly_url(&self) -> String {
         self.server
             .url(READONLY_ROLE, &self.server.readonly_password, &self.name)
     }
 
     /// The superuser over TCP (to load or change data from a client of the test's choice).
-    pub fn superuser_url(&self) -> String {
+    pub(crate) fn superuser_url(&self) -> String {
         self.server
             .url("postgres", &self.server.superuser_password, &self.name)
     }
 
-    pub fn execute(&self, sql: &str) {
+    pub(crate) fn execute(&self, sql: &str) {
         self.server.execute(&self.name, sql);
     }
 
-    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+    pub(crate) fn query(&self, sql: &str) -> Vec<Vec<String>> {
         self.server.query(&self.name, sql)
     }
 
     /// Runs SQL as the read-only role over TCP, as exportd connects; the error text on
     /// failure.
-    pub fn query_as_readonly(&self, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    pub(crate) fn query_as_readonly(&self, sql: &str) -> Result<Vec<Vec<String>>, String> {
         let mut c = Command::new(bin("psql"));
         c.arg(self.readonly_url())
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t"])
@@ -447,13 +447,13 @@ impl PgDb<'_> {
     }
 
     /// Loads a data set (before its changes) into this (empty) database.
-    pub fn load(&self, ds: &Dataset) {
+    pub(crate) fn load(&self, ds: &Dataset) {
         self.execute(&insert_sql(ds));
     }
 
     /// Makes the database match `ds` for the rows `change` touched (`ds` already has the
     /// change applied: see `flexprice::apply_changes`).
-    pub fn apply(&self, ds: &Dataset, change: &Change) {
+    pub(crate) fn apply(&self, ds: &Dataset, change: &Change) {
         let mut sql = String::from("BEGIN;\n");
         let mut rewrite = |table: &str, id: &str| {
             sql.push_str(&format!("DELETE FROM {table} WHERE id = {};\n", text(id)));
@@ -482,7 +482,7 @@ impl PgDb<'_> {
     /// `n` more invoices of `tenant`/`env` with `created_at = updated_at` spread evenly over
     /// `[from, to)`, made inside PostgreSQL (tests/flexprice/pg_bulk_invoices.sql, which
     /// scripts can run with psql as well). Ids start with `inv_<tag>_`.
-    pub fn bulk_invoices(
+    pub(crate) fn bulk_invoices(
         &self,
         tag: &str,
         tenant: &str,
@@ -922,7 +922,7 @@ fn render(table: &Table, rows: &[&(String, Vec<String>)]) -> String {
 }
 
 /// INSERT statements for every PostgreSQL row of the data set.
-pub fn insert_sql(ds: &Dataset) -> String {
+pub(crate) fn insert_sql(ds: &Dataset) -> String {
     tables(ds)
         .iter()
         .map(|t| render(t, &t.rows.iter().collect::<Vec<_>>()))

@@ -1,0 +1,498 @@
+//! A streaming Parquet writer for exports: typed rows in, a Parquet file out to any
+//! `Write + Send`, with memory bounded whatever the number of rows.
+//!
+//! Rows are buffered column by column (cell bytes and definition levels, nothing per cell on
+//! the heap) until the row group reaches [`ParquetOptions::max_row_group_rows`] rows or
+//! [`ParquetOptions::max_row_group_bytes`] buffered bytes; then each column is written out
+//! through the `parquet` crate's column writers (pages, dictionary, compression, statistics)
+//! and the buffers are reused. [`ParquetWriter::buffered_bytes`] never exceeds the byte bound
+//! (a single row larger than it is a row group of its own). While a row group is written out,
+//! the crate also holds the encoded pages of the one column chunk it is writing.
+//!
+//! Types: text and JSON as UTF-8 strings (BYTE_ARRAY, STRING); exact decimals as DECIMAL with
+//! the column's precision and scale (INT32 up to 9 digits, INT64 up to 18, big-endian
+//! FIXED_LEN_BYTE_ARRAY up to 38; never floating point); times as TIMESTAMP(MILLIS, UTC); whole
+//! numbers as INT64. A nullable column is OPTIONAL and a NULL is a NULL; a value that does not
+//! fit its column (a decimal with more digits than its precision or scale allows, a NULL in a
+//! required column, a value of another type) is an error naming the column, and the row is
+//! not written.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use ::parquet::basic::{
+    Compression as ParquetCodec, LogicalType, Repetition, TimeUnit, Type as Physical, ZstdLevel,
+};
+use ::parquet::data_type::{
+    ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType, Int32Type, Int64Type,
+};
+use ::parquet::file::properties::WriterProperties;
+use ::parquet::file::writer::SerializedFileWriter;
+use ::parquet::schema::types::Type;
+use bytes::Bytes;
+use rust_decimal::Decimal;
+
+/// The parquet writer takes the cells every source hands over, in the columns every format
+/// shares (see [`crate::formats`]): no conversion between them.
+pub use super::{Cell as Value, Column, ColumnType};
+
+/// Compression inside the file (each page is compressed on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetCompression {
+    /// zstd at a level 1-22.
+    Zstd(i32),
+    Snappy,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetOptions {
+    pub compression: ParquetCompression,
+    pub max_row_group_rows: usize,
+    /// The most bytes of cells (and definition levels) buffered before a row group is written.
+    pub max_row_group_bytes: usize,
+}
+
+impl Default for ParquetOptions {
+    /// zstd level 3; row groups of up to 1,000,000 rows and 16 MiB of buffered cells (a few
+    /// MiB once encoded and compressed).
+    fn default() -> ParquetOptions {
+        ParquetOptions {
+            compression: ParquetCompression::Zstd(3),
+            max_row_group_rows: 1_000_000,
+            max_row_group_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParquetError {
+    /// A cell that does not fit its column; nothing of the row was written.
+    #[error("column {column}: {problem}")]
+    Cell { column: String, problem: String },
+    #[error("a row has {got} values, the file has {expected} columns")]
+    Width { got: usize, expected: usize },
+    #[error("the Parquet schema is not valid: {0}")]
+    Schema(String),
+    #[error("the Parquet options are not valid: {0}")]
+    Options(String),
+    /// From the `parquet` crate, including the writer's I/O errors.
+    #[error("writing Parquet failed: {0}")]
+    Write(#[from] ::parquet::errors::ParquetError),
+}
+
+/// Writes rows of typed cells as a Parquet file to `W`.
+pub struct ParquetWriter<W: Write + Send> {
+    file: SerializedFileWriter<W>,
+    columns: Vec<Column>,
+    buffers: Vec<Buffer>,
+    /// Rows buffered for the next row group.
+    rows: usize,
+    /// Bytes buffered for the next row group (the sum of the cells' [`cell_bytes`]).
+    buffered: usize,
+    options: ParquetOptions,
+    rows_written: u64,
+    row_groups: usize,
+}
+
+/// Rows written to a column writer per call, so that the temporary values stay small.
+const BATCH: usize = 8192;
+
+impl<W: Write + Send> ParquetWriter<W> {
+    /// Starts a file with these columns (the magic bytes are written at once).
+    pub fn new(
+        out: W,
+        columns: &[Column],
+        options: &ParquetOptions,
+    ) -> Result<ParquetWriter<W>, ParquetError> {
+        let schema = Arc::new(schema(columns)?);
+        let compression = match options.compression {
+            ParquetCompression::Zstd(level) => ParquetCodec::ZSTD(
+                ZstdLevel::try_new(level).map_err(|e| ParquetError::Options(e.to_string()))?,
+            ),
+            ParquetCompression::Snappy => ParquetCodec::SNAPPY,
+            ParquetCompression::None => ParquetCodec::UNCOMPRESSED,
+        };
+        let properties = WriterProperties::builder()
+            .set_compression(compression)
+            .set_created_by(format!("exportd {}", env!("CARGO_PKG_VERSION")))
+            // Long text (JSON) would otherwise make statistics as long as the text.
+            .set_statistics_truncate_length(Some(64))
+            .build();
+        let file = SerializedFileWriter::new(out, schema, Arc::new(properties))?;
+        Ok(ParquetWriter {
+            file,
+            columns: columns.to_vec(),
+            buffers: columns.iter().map(|_| Buffer::default()).collect(),
+            rows: 0,
+            buffered: 0,
+            options: ParquetOptions {
+                max_row_group_rows: options.max_row_group_rows.max(1),
+                ..options.clone()
+            },
+            rows_written: 0,
+            row_groups: 0,
+        })
+    }
+
+    /// Adds one row, one value per column in order. A row whose cells do not fit the columns
+    /// is refused whole; the writer can go on.
+    pub fn write_row(&mut self, row: &[Value<'_>]) -> Result<(), ParquetError> {
+        if row.len() != self.columns.len() {
+            return Err(ParquetError::Width {
+                got: row.len(),
+                expected: self.columns.len(),
+            });
+        }
+        let size: usize = self
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| cell_bytes(c, v))
+            .sum();
+        if self.rows > 0 && self.buffered + size > self.options.max_row_group_bytes {
+            self.flush_row_group()?;
+        }
+        for (i, (column, value)) in self.columns.iter().zip(row).enumerate() {
+            if let Err(problem) = self.buffers[i].push(column, value) {
+                // Take back the cells of this row already buffered.
+                for buffer in &mut self.buffers[..i] {
+                    buffer.pop(self.rows);
+                }
+                return Err(ParquetError::Cell {
+                    column: column.name.clone(),
+                    problem,
+                });
+            }
+        }
+        self.rows += 1;
+        self.buffered += size;
+        if self.rows >= self.options.max_row_group_rows {
+            self.flush_row_group()?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of cells and levels buffered for the next row group: never more than
+    /// `max_row_group_bytes`, unless a single row is larger.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    /// Bytes the buffers have allocated: at most about twice [`Self::buffered_bytes`]'s bound,
+    /// as vectors grow by doubling.
+    pub fn allocated_bytes(&self) -> usize {
+        self.buffers.iter().map(Buffer::allocated).sum()
+    }
+
+    /// Rows accepted so far (buffered or written).
+    pub fn rows(&self) -> u64 {
+        self.rows_written + self.rows as u64
+    }
+
+    /// Row groups written so far.
+    pub fn row_groups(&self) -> usize {
+        self.row_groups
+    }
+
+    /// Bytes of the file so far (the last few KiB may still be in the `parquet` crate's
+    /// buffer in front of `W`).
+    pub fn bytes_written(&self) -> usize {
+        self.file.bytes_written()
+    }
+
+    /// Writes the last row group and the footer, and returns the writer. A file without rows
+    /// has no row group, which every reader accepts.
+    pub fn finish(mut self) -> Result<W, ParquetError> {
+        if self.rows > 0 {
+            self.flush_row_group()?;
+        }
+        Ok(self.file.into_inner()?)
+    }
+
+    /// Writes the buffered rows as one row group, column by column.
+    fn flush_row_group(&mut self) -> Result<(), ParquetError> {
+        let mut group = self.file.next_row_group()?;
+        for (column, buffer) in self.columns.iter().zip(&mut self.buffers) {
+            let Some(mut writer) = group.next_column()? else {
+                return Err(ParquetError::Schema("fewer columns than the schema".into()));
+            };
+            buffer.write_to(column, self.rows, &mut writer)?;
+            writer.close()?;
+        }
+        group.close()?;
+        self.rows_written += self.rows as u64;
+        self.row_groups += 1;
+        self.rows = 0;
+        self.buffered = 0;
+        Ok(())
+    }
+}
+
+/// The buffered cells of one column. Only the vectors of the column's type are used.
+#[derive(Default)]
+struct Buffer {
+    /// Definition levels of a nullable column: 1 for a value, 0 for NULL.
+    levels: Vec<i16>,
+    /// Whole numbers, times and decimals of up to 18 digits (unscaled).
+    ints: Vec<i64>,
+    /// Decimals of 19 to 38 digits (unscaled).
+    wide: Vec<i128>,
+    /// Text: the bytes of every value, one after another...
+    text: Vec<u8>,
+    /// ...and where each ends.
+    ends: Vec<usize>,
+}
+
+/// How many bytes a cell takes in its [`Buffer`].
+fn cell_bytes(column: &Column, value: &Value<'_>) -> usize {
+    let level = if column.nullable { 2 } else { 0 };
+    let data = match (value, column.kind) {
+        (Value::Null, _) => 0,
+        (Value::Text(t), _) => t.len() + size_of::<usize>(),
+        (_, ColumnType::Decimal { precision, .. }) if precision > 18 => 16,
+        _ => 8,
+    };
+    level + data
+}
+
+impl Buffer {
+    fn allocated(&self) -> usize {
+        self.levels.capacity() * 2
+            + self.ints.capacity() * 8
+            + self.wide.capacity() * 16
+            + self.text.capacity()
+            + self.ends.capacity() * size_of::<usize>()
+    }
+
+    /// Buffers one cell, or says why it does not fit the column.
+    fn push(&mut self, column: &Column, value: &Value<'_>) -> Result<(), String> {
+        if let Value::Null = value {
+            if !column.nullable {
+                return Err("NULL in a column that is not nullable".into());
+            }
+            self.levels.push(0);
+            return Ok(());
+        }
+        match (column.kind, value) {
+            (ColumnType::Text | ColumnType::Json, Value::Text(t)) => {
+                self.text.extend_from_slice(t.as_bytes());
+                self.ends.push(self.text.len());
+            }
+            (ColumnType::Int64, Value::Int(n))
+            | (ColumnType::TimestampMillisUtc, Value::TimeMs(n)) => self.ints.push(*n),
+            (ColumnType::Decimal { precision, scale }, Value::Decimal(d)) => {
+                let unscaled = unscaled(*d, precision, scale)?;
+                if precision > 18 {
+                    self.wide.push(unscaled);
+                } else {
+                    // Fits: |unscaled| < 10^18.
+                    self.ints.push(unscaled as i64);
+                }
+            }
+            (kind, value) => {
+                return Err(format!(
+                    "a {} value in a {kind:?} column",
+                    value_kind(value)
+                ));
+            }
+        }
+        if column.nullable {
+            self.levels.push(1);
+        }
+        Ok(())
+    }
+
+    /// Takes back the last cell, of row number `rows` (the row being refused).
+    fn pop(&mut self, rows: usize) {
+        let had_value = match self.levels.len() {
+            // Nullable: the level says whether a value was buffered.
+            n if n > rows => self.levels.pop() == Some(1),
+            _ => true,
+        };
+        if had_value {
+            if self.ends.pop().is_some() {
+                let end = self.ends.last().copied().unwrap_or(0);
+                self.text.truncate(end);
+            } else if self.ints.pop().is_none() {
+                self.wide.pop();
+            }
+        }
+    }
+
+    /// Writes `rows` buffered rows to the column writer, then empties the buffer.
+    fn write_to(
+        &mut self,
+        column: &Column,
+        rows: usize,
+        writer: &mut ::parquet::file::writer::SerializedColumnWriter<'_>,
+    ) -> Result<(), ParquetError> {
+        let mut values = 0;
+        for start in (0..rows).step_by(BATCH) {
+            let end = (start + BATCH).min(rows);
+            let levels = column.nullable.then(|| &self.levels[start..end]);
+            let count = levels.map_or(end - start, |l| l.iter().filter(|l| **l == 1).count());
+            let range = values..values + count;
+            values += count;
+            match column.kind {
+                ColumnType::Text | ColumnType::Json => {
+                    // Where value i starts in `text`.
+                    let ends = &self.ends;
+                    let start_of = |i: usize| i.checked_sub(1).map_or(0, |j| ends[j]);
+                    let first = start_of(range.start);
+                    // One shared buffer for the batch; each value is a slice of it.
+                    let data = Bytes::copy_from_slice(&self.text[first..start_of(range.end)]);
+                    let cells: Vec<ByteArray> = range
+                        .map(|i| ByteArray::from(data.slice(start_of(i) - first..ends[i] - first)))
+                        .collect();
+                    writer
+                        .typed::<ByteArrayType>()
+                        .write_batch(&cells, levels, None)?;
+                }
+                ColumnType::Decimal { precision, .. } if precision > 18 => {
+                    let width = decimal_width(precision);
+                    let mut data = Vec::with_capacity(range.len() * width);
+                    for v in &self.wide[range.clone()] {
+                        data.extend_from_slice(&v.to_be_bytes()[16 - width..]);
+                    }
+                    let data = Bytes::from(data);
+                    let cells: Vec<FixedLenByteArray> = (0..range.len())
+                        .map(|i| ByteArray::from(data.slice(i * width..(i + 1) * width)).into())
+                        .collect();
+                    writer
+                        .typed::<FixedLenByteArrayType>()
+                        .write_batch(&cells, levels, None)?;
+                }
+                ColumnType::Decimal { precision, .. } if precision <= 9 => {
+                    // Fits: |unscaled| < 10^9.
+                    let cells: Vec<i32> = self.ints[range].iter().map(|v| *v as i32).collect();
+                    writer
+                        .typed::<Int32Type>()
+                        .write_batch(&cells, levels, None)?;
+                }
+                ColumnType::Decimal { .. } | ColumnType::Int64 | ColumnType::TimestampMillisUtc => {
+                    writer
+                        .typed::<Int64Type>()
+                        .write_batch(&self.ints[range], levels, None)?;
+                }
+            }
+        }
+        self.levels.clear();
+        self.ints.clear();
+        self.wide.clear();
+        self.text.clear();
+        self.ends.clear();
+        Ok(())
+    }
+}
+
+fn value_kind(value: &Value<'_>) -> &'static str {
+    match value {
+        Value::Null => "NULL",
+        Value::Text(_) => "text",
+        Value::Decimal(_) => "decimal",
+        Value::TimeMs(_) => "timestamp",
+        Value::Int(_) => "whole number",
+    }
+}
+
+/// The decimal as a whole number of units of 10^-scale, if it has at most `precision` digits
+/// and no more than `scale` decimal places (trailing zeros aside): nothing is rounded.
+fn unscaled(d: Decimal, precision: u8, scale: u8) -> Result<i128, String> {
+    let d = if d.scale() > u32::from(scale) {
+        d.normalize()
+    } else {
+        d
+    };
+    let too_big = || format!("{d} does not fit DECIMAL({precision}, {scale})");
+    if d.scale() > u32::from(scale) {
+        return Err(format!(
+            "{d} has more than {scale} decimal places (DECIMAL({precision}, {scale})); it is not rounded"
+        ));
+    }
+    let factor = 10i128
+        .checked_pow(u32::from(scale) - d.scale())
+        .ok_or_else(too_big)?;
+    let unscaled = d.mantissa().checked_mul(factor).ok_or_else(too_big)?;
+    let limit = 10i128
+        .checked_pow(u32::from(precision))
+        .ok_or_else(too_big)?;
+    if unscaled.abs() >= limit {
+        return Err(too_big());
+    }
+    Ok(unscaled)
+}
+
+/// Bytes of a FIXED_LEN_BYTE_ARRAY that holds every decimal of `precision` digits: the
+/// smallest n with 2^(8n-1) > 10^precision.
+fn decimal_width(precision: u8) -> usize {
+    (1..=16)
+        .find(|n| {
+            let bits = 8 * n - 1;
+            bits >= 127 || 1i128 << bits > 10i128.pow(u32::from(precision)) - 1
+        })
+        .unwrap_or(16)
+}
+
+/// The file's schema: one primitive field per column.
+fn schema(columns: &[Column]) -> Result<Type, ParquetError> {
+    let fields = columns
+        .iter()
+        .map(|c| {
+            let repetition = if c.nullable {
+                Repetition::OPTIONAL
+            } else {
+                Repetition::REQUIRED
+            };
+            let field = match c.kind {
+                ColumnType::Text | ColumnType::Json => {
+                    Type::primitive_type_builder(&c.name, Physical::BYTE_ARRAY)
+                        .with_logical_type(Some(LogicalType::String))
+                }
+                ColumnType::Int64 => Type::primitive_type_builder(&c.name, Physical::INT64),
+                ColumnType::TimestampMillisUtc => {
+                    Type::primitive_type_builder(&c.name, Physical::INT64).with_logical_type(
+                        Some(LogicalType::timestamp(true, TimeUnit::MILLIS)),
+                    )
+                }
+                ColumnType::Decimal { precision, scale } => {
+                    if !(1..=38).contains(&precision) || scale > precision {
+                        return Err(ParquetError::Schema(format!(
+                            "column {}: DECIMAL({precision}, {scale}) needs a precision of 1 to 38 and a scale of at most the precision",
+                            c.name
+                        )));
+                    }
+                    let physical = match precision {
+                        1..=9 => Physical::INT32,
+                        10..=18 => Physical::INT64,
+                        _ => Physical::FIXED_LEN_BYTE_ARRAY,
+                    };
+                    Type::primitive_type_builder(&c.name, physical)
+                        .with_logical_type(Some(LogicalType::decimal(
+                            i32::from(scale),
+                            i32::from(precision),
+                        )))
+                        .with_precision(i32::from(precision))
+                        .with_scale(i32::from(scale))
+                        .with_length(if precision > 18 {
+                            decimal_width(precision) as i32
+                        } else {
+                            -1
+                        })
+                }
+            };
+            field
+                .with_repetition(repetition)
+                .build()
+                .map(Arc::new)
+                .map_err(|e| ParquetError::Schema(format!("column {}: {e}", c.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Type::group_type_builder("schema")
+        .with_fields(fields)
+        .build()
+        .map_err(|e| ParquetError::Schema(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Formatting of values in exported files and object keys, without allocation in the per-row
+//! path. Times are UTC; these functions cover years 1970 to 9999 (inputs are kept there).
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's civil-from-days algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The calendar fields of a UTC time given in milliseconds (sub-second part dropped).
+pub(crate) fn fields(ms: i64) -> [u32; 6] {
+    let secs = ms.div_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400) as u32;
+    [
+        year.clamp(0, 9999) as u32,
+        month,
+        day,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+    ]
+}
+
+fn put2(out: &mut [u8], v: u32) {
+    out[0] = b'0' + (v / 10 % 10) as u8;
+    out[1] = b'0' + (v % 10) as u8;
+}
+
+/// RFC 3339 at second precision, `2025-10-16T10:00:00Z`, written into `buf`.
+pub(crate) fn rfc3339_seconds(ms: i64, buf: &mut [u8; 20]) -> &str {
+    let [y, mo, d, h, mi, s] = fields(ms);
+    *buf = *b"0000-00-00T00:00:00Z";
+    put2(&mut buf[0..2], y / 100);
+    put2(&mut buf[2..4], y % 100);
+    put2(&mut buf[5..7], mo);
+    put2(&mut buf[8..10], d);
+    put2(&mut buf[11..13], h);
+    put2(&mut buf[14..16], mi);
+    put2(&mut buf[17..19], s);
+    // Only ASCII digits and separators were written.
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
+/// `YYMMDDHHMMSS`, Flexprice's file-name stamp (Go layout `060102150405`).
+pub(crate) fn compact_stamp(ms: i64) -> String {
+    let [y, mo, d, h, mi, s] = fields(ms);
+    format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}", y % 100)
+}
+
+/// `YYYY-MM-DD`, for `dt=` partitions.
+pub(crate) fn date(ms: i64) -> String {
+    let [y, mo, d, ..] = fields(ms);
+    format!("{y:04}-{mo:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_jiff_across_the_range() {
+        let mut buf = [0u8; 20];
+        // Every 7919 hours plus some seconds, from 1970 to 2100, and the edges.
+        let mut cases: Vec<i64> = (0..145).map(|i| i * 7919 * 3_600_000 + i * 1237).collect();
+        cases.extend([
+            0,
+            951_782_400_000,
+            951_868_799_999,
+            4_107_542_399_000,
+            253_402_207_200_000,
+        ]);
+        for ms in cases {
+            let expected = jiff::Timestamp::from_millisecond(ms)
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            assert_eq!(rfc3339_seconds(ms, &mut buf), expected, "{ms}");
+        }
+    }
+
+    #[test]
+    fn stamps_and_dates() {
+        let ms = crate::clock::parse_rfc3339_ms("2025-10-16T10:00:59.999Z").unwrap();
+        assert_eq!(compact_stamp(ms), "251016100059");
+        assert_eq!(date(ms), "2025-10-16");
+        assert_eq!(
+            compact_stamp(crate::clock::parse_rfc3339_ms("2000-02-29T23:59:59Z").unwrap()),
+            "000229235959"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! A self-hosted Flexprice as a source: its own databases, read read-only.
+
+pub(crate) mod clickhouse;

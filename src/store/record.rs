@@ -1,0 +1,291 @@
+//! Records as rows. A record type names its table and its fields in column order once
+//! ([`stored!`]); that gives its SELECT list, how a row becomes the record and the values of
+//! its INSERT, and the generic reads and writes below work for every such table.
+
+use rusqlite::types::{FromSql, ToSql, ToSqlOutput, Value};
+use rusqlite::{Row, Transaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Result, Scope, StoreError};
+
+/// A record kept as one row of one table.
+pub(crate) trait Stored: Sized {
+    const TABLE: &'static str;
+    /// The columns, comma-separated, in the order of [`Stored::read`] and [`Stored::values`].
+    fn columns() -> &'static str;
+    fn read(r: &Row<'_>) -> Result<Self>;
+    fn values(&self) -> Result<Vec<Value>>;
+
+    /// Inserts the record.
+    fn insert(&self, tx: &Transaction<'_>) -> Result<()> {
+        insert(tx, self)
+    }
+
+    /// The record of the scope with this id, if any.
+    fn by_id(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Self>> {
+        by_id(tx, scope, id)
+    }
+
+    /// Writes every column of the record back to its row (the record was read, and changed,
+    /// in this transaction): the row with the record's `id`, `tenant_id` and
+    /// `environment_id`.
+    fn update(&self, tx: &Transaction<'_>) -> Result<()> {
+        update(tx, self)
+    }
+}
+
+/// How a field is kept in its column.
+pub(crate) trait Column<T> {
+    fn read(r: &Row<'_>, i: usize, name: &str) -> Result<T>;
+    fn write(value: &T) -> Result<Value>;
+}
+
+/// As it is: rusqlite's own conversions (and the named enums', see `crate::names`).
+pub(crate) struct Plain;
+
+impl<T: FromSql + ToSql> Column<T> for Plain {
+    fn read(r: &Row<'_>, i: usize, _name: &str) -> Result<T> {
+        Ok(r.get(i)?)
+    }
+
+    fn write(value: &T) -> Result<Value> {
+        match value.to_sql()? {
+            ToSqlOutput::Owned(v) => Ok(v),
+            ToSqlOutput::Borrowed(v) => Value::try_from(v)
+                .map_err(|e| StoreError::Corrupt(format!("a value that is not UTF-8: {e}"))),
+            _ => Err(StoreError::Corrupt("a value of an unexpected kind".into())),
+        }
+    }
+}
+
+/// As JSON text; a value that is JSON `null` (an empty `Option`) is SQL NULL.
+pub(crate) struct Json;
+
+impl<T: Serialize + DeserializeOwned> Column<T> for Json {
+    fn read(r: &Row<'_>, i: usize, _name: &str) -> Result<T> {
+        let text: Option<String> = r.get(i)?;
+        Ok(serde_json::from_str(text.as_deref().unwrap_or("null"))?)
+    }
+
+    fn write(value: &T) -> Result<Value> {
+        let text = serde_json::to_string(value)?;
+        Ok(if text == "null" {
+            Value::Null
+        } else {
+            Value::Text(text)
+        })
+    }
+}
+
+/// Declares how a record type is stored:
+///
+/// ```ignore
+/// stored!(Wallet in "wallets" { id, metadata: Json, balance: Money, tx_type("type"), .. });
+/// ```
+///
+/// Every field of the struct, in the table's column order; `("column")` when the column has
+/// another name, `: C` when the field is kept as the [`Column`] `C` says ([`Json`],
+/// `ledger::money::Money`) rather than as it is ([`Plain`]).
+macro_rules! stored {
+    ($ty:ident in $table:literal {
+        $($field:ident $(($column:literal))? $(: $how:ty)?),+ $(,)?
+    }) => {
+        impl $crate::store::record::Stored for $ty {
+            const TABLE: &'static str = $table;
+
+            fn columns() -> &'static str {
+                static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    [$($crate::store::record::column_name!($field $(, $column)?)),+].join(", ")
+                });
+                &COLUMNS
+            }
+
+            fn read(r: &rusqlite::Row<'_>) -> $crate::store::Result<Self> {
+                let mut next = 0..;
+                Ok($ty {
+                    $($field: <$crate::store::record::kind!($($how)?) as $crate::store::record::Column<_>>::read(
+                        r,
+                        next.next().unwrap_or_default(),
+                        $crate::store::record::column_name!($field $(, $column)?),
+                    )?,)+
+                })
+            }
+
+            fn values(&self) -> $crate::store::Result<Vec<rusqlite::types::Value>> {
+                Ok(vec![
+                    $(<$crate::store::record::kind!($($how)?) as $crate::store::record::Column<_>>::write(&self.$field)?,)+
+                ])
+            }
+        }
+    };
+}
+
+/// The column of a field: its own name, or the one given.
+macro_rules! column_name {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident, $column:literal) => {
+        $column
+    };
+}
+
+/// The [`Column`] of a `stored!` field: [`Plain`] unless one is named.
+macro_rules! kind {
+    () => {
+        $crate::store::record::Plain
+    };
+    ($how:ty) => {
+        $how
+    };
+}
+
+pub(crate) use {column_name, kind, stored};
+
+/// Inserts a record.
+pub(crate) fn insert<T: Stored>(tx: &Transaction<'_>, record: &T) -> Result<()> {
+    let values = record.values()?;
+    let marks: Vec<String> = (1..=values.len()).map(|n| format!("?{n}")).collect();
+    tx.prepare_cached(&format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        T::TABLE,
+        T::columns(),
+        marks.join(", ")
+    ))?
+    .execute(rusqlite::params_from_iter(values))?;
+    Ok(())
+}
+
+/// The record of the scope with this id, if any.
+pub(crate) fn by_id<T: Stored>(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<T>> {
+    let mut f = Filter::scoped(scope);
+    f.eq("id", id.to_owned());
+    one(tx, &f)
+}
+
+/// The record that matches `filter`, if any.
+pub(crate) fn one<T: Stored>(tx: &Transaction<'_>, filter: &Filter) -> Result<Option<T>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {} FROM {} WHERE {}",
+        T::columns(),
+        T::TABLE,
+        filter.sql()
+    ))?;
+    let mut rows = stmt.query(filter.params())?;
+    rows.next()?.map(T::read).transpose()
+}
+
+/// One page of the records that match `filter`, in `order`, with the true total. `order` is
+/// always a literal of this crate.
+pub(crate) fn page<T: Stored>(
+    tx: &Transaction<'_>,
+    filter: &Filter,
+    order: &str,
+    (limit, offset): (i64, i64),
+) -> Result<Page<T>> {
+    let total: i64 = tx.query_row(
+        &format!("SELECT COUNT(*) FROM {} WHERE {}", T::TABLE, filter.sql()),
+        filter.params(),
+        |r| r.get(0),
+    )?;
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+        T::columns(),
+        T::TABLE,
+        filter.sql()
+    );
+    let mut stmt = tx.prepare(&sql)?;
+    let items = all(stmt.query(filter.params())?)?;
+    Ok(Page { items, total })
+}
+
+/// Every record of a query that selects `T::columns()`.
+pub(crate) fn all<T: Stored>(mut rows: rusqlite::Rows<'_>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(T::read(r)?);
+    }
+    Ok(out)
+}
+
+fn update<T: Stored>(tx: &Transaction<'_>, record: &T) -> Result<()> {
+    let columns: Vec<&str> = T::columns().split(", ").collect();
+    let at = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| i + 1)
+            .ok_or_else(|| StoreError::Corrupt(format!("{} has no {name} column", T::TABLE)))
+    };
+    let sets: Vec<String> = (1..=columns.len())
+        .map(|i| format!("{} = ?{i}", columns[i - 1]))
+        .collect();
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ?{} AND tenant_id = ?{} AND environment_id = ?{}",
+        T::TABLE,
+        sets.join(", "),
+        at("id")?,
+        at("tenant_id")?,
+        at("environment_id")?
+    );
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(record.values()?))?;
+    Ok(())
+}
+
+/// A `WHERE` clause built from optional filters, with its parameters.
+#[derive(Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Filter {
+    /// Every query starts from the caller's scope.
+    pub(crate) fn scoped(scope: &Scope) -> Filter {
+        let mut f = Filter::default();
+        f.eq("tenant_id", scope.tenant_id.clone());
+        f.eq("environment_id", scope.environment_id.clone());
+        f
+    }
+
+    /// Adds `column <op> ?`; `column` and `op` are always literals from this crate.
+    pub(crate) fn cmp(&mut self, column: &str, op: &str, value: impl Into<rusqlite::types::Value>) {
+        self.params.push(value.into());
+        self.clauses
+            .push(format!("{column} {op} ?{}", self.params.len()));
+    }
+
+    pub(crate) fn eq(&mut self, column: &str, value: impl Into<rusqlite::types::Value>) {
+        self.cmp(column, "=", value);
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<&Vec<rusqlite::types::Value>> {
+        rusqlite::params_from_iter(&self.params)
+    }
+}
+
+/// A page of a list and the true count of rows that match the filters.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Page<T> {
+        Page {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+}
