@@ -83,12 +83,6 @@ pub use formats::parquet;
 pub use http::routes::{Route, routes};
 /// exportd's SigV4 signer, which the tests use to list what rust-s3 cannot.
 pub use sinks::sigv4;
-/// The Flexprice source's ClickHouse reader and the types its interface names, which its
-/// tests drive against real ClickHouse servers (tests/it/flexprice/clickhouse_source.rs).
+/// The Flexprice source's PostgreSQL side, which its tests drive against a real PostgreSQL.
 #[doc(hidden)]
-pub mod flexprice_clickhouse {
-    pub use crate::failure::{ExportError, Failure};
-    pub use crate::formats::{Cell, RowSink};
-    pub use crate::scheduled_tasks::job_config::{MetadataEntity, MetadataField};
-    pub use crate::sources::flexprice::clickhouse::*;
-}
+pub use sources::flexprice;

@@ -47,7 +47,7 @@ crate::names::named! {
 
 crate::names::named! {
     /// Which timestamp places a row in a window (SPEC 5.2).
-    pub(crate) enum WindowField {
+    pub enum WindowField {
         IngestedAt = "ingested_at",
         Timestamp = "timestamp",
         UpdatedAt = "updated_at",

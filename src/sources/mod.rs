@@ -5,7 +5,7 @@
 //! The embedded SQLite ledger ([`ledger`]) is the first source. Another (Flexprice's own
 //! PostgreSQL and ClickHouse) implements the same trait and is picked in [`open`].
 
-pub(crate) mod flexprice;
+pub mod flexprice;
 pub(crate) mod ledger;
 
 use std::sync::Arc;

@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
-use exportd::flexprice_clickhouse::{
-    self as ch, Cell, Client, Customer, Customers, ExportError, Failure, Feature, MetadataEntity,
-    MetadataField, Meter, Request, Settings, TimeField, UsageCatalog, UsagePrice, events, sql,
+use exportd::flexprice::clickhouse::{
+    self as ch, Client, Customer, Customers, Feature, Meter, Request, Settings, TimeField,
+    UsageCatalog, UsagePrice, events, sql,
 };
+use exportd::flexprice::{Cell, ExportError, Failure, MetadataEntity, MetadataField};
 
 use super::clickhouse::reframe;
 use super::dataset::{Dataset, Variant, at, on};

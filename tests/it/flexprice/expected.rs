@@ -84,7 +84,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::dataset::{Customer, Dataset, Map, MeterUsage, Variant, at};
+use super::dataset::{Customer, Dataset, LineItem, Map, MeterUsage, Variant, at};
 
 /// An export entity read from Flexprice's databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,18 +358,22 @@ pub(crate) fn csv(ds: &Dataset, export: &Export) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let header: Vec<&str> = export
+    w.write_record(header(export)).expect("write the header");
+    for row in rows(ds, export) {
+        w.write_record(&row).expect("write a row");
+    }
+    String::from_utf8(w.into_inner().expect("flush")).expect("UTF-8")
+}
+
+/// The header: the entity's columns, then the metadata columns.
+pub(crate) fn header(export: &Export) -> Vec<&str> {
+    export
         .entity
         .header()
         .iter()
         .copied()
         .chain(export.metadata.iter().map(|m| m.column_name.as_str()))
-        .collect();
-    w.write_record(&header).expect("write the header");
-    for row in rows(ds, export) {
-        w.write_record(&row).expect("write a row");
-    }
-    String::from_utf8(w.into_inner().expect("flush")).expect("UTF-8")
+        .collect()
 }
 
 /// The rows (cells) of the export, without the header: `rows(..).len()` is the run's
@@ -758,6 +762,34 @@ pub(crate) fn total_usage(aggregation: &str, rows: &[&MeterUsage]) -> Option<Dec
     })
 }
 
+/// The customer's published line item for the meter (first by id) on a published, active
+/// subscription of the scope (choice 7).
+pub(crate) fn line_item<'d>(
+    ds: &'d Dataset,
+    tenant: &str,
+    env: &str,
+    customer_id: &str,
+    meter_id: &str,
+) -> Option<&'d LineItem> {
+    let mut items: Vec<_> = ds
+        .line_items
+        .iter()
+        .filter(|l| {
+            l.base.in_scope(tenant, env)
+                && l.base.published()
+                && l.customer_id == customer_id
+                && l.meter_id.as_deref() == Some(meter_id)
+                && ds.subscriptions.iter().any(|s| {
+                    s.base.id == l.subscription_id
+                        && s.base.published()
+                        && s.subscription_status == "active"
+                })
+        })
+        .collect();
+    items.sort_by(|a, b| a.base.id.cmp(&b.base.id));
+    items.first().copied()
+}
+
 fn usage_analytics_rows(ds: &Dataset, e: &Export) -> Vec<Vec<String>> {
     let found = usage_in_window(ds, e);
     let mut groups: BTreeMap<(&str, &str, &str), Vec<&MeterUsage>> = BTreeMap::new();
@@ -784,25 +816,7 @@ fn usage_analytics_rows(ds: &Dataset, e: &Export) -> Vec<Vec<String>> {
                 .iter()
                 .find(|x| x.base.id == g && x.base.published())
         });
-        let line = customer.and_then(|c| {
-            let mut items: Vec<_> = ds
-                .line_items
-                .iter()
-                .filter(|l| {
-                    l.base.in_scope(&e.tenant, &e.env)
-                        && l.base.published()
-                        && l.customer_id == c.base.id
-                        && l.meter_id.as_deref() == Some(meter_id)
-                        && ds.subscriptions.iter().any(|s| {
-                            s.base.id == l.subscription_id
-                                && s.base.published()
-                                && s.subscription_status == "active"
-                        })
-                })
-                .collect();
-            items.sort_by(|a, b| a.base.id.cmp(&b.base.id));
-            items.first().copied()
-        });
+        let line = customer.and_then(|c| line_item(ds, &e.tenant, &e.env, &c.base.id, meter_id));
         let price = line.and_then(|l| ds.prices.iter().find(|p| p.base.id == l.price_id));
         let committed = line.is_some_and(|l| l.commitment_amount.is_some());
         let cost = match (usage, price) {

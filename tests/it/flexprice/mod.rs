@@ -38,6 +38,7 @@ pub(crate) mod dataset;
 pub(crate) mod expected;
 pub(crate) mod golden;
 pub(crate) mod postgres;
+mod source_pg;
 mod tests;
 
 use std::io::Write;

@@ -368,6 +368,37 @@ impl PgServer {
     pub(crate) fn readonly_password(&self) -> &str {
         &self.readonly_password
     }
+
+    /// Turns TLS on (PostgreSQL reloads its ssl settings without a restart) with this
+    /// certificate chain and key (PEM files), copied into the data directory as PostgreSQL
+    /// wants them (owned by its user, the key private). Connections may then use TLS;
+    /// pg_hba.conf still accepts both.
+    pub(crate) fn enable_tls(&self, cert: &Path, key: &Path) {
+        let data = self.dir.join("data");
+        for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = data.join(name);
+            std::fs::copy(from, &to).expect("copy the TLS files");
+            let ok = Command::new("chmod")
+                .arg("600")
+                .arg(&to)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chmod {}", to.display());
+            chown_to_postgres(&to);
+        }
+        self.execute("postgres", "ALTER SYSTEM SET ssl_cert_file = 'server.crt'");
+        self.execute("postgres", "ALTER SYSTEM SET ssl_key_file = 'server.key'");
+        self.execute("postgres", "ALTER SYSTEM SET ssl = on");
+        self.execute("postgres", "SELECT pg_reload_conf()");
+        // The reload is asynchronous: wait until the setting is in force.
+        for _ in 0..100 {
+            if self.query("postgres", "SHOW ssl") == [vec!["on".to_owned()]] {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("PostgreSQL did not turn TLS on; its log:\n{}", self.log());
+    }
 }
 
 impl Drop for PgServer {
