@@ -261,9 +261,10 @@ fn execute(command: Command) -> Result<i32, StartError> {
             }
             // Every rule serve applies before it starts, not only the file's own.
             crate::cli::serve::preflight(&loaded.config)?;
-            crate::sources::check_config(&loaded.config)
+            let source = crate::sources::check_config(&loaded.config)
                 .map_err(|e| StartError::Refused(format!("the source: {e}")))?;
             println!("config OK: {}", loaded.config);
+            println!("{}", source.trim_end());
             Ok(0)
         }
         Command::Export {

@@ -20,6 +20,7 @@ pub(crate) struct FileConfig {
     pub(crate) billing: BillingFile,
     pub(crate) webhooks: Vec<WebhookFile>,
     pub(crate) webhook_delivery: WebhookDeliveryFile,
+    pub(crate) source: crate::sources::SourceFile,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -102,6 +102,8 @@ pub(crate) struct Config {
     /// `[[webhooks]]`, in the order the config lists them.
     pub webhooks: Vec<Webhook>,
     pub webhook_delivery: DeliverySettings,
+    /// Where exports read billing data (`[source]`).
+    pub source: crate::sources::SourceSettings,
 }
 
 /// The operator's managed destination for `is_flexprice_managed` connections.
@@ -213,7 +215,7 @@ impl fmt::Display for Config {
         };
         write!(
             f,
-            "listen {}, {} threads, {} connections, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s)",
+            "listen {}, {} threads, {} connections, data dir {}, database {}, {} API key(s), {} allowed endpoint(s), managed destination: {}, {} webhook(s), source: {}",
             self.listen,
             self.threads,
             self.max_connections,
@@ -222,7 +224,8 @@ impl fmt::Display for Config {
             self.api_keys.len(),
             self.allowed_endpoints.0.len(),
             managed,
-            self.webhooks.len()
+            self.webhooks.len(),
+            self.source
         )
     }
 }

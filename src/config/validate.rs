@@ -174,6 +174,7 @@ pub(super) fn validate(
     let meters = crate::ledger::meters::from_config(&file.meters)?;
     let webhooks = crate::webhooks::from_config(&file.webhooks, &allowed_endpoints, env, warnings)?;
     let webhook_delivery = crate::webhooks::DeliverySettings::from_config(&file.webhook_delivery)?;
+    let source = crate::sources::SourceSettings::from_config(&file.source, env)?;
 
     let log_level = match file.log.level.trim().to_ascii_lowercase().as_str() {
         "off" => log::LevelFilter::Off,
@@ -226,6 +227,7 @@ pub(super) fn validate(
         finalization_delay,
         webhooks,
         webhook_delivery,
+        source,
     })
 }
 

@@ -353,7 +353,9 @@ fn parse_window_field(
             (&[IngestedAt, Timestamp], Some(IngestedAt))
         }
         EntityType::Invoice => (&[UpdatedAt, CreatedAt], Some(UpdatedAt)),
-        EntityType::CreditTopups => (&[CreatedAt], Some(CreatedAt)),
+        // updated_at: when Flexprice completed a transaction created pending (the embedded
+        // ledger's transactions are complete when written: the same as created_at there).
+        EntityType::CreditTopups => (&[CreatedAt, UpdatedAt], Some(CreatedAt)),
         EntityType::CreditUsage => (&[], None),
     };
     let Some(value) = value else {

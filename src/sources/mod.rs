@@ -7,6 +7,7 @@
 
 pub mod flexprice;
 pub(crate) mod ledger;
+pub(crate) mod settings;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -17,6 +18,7 @@ pub(crate) use crate::formats::RowSink;
 use crate::scheduled_tasks::EntityType;
 use crate::scheduled_tasks::job_config::{MetadataEntity, MetadataField, WindowField};
 use crate::store::{Scope, Store};
+pub(crate) use settings::{SourceFile, SourceSettings};
 
 /// What an export asks of its source.
 #[derive(Debug, Clone, Copy)]
@@ -69,17 +71,39 @@ pub(crate) struct Unavailable(pub String);
 pub(crate) enum SourceError {
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    /// The database cannot be read as it is configured: what to fix.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// The source the config names, reading through `store` when it is the embedded ledger.
 pub(crate) fn open(config: &Config, store: Arc<Store>) -> Box<dyn Source> {
-    Box::new(ledger::LedgerSource::new(store, config.meters.clone()))
+    match &config.source {
+        SourceSettings::Ledger => Box::new(ledger::LedgerSource::new(store, config.meters.clone())),
+        SourceSettings::Flexprice(settings) => {
+            Box::new(flexprice::source::FlexpriceSource::new(settings))
+        }
+    }
 }
 
-/// What `exportd check-config` checks of the source before anything is opened: the embedded
-/// ledger needs nothing (serve opens and checks it); a database source connects.
-pub(crate) fn check_config(_config: &Config) -> Result<&'static str, SourceError> {
-    Ok("the embedded ledger")
+/// What `exportd check-config` checks of the source before anything is opened, and reports:
+/// the embedded ledger needs nothing (serve opens and checks it); Flexprice's databases are
+/// connected to and read (tables, and rows for each configured key's tenant and environment),
+/// writing nothing.
+pub(crate) fn check_config(config: &Config) -> Result<String, SourceError> {
+    match &config.source {
+        SourceSettings::Ledger => Ok("source: the embedded ledger".to_owned()),
+        SourceSettings::Flexprice(settings) => {
+            let mut scopes: Vec<(String, String)> = config
+                .api_keys
+                .iter()
+                .map(|(_, p)| (p.tenant_id.clone(), p.environment_id.clone()))
+                .collect();
+            scopes.sort();
+            scopes.dedup();
+            flexprice::source::check_config(&settings.postgres, &scopes)
+        }
+    }
 }
 
 /// The values of the task's metadata columns for one row: each field's value in the

@@ -8,6 +8,7 @@
 //!   [`crate::formats::entities`].
 //! - [`catalog`]: lookups the ClickHouse entities need (customers by external id, meters,
 //!   features, groups, prices).
+//! - [`source`]: the [`crate::sources::Source`] itself, picked by `[source] kind = "flexprice"`.
 //! - [`check`]: what `check-config` reports about the database, writing nothing.
 //! - [`cells`]: PostgreSQL's binary timestamps and numerics, and jsonb with sorted keys.
 //! - [`clickhouse`]: its ClickHouse, read over HTTP (issue 16): `events` and
@@ -26,6 +27,7 @@ pub mod credit_usage;
 pub mod errors;
 pub mod invoices;
 pub mod postgres;
+pub(crate) mod source;
 
 use std::sync::atomic::AtomicBool;
 

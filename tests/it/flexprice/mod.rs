@@ -37,6 +37,7 @@ mod clickhouse_source;
 pub(crate) mod dataset;
 pub(crate) mod expected;
 pub(crate) mod golden;
+mod golden_pg;
 pub(crate) mod postgres;
 mod source_pg;
 mod tests;

@@ -1,0 +1,207 @@
+//! The `[source]` section: which billing data exports read, and how to reach it. Each key has
+//! its `EXPORTD_SOURCE_*` twin (`EXPORTD_SOURCE_KIND`, `EXPORTD_SOURCE_POSTGRES_URL`, ...).
+//!
+//! ```toml
+//! [source]
+//! kind = "flexprice"            # "ledger" (the default): the embedded ledger
+//! postgres_url = "postgres://exportd@db:5432/flexprice?sslmode=require"
+//! postgres_url_env = "FLEXPRICE_PG_URL"   # or: the URL, password included, from this variable
+//! statement_timeout = "5m"      # the longest one query (or one fetch of a stream) may run
+//! ```
+//!
+//! ClickHouse's keys (`clickhouse_url`, `clickhouse_database`, `clickhouse_user`,
+//! `clickhouse_password_env`) join them with issue 16.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::flexprice::postgres::{DEFAULT_STATEMENT_TIMEOUT, Postgres};
+use crate::config::validate::duration;
+use crate::config::{ConfigError, invalid};
+
+/// The section as the file (and the environment) give it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SourceFile {
+    pub(crate) kind: String,
+    pub(crate) postgres_url: String,
+    pub(crate) postgres_url_env: String,
+    pub(crate) statement_timeout: String,
+}
+
+impl Default for SourceFile {
+    fn default() -> Self {
+        SourceFile {
+            kind: "ledger".into(),
+            postgres_url: String::new(),
+            postgres_url_env: String::new(),
+            statement_timeout: format!("{}s", DEFAULT_STATEMENT_TIMEOUT.as_secs()),
+        }
+    }
+}
+
+/// The source, checked.
+#[derive(Debug, Clone)]
+pub(crate) enum SourceSettings {
+    /// The embedded ledger, filled through exportd's own API.
+    Ledger,
+    /// A self-hosted Flexprice's databases, read-only.
+    Flexprice(Box<FlexpriceSettings>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FlexpriceSettings {
+    /// The checked URL and session settings (its `Debug` shows no password).
+    pub postgres: Postgres,
+}
+
+impl std::fmt::Display for SourceSettings {
+    /// For the start-up log and `check-config` (the URL without its password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSettings::Ledger => f.write_str("the embedded ledger"),
+            SourceSettings::Flexprice(s) => write!(
+                f,
+                "flexprice (postgres {}, statement_timeout {}s)",
+                s.postgres.shown(),
+                s.postgres.statement_timeout().as_secs()
+            ),
+        }
+    }
+}
+
+impl SourceSettings {
+    /// Checks the section; `env` is where `postgres_url_env` is looked up.
+    pub(crate) fn from_config(
+        file: &SourceFile,
+        env: &BTreeMap<String, String>,
+    ) -> Result<SourceSettings, ConfigError> {
+        match file.kind.trim() {
+            "ledger" => Ok(SourceSettings::Ledger),
+            "flexprice" => {
+                let statement_timeout = duration(
+                    "source.statement_timeout",
+                    &file.statement_timeout,
+                    1,
+                    86_400,
+                )?;
+                let url = postgres_url(file, env)?;
+                let postgres = Postgres::new(&url, statement_timeout)
+                    .map_err(|why| invalid("source.postgres_url", why))?;
+                Ok(SourceSettings::Flexprice(Box::new(FlexpriceSettings {
+                    postgres,
+                })))
+            }
+            other => Err(invalid(
+                "source.kind",
+                format!("expected \"ledger\" or \"flexprice\", got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// The URL from `postgres_url` or from the variable `postgres_url_env` names (one of them).
+fn postgres_url(file: &SourceFile, env: &BTreeMap<String, String>) -> Result<String, ConfigError> {
+    let (url, var) = (file.postgres_url.trim(), file.postgres_url_env.trim());
+    match (url.is_empty(), var.is_empty()) {
+        (false, false) => Err(invalid(
+            "source.postgres_url_env",
+            "set postgres_url or postgres_url_env, not both",
+        )),
+        (true, true) => Err(invalid(
+            "source.postgres_url",
+            "kind = \"flexprice\" needs Flexprice's PostgreSQL: set postgres_url, or postgres_url_env to the name of a variable holding the URL with its password",
+        )),
+        (false, true) => Ok(url.to_owned()),
+        (true, false) => match env.get(var).map(|v| v.trim()) {
+            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            _ => Err(invalid(
+                "source.postgres_url_env",
+                format!(
+                    "the environment variable {var} is not set (it should hold Flexprice's PostgreSQL URL)"
+                ),
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(file: SourceFile, env: &[(&str, &str)]) -> Result<SourceSettings, String> {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SourceSettings::from_config(&file, &env).map_err(|e| e.to_string())
+    }
+
+    fn flexprice() -> SourceFile {
+        SourceFile {
+            kind: "flexprice".into(),
+            ..SourceFile::default()
+        }
+    }
+
+    #[test]
+    fn the_ledger_is_the_default_and_flexprice_needs_a_url() {
+        assert!(matches!(
+            settings(SourceFile::default(), &[]),
+            Ok(SourceSettings::Ledger)
+        ));
+        let e = settings(flexprice(), &[]).unwrap_err();
+        assert!(e.contains("source.postgres_url"), "{e}");
+        let e = settings(
+            SourceFile {
+                kind: "mysql".into(),
+                ..SourceFile::default()
+            },
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("source.kind") && e.contains("\"mysql\""), "{e}");
+    }
+
+    #[test]
+    fn the_url_may_come_from_the_environment_and_is_never_echoed() {
+        let file = SourceFile {
+            postgres_url_env: "PG_URL".into(),
+            statement_timeout: "30s".into(),
+            ..flexprice()
+        };
+        let Ok(SourceSettings::Flexprice(s)) = settings(
+            file.clone(),
+            &[("PG_URL", "postgres://u:hunter2@db:5432/f?sslmode=require")],
+        ) else {
+            panic!("a flexprice source")
+        };
+        assert_eq!(s.postgres.shown(), "postgres://u@db:5432/f?sslmode=require");
+        assert_eq!(s.postgres.statement_timeout().as_secs(), 30);
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let e = settings(file.clone(), &[]).unwrap_err();
+        assert!(e.contains("PG_URL is not set"), "{e}");
+        let e = settings(file, &[("PG_URL", "mysql://u:hunter2@db/f")]).unwrap_err();
+        assert!(
+            e.contains("source.postgres_url") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let both = SourceFile {
+            postgres_url: "postgres://db/f".into(),
+            postgres_url_env: "PG_URL".into(),
+            ..flexprice()
+        };
+        assert!(settings(both, &[]).unwrap_err().contains("not both"));
+        let slow = SourceFile {
+            postgres_url: "postgres://db/f".into(),
+            statement_timeout: "0s".into(),
+            ..flexprice()
+        };
+        assert!(
+            settings(slow, &[])
+                .unwrap_err()
+                .contains("source.statement_timeout")
+        );
+    }
+}
