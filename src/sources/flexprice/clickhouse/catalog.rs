@@ -1,13 +1,15 @@
 //! What the ClickHouse exports need from Flexprice's PostgreSQL: customers by external id
 //! (events' `customer_id`, usage_analytics' names and metadata), meters with their features
 //! and groups, and the price of each customer's usage. The PostgreSQL source implements these
-//! traits; the ClickHouse side only asks, in batches.
+//! traits ([`Postgres`]); the ClickHouse side only asks, in batches.
 
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
 use crate::failure::ExportError;
+use crate::sources::flexprice::catalog as pg;
+use crate::sources::flexprice::postgres::Snapshot;
 
 /// A published Flexprice customer of the export's scope.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,4 +72,84 @@ pub trait UsageCatalog: Customers {
         &mut self,
         customer_ids: &[&str],
     ) -> Result<HashMap<(String, String), UsagePrice>, ExportError>;
+}
+
+/// Flexprice's PostgreSQL as this catalog: the PostgreSQL side's lookups
+/// ([`crate::sources::flexprice::catalog`]) in the run's snapshot and the key's scope.
+pub(crate) struct Postgres<'s, 'c> {
+    pub snap: &'s mut Snapshot<'c>,
+    pub scope: pg::Scope<'s>,
+    /// The window's meters (asked first): the prices asked later are theirs.
+    meters: Vec<String>,
+}
+
+impl<'s, 'c> Postgres<'s, 'c> {
+    pub(crate) fn new(snap: &'s mut Snapshot<'c>, scope: pg::Scope<'s>) -> Postgres<'s, 'c> {
+        Postgres {
+            snap,
+            scope,
+            meters: Vec::new(),
+        }
+    }
+}
+
+impl Customers for Postgres<'_, '_> {
+    fn by_external_ids(&mut self, external_ids: &[&str]) -> Result<Vec<Customer>, ExportError> {
+        let found = pg::customers_by_external_id(self.snap, self.scope, external_ids)?;
+        Ok(found
+            .into_values()
+            .map(|c| Customer {
+                external_id: c.external_id,
+                id: c.id,
+                name: c.name,
+                metadata: c.metadata,
+            })
+            .collect())
+    }
+}
+
+impl UsageCatalog for Postgres<'_, '_> {
+    fn meters(&mut self, ids: &[&str]) -> Result<HashMap<String, Meter>, ExportError> {
+        let meters = pg::meters(self.snap, self.scope, ids)?;
+        let mut features = pg::features_by_meter(self.snap, self.scope, ids)?;
+        self.meters = meters.keys().cloned().collect();
+        Ok(meters
+            .into_values()
+            .map(|m| {
+                let feature = features.remove(&m.id).map(|f| Feature {
+                    id: f.id,
+                    name: f.name,
+                    group_name: f.group_name,
+                });
+                let meter = Meter {
+                    id: m.id.clone(),
+                    event_name: m.event_name,
+                    aggregation: m.aggregation_type,
+                    feature,
+                };
+                (m.id, meter)
+            })
+            .collect())
+    }
+
+    fn prices(
+        &mut self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<(String, String), UsagePrice>, ExportError> {
+        let meters: Vec<&str> = self.meters.iter().map(String::as_str).collect();
+        if meters.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let prices = pg::prices(self.snap, self.scope, customer_ids, &meters)?;
+        Ok(prices
+            .into_iter()
+            .map(|(key, p)| {
+                let price = UsagePrice {
+                    unit_amount: p.unit_price(),
+                    currency: p.currency,
+                };
+                (key, price)
+            })
+            .collect())
+    }
 }

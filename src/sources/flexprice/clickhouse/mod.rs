@@ -22,6 +22,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod schema;
+pub(crate) mod source;
 pub mod sql;
 pub mod tsv;
 pub mod usage_analytics;
@@ -46,6 +47,15 @@ pub enum Entity {
 }
 
 impl Entity {
+    /// The entity read from ClickHouse, if it is one.
+    pub(crate) fn of(entity: EntityType) -> Option<Entity> {
+        match entity {
+            EntityType::Events => Some(Entity::Events),
+            EntityType::UsageAnalytics => Some(Entity::UsageAnalytics),
+            _ => None,
+        }
+    }
+
     fn entity_type(self) -> EntityType {
         match self {
             Entity::Events => EntityType::Events,
