@@ -1059,13 +1059,10 @@ pub(crate) fn reframe(response: &[u8]) -> Vec<u8> {
         .trim_end()
         .split("\r\n")
         .filter(|l| {
-            let name = l
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            name != "transfer-encoding" && name != "content-length"
+            !matches!(
+                header_name(l).as_str(),
+                "transfer-encoding" | "content-length"
+            )
         })
         .collect();
     let mut out = (lines.join("\r\n") + "\r\n\r\n").into_bytes();
@@ -1196,15 +1193,7 @@ fn relay(state: &ProxyState, mut client: TcpStream) {
     let mut new_head: Vec<String> = head
         .trim_end()
         .split("\r\n")
-        .filter(|l| {
-            let name = l
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            name != "connection" && name != "keep-alive"
-        })
+        .filter(|l| !matches!(header_name(l).as_str(), "connection" | "keep-alive"))
         .map(str::to_owned)
         .collect();
     new_head.push("Connection: close".to_owned());
@@ -1241,4 +1230,13 @@ fn relay(state: &ProxyState, mut client: TcpStream) {
     }
     let _ = client.shutdown(Shutdown::Both);
     let _ = upstream.shutdown(Shutdown::Both);
+}
+
+/// The lower-case name of a response head's line (`Name: value`).
+fn header_name(line: &str) -> String {
+    line.split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }

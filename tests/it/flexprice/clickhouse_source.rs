@@ -12,7 +12,7 @@ use exportd::flexprice::clickhouse::{
     self as ch, Client, Customer, Customers, Feature, Meter, Request, Settings, TimeField,
     UsageCatalog, UsagePrice, events, sql,
 };
-use exportd::flexprice::{Cell, ExportError, Failure, MetadataEntity, MetadataField};
+use exportd::flexprice::{Cell, ExportError, Failure};
 
 use super::clickhouse::reframe;
 use super::dataset::{Dataset, Variant, at, on};
@@ -120,37 +120,26 @@ impl UsageCatalog for DatasetCatalog<'_> {
         customer_ids: &[&str],
     ) -> Result<HashMap<(String, String), UsagePrice>, ExportError> {
         let ds = self.ds;
-        let mut items: Vec<_> = ds
-            .line_items
-            .iter()
-            .filter(|l| {
-                l.base.in_scope(&self.tenant, &self.env)
-                    && l.base.published()
-                    && customer_ids.contains(&l.customer_id.as_str())
-                    && l.meter_id.is_some()
-                    && ds.subscriptions.iter().any(|s| {
-                        s.base.id == l.subscription_id
-                            && s.base.published()
-                            && s.subscription_status == "active"
-                    })
-            })
-            .collect();
-        items.sort_by(|a, b| a.base.id.cmp(&b.base.id));
         let mut out = HashMap::new();
-        for l in items {
-            let Some(p) = ds.prices.iter().find(|p| p.base.id == l.price_id) else {
-                continue;
-            };
-            let per_unit =
-                p.kind == "USAGE" && p.billing_model == "FLAT_FEE" && l.commitment_amount.is_none();
-            out.entry((
-                l.customer_id.clone(),
-                l.meter_id.clone().unwrap_or_default(),
-            ))
-            .or_insert(UsagePrice {
-                currency: p.currency.clone(),
-                unit_amount: per_unit.then_some(p.amount),
-            });
+        let meters = ds.meters.iter().filter(|m| m.base.tenant_id == self.tenant);
+        for meter in meters {
+            for customer in customer_ids {
+                let id = meter.base.id.as_str();
+                let Some(l) = expected::line_item(ds, &self.tenant, &self.env, customer, id) else {
+                    continue;
+                };
+                let Some(p) = ds.prices.iter().find(|p| p.base.id == l.price_id) else {
+                    continue;
+                };
+                let per_unit = p.kind == "USAGE"
+                    && p.billing_model == "FLAT_FEE"
+                    && l.commitment_amount.is_none();
+                let price = UsagePrice {
+                    currency: p.currency.clone(),
+                    unit_amount: per_unit.then_some(p.amount),
+                };
+                out.insert(((*customer).to_owned(), id.to_owned()), price);
+            }
         }
         Ok(out)
     }
@@ -168,27 +157,11 @@ fn request<'e>(export: &'e Export) -> Request<'e> {
     }
 }
 
-fn metadata_fields(export: &Export) -> Vec<MetadataField> {
-    export
-        .metadata
-        .iter()
-        .map(|m| MetadataField {
-            entity_type: if m.entity_type == "wallet" {
-                MetadataEntity::Wallet
-            } else {
-                MetadataEntity::Customer
-            },
-            field_key: m.field_key.clone(),
-            column_name: m.column_name.clone(),
-        })
-        .collect()
-}
-
 /// Exports `export` with exportd's ClickHouse code: the CSV file exportd writes, or the error.
 fn export_bytes(client: &Client, ds: &Dataset, export: &Export) -> Result<Vec<u8>, ExportError> {
     let req = request(export);
     let mut catalog = DatasetCatalog::new(ds, &export.tenant, &export.env);
-    let metadata = metadata_fields(export);
+    let metadata = super::source_pg::metadata(export);
     let cancel = AtomicBool::new(false);
     let entity = match export.entity {
         Entity::Events => ch::Entity::Events,
