@@ -8,6 +8,7 @@
 # and to target/bench/results.md.
 #
 #   scripts/bench.sh [--rows N] [--runs K] [--only export,ingest,api,idle,flexprice] [--idle-seconds S]
+#   scripts/bench.sh clickhouse [--rows N]    (the Flexprice ClickHouse source: bench-clickhouse.sh)
 #
 # It installs what it needs: sqlite3, pigz and zstd from Debian (apt-get) if missing, the
 # pinned test tools (SeaweedFS) into .ci/venv as scripts/test.sh does (or uses
@@ -47,6 +48,11 @@ venv_with "$bench_venv" .ci/bench-requirements.txt
 
 cargo build --release --locked -p exportd -p exportd-bench
 target=${CARGO_TARGET_DIR:-target}
+if [ "${1:-}" = clickhouse ]; then
+  shift
+  exec scripts/bench-clickhouse.sh --exportd "$target/release/exportd" \
+    --test-python "$test_venv/bin/python" --aws "$bench_venv/bin/aws" "$@"
+fi
 exec "$target/release/exportd-bench" \
   --exportd "$target/release/exportd" \
   --test-python "$test_venv/bin/python" \

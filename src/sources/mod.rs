@@ -101,7 +101,7 @@ pub(crate) fn check_config(config: &Config) -> Result<String, SourceError> {
                 .collect();
             scopes.sort();
             scopes.dedup();
-            flexprice::source::check_config(&settings.postgres, &scopes)
+            flexprice::source::check_config(settings, &scopes)
         }
     }
 }

@@ -7,15 +7,19 @@
 //! postgres_url = "postgres://exportd@db:5432/flexprice?sslmode=require"
 //! postgres_url_env = "FLEXPRICE_PG_URL"   # or: the URL, password included, from this variable
 //! statement_timeout = "5m"      # the longest one query (or one fetch of a stream) may run
+//! clickhouse_url = "http://clickhouse:8123"   # events and usage_analytics (none: refused)
+//! clickhouse_database = "flexprice"           # default "default"
+//! clickhouse_user = "exportd"                 # default "default"
+//! clickhouse_password_env = "EXPORTD_CLICKHOUSE_PASSWORD"
+//! clickhouse_max_execution_time = 600         # seconds, ClickHouse's setting (0: the profile's)
+//! clickhouse_max_memory_usage = 0             # bytes, ClickHouse's setting (0: the profile's)
 //! ```
-//!
-//! ClickHouse's keys (`clickhouse_url`, `clickhouse_database`, `clickhouse_user`,
-//! `clickhouse_password_env`) join them with issue 16.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::flexprice::clickhouse::source::{self as clickhouse, ClickHouse};
 use super::flexprice::postgres::{DEFAULT_STATEMENT_TIMEOUT, Postgres};
 use crate::config::validate::duration;
 use crate::config::{ConfigError, invalid};
@@ -28,6 +32,12 @@ pub(crate) struct SourceFile {
     pub(crate) postgres_url: String,
     pub(crate) postgres_url_env: String,
     pub(crate) statement_timeout: String,
+    pub(crate) clickhouse_url: String,
+    pub(crate) clickhouse_database: String,
+    pub(crate) clickhouse_user: String,
+    pub(crate) clickhouse_password_env: String,
+    pub(crate) clickhouse_max_execution_time: i64,
+    pub(crate) clickhouse_max_memory_usage: i64,
 }
 
 impl Default for SourceFile {
@@ -37,6 +47,12 @@ impl Default for SourceFile {
             postgres_url: String::new(),
             postgres_url_env: String::new(),
             statement_timeout: format!("{}s", DEFAULT_STATEMENT_TIMEOUT.as_secs()),
+            clickhouse_url: String::new(),
+            clickhouse_database: "default".into(),
+            clickhouse_user: "default".into(),
+            clickhouse_password_env: String::new(),
+            clickhouse_max_execution_time: 0,
+            clickhouse_max_memory_usage: 0,
         }
     }
 }
@@ -54,6 +70,8 @@ pub(crate) enum SourceSettings {
 pub(crate) struct FlexpriceSettings {
     /// The checked URL and session settings (its `Debug` shows no password).
     pub postgres: Postgres,
+    /// Flexprice's ClickHouse, when `clickhouse_url` is set (its `Debug` shows no password).
+    pub clickhouse: Option<ClickHouse>,
 }
 
 impl std::fmt::Display for SourceSettings {
@@ -61,12 +79,18 @@ impl std::fmt::Display for SourceSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SourceSettings::Ledger => f.write_str("the embedded ledger"),
-            SourceSettings::Flexprice(s) => write!(
-                f,
-                "flexprice (postgres {}, statement_timeout {}s)",
-                s.postgres.shown(),
-                s.postgres.statement_timeout().as_secs()
-            ),
+            SourceSettings::Flexprice(s) => {
+                write!(
+                    f,
+                    "flexprice (postgres {}, statement_timeout {}s",
+                    s.postgres.shown(),
+                    s.postgres.statement_timeout().as_secs()
+                )?;
+                match &s.clickhouse {
+                    Some(ch) => write!(f, "; {ch})"),
+                    None => f.write_str(")"),
+                }
+            }
         }
     }
 }
@@ -89,8 +113,19 @@ impl SourceSettings {
                 let url = postgres_url(file, env)?;
                 let postgres = Postgres::new(&url, statement_timeout)
                     .map_err(|why| invalid("source.postgres_url", why))?;
+                let keys = clickhouse::Keys {
+                    url: &file.clickhouse_url,
+                    database: &file.clickhouse_database,
+                    user: &file.clickhouse_user,
+                    password_env: &file.clickhouse_password_env,
+                    max_execution_time: file.clickhouse_max_execution_time,
+                    max_memory_usage: file.clickhouse_max_memory_usage,
+                };
+                let clickhouse = clickhouse::settings(&keys, |name| env.get(name).cloned())
+                    .map_err(|(key, why)| invalid(key, why))?;
                 Ok(SourceSettings::Flexprice(Box::new(FlexpriceSettings {
                     postgres,
+                    clickhouse,
                 })))
             }
             other => Err(invalid(

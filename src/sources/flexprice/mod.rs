@@ -11,6 +11,8 @@
 //! - [`source`]: the [`crate::sources::Source`] itself, picked by `[source] kind = "flexprice"`.
 //! - [`check`]: what `check-config` reports about the database, writing nothing.
 //! - [`cells`]: PostgreSQL's binary timestamps and numerics, and jsonb with sorted keys.
+//! - [`clickhouse`]: its ClickHouse, read over HTTP (issue 16): `events` and
+//!   `usage_analytics` from `meter_usage`, with customers, meters and prices from [`catalog`].
 //!
 //! Every query filters on the key's `tenant_id` and `environment_id` (a NULL environment never
 //! matches) and on `status = 'published'`, orders text `COLLATE "C"` (byte order, whatever
@@ -19,6 +21,7 @@
 pub mod catalog;
 pub mod cells;
 pub mod check;
+pub mod clickhouse;
 pub mod credit_topups;
 pub mod credit_usage;
 pub mod errors;

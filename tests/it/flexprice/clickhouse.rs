@@ -79,6 +79,8 @@ pub(crate) struct ChServer {
     pub tcp_port: u16,
     pub interserver_port: u16,
     readonly_password: String,
+    /// The limited user's `max_result_rows` ([`ChServer::LIMITED_ROWS`] until changed).
+    limited_rows: std::sync::atomic::AtomicU64,
     child: Mutex<Option<Child>>,
     reaper: Reaper,
 }
@@ -116,6 +118,7 @@ impl ChServer {
             tcp_port: free_port(),
             interserver_port: free_port(),
             readonly_password: password,
+            limited_rows: std::sync::atomic::AtomicU64::new(Self::LIMITED_ROWS),
             child: Mutex::new(None),
             reaper,
         };
@@ -219,10 +222,46 @@ impl ChServer {
             self.readonly_password,
             user = Self::READONLY_USER,
             limited = Self::LIMITED_USER,
-            limit = Self::LIMITED_ROWS,
+            limit = self.limited_rows.load(Ordering::SeqCst),
         );
-        std::fs::write(self.dir.join("config.xml"), config).expect("write config.xml");
-        std::fs::write(self.dir.join("users.xml"), users).expect("write users.xml");
+        // Whole files at once (write, then rename): the server reloads users.xml by itself
+        // when it changes, and must never read it half written.
+        for (name, text) in [("config.xml", config), ("users.xml", users)] {
+            let (tmp, path) = (self.dir.join(format!("{name}.tmp")), self.dir.join(name));
+            std::fs::write(&tmp, text).expect("write the ClickHouse config");
+            std::fs::rename(&tmp, &path).expect("move the ClickHouse config in place");
+        }
+    }
+
+    /// Sets the limited user's `max_result_rows` (as an operator raising a limit would, in
+    /// users.xml, which the server reloads by itself); returns once queries see it.
+    pub(crate) fn set_limited_rows(&self, rows: u64) {
+        self.limited_rows.store(rows, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut written = 0;
+        loop {
+            // Written again every two seconds while not in force: 18.16 misses a change now
+            // and then (about one time in two here, cause unknown); a new write is seen.
+            if written % 20 == 0 {
+                self.write_config();
+            }
+            written += 1;
+            let ok = self
+                .query_as(
+                    Some((Self::LIMITED_USER, &self.readonly_password)),
+                    None,
+                    &format!("SELECT number FROM numbers({rows}) FORMAT Null"),
+                )
+                .is_ok();
+            if ok {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ClickHouse did not take the new users.xml within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Starts the (stopped) server on its ports with its data; waits until it answers.
@@ -815,6 +854,17 @@ struct ChdbRun {
     results: Vec<Result<String, String>>,
 }
 
+/// Runs `queries` on chdb-core alone, without a database (for SQL that only a modern engine
+/// knows): each one's TabSeparated output or error. `None` (reported; a failure under
+/// `CI=true`) when chdb-core is not installed.
+pub(crate) fn on_chdb_only(test: &str, queries: &[&str]) -> Option<Vec<Result<String, String>>> {
+    let queries: Vec<(String, String)> = queries
+        .iter()
+        .map(|q| (String::new(), (*q).to_owned()))
+        .collect();
+    run_chdb(test, &[], &queries).map(|run| run.results)
+}
+
 /// Runs tests/flexprice/chdb_check.py once: creates the databases, runs their statements,
 /// then each query; `None` (reported) when chdb-core is not installed.
 fn run_chdb(
@@ -908,6 +958,9 @@ struct ProxyState {
     queries: Mutex<Vec<CapturedQuery>>,
     /// Fault: responses are cut after this many bytes (head included).
     cut_after: Mutex<Option<usize>>,
+    /// Fault: responses are re-framed to end with the connection (no chunked encoding), as
+    /// a buffering proxy may send them: then a cut looks like a complete response.
+    close_delimited: AtomicBool,
     stopped: AtomicBool,
 }
 
@@ -928,6 +981,7 @@ impl ChProxy {
             backend,
             queries: Mutex::new(Vec::new()),
             cut_after: Mutex::new(None),
+            close_delimited: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
         });
         let shared = state.clone();
@@ -971,6 +1025,49 @@ impl ChProxy {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = bytes;
     }
+}
+
+impl ChProxy {
+    /// From now on, send each response without chunked encoding, its body ending where the
+    /// connection ends (so that [`ChProxy::cut_responses_after`] cuts a body that looks
+    /// complete to HTTP). Responses are then read whole before they are relayed.
+    pub(crate) fn close_delimited(&self, on: bool) {
+        self.state.close_delimited.store(on, Ordering::SeqCst);
+    }
+}
+
+/// A whole response (`Connection: close`) re-framed to end with the connection: the chunked
+/// body decoded, `Transfer-Encoding` and `Content-Length` dropped.
+pub(crate) fn reframe(response: &[u8]) -> Vec<u8> {
+    let Some(head_end) = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+    else {
+        return response.to_vec();
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        chunked_end(&response[head_end..]).map_or_else(Vec::new, |(_, body)| body)
+    } else {
+        response[head_end..].to_vec()
+    };
+    let lines: Vec<&str> = head
+        .trim_end()
+        .split("\r\n")
+        .filter(|l| {
+            !matches!(
+                header_name(l).as_str(),
+                "transfer-encoding" | "content-length"
+            )
+        })
+        .collect();
+    let mut out = (lines.join("\r\n") + "\r\n\r\n").into_bytes();
+    out.extend_from_slice(&body);
+    out
 }
 
 impl Drop for ChProxy {
@@ -1096,15 +1193,7 @@ fn relay(state: &ProxyState, mut client: TcpStream) {
     let mut new_head: Vec<String> = head
         .trim_end()
         .split("\r\n")
-        .filter(|l| {
-            let name = l
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            name != "connection" && name != "keep-alive"
-        })
+        .filter(|l| !matches!(header_name(l).as_str(), "connection" | "keep-alive"))
         .map(str::to_owned)
         .collect();
     new_head.push("Connection: close".to_owned());
@@ -1115,6 +1204,15 @@ fn relay(state: &ProxyState, mut client: TcpStream) {
         return;
     }
     let limit = *state.cut_after.lock().unwrap_or_else(|e| e.into_inner());
+    if state.close_delimited.load(Ordering::SeqCst) {
+        let mut response = Vec::new();
+        let _ = upstream.read_to_end(&mut response);
+        let response = reframe(&response);
+        let n = limit.map_or(response.len(), |l| l.min(response.len()));
+        let _ = client.write_all(&response[..n]);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let mut sent = 0usize;
     loop {
         let n = match upstream.read(&mut buf) {
@@ -1132,4 +1230,13 @@ fn relay(state: &ProxyState, mut client: TcpStream) {
     }
     let _ = client.shutdown(Shutdown::Both);
     let _ = upstream.shutdown(Shutdown::Both);
+}
+
+/// The lower-case name of a response head's line (`Name: value`).
+fn header_name(line: &str) -> String {
+    line.split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }

@@ -33,6 +33,8 @@
 //! holds.
 
 pub(crate) mod clickhouse;
+mod clickhouse_daemon;
+mod clickhouse_source;
 pub(crate) mod dataset;
 pub(crate) mod expected;
 pub(crate) mod golden;

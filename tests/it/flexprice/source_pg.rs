@@ -33,7 +33,7 @@ fn field(f: WindowField) -> job_config::WindowField {
     }
 }
 
-fn metadata(export: &Export) -> Vec<MetadataField> {
+pub(super) fn metadata(export: &Export) -> Vec<MetadataField> {
     export
         .metadata
         .iter()
