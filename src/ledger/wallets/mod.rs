@@ -244,11 +244,8 @@ pub(crate) fn position_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::money::dec;
     use serde_json::json;
-
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str_exact(s).unwrap()
-    }
 
     #[test]
     fn parses_wallets() {
@@ -330,34 +327,15 @@ mod tests {
 
     #[test]
     fn new_transactions_sort_after_the_last_one() {
-        let prev = "wtx_01JZ0000000000000000000005";
+        let id = |n: u8| format!("wtx_01JZ000000000000000000000{n}");
+        let prev = id(5);
+        let after = |now, fresh: String| position_after(Some((10, &prev)), now, fresh);
         // A later millisecond: the clock decides.
-        assert_eq!(
-            position_after(
-                Some((10, prev)),
-                11,
-                "wtx_01JZ0000000000000000000001".into()
-            ),
-            (11, "wtx_01JZ0000000000000000000001".into())
-        );
+        assert_eq!(after(11, id(1)), (11, id(1)));
         // The same millisecond, or a clock that went back: after the previous id.
         for now in [10, 9] {
-            assert_eq!(
-                position_after(
-                    Some((10, prev)),
-                    now,
-                    "wtx_01JZ0000000000000000000001".into()
-                ),
-                (10, "wtx_01JZ0000000000000000000006".into())
-            );
-            assert_eq!(
-                position_after(
-                    Some((10, prev)),
-                    now,
-                    "wtx_01JZ0000000000000000000009".into()
-                ),
-                (10, "wtx_01JZ0000000000000000000009".into())
-            );
+            assert_eq!(after(now, id(1)), (10, id(6)));
+            assert_eq!(after(now, id(9)), (10, id(9)));
         }
         assert_eq!(position_after(None, 5, "wtx_x".into()), (5, "wtx_x".into()));
     }

@@ -286,49 +286,35 @@ fn metadata_fields_follow_the_entity_rules() {
         .collect();
     assert_eq!(cols, ["Account", "tier"]);
 
-    let err = parse_for(
-        json!({"export_metadata_fields": fields}),
-        EntityType::UsageAnalytics,
-    )
-    .unwrap_err();
+    let refused = |fields: &Value, entity| {
+        parse_for(json!({"export_metadata_fields": fields}), entity).unwrap_err()
+    };
+    let err = refused(&fields, EntityType::UsageAnalytics);
     assert_eq!(
         err.field,
         "job_config.export_metadata_fields[1].entity_type"
     );
-    let err = parse_for(
-        json!({"export_metadata_fields": fields}),
-        EntityType::Invoice,
-    )
-    .unwrap_err();
+    let err = refused(&fields, EntityType::Invoice);
     assert!(
         err.message.contains("not supported for invoice"),
         "{}",
         err.message
     );
-    let err = parse_for(
-        json!({"export_metadata_fields":[{"entity_type":"customer"}]}),
+    let err = refused(
+        &json!([{"entity_type":"customer"}]),
         EntityType::CreditUsage,
-    )
-    .unwrap_err();
+    );
     assert_eq!(
         err.message,
         "export_metadata_fields[0] is missing field_key"
     );
-    let err = parse_for(
-        json!({"export_metadata_fields":[{"field_key":"a"}]}),
-        EntityType::CreditUsage,
-    )
-    .unwrap_err();
+    let err = refused(&json!([{"field_key":"a"}]), EntityType::CreditUsage);
     assert_eq!(
         err.message,
         "export_metadata_fields[0] is missing entity_type"
     );
     let dup = json!([{"entity_type":"customer","field_key":"a"},{"entity_type":"wallet","field_key":"a"}]);
-    let err = parse_for(
-        json!({"export_metadata_fields": dup}),
-        EntityType::CreditUsage,
-    )
-    .unwrap_err();
+    let err = refused(&dup, EntityType::CreditUsage);
     assert!(err.message.contains("already used"), "{}", err.message);
     // An empty list is fine for every entity (Flexprice's 2026-05-14 regression).
     assert!(parse_for(json!({"export_metadata_fields": []}), EntityType::Events).is_ok());
