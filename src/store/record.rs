@@ -24,7 +24,15 @@ pub(crate) trait Stored: Sized {
 
     /// The record of the scope with this id, if any.
     fn by_id(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Self>> {
-        by_id(tx, scope, id)
+        Self::by(tx, scope, "id", id)
+    }
+
+    /// The record of the scope whose `column` (a unique key, a literal of this crate) holds
+    /// `value`, if any.
+    fn by(tx: &Transaction<'_>, scope: &Scope, column: &str, value: &str) -> Result<Option<Self>> {
+        let mut f = Filter::scoped(scope);
+        f.eq(column, value.to_owned());
+        one(tx, &f)
     }
 
     /// Writes every column of the record back to its row (the record was read, and changed,
@@ -155,13 +163,6 @@ pub(crate) fn insert<T: Stored>(tx: &Transaction<'_>, record: &T) -> Result<()> 
     ))?
     .execute(rusqlite::params_from_iter(values))?;
     Ok(())
-}
-
-/// The record of the scope with this id, if any.
-pub(crate) fn by_id<T: Stored>(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<T>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    one(tx, &f)
 }
 
 /// The record that matches `filter`, if any.

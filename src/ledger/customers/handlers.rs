@@ -84,7 +84,7 @@ fn check_external_id_free(
     external_id: &str,
     except: Option<&str>,
 ) -> Result<(), ApiError> {
-    match storage::get_by_external_id(tx, &ctx.scope, external_id)? {
+    match Customer::by(tx, &ctx.scope, "external_id", external_id)? {
         Some(other) if Some(other.id.as_str()) != except => Err(ApiError::already_exists(format!(
             "A customer with external_id {external_id:?} already exists"
         ))

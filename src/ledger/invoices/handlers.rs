@@ -147,7 +147,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let by = &ctx.principal.key_name;
     let (status, invoice, lines) = ctx.app.store.write(|tx| {
         if let Some(key) = &input.idempotency_key
-            && let Some(existing) = storage::get_by_idempotency_key(tx, &ctx.scope, key)?
+            && let Some(existing) = Invoice::by(tx, &ctx.scope, "idempotency_key", key)?
         {
             if !invoices::same_request(&existing, &input) {
                 return Err(ApiError::already_exists(format!(

@@ -78,16 +78,6 @@ pub(crate) fn update_status(tx: &Transaction<'_>, i: &Invoice) -> Result<bool> {
     Ok(changed == 1)
 }
 
-pub(crate) fn get_by_idempotency_key(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    key: &str,
-) -> Result<Option<Invoice>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("idempotency_key", key.to_owned());
-    record::one(tx, &f)
-}
-
 /// An invoice's line items, in the order they were given.
 pub(crate) fn line_items(
     tx: &Transaction<'_>,
