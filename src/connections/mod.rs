@@ -16,6 +16,7 @@ use crate::scheduled_tasks::job_config::{
 };
 use crate::secrets::{SecretBox, SecretError};
 use crate::sinks::s3::check_bucket_name;
+use crate::store::Audit;
 
 /// Flexprice's only export provider, and exportd's only one.
 pub(crate) const PROVIDER_S3: &str = "s3";
@@ -61,10 +62,7 @@ pub(crate) struct Connection {
     pub metadata: Option<BTreeMap<String, String>>,
     pub sealed_secrets: Option<String>,
     pub status: ConnectionStatus,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
 }
 
 impl Connection {

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::query::Query;
 pub(super) use crate::app::App;
 use crate::auth::Principal;
-use crate::store::{self, Page, Scope};
+use crate::store::{self, Audit, Page, Scope};
 use rusqlite::Transaction;
 
 /// One authenticated request as a handler sees it.
@@ -110,10 +110,8 @@ pub(crate) struct BaseView<'a> {
     pub tenant_id: &'a str,
     pub environment_id: &'a str,
     pub status: &'a str,
-    pub created_at: String,
-    pub updated_at: String,
-    pub created_by: &'a str,
-    pub updated_by: &'a str,
+    #[serde(flatten)]
+    pub audit: AuditView<'a>,
 }
 
 /// The [`BaseView`] of a record that has the BaseModel's fields.
@@ -123,14 +121,32 @@ macro_rules! base_view {
             tenant_id: &$r.tenant_id,
             environment_id: &$r.environment_id,
             status: &$r.status,
-            created_at: $crate::clock::rfc3339_ms($r.created_at),
-            updated_at: $crate::clock::rfc3339_ms($r.updated_at),
-            created_by: &$r.created_by,
-            updated_by: &$r.updated_by,
+            audit: $crate::http::AuditView::of(&$r.audit),
         }
     };
 }
 pub(crate) use base_view;
+
+/// A record's [`Audit`] as the API shows it (times in RFC 3339), held as
+/// `#[serde(flatten)] audit: AuditView<'a>`.
+#[derive(Serialize)]
+pub(crate) struct AuditView<'a> {
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: &'a str,
+    pub updated_by: &'a str,
+}
+
+impl AuditView<'_> {
+    pub(crate) fn of(audit: &Audit) -> AuditView<'_> {
+        AuditView {
+            created_at: crate::clock::rfc3339_ms(audit.created_at),
+            updated_at: crate::clock::rfc3339_ms(audit.updated_at),
+            created_by: &audit.created_by,
+            updated_by: &audit.updated_by,
+        }
+    }
+}
 
 /// A 404 for an id of some kind. Ids that do not look like ours are not echoed back, so a
 /// hostile path cannot make the answer (or the log) long.

@@ -7,6 +7,7 @@ use super::storage::{self, TaskFilter};
 use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, schedule, window};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
+use crate::http::AuditView;
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, check_endpoint, not_found};
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{Run, Trigger, manual_run};
@@ -24,10 +25,8 @@ pub(crate) struct TaskView<'a> {
     enabled: bool,
     job_config: &'a JobConfig,
     status: &'static str,
-    created_at: String,
-    updated_at: String,
-    created_by: &'a str,
-    updated_by: &'a str,
+    #[serde(flatten)]
+    audit: AuditView<'a>,
     next_run_at: Option<String>,
     last_run_at: Option<String>,
     last_run_status: Option<&'a str>,
@@ -47,10 +46,7 @@ pub(crate) fn view(t: &ScheduledTask) -> TaskView<'_> {
         enabled: t.enabled,
         job_config: &t.job_config,
         status: t.status.as_str(),
-        created_at: rfc3339_ms(t.created_at),
-        updated_at: rfc3339_ms(t.updated_at),
-        created_by: &t.created_by,
-        updated_by: &t.updated_by,
+        audit: AuditView::of(&t.audit),
         next_run_at: t.next_run_at.map(rfc3339_ms),
         last_run_at: t.last_run_at.map(rfc3339_ms),
         last_run_status: t.last_run_status.as_deref(),

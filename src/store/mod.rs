@@ -2,8 +2,10 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
+pub(crate) mod audit;
 pub(crate) mod record;
 
+pub(crate) use audit::Audit;
 pub(crate) use record::{Filter, Page};
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use super::storage::{self, CustomerFilter};
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{CUSTOMER, new_id};
 use crate::ledger::customers::{self, Customer, MAX_TEXT};
+use crate::store::Audit;
 use crate::store::record::Stored;
 
 #[derive(Serialize)]
@@ -107,10 +108,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         email: input.email,
         metadata: input.metadata,
         status: "published".to_owned(),
-        created_at: now,
-        updated_at: now,
-        created_by: by.clone(),
-        updated_by: by.clone(),
+        audit: Audit::new(by, now),
     };
     ctx.app.store.write(|tx| {
         check_external_id_free(tx, ctx, &customer.external_id, None)?;
@@ -142,8 +140,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
             check_external_id_free(tx, ctx, external_id, Some(id))?;
         }
         if c.apply(change) {
-            c.updated_at = now;
-            c.updated_by = ctx.principal.key_name.clone();
+            c.audit.touch(&ctx.principal.key_name, now);
             c.update(tx)?;
         }
         Ok::<_, ApiError>(c)

@@ -3,6 +3,7 @@
 use rusqlite::Transaction;
 
 use crate::ledger::customers::Customer;
+use crate::store::Audit;
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Filter, Page, Result, Scope};
@@ -15,7 +16,7 @@ pub(crate) struct CustomerFilter {
 
 crate::store::record::stored!(Customer in "customers" {
     id, tenant_id, environment_id, external_id, name, email, metadata: Json, status,
-    created_at, updated_at, created_by, updated_by,
+    ..audit: Audit,
 });
 
 /// The scope's records of one kind that belong to a customer (to any, when `customer_id` is

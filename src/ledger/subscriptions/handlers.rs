@@ -11,6 +11,7 @@ use crate::ids::{SUBSCRIPTION, new_id};
 use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::subscriptions::{self, STATUS_ACTIVE, Subscription};
+use crate::store::Audit;
 use crate::store::record::Stored;
 
 #[derive(Serialize)]
@@ -80,10 +81,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         subscription_status: STATUS_ACTIVE.to_owned(),
         metadata: input.metadata,
         status: "published".to_owned(),
-        created_at: now,
-        updated_at: now,
-        created_by: by.clone(),
-        updated_by: by.clone(),
+        audit: Audit::new(by, now),
     };
     customers::handlers::insert_of_customer(ctx, &subscription.customer_id, &subscription)?;
     Reply::json(201, view(&subscription))

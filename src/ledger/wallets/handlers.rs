@@ -14,6 +14,7 @@ use crate::ledger::money;
 use crate::ledger::wallets::{
     self, TRANSACTION_COMPLETED, TxType, WALLET_ACTIVE, Wallet, WalletTransaction,
 };
+use crate::store::Audit;
 use crate::store::record::Stored;
 
 #[derive(Serialize)]
@@ -109,10 +110,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         balance: rust_decimal::Decimal::ZERO,
         wallet_status: WALLET_ACTIVE.to_owned(),
         status: "published".to_owned(),
-        created_at: now,
-        updated_at: now,
-        created_by: by.clone(),
-        updated_by: by.clone(),
+        audit: Audit::new(by, now),
     };
     customers::handlers::insert_of_customer(ctx, &wallet.customer_id, &wallet)?;
     Reply::json(201, view(&wallet))
@@ -157,8 +155,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
             }
             // The wallet as that transaction left it: the same answer as the first time.
             wallet.balance = first.balance_after;
-            wallet.updated_at = first.created_at;
-            wallet.updated_by = first.created_by.clone();
+            wallet.audit.touch(&first.created_by, first.created_at);
             return Ok((wallet, first));
         }
         if wallet.wallet_status != WALLET_ACTIVE {
@@ -194,8 +191,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
         transaction.insert(tx)?;
         storage::set_balance(tx, &ctx.scope, id, after, created_at, by)?;
         wallet.balance = after;
-        wallet.updated_at = created_at;
-        wallet.updated_by = by.clone();
+        wallet.audit.touch(by, created_at);
         Ok::<_, ApiError>((wallet, transaction))
     })?;
     Reply::json(

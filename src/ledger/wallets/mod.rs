@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::money::{self, Bound};
 use crate::input::{InputError, Obj};
+use crate::store::Audit;
 
 const MAX_TEXT: usize = 255;
 
@@ -32,10 +33,7 @@ pub(crate) struct Wallet {
     pub balance: Decimal,
     pub wallet_status: String,
     pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
 }
 
 crate::names::named! {
