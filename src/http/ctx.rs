@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::query::Query;
 pub(super) use crate::app::App;
 use crate::auth::Principal;
+use crate::store::record::Stored;
 use crate::store::{self, Audit, Page, Scope};
 use rusqlite::Transaction;
 
@@ -44,20 +45,13 @@ impl Ctx<'_> {
             })
     }
 
-    /// Answers a `GET` of one record: `get` reads it by id in the request's scope, `kind`
-    /// names it in the 404 when there is none.
-    pub(crate) fn show<T: View>(
+    /// The record of the request's scope with this id, or the 404 that names its kind.
+    pub(crate) fn find<T: Stored + View>(
         &self,
-        kind: &str,
+        tx: &Transaction<'_>,
         id: &str,
-        get: impl FnOnce(&Transaction<'_>, &Scope, &str) -> store::Result<Option<T>>,
-    ) -> Outcome {
-        let record = self
-            .app
-            .store
-            .read(|tx| get(tx, &self.scope, id))?
-            .ok_or_else(|| not_found(kind, id))?;
-        Reply::json(200, record.view())
+    ) -> Result<T, ApiError> {
+        T::by_id(tx, &self.scope, id)?.ok_or_else(|| not_found(T::KIND, id))
     }
 
     /// Answers a list route: the page (of the query's `limit` and `offset`) `read` finds in
@@ -97,10 +91,15 @@ impl Ctx<'_> {
 
 /// How a record shows in answers (its fields as the API names and formats them).
 pub(crate) trait View {
-    type Shown<'a>: Serialize
-    where
-        Self: 'a;
-    fn view(&self) -> Self::Shown<'_>;
+    /// What the API calls the record, in a 404's message ("Wallet wallet_1 not found").
+    const KIND: &'static str;
+    fn view(&self) -> impl Serialize;
+}
+
+/// `GET /v1/<records>/{id}` of any record that shows as it is stored.
+pub(crate) fn get<T: Stored + View>(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let record: T = ctx.app.store.read(|tx| ctx.find(tx, id))?;
+    Reply::json(200, record.view())
 }
 
 /// The fields of Flexprice's BaseModel that a ledger record shows: whose it is and its life.

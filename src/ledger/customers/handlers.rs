@@ -35,8 +35,8 @@ fn view(c: &Customer) -> CustomerView<'_> {
 }
 
 impl View for Customer {
-    type Shown<'a> = CustomerView<'a>;
-    fn view(&self) -> CustomerView<'_> {
+    const KIND: &'static str = "Customer";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -126,16 +126,12 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     ctx.list(|tx, s, page| crate::store::record::list(tx, s, &filter, page))
 }
 
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Customer", id, Customer::by_id)
-}
-
 /// Changes name, email, metadata and external_id (still unique in the environment).
 pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let change = customers::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let customer = ctx.app.store.write(|tx| {
-        let mut c = Customer::by_id(tx, &ctx.scope, id)?.ok_or_else(|| customer_not_found(id))?;
+        let mut c = ctx.find::<Customer>(tx, id)?;
         if let Some(external_id) = &change.external_id {
             check_external_id_free(tx, ctx, external_id, Some(id))?;
         }

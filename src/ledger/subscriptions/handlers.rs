@@ -12,7 +12,6 @@ use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::subscriptions::{self, STATUS_ACTIVE, Subscription};
 use crate::store::Audit;
-use crate::store::record::Stored;
 
 #[derive(Serialize)]
 pub(crate) struct SubscriptionView<'a> {
@@ -54,8 +53,8 @@ fn view(s: &Subscription) -> SubscriptionView<'_> {
 }
 
 impl View for Subscription {
-    type Shown<'a> = SubscriptionView<'a>;
-    fn view(&self) -> SubscriptionView<'_> {
+    const KIND: &'static str = "Subscription";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -85,12 +84,4 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     };
     customers::handlers::insert_of_customer(ctx, &subscription.customer_id, &subscription)?;
     Reply::json(201, view(&subscription))
-}
-
-pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
-    customers::handlers::list_of_customer::<Subscription>(ctx)
-}
-
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Subscription", id, Subscription::by_id)
 }

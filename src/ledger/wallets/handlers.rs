@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::storage;
 use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View};
 use crate::ids::{WALLET, WALLET_TRANSACTION, new_id};
 use crate::ledger::customers;
 use crate::ledger::money;
@@ -45,8 +45,8 @@ fn view(w: &Wallet) -> WalletView<'_> {
 }
 
 impl View for Wallet {
-    type Shown<'a> = WalletView<'a>;
-    fn view(&self) -> WalletView<'_> {
+    const KIND: &'static str = "Wallet";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -91,10 +91,6 @@ fn transaction_view(t: &WalletTransaction) -> TransactionView<'_> {
     }
 }
 
-fn wallet_not_found(id: &str) -> ApiError {
-    not_found("Wallet", id)
-}
-
 pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = wallets::parse_create(&ctx.json()?)?;
     let now = ctx.now();
@@ -116,14 +112,6 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     Reply::json(201, view(&wallet))
 }
 
-pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
-    customers::handlers::list_of_customer::<Wallet>(ctx)
-}
-
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Wallet", id, Wallet::by_id)
-}
-
 pub(crate) fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {
     movement(ctx, id, TxType::Credit)
 }
@@ -140,7 +128,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
     let by = &ctx.principal.key_name;
     let (wallet, transaction) = ctx.app.store.write(|tx| {
         let mut wallet =
-            Wallet::by_id(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+            ctx.find::<Wallet>(tx, id)?;
         if let Some(key) = &m.idempotency_key
             && let Some(first) = storage::transaction_by_key(tx, &ctx.scope, id, key)?
         {
@@ -204,7 +192,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
 pub(crate) fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let page_args = ctx.query.page()?;
     let page = ctx.app.store.read(|tx| {
-        Wallet::by_id(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+        ctx.find::<Wallet>(tx, id)?;
         Ok::<_, ApiError>(storage::transactions(tx, &ctx.scope, id, page_args)?)
     })?;
     crate::http::list_reply(
