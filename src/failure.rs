@@ -27,6 +27,14 @@ pub struct ExportError {
 }
 
 impl ExportError {
+    /// Checks (in a test) that this is a failure of `kind` whose summary says `words`.
+    #[cfg(test)]
+    #[track_caller]
+    pub(crate) fn assert_says(&self, kind: Failure, words: &str) {
+        assert_eq!(self.kind, kind, "{self:?}");
+        assert!(self.summary.contains(words), "{}", self.summary);
+    }
+
     pub(crate) fn retryable(summary: impl Into<String>, detail: impl Into<String>) -> ExportError {
         ExportError {
             kind: Failure::Retryable,

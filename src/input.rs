@@ -162,6 +162,17 @@ impl<'de> DeserializeSeed<'de> for StrictSeed {
     }
 }
 
+/// Refuses a list or map of `field` with more than `max` `things` (entries, keys).
+fn at_most(field: &str, len: usize, max: usize, things: &str) -> Result<(), InputError> {
+    if len > max {
+        return Err(InputError::new(
+            field,
+            format!("{field} must have at most {max} {things}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The JSON type name used in messages ("must be a string, got a number").
 fn kind(v: &Value) -> &'static str {
     match v {
@@ -345,12 +356,7 @@ impl<'a> Obj<'a> {
             Some(other) => return Err(self.type_error(key, "an array", other)),
         };
         let field = self.field(key);
-        if items.len() > max_len {
-            return Err(InputError::new(
-                &field,
-                format!("{field} must have at most {max_len} entries"),
-            ));
-        }
+        at_most(&field, items.len(), max_len, "entries")?;
         items
             .iter()
             .enumerate()
@@ -379,12 +385,7 @@ impl<'a> Obj<'a> {
             Some(other) => return Err(self.type_error(key, "an object of strings", other)),
         };
         let field = self.field(key);
-        if map.len() > METADATA_MAX_KEYS {
-            return Err(InputError::new(
-                &field,
-                format!("{field} must have at most {METADATA_MAX_KEYS} keys"),
-            ));
-        }
+        at_most(&field, map.len(), METADATA_MAX_KEYS, "keys")?;
         let mut out = BTreeMap::new();
         for (k, v) in map {
             let entry = format!("{field}.{k}");

@@ -234,27 +234,19 @@ impl Metrics {
                 );
             }
         }
-        help(
+        single(
             &mut out,
             "exportd_events_received_total",
             "counter",
             "Usage events accepted by /v1/events and /v1/events/bulk (202).",
+            self.events_received.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "exportd_events_received_total {}",
-            self.events_received.load(Ordering::Relaxed)
-        );
-        help(
+        single(
             &mut out,
             "exportd_events_stored_total",
             "counter",
             "Accepted events that were new (a repeated event_id is accepted but stored once).",
-        );
-        let _ = writeln!(
-            out,
-            "exportd_events_stored_total {}",
-            self.events_stored.load(Ordering::Relaxed)
+            self.events_stored.load(Ordering::Relaxed),
         );
         {
             let http = lock(&self.http);
@@ -286,16 +278,12 @@ impl Metrics {
                 );
             }
         }
-        help(
+        single(
             &mut out,
             "exportd_scheduler_lag_seconds",
             "gauge",
             "Now minus the due time of the oldest due scheduled window (0 when none is due).",
-        );
-        let _ = writeln!(
-            out,
-            "exportd_scheduler_lag_seconds {}",
-            gauges.scheduler_lag_seconds
+            gauges.scheduler_lag_seconds,
         );
         help(
             &mut out,
@@ -324,26 +312,28 @@ impl Metrics {
                 label(entity)
             );
         }
-        help(
+        single(
             &mut out,
             "exportd_runs_in_flight",
             "gauge",
             "Export runs pending or running.",
+            gauges.runs_in_flight,
         );
-        let _ = writeln!(out, "exportd_runs_in_flight {}", gauges.runs_in_flight);
-        help(
+        single(
             &mut out,
             "exportd_scheduler_passes_total",
             "counter",
             "Passes of the scheduler loop (each looks for due windows, jobs and retries).",
-        );
-        let _ = writeln!(
-            out,
-            "exportd_scheduler_passes_total {}",
-            gauges.scheduler_passes
+            gauges.scheduler_passes,
         );
         out
     }
+}
+
+/// A metric of one value and no labels.
+fn single(out: &mut String, name: &str, kind: &str, text: &str, value: impl std::fmt::Display) {
+    help(out, name, kind, text);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 fn help(out: &mut String, name: &str, kind: &str, text: &str) {

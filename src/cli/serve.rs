@@ -2,6 +2,7 @@
 //! then stop listening, finish in-flight requests and close the database.
 
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -12,9 +13,12 @@ use crate::clock::Clock;
 use crate::config::{Config, Loaded};
 use crate::failure::{ExportError, Failure};
 use crate::http::Server;
+use crate::ledger::billing::runner;
 use crate::runs::workers::Workers;
+use crate::scheduled_tasks::scheduler;
 use crate::secrets::{KeySource, SecretBox};
 use crate::store::{Store, StoreError};
+use crate::webhooks::outbox;
 
 pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     let config = loaded.config;
@@ -46,27 +50,9 @@ pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     recover_runs(&app)?;
     let workers = Workers::start(app.clone(), workers)
         .map_err(|e| StartError::io("cannot start export workers", e))?;
-    let scheduler = {
-        let app = app.clone();
-        std::thread::Builder::new()
-            .name("scheduler".into())
-            .spawn(move || crate::scheduled_tasks::scheduler::run(&app))
-            .map_err(|e| StartError::io("cannot start the scheduler", e))?
-    };
-    let billing = {
-        let app = app.clone();
-        std::thread::Builder::new()
-            .name("billing".into())
-            .spawn(move || crate::ledger::billing::runner::run(&app))
-            .map_err(|e| StartError::io("cannot start the billing thread", e))?
-    };
-    let webhooks = {
-        let app = app.clone();
-        std::thread::Builder::new()
-            .name("webhooks".into())
-            .spawn(move || crate::webhooks::outbox::run(&app))
-            .map_err(|e| StartError::io("cannot start the webhook thread", e))?
-    };
+    let scheduler = spawn(&app, ("scheduler", "the scheduler"), scheduler::run)?;
+    let billing = spawn(&app, ("billing", "the billing thread"), runner::run)?;
+    let webhooks = spawn(&app, ("webhooks", "the webhook thread"), outbox::run)?;
     let server = Server::start(app.clone(), listen, threads)
         .map_err(|e| StartError::io(format!("cannot listen on {listen}"), e))?;
     log::info!("listening on http://{}", server.addr());
@@ -83,13 +69,9 @@ pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     crate::systemd::notify("STOPPING=1");
     server.shutdown();
     app.scheduler.stop();
-    if scheduler.join().is_err() {
-        log::error!("the scheduler thread panicked");
-    }
+    join(scheduler, "scheduler");
     app.billing.stop();
-    if billing.join().is_err() {
-        log::error!("the billing thread panicked");
-    }
+    join(billing, "billing");
     // What these write is found and done again at the next start if they cannot write now (a
     // full disk): not a reason to exit with an error.
     if let Err(e) = release_jobs(&app, "interrupted by shutdown") {
@@ -101,9 +83,7 @@ pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     }
     // Stopped last: events of the runs that just ended are in the outbox for the next start.
     app.webhooks.stop();
-    if webhooks.join().is_err() {
-        log::error!("the webhook thread panicked");
-    }
+    join(webhooks, "webhook");
     match Arc::try_unwrap(app) {
         // Everything is committed; a checkpoint that fails (a full disk) leaves the WAL for the
         // next start to replay, which loses nothing: not a reason to exit with an error.
@@ -189,6 +169,26 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// What a previous process left: its runs still PROCESSING end as interrupted (their windows
 /// run again, their multipart uploads are aborted in the background), temporary files of the
 /// directory destination are removed, and PENDING runs are queued again.
+/// Starts one of the daemon's loops on its own named thread.
+fn spawn(
+    app: &Arc<App>,
+    (name, what): (&str, &str),
+    run: fn(&App),
+) -> Result<JoinHandle<()>, StartError> {
+    let app = app.clone();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || run(&app))
+        .map_err(|e| StartError::io(format!("cannot start {what}"), e))
+}
+
+/// Waits for a loop's thread to end (its loop was told to stop); a panic there is logged.
+fn join(handle: JoinHandle<()>, name: &str) {
+    if handle.join().is_err() {
+        log::error!("the {name} thread panicked");
+    }
+}
+
 fn recover_runs(app: &Arc<App>) -> Result<(), StartError> {
     let interrupted = end_interrupted(app, "interrupted: exportd stopped during this export")?;
     if !interrupted.is_empty() {

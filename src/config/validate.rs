@@ -11,9 +11,9 @@ use super::file::{FileConfig, KeyFile, ManagedFile};
 use super::{Config, ConfigError, Managed, invalid};
 use crate::auth::Principal;
 use crate::connections::S3Credentials;
-use crate::scheduled_tasks::job_config::check_bucket_name;
 use crate::secrets::{KeySource, parse_hex32};
 use crate::sinks::endpoint::{Allowlist, Origin};
+use crate::sinks::s3::check_bucket_name;
 
 pub(super) fn validate(
     file: FileConfig,

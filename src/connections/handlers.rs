@@ -5,9 +5,10 @@ use serde_json::{Value, json};
 
 use super::storage::ConnectionFilter;
 use super::{Connection, ConnectionStatus, PROVIDER_S3, SyncS3};
-use crate::clock::rfc3339_ms;
+use crate::http::AuditView;
 use crate::http::{ApiError, Ctx, Outcome, Reply, check_endpoint, not_found};
 use crate::ids::{CONNECTION, new_id};
+use crate::store::Audit;
 use crate::store::record::Stored;
 
 #[derive(Serialize)]
@@ -20,10 +21,8 @@ struct ConnectionView<'a> {
     status: &'static str,
     metadata: Option<&'a std::collections::BTreeMap<String, String>>,
     sync_config: Value,
-    created_at: String,
-    updated_at: String,
-    created_by: &'a str,
-    updated_by: &'a str,
+    #[serde(flatten)]
+    audit: AuditView<'a>,
 }
 
 fn view(c: &Connection) -> ConnectionView<'_> {
@@ -39,10 +38,7 @@ fn view(c: &Connection) -> ConnectionView<'_> {
             Some(s3) => json!({ "s3": s3 }),
             None => json!({}),
         },
-        created_at: rfc3339_ms(c.created_at),
-        updated_at: rfc3339_ms(c.updated_at),
-        created_by: &c.created_by,
-        updated_by: &c.updated_by,
+        audit: AuditView::of(&c.audit),
     }
 }
 
@@ -89,10 +85,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         sync_s3: input.sync_s3,
         metadata: input.metadata,
         status: ConnectionStatus::Published,
-        created_at: now,
-        updated_at: now,
-        created_by: ctx.principal.key_name.clone(),
-        updated_by: ctx.principal.key_name.clone(),
+        audit: Audit::new(&ctx.principal.key_name, now),
     };
     ctx.app.store.write(|tx| connection.insert(tx))?;
     Reply::json(201, view(&connection))
@@ -161,8 +154,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
         if let Some(credentials) = &change.credentials {
             c.sealed_secrets = Some(credentials.seal(&ctx.app.secrets, &c.id));
         }
-        c.updated_at = now;
-        c.updated_by = ctx.principal.key_name.clone();
+        c.audit.touch(&ctx.principal.key_name, now);
         c.update(tx)?;
         Ok::<_, ApiError>(c)
     })?;
@@ -181,8 +173,7 @@ pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
                 tx, &ctx.scope, id, now, &by,
             )?;
             c.status = ConnectionStatus::Archived;
-            c.updated_at = now;
-            c.updated_by = by;
+            c.audit.touch(&by, now);
             c.update(tx)?;
             log::info!("connection {id} deleted with {tasks} scheduled task(s)");
         }

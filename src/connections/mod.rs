@@ -12,10 +12,11 @@ use serde_json::Value;
 
 use crate::input::{InputError, Obj};
 use crate::scheduled_tasks::job_config::{
-    Compression, Encryption, check_bucket_name, empty_as_null, normalize_prefix, null_as_empty,
-    parse_compression, parse_encryption,
+    Compression, Encryption, empty_is_null, normalize_prefix, parse_compression, parse_encryption,
 };
 use crate::secrets::{SecretBox, SecretError};
+use crate::sinks::s3::check_bucket_name;
+use crate::store::Audit;
 
 /// Flexprice's only export provider, and exportd's only one.
 pub(crate) const PROVIDER_S3: &str = "s3";
@@ -32,23 +33,11 @@ crate::names::named! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SyncS3 {
     // Unset fields are shown as null, like a job_config's (see JobConfig).
-    #[serde(
-        default,
-        serialize_with = "empty_as_null",
-        deserialize_with = "null_as_empty"
-    )]
+    #[serde(default, with = "empty_is_null")]
     pub bucket: String,
-    #[serde(
-        default,
-        serialize_with = "empty_as_null",
-        deserialize_with = "null_as_empty"
-    )]
+    #[serde(default, with = "empty_is_null")]
     pub region: String,
-    #[serde(
-        default,
-        serialize_with = "empty_as_null",
-        deserialize_with = "null_as_empty"
-    )]
+    #[serde(default, with = "empty_is_null")]
     pub key_prefix: String,
     pub compression: Compression,
     pub encryption: Encryption,
@@ -73,10 +62,7 @@ pub(crate) struct Connection {
     pub metadata: Option<BTreeMap<String, String>>,
     pub sealed_secrets: Option<String>,
     pub status: ConnectionStatus,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
 }
 
 impl Connection {

@@ -1,6 +1,7 @@
 //! The `connections` table.
 
 use crate::connections::{Connection, ConnectionStatus};
+use crate::store::Audit;
 use crate::store::Filter;
 use crate::store::record;
 use crate::store::record::Json;
@@ -14,7 +15,7 @@ pub(crate) struct ConnectionFilter {
 
 crate::store::record::stored!(Connection in "connections" {
     id, tenant_id, environment_id, name, provider_type, sync_s3: Json, metadata: Json,
-    sealed_secrets, status, created_at, updated_at, created_by, updated_by,
+    sealed_secrets, status, ..audit: Audit,
 });
 
 impl record::ListQuery for ConnectionFilter {

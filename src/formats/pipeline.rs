@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender};
 
 use sha2::{Digest, Sha256};
 
@@ -26,6 +26,7 @@ use super::compress::{Codec, Compressor};
 use crate::failure::ExportError;
 use crate::secrets::to_hex;
 use crate::sinks::Upload;
+use chunks::{ChunkSender, chunk_channel, drain};
 
 /// What the pipeline shares between its layers: the first failure, once there is one.
 #[derive(Default)]
@@ -215,107 +216,6 @@ const COMPRESSED_CHUNK: usize = 256 * 1024;
 /// ...with up to this many queued: 4 MiB, a few times what compression makes while a part
 /// uploads, so that the compressor rarely waits for the upload.
 const COMPRESSED_QUEUED: usize = 16;
-
-/// Sends what is written to another thread in chunks of at least `min` bytes (each write on
-/// its own with `min` 1) and at most `max` (a longer write is cut), through a bounded channel.
-/// Emptied buffers come back to be filled again, so buffers are allocated only until the
-/// pipeline runs full, and what is queued stays within the channel's length times `max`.
-pub(crate) struct ChunkSender {
-    chunk: Vec<u8>,
-    min: usize,
-    max: usize,
-    full: SyncSender<Vec<u8>>,
-    empty: Receiver<Vec<u8>>,
-    /// Set when the data will not be used: writes are then dropped.
-    stopped: bool,
-}
-
-impl ChunkSender {
-    fn new(
-        min: usize,
-        capacity: usize,
-        full: SyncSender<Vec<u8>>,
-        empty: Receiver<Vec<u8>>,
-    ) -> Self {
-        ChunkSender {
-            chunk: Vec::with_capacity(capacity),
-            min,
-            max: capacity.max(min),
-            full,
-            empty,
-            stopped: false,
-        }
-    }
-
-    /// Sends what is buffered.
-    fn send(&mut self) -> io::Result<()> {
-        if self.chunk.is_empty() || self.stopped {
-            return Ok(());
-        }
-        let capacity = self.chunk.capacity();
-        let next = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(capacity));
-        let full = std::mem::replace(&mut self.chunk, next);
-        self.full
-            .send(full)
-            .map_err(|_| io::Error::other("the export pipeline stopped taking data"))
-    }
-}
-
-impl Write for ChunkSender {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.stopped {
-            return Ok(data.len());
-        }
-        // Never empty: a chunk of `min` bytes or more has been sent.
-        let room = self.max - self.chunk.len();
-        let take = room.min(data.len());
-        self.chunk.extend_from_slice(&data[..take]);
-        if self.chunk.len() >= self.min {
-            self.send()?;
-        }
-        Ok(take)
-    }
-
-    /// Chunks go when they are big enough, and the last one when the sender is done.
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A channel of chunks and the way back for their emptied buffers.
-fn chunk_channel(
-    queued: usize,
-    min: usize,
-    capacity: usize,
-) -> (ChunkSender, Receiver<Vec<u8>>, Sender<Vec<u8>>) {
-    let (full_tx, full_rx) = sync_channel(queued);
-    let (empty_tx, empty_rx) = channel();
-    (
-        ChunkSender::new(min, capacity, full_tx, empty_rx),
-        full_rx,
-        empty_tx,
-    )
-}
-
-/// Writes every chunk that arrives to `out` (until the sender is done, or a write fails) and
-/// sends the emptied buffers back.
-fn drain(
-    chunks: Receiver<Vec<u8>>,
-    back: &Sender<Vec<u8>>,
-    mut out: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
-    for mut chunk in chunks.iter() {
-        out(&chunk)?;
-        chunk.clear();
-        // The sender may be gone already; then the buffer is simply dropped.
-        let _ = back.send(chunk);
-    }
-    Ok(())
-    // Dropping `chunks` here makes a sender still sending fail, so it stops.
-}
 
 /// Totals of a finished object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -599,7 +499,7 @@ fn compress(
     let fed = drain(csv, back, |chunk| chain.write_all(chunk));
     if fed.is_err() || !complete.load(Ordering::SeqCst) {
         // Not even what the encoder writes as it is dropped goes out.
-        chain.inner.get_mut().stopped = true;
+        chain.inner.get_mut().stop();
         return Err(ExportError::retryable(
             "compressing failed",
             "the export pipeline stopped",
@@ -628,5 +528,6 @@ fn panicked(what: &str) -> ExportError {
     )
 }
 
+mod chunks;
 #[cfg(test)]
 mod tests;

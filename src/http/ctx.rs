@@ -8,7 +8,8 @@ use super::error::ApiError;
 use super::query::Query;
 pub(super) use crate::app::App;
 use crate::auth::Principal;
-use crate::store::{self, Page, Scope};
+use crate::store::record::Stored;
+use crate::store::{self, Audit, Page, Scope};
 use rusqlite::Transaction;
 
 /// One authenticated request as a handler sees it.
@@ -44,20 +45,13 @@ impl Ctx<'_> {
             })
     }
 
-    /// Answers a `GET` of one record: `get` reads it by id in the request's scope, `kind`
-    /// names it in the 404 when there is none.
-    pub(crate) fn show<T: View>(
+    /// The record of the request's scope with this id, or the 404 that names its kind.
+    pub(crate) fn find<T: Stored + View>(
         &self,
-        kind: &str,
+        tx: &Transaction<'_>,
         id: &str,
-        get: impl FnOnce(&Transaction<'_>, &Scope, &str) -> store::Result<Option<T>>,
-    ) -> Outcome {
-        let record = self
-            .app
-            .store
-            .read(|tx| get(tx, &self.scope, id))?
-            .ok_or_else(|| not_found(kind, id))?;
-        Reply::json(200, record.view())
+    ) -> Result<T, ApiError> {
+        T::by_id(tx, &self.scope, id)?.ok_or_else(|| not_found(T::KIND, id))
     }
 
     /// Answers a list route: the page (of the query's `limit` and `offset`) `read` finds in
@@ -97,10 +91,15 @@ impl Ctx<'_> {
 
 /// How a record shows in answers (its fields as the API names and formats them).
 pub(crate) trait View {
-    type Shown<'a>: Serialize
-    where
-        Self: 'a;
-    fn view(&self) -> Self::Shown<'_>;
+    /// What the API calls the record, in a 404's message ("Wallet wallet_1 not found").
+    const KIND: &'static str;
+    fn view(&self) -> impl Serialize;
+}
+
+/// `GET /v1/<records>/{id}` of any record that shows as it is stored.
+pub(crate) fn get<T: Stored + View>(ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let record: T = ctx.app.store.read(|tx| ctx.find(tx, id))?;
+    Reply::json(200, record.view())
 }
 
 /// The fields of Flexprice's BaseModel that a ledger record shows: whose it is and its life.
@@ -110,10 +109,8 @@ pub(crate) struct BaseView<'a> {
     pub tenant_id: &'a str,
     pub environment_id: &'a str,
     pub status: &'a str,
-    pub created_at: String,
-    pub updated_at: String,
-    pub created_by: &'a str,
-    pub updated_by: &'a str,
+    #[serde(flatten)]
+    pub audit: AuditView<'a>,
 }
 
 /// The [`BaseView`] of a record that has the BaseModel's fields.
@@ -123,14 +120,32 @@ macro_rules! base_view {
             tenant_id: &$r.tenant_id,
             environment_id: &$r.environment_id,
             status: &$r.status,
-            created_at: $crate::clock::rfc3339_ms($r.created_at),
-            updated_at: $crate::clock::rfc3339_ms($r.updated_at),
-            created_by: &$r.created_by,
-            updated_by: &$r.updated_by,
+            audit: $crate::http::AuditView::of(&$r.audit),
         }
     };
 }
 pub(crate) use base_view;
+
+/// A record's [`Audit`] as the API shows it (times in RFC 3339), held as
+/// `#[serde(flatten)] audit: AuditView<'a>`.
+#[derive(Serialize)]
+pub(crate) struct AuditView<'a> {
+    pub created_at: String,
+    pub updated_at: String,
+    pub created_by: &'a str,
+    pub updated_by: &'a str,
+}
+
+impl AuditView<'_> {
+    pub(crate) fn of(audit: &Audit) -> AuditView<'_> {
+        AuditView {
+            created_at: crate::clock::rfc3339_ms(audit.created_at),
+            updated_at: crate::clock::rfc3339_ms(audit.updated_at),
+            created_by: &audit.created_by,
+            updated_by: &audit.updated_by,
+        }
+    }
+}
 
 /// A 404 for an id of some kind. Ids that do not look like ours are not echoed back, so a
 /// hostile path cannot make the answer (or the log) long.

@@ -48,35 +48,6 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(404, "not_found", message)
-    }
-
-    pub(crate) fn invalid_operation(message: impl Into<String>) -> ApiError {
-        ApiError::new(400, "invalid_operation", message)
-    }
-
-    /// Another object already holds what the request asks for (an external id, an
-    /// idempotency key used with other content, a task's output place).
-    pub(crate) fn already_exists(message: impl Into<String>) -> ApiError {
-        ApiError::new(409, "already_exists", message)
-    }
-
-    /// The object changed while the request ran.
-    pub(crate) fn version_conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(409, "version_conflict", message)
-    }
-
-    /// A credential that is not (or no longer) valid, such as a download link's signature.
-    pub(crate) fn permission_denied(message: impl Into<String>) -> ApiError {
-        ApiError::new(403, "permission_denied", message)
-    }
-
-    /// The object of a run was replaced by another run's.
-    pub(crate) fn superseded(message: impl Into<String>) -> ApiError {
-        ApiError::new(404, "superseded", message)
-    }
-
     /// A request the HTTP front refused before any handler saw it.
     pub(crate) fn refused(refusal: &crate::http::front::Refusal) -> ApiError {
         use crate::http::front::Refusal;
@@ -86,10 +57,6 @@ impl ApiError {
             Refusal::Panicked => ApiError::internal("the request handler panicked"),
             other => ApiError::new(other.status(), other.code(), other.message()),
         }
-    }
-
-    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(401, "unauthorized", message)
     }
 
     pub(crate) fn route_not_found() -> ApiError {
@@ -106,11 +73,6 @@ impl ApiError {
         e
     }
 
-    /// A route of Flexprice's SDKs that exportd does not serve.
-    pub(crate) fn not_supported(message: impl Into<String>) -> ApiError {
-        ApiError::new(400, "not_supported", message)
-    }
-
     pub(crate) fn payload_too_large(limit: u64) -> ApiError {
         ApiError::new(
             413,
@@ -118,10 +80,6 @@ impl ApiError {
             format!("Request body is larger than the limit of {limit} bytes"),
         )
         .with_detail("max_body_bytes", limit)
-    }
-
-    pub(crate) fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(503, "service_unavailable", message)
     }
 
     /// A failure that is ours, not the client's: a generic message out, the detail to the log.
@@ -154,6 +112,38 @@ impl ApiError {
         }
         v
     }
+}
+
+/// The errors that are only a kind and a message: each kind's status and code, once.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $name:ident => $status:literal $code:literal;)+) => {
+        impl ApiError {
+            $(
+                $(#[$doc])*
+                pub(crate) fn $name(message: impl Into<String>) -> ApiError {
+                    ApiError::new($status, $code, message)
+                }
+            )+
+        }
+    };
+}
+
+kinds! {
+    not_found => 404 "not_found";
+    invalid_operation => 400 "invalid_operation";
+    /// Another object already holds what the request asks for (an external id, an
+    /// idempotency key used with other content, a task's output place).
+    already_exists => 409 "already_exists";
+    /// The object changed while the request ran.
+    version_conflict => 409 "version_conflict";
+    /// A credential that is not (or no longer) valid, such as a download link's signature.
+    permission_denied => 403 "permission_denied";
+    /// The object of a run was replaced by another run's.
+    superseded => 404 "superseded";
+    unauthorized => 401 "unauthorized";
+    /// A route of Flexprice's SDKs that exportd does not serve.
+    not_supported => 400 "not_supported";
+    unavailable => 503 "service_unavailable";
 }
 
 impl From<InputError> for ApiError {

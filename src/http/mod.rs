@@ -13,7 +13,7 @@ pub(crate) mod routes;
 
 pub(crate) use api::Server;
 pub(crate) use ctx::{
-    BaseView, Body, Ctx, Outcome, Public, Reply, View, base_view, check_endpoint, list_reply,
-    not_found,
+    AuditView, BaseView, Body, Ctx, Outcome, Public, Reply, View, base_view, check_endpoint,
+    list_reply, not_found,
 };
 pub(crate) use error::ApiError;

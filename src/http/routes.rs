@@ -4,16 +4,22 @@
 //! here is in all of them.
 
 use super::ApiError;
+use super::ctx::get;
 use super::ctx::{Ctx, Outcome, Public};
 use super::probes;
 use crate::connections::handlers as connections;
 use crate::ledger::billing::handlers as billing;
+use crate::ledger::customers::Customer;
 use crate::ledger::customers::handlers as customers;
 use crate::ledger::events::handlers as events;
 use crate::ledger::invoices::handlers as invoices;
+use crate::ledger::subscriptions::Subscription;
 use crate::ledger::subscriptions::handlers as subscriptions;
+use crate::ledger::wallets::Wallet;
 use crate::ledger::wallets::handlers as wallets;
+use crate::runs::Run;
 use crate::runs::{downloads, handlers as runs};
+use crate::scheduled_tasks::ScheduledTask;
 use crate::scheduled_tasks::handlers as tasks;
 use Handler::{Keyed, KeyedId, NotSupported, Public as Open};
 
@@ -34,7 +40,7 @@ static ROUTES: &[Route] = &[
     // Scheduled tasks.
     Route::new(GET, "/v1/tasks/scheduled", Keyed(tasks::list)),
     Route::new(POST, "/v1/tasks/scheduled", Keyed(tasks::create)).body(),
-    Route::new(GET, "/v1/tasks/scheduled/{id}", KeyedId(tasks::get)),
+    Route::new(GET, "/v1/tasks/scheduled/{id}", KeyedId(get::<ScheduledTask>)),
     Route::new(PUT, "/v1/tasks/scheduled/{id}", KeyedId(tasks::update)).body(),
     Route::new(DELETE, "/v1/tasks/scheduled/{id}", KeyedId(tasks::delete)),
     Route::new(POST, "/v1/tasks/scheduled/{id}/run", KeyedId(tasks::force_run)).body(),
@@ -49,7 +55,7 @@ static ROUTES: &[Route] = &[
     Route::new(GET, "/v1/tasks", Keyed(runs::list)),
     Route::new(POST, "/v1/tasks", NotSupported(CREATE_TASK)),
     Route::new(GET, "/v1/tasks/result", NotSupported(TASK_RESULT)),
-    Route::new(GET, "/v1/tasks/{id}", KeyedId(runs::get)),
+    Route::new(GET, "/v1/tasks/{id}", KeyedId(get::<Run>)),
     Route::new(GET, "/v1/tasks/{id}/download", KeyedId(downloads::link)),
     Route::new(PUT, "/v1/tasks/{id}/status", NotSupported(UPDATE_TASK_STATUS)),
     // Events.
@@ -72,11 +78,11 @@ static ROUTES: &[Route] = &[
     // The ledger.
     Route::new(GET, "/v1/customers", Keyed(customers::list)),
     Route::new(POST, "/v1/customers", Keyed(customers::create)).body().ledger(),
-    Route::new(GET, "/v1/customers/{id}", KeyedId(customers::get)),
+    Route::new(GET, "/v1/customers/{id}", KeyedId(get::<Customer>)),
     Route::new(PUT, "/v1/customers/{id}", KeyedId(customers::update)).body().ledger(),
-    Route::new(GET, "/v1/wallets", Keyed(wallets::list)),
+    Route::new(GET, "/v1/wallets", Keyed(customers::list_of_customer::<Wallet>)),
     Route::new(POST, "/v1/wallets", Keyed(wallets::create)).body().ledger(),
-    Route::new(GET, "/v1/wallets/{id}", KeyedId(wallets::get)),
+    Route::new(GET, "/v1/wallets/{id}", KeyedId(get::<Wallet>)),
     Route::new(POST, "/v1/wallets/{id}/top-up", KeyedId(wallets::top_up)).body().ledger(),
     Route::new(POST, "/v1/wallets/{id}/debit", KeyedId(wallets::debit)).body().ledger(),
     Route::new(GET, "/v1/wallets/{id}/transactions", KeyedId(wallets::transactions)),
@@ -86,9 +92,9 @@ static ROUTES: &[Route] = &[
     Route::new(POST, "/v1/invoices/{id}/finalize", KeyedId(invoices::finalize)).ledger(),
     Route::new(POST, "/v1/invoices/{id}/void", KeyedId(invoices::void)).ledger(),
     Route::new(POST, "/v1/invoices/{id}/payment", KeyedId(invoices::payment)).body().ledger(),
-    Route::new(GET, "/v1/subscriptions", Keyed(subscriptions::list)),
+    Route::new(GET, "/v1/subscriptions", Keyed(customers::list_of_customer::<Subscription>)),
     Route::new(POST, "/v1/subscriptions", Keyed(subscriptions::create)).body().ledger(),
-    Route::new(GET, "/v1/subscriptions/{id}", KeyedId(subscriptions::get)),
+    Route::new(GET, "/v1/subscriptions/{id}", KeyedId(get::<Subscription>)),
 ];
 
 // Why exportd does not serve some routes of Flexprice's SDKs, and what to use instead. Each

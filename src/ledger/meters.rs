@@ -257,6 +257,7 @@ pub(crate) fn from_config(meters: &[MeterFile]) -> Result<Vec<Meter>, ConfigErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::money::dec as d;
     use serde_json::json;
 
     fn meter(aggregation: Aggregation, field: &str) -> Meter {
@@ -271,27 +272,6 @@ mod tests {
             unit_price: Some(Decimal::new(25, 3)),
             currency: "USD".into(),
         }
-    }
-
-    fn d(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn decimals_are_exact_and_plain() {
-        use crate::ledger::money::{format, parse_any};
-        assert_eq!(format(d("3.000")), "3");
-        assert_eq!(format(d("1.50")), "1.5");
-        assert_eq!(format(d("0.000")), "0");
-        assert_eq!(format(d("-0.00")), "0");
-        assert_eq!(format(d("-2.10")), "-2.1");
-        assert_eq!(parse_any("1e3"), Some(d("1000")));
-        assert_eq!(
-            parse_any("0.1").map(|x| x + d("0.2")),
-            Some(d("0.3")),
-            "no binary floating point"
-        );
-        assert_eq!(parse_any("abc"), None);
     }
 
     #[test]

@@ -297,14 +297,16 @@ impl record::Column<Decimal> for Money {
     }
 }
 
+/// The decimal a test writes as text (exactly that number).
+#[cfg(test)]
+pub(crate) fn dec(s: &str) -> Decimal {
+    Decimal::from_str_exact(s).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str_exact(s).unwrap()
-    }
 
     #[test]
     fn formats_plain_with_trailing_zeros_trimmed() {
@@ -312,10 +314,23 @@ mod tests {
         assert_eq!(format(dec("1.50")), "1.5");
         assert_eq!(format(dec("0.000")), "0");
         assert_eq!(format(dec("-0.0")), "0");
+        assert_eq!(format(dec("-0.00")), "0");
+        assert_eq!(format(dec("-2.10")), "-2.1");
         assert_eq!(format(dec("1000000000000000")), "1000000000000000");
         assert_eq!(format(dec("0.000000000001")), "0.000000000001");
         assert_eq!(parse_stored("12.5"), Some(dec("12.5")));
         assert_eq!(parse_stored("x"), None);
+    }
+
+    #[test]
+    fn parses_any_number_exactly() {
+        assert_eq!(parse_any("1e3"), Some(dec("1000")));
+        assert_eq!(
+            parse_any("0.1").map(|x| x + dec("0.2")),
+            Some(dec("0.3")),
+            "no binary floating point"
+        );
+        assert_eq!(parse_any("abc"), None);
     }
 
     #[test]

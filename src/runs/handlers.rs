@@ -9,7 +9,6 @@ use crate::http::{Ctx, Outcome, View};
 use crate::runs::{Run, RunStatus};
 use crate::scheduled_tasks::{EntityType, MAX_ID_CHARS};
 use crate::store;
-use crate::store::record::Stored;
 
 #[derive(Serialize)]
 pub(crate) struct RunView<'a> {
@@ -107,8 +106,8 @@ fn view(r: &Run) -> RunView<'_> {
 }
 
 impl View for Run {
-    type Shown<'a> = RunView<'a>;
-    fn view(&self) -> RunView<'_> {
+    const KIND: &'static str = "Task";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -196,8 +195,4 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
         true => Ok(store::Page::default()),
         false => crate::store::record::list(tx, s, &filter, page),
     })
-}
-
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Task", id, Run::by_id)
 }

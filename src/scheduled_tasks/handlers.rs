@@ -1,5 +1,6 @@
 //! `/v1/tasks/scheduled`: create, list, get, pause/resume, delete and force-run tasks.
 
+use rusqlite::Transaction;
 use serde::Serialize;
 use serde_json::json;
 
@@ -7,6 +8,7 @@ use super::storage::{self, TaskFilter};
 use super::{EntityType, Interval, JobConfig, ScheduledTask, TaskStatus, schedule, window};
 use crate::clock::rfc3339_ms;
 use crate::connections::ConnectionStatus;
+use crate::http::AuditView;
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, check_endpoint, not_found};
 use crate::ids::{SCHEDULED_TASK, new_id};
 use crate::runs::{Run, Trigger, manual_run};
@@ -24,10 +26,8 @@ pub(crate) struct TaskView<'a> {
     enabled: bool,
     job_config: &'a JobConfig,
     status: &'static str,
-    created_at: String,
-    updated_at: String,
-    created_by: &'a str,
-    updated_by: &'a str,
+    #[serde(flatten)]
+    audit: AuditView<'a>,
     next_run_at: Option<String>,
     last_run_at: Option<String>,
     last_run_status: Option<&'a str>,
@@ -47,10 +47,7 @@ pub(crate) fn view(t: &ScheduledTask) -> TaskView<'_> {
         enabled: t.enabled,
         job_config: &t.job_config,
         status: t.status.as_str(),
-        created_at: rfc3339_ms(t.created_at),
-        updated_at: rfc3339_ms(t.updated_at),
-        created_by: &t.created_by,
-        updated_by: &t.updated_by,
+        audit: AuditView::of(&t.audit),
         next_run_at: t.next_run_at.map(rfc3339_ms),
         last_run_at: t.last_run_at.map(rfc3339_ms),
         last_run_status: t.last_run_status.as_deref(),
@@ -61,14 +58,10 @@ pub(crate) fn view(t: &ScheduledTask) -> TaskView<'_> {
 }
 
 impl View for ScheduledTask {
-    type Shown<'a> = TaskView<'a>;
-    fn view(&self) -> TaskView<'_> {
+    const KIND: &'static str = "Scheduled task";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
-}
-
-fn task_not_found(id: &str) -> ApiError {
-    not_found("Scheduled task", id)
 }
 
 /// 409 when a live task of the scope already writes where `task` would (see
@@ -160,8 +153,20 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     ctx.list(|tx, s, page| crate::store::record::list(tx, s, &filter, page))
 }
 
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Scheduled task", id, ScheduledTask::by_id)
+/// The task, which must not be deleted to be `done` (modified, backfilled).
+fn live_task(
+    tx: &Transaction<'_>,
+    ctx: &Ctx<'_>,
+    id: &str,
+    done: &str,
+) -> Result<ScheduledTask, ApiError> {
+    let task = ctx.find::<ScheduledTask>(tx, id)?;
+    if task.status == TaskStatus::Deleted {
+        return Err(ApiError::invalid_operation(format!(
+            "Scheduled task {id} has been deleted and cannot be {done}"
+        )));
+    }
+    Ok(task)
 }
 
 /// Pause or resume. A deleted task cannot be changed; setting the current value is a no-op.
@@ -169,12 +174,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let enabled = super::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let task = ctx.app.store.write(|tx| {
-        let task = ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
-        if task.status == TaskStatus::Deleted {
-            return Err(ApiError::invalid_operation(format!(
-                "Scheduled task {id} has been deleted and cannot be modified"
-            )));
-        }
+        let task = live_task(tx, ctx, id, "modified")?;
         if task.enabled == enabled {
             return Ok(task);
         }
@@ -194,7 +194,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
             now,
             &ctx.principal.key_name,
         )?;
-        ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))
+        ctx.find::<ScheduledTask>(tx, id)
     })?;
     ctx.app.scheduler.notify();
     Reply::json(200, view(&task))
@@ -206,7 +206,7 @@ pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     ctx.app.store.write(|tx| {
-        ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        ctx.find::<ScheduledTask>(tx, id)?;
         storage::mark_deleted(tx, &ctx.scope, id, now, &ctx.principal.key_name)?;
         Ok::<_, ApiError>(())
     })?;
@@ -224,7 +224,7 @@ pub(crate) fn delete(ctx: &Ctx<'_>, id: &str) -> Outcome {
 pub(crate) fn force_run(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let now = ctx.now();
     let (run, mode) = ctx.app.store.write(|tx| {
-        let task = ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
+        let task = ctx.find::<ScheduledTask>(tx, id)?;
         let (run, window) = manual_run(&task, &ctx.body, &ctx.principal.key_name, now)?;
         run.insert(tx)?;
         Ok::<_, ApiError>((run, window.mode()))
@@ -271,12 +271,7 @@ pub(crate) fn backfill(ctx: &Ctx<'_>, id: &str) -> Outcome {
     }
     let now = ctx.now();
     let runs = ctx.app.store.write(|tx| {
-        let task = ScheduledTask::by_id(tx, &ctx.scope, id)?.ok_or_else(|| task_not_found(id))?;
-        if task.status == TaskStatus::Deleted {
-            return Err(ApiError::invalid_operation(format!(
-                "Scheduled task {id} has been deleted and cannot be backfilled"
-            )));
-        }
+        let task = live_task(tx, ctx, id, "backfilled")?;
         let windows = window::windows_in(task.interval, start, end, now);
         if windows.is_empty() {
             return Err(ApiError::validation(

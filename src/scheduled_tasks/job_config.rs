@@ -1,10 +1,11 @@
 //! `job_config` (Flexprice's S3JobConfig plus exportd's extensions): parsing, validation, and
 //! the defaults that the API echoes back.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::EntityType;
 use crate::input::{InputError, Invalid, Obj, check_text};
+use crate::sinks::s3::check_bucket_name;
 
 crate::names::named! {
     pub(crate) enum Compression {
@@ -106,11 +107,7 @@ pub struct MetadataField {
 pub(crate) struct JobConfig {
     pub bucket: String,
     pub region: String,
-    #[serde(
-        default,
-        serialize_with = "empty_as_null",
-        deserialize_with = "null_as_empty"
-    )]
+    #[serde(default, with = "empty_is_null")]
     pub key_prefix: String,
     #[serde(default)]
     pub format: Format,
@@ -136,20 +133,24 @@ pub(crate) struct JobConfig {
     pub allow_shared_output: bool,
 }
 
-/// Writes an empty string as `null` (an unset optional field, as the SDKs model it).
-pub(crate) fn empty_as_null<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    if value.is_empty() {
-        serializer.serialize_none()
-    } else {
-        serializer.serialize_str(value)
-    }
-}
+/// A text field whose empty value is written as `null` (an unset optional field, as the SDKs
+/// model it), and read back from `null` or absence: `#[serde(default, with = "empty_is_null")]`.
+pub(crate) mod empty_is_null {
+    use serde::{Deserialize, Deserializer, Serializer};
 
-/// Reads a string that may be written as `null` (see [`empty_as_null`]).
-pub(crate) fn null_as_empty<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+    pub(crate) fn serialize<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_empty() {
+            serializer.serialize_none()
+        } else {
+            serializer.serialize_str(value)
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<String, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+    }
 }
 
 /// A parsed and checked job_config whose bucket and region may still be missing: a task on a
@@ -543,56 +544,6 @@ pub(crate) fn normalize_prefix(prefix: &str) -> Result<String, Invalid> {
         return Err(Invalid::from("must not contain backslashes".to_owned()));
     }
     Ok(joined)
-}
-
-/// S3 bucket naming rules; the error says which rule the name breaks.
-pub(crate) fn check_bucket_name(name: &str) -> Result<(), Invalid> {
-    let len = name.len();
-    if !(3..=63).contains(&len) {
-        return Err(Invalid::from(format!(
-            "S3 bucket name must be 3 to 63 characters long, got {len}"
-        )));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-    {
-        return Err(Invalid::from(
-            "S3 bucket name may contain only lowercase letters, digits, dots and hyphens"
-                .to_owned(),
-        ));
-    }
-    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if !edge_ok(name.bytes().next()) || !edge_ok(name.bytes().last()) {
-        return Err(Invalid::from(
-            "S3 bucket name must begin and end with a letter or digit".to_owned(),
-        ));
-    }
-    if name.contains("..") {
-        return Err(Invalid::from(
-            "S3 bucket name must not contain two adjacent dots".to_owned(),
-        ));
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(Invalid::from(
-            "S3 bucket name must not be formatted as an IP address".to_owned(),
-        ));
-    }
-    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
-        if name.starts_with(prefix) {
-            return Err(Invalid::from(format!(
-                "S3 bucket name must not start with the reserved prefix {prefix}"
-            )));
-        }
-    }
-    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
-        if name.ends_with(suffix) {
-            return Err(Invalid::from(format!(
-                "S3 bucket name must not end with the reserved suffix {suffix}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

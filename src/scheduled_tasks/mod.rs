@@ -12,6 +12,7 @@ pub(crate) mod window;
 use serde_json::Value;
 
 use crate::input::{InputError, Obj};
+use crate::store::Audit;
 pub(crate) use job_config::{JobConfig, JobConfigInput};
 
 crate::names::named! {
@@ -102,10 +103,7 @@ pub(crate) struct ScheduledTask {
     pub enabled: bool,
     pub job_config: JobConfig,
     pub status: TaskStatus,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
     /// Scheduler state (exportd extensions); empty until the scheduler has run the task.
     pub next_run_at: Option<i64>,
     pub last_run_at: Option<i64>,
@@ -138,10 +136,7 @@ impl ScheduledTask {
             enabled: false,
             job_config,
             status: TaskStatus::Published,
-            created_at: now,
-            updated_at: now,
-            created_by: by.to_owned(),
-            updated_by: by.to_owned(),
+            audit: Audit::new(by, now),
             next_run_at: None,
             last_run_at: None,
             last_run_status: None,

@@ -16,7 +16,7 @@ use crate::store::record::Stored;
 
 /// When the task's next window is due.
 pub(crate) fn next_due(task: &ScheduledTask, config: &Config) -> i64 {
-    let (_, end) = window::next_window(task.interval, task.created_at, task.watermark);
+    let (_, end) = window::next_window(task.interval, task.audit.created_at, task.watermark);
     window::due_at(end, config.delay.as_millis() as i64)
 }
 
@@ -51,7 +51,8 @@ pub(crate) fn record_outcome(
     );
     let update = match failure {
         None => {
-            let expected = window::next_window(task.interval, task.created_at, task.watermark).0;
+            let expected =
+                window::next_window(task.interval, task.audit.created_at, task.watermark).0;
             if run.window_start == expected {
                 task.watermark = Some(run.window_end);
             } else {

@@ -91,7 +91,8 @@ fn start_due(app: &App, now: i64) -> Result<usize, StoreError> {
             let due = storage::due(tx, now, BATCH)?;
             let mut runs = Vec::with_capacity(due.len());
             for task in due {
-                let window = window::next_window(task.interval, task.created_at, task.watermark);
+                let window =
+                    window::next_window(task.interval, task.audit.created_at, task.watermark);
                 let (trigger, attempt) = if task.consecutive_failures > 0 {
                     (Trigger::Retry, task.consecutive_failures + 1)
                 } else {

@@ -3,6 +3,7 @@
 use rusqlite::Transaction;
 
 use crate::scheduled_tasks::{EntityType, Interval, ScheduledTask, TaskStatus};
+use crate::store::Audit;
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Filter, Result, Scope};
@@ -19,9 +20,9 @@ pub(crate) struct TaskFilter {
 
 // Stored intervals were accepted when written, so `custom` reads back either way.
 crate::store::record::stored!(ScheduledTask in "scheduled_tasks" {
-    id, tenant_id, environment_id, connection_id, entity_type, interval, enabled,
-    job_config: Json, status, created_at, updated_at, created_by, updated_by, watermark,
-    next_run_at, last_run_at, last_run_status, consecutive_failures, paused_reason,
+    id, tenant_id, environment_id, connection_id, entity_type, interval, enabled, job_config: Json,
+    status, watermark, next_run_at, last_run_at, last_run_status, consecutive_failures,
+    paused_reason, ..audit: Audit,
 });
 
 impl record::ListQuery for TaskFilter {

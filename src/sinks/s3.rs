@@ -14,6 +14,8 @@ use s3::serde_types::Part;
 
 use url::Url;
 
+pub(crate) use bucket_name::check_bucket_name;
+
 use super::sigv4::{Signer, host_header, sha256_hex, uri_encode};
 use super::{ObjectMeta, Upload};
 use crate::connections::S3Credentials;
@@ -505,5 +507,6 @@ fn classify_io(e: &std::io::Error, ctx: &FailureContext<'_>) -> ExportError {
     ExportError::retryable(summary, detail)
 }
 
+mod bucket_name;
 #[cfg(test)]
 mod tests;

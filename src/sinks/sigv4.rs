@@ -125,6 +125,11 @@ impl Signer<'_> {
 mod tests {
     use super::*;
 
+    fn authorization(headers: &[(String, String)]) -> &str {
+        let (_, value) = headers.iter().find(|(k, _)| k == "authorization").unwrap();
+        value
+    }
+
     /// The GET example of AWS's "Signature Calculations for the Authorization Header:
     /// Transferring Payload in a Single Chunk" (S3 API reference).
     #[test]
@@ -143,11 +148,7 @@ mod tests {
             &sha256_hex(b""),
             "20130524T000000Z",
         );
-        let auth = &headers
-            .iter()
-            .find(|(k, _)| k == "authorization")
-            .unwrap()
-            .1;
+        let auth = authorization(&headers);
         assert_eq!(
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
@@ -178,11 +179,7 @@ mod tests {
             &sha256_hex(b""),
             "20250101T000000Z",
         );
-        let auth = &headers
-            .iter()
-            .find(|(k, _)| k == "authorization")
-            .unwrap()
-            .1;
+        let auth = authorization(&headers);
         assert!(auth.contains(
             "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token;x-amz-server-side-encryption;x-amz-server-side-encryption-aws-kms-key-id,"
         ), "{auth}");

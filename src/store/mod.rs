@@ -2,8 +2,10 @@
 //! a small pool of read-only connections, WAL, `busy_timeout`, foreign keys, and embedded
 //! migrations applied at start in one transaction.
 
+pub(crate) mod audit;
 pub(crate) mod record;
 
+pub(crate) use audit::Audit;
 pub(crate) use record::{Filter, Page};
 
 use std::path::{Path, PathBuf};
@@ -244,13 +246,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(out)
+        transaction(&mut lock(&self.writer), TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` on a read-only connection from the pool, in one read transaction so that
@@ -263,14 +259,7 @@ impl Store {
             Some(conn) => conn,
             None => self.open_reader()?,
         };
-        let out = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Deferred)
-                .map_err(StoreError::from)?;
-            let out = f(&tx)?;
-            tx.finish().map_err(StoreError::from)?;
-            Ok(out)
-        })();
+        let out = transaction(&mut conn, TransactionBehavior::Deferred, f);
         let mut idle = lock(&self.readers);
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
@@ -305,6 +294,25 @@ impl Store {
 
 /// A poisoned lock only means another thread panicked while holding it; the connection's own
 /// transaction was rolled back when that thread unwound, so it is safe to go on.
+/// Runs `f` in one transaction of this kind: an IMMEDIATE one is committed if `f` succeeds; a
+/// DEFERRED (read) one is only ended.
+fn transaction<T, E: From<StoreError>>(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let tx = conn
+        .transaction_with_behavior(behavior)
+        .map_err(StoreError::from)?;
+    let out = f(&tx)?;
+    match behavior {
+        TransactionBehavior::Immediate => tx.commit(),
+        _ => tx.finish(),
+    }
+    .map_err(StoreError::from)?;
+    Ok(out)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

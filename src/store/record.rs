@@ -24,7 +24,15 @@ pub(crate) trait Stored: Sized {
 
     /// The record of the scope with this id, if any.
     fn by_id(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<Self>> {
-        by_id(tx, scope, id)
+        Self::by(tx, scope, "id", id)
+    }
+
+    /// The record of the scope whose `column` (a unique key, a literal of this crate) holds
+    /// `value`, if any.
+    fn by(tx: &Transaction<'_>, scope: &Scope, column: &str, value: &str) -> Result<Option<Self>> {
+        let mut f = Filter::scoped(scope);
+        f.eq(column, value.to_owned());
+        one(tx, &f)
     }
 
     /// Writes every column of the record back to its row (the record was read, and changed,
@@ -78,25 +86,40 @@ impl<T: Serialize + DeserializeOwned> Column<T> for Json {
     }
 }
 
+/// A field kept in several columns, named and ordered by `NAMES` (such as
+/// [`super::Audit`]): `..field: Type` at the end of a [`stored!`] list.
+pub(crate) trait Columns: Sized {
+    const NAMES: &'static [&'static str];
+    /// Reads the block from its columns, the first at index `first`.
+    fn read(r: &Row<'_>, first: usize) -> Result<Self>;
+    /// Appends the values of its columns, in `NAMES` order.
+    fn write(&self, out: &mut Vec<Value>);
+}
+
 /// Declares how a record type is stored:
 ///
 /// ```ignore
-/// stored!(Wallet in "wallets" { id, metadata: Json, balance: Money, tx_type("type"), .. });
+/// stored!(Wallet in "wallets" { id, metadata: Json, balance: Money, tx_type("type"), ..audit: Audit });
 /// ```
 ///
 /// Every field of the struct, in the table's column order; `("column")` when the column has
 /// another name, `: C` when the field is kept as the [`Column`] `C` says ([`Json`],
-/// `ledger::money::Money`) rather than as it is ([`Plain`]).
+/// `ledger::money::Money`) rather than as it is ([`Plain`]); last, optionally, one field kept
+/// in several columns (`..field: Type`, see [`Columns`]).
 macro_rules! stored {
     ($ty:ident in $table:literal {
-        $($field:ident $(($column:literal))? $(: $how:ty)?),+ $(,)?
+        $($field:ident $(($column:literal))? $(: $how:ty)?),+
+        $(, ..$block:ident: $block_ty:ty)? $(,)?
     }) => {
         impl $crate::store::record::Stored for $ty {
             const TABLE: &'static str = $table;
 
             fn columns() -> &'static str {
                 static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    [$($crate::store::record::column_name!($field $(, $column)?)),+].join(", ")
+                    #[allow(unused_mut)]
+                    let mut names = vec![$($crate::store::record::column_name!($field $(, $column)?)),+];
+                    $(names.extend_from_slice(<$block_ty as $crate::store::record::Columns>::NAMES);)?
+                    names.join(", ")
                 });
                 &COLUMNS
             }
@@ -109,13 +132,20 @@ macro_rules! stored {
                         next.next().unwrap_or_default(),
                         $crate::store::record::column_name!($field $(, $column)?),
                     )?,)+
+                    $($block: <$block_ty as $crate::store::record::Columns>::read(
+                        r,
+                        next.next().unwrap_or_default(),
+                    )?,)?
                 })
             }
 
             fn values(&self) -> $crate::store::Result<Vec<rusqlite::types::Value>> {
-                Ok(vec![
+                #[allow(unused_mut)]
+                let mut values = vec![
                     $(<$crate::store::record::kind!($($how)?) as $crate::store::record::Column<_>>::write(&self.$field)?,)+
-                ])
+                ];
+                $(<$block_ty as $crate::store::record::Columns>::write(&self.$block, &mut values);)?
+                Ok(values)
             }
         }
     };
@@ -155,13 +185,6 @@ pub(crate) fn insert<T: Stored>(tx: &Transaction<'_>, record: &T) -> Result<()> 
     ))?
     .execute(rusqlite::params_from_iter(values))?;
     Ok(())
-}
-
-/// The record of the scope with this id, if any.
-pub(crate) fn by_id<T: Stored>(tx: &Transaction<'_>, scope: &Scope, id: &str) -> Result<Option<T>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("id", id.to_owned());
-    one(tx, &f)
 }
 
 /// The record that matches `filter`, if any.

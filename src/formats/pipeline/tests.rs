@@ -11,6 +11,23 @@ struct Recorder {
     fail_part: Option<usize>,
 }
 
+/// A recorder whose upload refuses part `n` (from 0).
+fn failing_at_part(n: usize) -> RefCell<Recorder> {
+    RefCell::new(Recorder {
+        fail_part: Some(n),
+        ..Default::default()
+    })
+}
+
+/// The export failed with the refused part's error, and the upload was aborted: nothing after
+/// the parts before it was sent, and nothing was finished.
+fn assert_aborted_at_failed_part(err: &ExportError, rec: &RefCell<Recorder>, n: usize) {
+    assert_eq!(err.summary, "part failed");
+    let r = rec.borrow();
+    assert_eq!(r.parts.len(), n);
+    assert!(r.aborted && r.finished.is_none());
+}
+
 struct Recording<'r>(&'r RefCell<Recorder>);
 
 impl Upload for Recording<'_> {
@@ -38,6 +55,24 @@ impl Upload for Recording<'_> {
     }
 }
 
+/// A pipeline of 1000-byte parts into `rec`.
+fn pipeline<'a>(
+    codec: Codec,
+    rec: &'a RefCell<Recorder>,
+    cancel: &'a AtomicBool,
+    on_upload_id: Box<dyn FnMut(&str) + 'a>,
+) -> Pipeline<'a> {
+    Pipeline::new(
+        Box::new(Recording(rec)),
+        PipelineOptions {
+            part_size: 1000,
+            compression: codec,
+            cancel,
+            on_upload_id,
+        },
+    )
+}
+
 fn run(
     rows: usize,
     codec: Codec,
@@ -46,15 +81,8 @@ fn run(
 ) -> (Result<Stored, ExportError>, Vec<String>) {
     let ids = Rc::new(RefCell::new(Vec::new()));
     let sink = ids.clone();
-    let mut p = Pipeline::new(
-        Box::new(Recording(rec)),
-        PipelineOptions {
-            part_size: 1000,
-            compression: codec,
-            cancel,
-            on_upload_id: Box::new(move |id| sink.borrow_mut().push(id.to_owned())),
-        },
-    );
+    let on_upload_id = Box::new(move |id: &str| sink.borrow_mut().push(id.to_owned()));
+    let mut p = pipeline(codec, rec, cancel, on_upload_id);
     p.records.write_record(["id", "note"]).unwrap();
     for i in 0..rows {
         if let Err(e) = p
@@ -133,16 +161,10 @@ fn gzip_output_decompresses_to_the_csv_and_sizes_are_both_counted() {
 
 #[test]
 fn a_failed_part_aborts_the_upload_and_sends_nothing_more() {
-    let rec = RefCell::new(Recorder {
-        fail_part: Some(2),
-        ..Default::default()
-    });
+    let rec = failing_at_part(2);
     let cancel = AtomicBool::new(false);
     let err = run(500, Codec::None, &rec, &cancel).0.unwrap_err();
-    assert_eq!(err.summary, "part failed");
-    let r = rec.borrow();
-    assert_eq!(r.parts.len(), 2);
-    assert!(r.aborted && r.finished.is_none());
+    assert_aborted_at_failed_part(&err, &rec, 2);
 }
 
 /// Row `i` of the parallel tests: text varied enough that a difference in how it is
@@ -166,15 +188,7 @@ fn run_rows(
     rec: &RefCell<Recorder>,
     cancel: &AtomicBool,
 ) -> Result<(Stored, u64), ExportError> {
-    let mut p = Pipeline::new(
-        Box::new(Recording(rec)),
-        PipelineOptions {
-            part_size: 1000,
-            compression: codec,
-            cancel,
-            on_upload_id: Box::new(|_| {}),
-        },
-    );
+    let mut p = pipeline(codec, rec, cancel, Box::new(|_| {}));
     p.records.write_record(["id", "key", "note"]).unwrap();
     let written = if parallel {
         p.parallel(|out| {
@@ -242,16 +256,10 @@ fn parallel_stores_the_same_bytes_as_one_thread() {
 
 #[test]
 fn a_failed_upload_stops_the_parallel_reader() {
-    let rec = RefCell::new(Recorder {
-        fail_part: Some(2),
-        ..Default::default()
-    });
+    let rec = failing_at_part(2);
     let cancel = AtomicBool::new(false);
     let err = run_rows(1_000_000, Codec::Gzip(6), true, None, &rec, &cancel).unwrap_err();
-    assert_eq!(err.summary, "part failed");
-    let r = rec.borrow();
-    assert_eq!(r.parts.len(), 2);
-    assert!(r.aborted && r.finished.is_none());
+    assert_aborted_at_failed_part(&err, &rec, 2);
 }
 
 #[test]

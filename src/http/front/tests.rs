@@ -73,6 +73,13 @@ fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// A server with the default limits, and a connection to it.
+fn start_and_connect() -> (Server, TcpStream) {
+    let server = start(limits());
+    let s = connect(server.addr());
+    (server, s)
+}
+
 /// Reads one response (head and Content-Length body) from a kept connection.
 fn response(s: &mut TcpStream) -> (u16, String, String) {
     let mut raw = Vec::new();
@@ -104,8 +111,7 @@ fn closed(s: &mut TcpStream) -> bool {
 
 #[test]
 fn keep_alive_pipelining_continue_and_head() {
-    let server = start(limits());
-    let mut s = connect(server.addr());
+    let (server, mut s) = start_and_connect();
     s.write_all(b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcHEAD /c HTTP/1.1\r\n\r\n")
         .unwrap();
     assert_eq!(response(&mut s).2, "GET /a");
@@ -141,8 +147,7 @@ fn response_head_only(s: &mut TcpStream) -> (u16, String, String) {
 
 #[test]
 fn a_panic_answers_500_and_the_server_goes_on() {
-    let server = start(limits());
-    let mut s = connect(server.addr());
+    let (server, mut s) = start_and_connect();
     s.write_all(b"GET /panic HTTP/1.1\r\n\r\n").unwrap();
     assert_eq!(response(&mut s).0, 500);
     // The connection (its body was read whole) and the server go on.
@@ -156,8 +161,7 @@ fn a_panic_answers_500_and_the_server_goes_on() {
 
 #[test]
 fn oversized_declared_bodies_are_refused_without_reading_them() {
-    let server = start(limits());
-    let mut s = connect(server.addr());
+    let (server, mut s) = start_and_connect();
     s.write_all(b"GET /healthz HTTP/1.1\r\nContent-Length: 99999999999999\r\n\r\n")
         .unwrap();
     let (status, head, body) = response(&mut s);

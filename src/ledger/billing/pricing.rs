@@ -186,12 +186,10 @@ mod tests {
     use super::*;
     use crate::clock::parse_rfc3339_ms;
     use crate::ledger::meters::Aggregation;
+    use crate::ledger::money::dec as d;
     use crate::ledger::periods::Schedule;
     use crate::ledger::subscriptions::{BillingPeriod, STATUS_ACTIVE};
-
-    fn d(s: &str) -> Decimal {
-        Decimal::from_str_exact(s).unwrap()
-    }
+    use crate::store::Audit;
 
     fn ms(s: &str) -> i64 {
         parse_rfc3339_ms(s).unwrap()
@@ -252,10 +250,7 @@ mod tests {
             subscription_status: STATUS_ACTIVE.into(),
             metadata: None,
             status: "published".into(),
-            created_at: 0,
-            updated_at: 0,
-            created_by: "k".into(),
-            updated_by: "k".into(),
+            audit: Audit::new("k", 0),
         }
     }
 

@@ -8,6 +8,7 @@ use super::storage::{self, CustomerFilter};
 use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
 use crate::ids::{CUSTOMER, new_id};
 use crate::ledger::customers::{self, Customer, MAX_TEXT};
+use crate::store::Audit;
 use crate::store::record::Stored;
 
 #[derive(Serialize)]
@@ -34,8 +35,8 @@ fn view(c: &Customer) -> CustomerView<'_> {
 }
 
 impl View for Customer {
-    type Shown<'a> = CustomerView<'a>;
-    fn view(&self) -> CustomerView<'_> {
+    const KIND: &'static str = "Customer";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -84,7 +85,7 @@ fn check_external_id_free(
     external_id: &str,
     except: Option<&str>,
 ) -> Result<(), ApiError> {
-    match storage::get_by_external_id(tx, &ctx.scope, external_id)? {
+    match Customer::by(tx, &ctx.scope, "external_id", external_id)? {
         Some(other) if Some(other.id.as_str()) != except => Err(ApiError::already_exists(format!(
             "A customer with external_id {external_id:?} already exists"
         ))
@@ -107,10 +108,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         email: input.email,
         metadata: input.metadata,
         status: "published".to_owned(),
-        created_at: now,
-        updated_at: now,
-        created_by: by.clone(),
-        updated_by: by.clone(),
+        audit: Audit::new(by, now),
     };
     ctx.app.store.write(|tx| {
         check_external_id_free(tx, ctx, &customer.external_id, None)?;
@@ -128,22 +126,17 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
     ctx.list(|tx, s, page| crate::store::record::list(tx, s, &filter, page))
 }
 
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Customer", id, Customer::by_id)
-}
-
 /// Changes name, email, metadata and external_id (still unique in the environment).
 pub(crate) fn update(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let change = customers::parse_update(&ctx.json()?)?;
     let now = ctx.now();
     let customer = ctx.app.store.write(|tx| {
-        let mut c = Customer::by_id(tx, &ctx.scope, id)?.ok_or_else(|| customer_not_found(id))?;
+        let mut c = ctx.find::<Customer>(tx, id)?;
         if let Some(external_id) = &change.external_id {
             check_external_id_free(tx, ctx, external_id, Some(id))?;
         }
         if c.apply(change) {
-            c.updated_at = now;
-            c.updated_by = ctx.principal.key_name.clone();
+            c.audit.touch(&ctx.principal.key_name, now);
             c.update(tx)?;
         }
         Ok::<_, ApiError>(c)

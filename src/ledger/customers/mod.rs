@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::input::{InputError, Obj};
+use crate::store::Audit;
 
 /// Longest external id, name or other short text.
 pub(crate) const MAX_TEXT: usize = 255;
@@ -25,10 +26,7 @@ pub(crate) struct Customer {
     pub email: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
 }
 
 /// A validated `POST /v1/customers`.
@@ -138,10 +136,7 @@ impl Customer {
             email: None,
             metadata: None,
             status: "published".into(),
-            created_at: at,
-            updated_at: at,
-            created_by: "k".into(),
-            updated_by: "k".into(),
+            audit: Audit::new("k", at),
         }
     }
 

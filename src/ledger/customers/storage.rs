@@ -3,6 +3,7 @@
 use rusqlite::Transaction;
 
 use crate::ledger::customers::Customer;
+use crate::store::Audit;
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Filter, Page, Result, Scope};
@@ -15,18 +16,8 @@ pub(crate) struct CustomerFilter {
 
 crate::store::record::stored!(Customer in "customers" {
     id, tenant_id, environment_id, external_id, name, email, metadata: Json, status,
-    created_at, updated_at, created_by, updated_by,
+    ..audit: Audit,
 });
-
-pub(crate) fn get_by_external_id(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    external_id: &str,
-) -> Result<Option<Customer>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("external_id", external_id.to_owned());
-    record::one(tx, &f)
-}
 
 /// The scope's records of one kind that belong to a customer (to any, when `customer_id` is
 /// `None`): newest first, id as tie-break; `total` counts every match.
@@ -79,7 +70,7 @@ mod tests {
                 assert_eq!(c, customer("cust_1", "prod", "a", 1));
                 assert_eq!(Customer::by_id(tx, &scope("dev"), "cust_1")?, None);
                 assert_eq!(
-                    get_by_external_id(tx, &scope("dev"), "a")?.map(|c| c.id),
+                    Customer::by(tx, &scope("dev"), "external_id", "a")?.map(|c| c.id),
                     Some("cust_3".to_owned())
                 );
                 let q = CustomerFilter { external_id: None };

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::storage::{self, InvoiceFilter};
 use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View};
 use crate::ids::{INVOICE, new_id};
 use crate::ledger::customers::handlers::check_customer_exists;
 use crate::ledger::invoices::{self, Illegal, Invoice, InvoiceStatus, LineItem, PAYMENT_STATUSES};
@@ -129,14 +129,10 @@ fn view<'a>(i: &'a Invoice, lines: Option<&'a [LineItem]>) -> InvoiceView<'a> {
 }
 
 impl View for Invoice {
-    type Shown<'a> = InvoiceView<'a>;
-    fn view(&self) -> InvoiceView<'_> {
+    const KIND: &'static str = "Invoice";
+    fn view(&self) -> impl Serialize {
         view(self, None)
     }
-}
-
-fn invoice_not_found(id: &str) -> ApiError {
-    not_found("Invoice", id)
 }
 
 /// Creates a DRAFT one-off invoice with the next invoice number. A repeated idempotency key
@@ -147,7 +143,7 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let by = &ctx.principal.key_name;
     let (status, invoice, lines) = ctx.app.store.write(|tx| {
         if let Some(key) = &input.idempotency_key
-            && let Some(existing) = storage::get_by_idempotency_key(tx, &ctx.scope, key)?
+            && let Some(existing) = Invoice::by(tx, &ctx.scope, "idempotency_key", key)?
         {
             if !invoices::same_request(&existing, &input) {
                 return Err(ApiError::already_exists(format!(
@@ -225,7 +221,7 @@ pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
 
 pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let (invoice, lines) = ctx.app.store.read(|tx| {
-        let invoice = Invoice::by_id(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let invoice = ctx.find::<Invoice>(tx, id)?;
         let lines = storage::line_items(tx, &ctx.scope, id)?;
         Ok::<_, ApiError>((invoice, lines))
     })?;
@@ -241,8 +237,7 @@ fn transition(
 ) -> Outcome {
     let now = ctx.now();
     let (invoice, lines) = ctx.app.store.write(|tx| {
-        let mut invoice =
-            Invoice::by_id(tx, &ctx.scope, id)?.ok_or_else(|| invoice_not_found(id))?;
+        let mut invoice = ctx.find::<Invoice>(tx, id)?;
         change(&mut invoice, now, &ctx.principal.key_name)?;
         // Every write goes through the one writer connection, so the version read above is
         // still current; the check guards against a future writer elsewhere.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::money::{self, Bound};
 use crate::clock::parse_rfc3339_ms;
 use crate::input::{InputError, Obj};
-use crate::store::Scope;
+use crate::store::{Audit, Scope};
 
 const MAX_TEXT: usize = 255;
 const MAX_DESCRIPTION: usize = 4096;
@@ -88,10 +88,7 @@ pub(crate) struct Invoice {
     pub idempotency_key: Option<String>,
     pub version: i64,
     pub status: String,
-    pub created_by: String,
-    pub updated_by: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub audit: Audit,
 }
 
 /// A line item as stored.
@@ -351,17 +348,13 @@ impl Invoice {
             idempotency_key: None,
             version: 1,
             status: "published".to_owned(),
-            created_by: by.to_owned(),
-            updated_by: by.to_owned(),
-            created_at: now,
-            updated_at: now,
+            audit: Audit::new(by, now),
         }
     }
 
     fn touch(&mut self, now: i64, by: &str) {
         self.version += 1;
-        self.updated_at = now;
-        self.updated_by = by.to_owned();
+        self.audit.touch(by, now);
     }
 
     /// DRAFT → FINALIZED. An invoice with nothing to pay is paid the moment it is final.

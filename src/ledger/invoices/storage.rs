@@ -5,6 +5,7 @@ use rusqlite::Transaction;
 use crate::ledger::invoices::{Invoice, InvoiceStatus, LineItem, invoice_number};
 use crate::ledger::money::Money;
 use crate::ledger::money::format;
+use crate::store::Audit;
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Filter, Result, Scope};
@@ -24,7 +25,7 @@ crate::store::record::stored!(Invoice in "invoices" {
     total_tax: Money, adjustment_amount: Money, refunded_amount: Money, billing_sequence,
     description, due_date, paid_at, voided_at, finalized_at, billing_period, period_start,
     period_end, invoice_pdf_url, billing_reason, metadata: Json, idempotency_key, version,
-    status, created_by, updated_by, created_at, updated_at,
+    status, ..audit: Audit,
 });
 
 crate::store::record::stored!(LineItem in "invoice_line_items" {
@@ -68,24 +69,14 @@ pub(crate) fn update_status(tx: &Transaction<'_>, i: &Invoice) -> Result<bool> {
             i.voided_at,
             i.finalized_at,
             i.version,
-            i.updated_at,
-            i.updated_by,
+            i.audit.updated_at,
+            i.audit.updated_by,
             i.id,
             i.tenant_id,
             i.environment_id,
         ],
     )?;
     Ok(changed == 1)
-}
-
-pub(crate) fn get_by_idempotency_key(
-    tx: &Transaction<'_>,
-    scope: &Scope,
-    key: &str,
-) -> Result<Option<Invoice>> {
-    let mut f = Filter::scoped(scope);
-    f.eq("idempotency_key", key.to_owned());
-    record::one(tx, &f)
 }
 
 /// An invoice's line items, in the order they were given.

@@ -1,9 +1,6 @@
 use super::*;
+use crate::ledger::money::dec;
 use serde_json::json;
-
-fn dec(s: &str) -> Decimal {
-    Decimal::from_str_exact(s).unwrap()
-}
 
 fn invoice(amount: &str) -> Invoice {
     let scope = Scope {

@@ -11,7 +11,7 @@ use crate::ids::{SUBSCRIPTION, new_id};
 use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::subscriptions::{self, STATUS_ACTIVE, Subscription};
-use crate::store::record::Stored;
+use crate::store::Audit;
 
 #[derive(Serialize)]
 pub(crate) struct SubscriptionView<'a> {
@@ -53,8 +53,8 @@ fn view(s: &Subscription) -> SubscriptionView<'_> {
 }
 
 impl View for Subscription {
-    type Shown<'a> = SubscriptionView<'a>;
-    fn view(&self) -> SubscriptionView<'_> {
+    const KIND: &'static str = "Subscription";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -80,19 +80,8 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         subscription_status: STATUS_ACTIVE.to_owned(),
         metadata: input.metadata,
         status: "published".to_owned(),
-        created_at: now,
-        updated_at: now,
-        created_by: by.clone(),
-        updated_by: by.clone(),
+        audit: Audit::new(by, now),
     };
     customers::handlers::insert_of_customer(ctx, &subscription.customer_id, &subscription)?;
     Reply::json(201, view(&subscription))
-}
-
-pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
-    customers::handlers::list_of_customer::<Subscription>(ctx)
-}
-
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Subscription", id, Subscription::by_id)
 }

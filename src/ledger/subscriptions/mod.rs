@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::invoices::timestamp;
 use super::money::{self, Bound};
 use crate::input::{InputError, Obj};
+use crate::store::Audit;
 
 const MAX_TEXT: usize = 255;
 pub(crate) const STATUS_ACTIVE: &str = "active";
@@ -46,10 +47,7 @@ pub(crate) struct Subscription {
     pub subscription_status: String,
     pub metadata: Option<BTreeMap<String, String>>,
     pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
 }
 
 /// A validated `POST /v1/subscriptions`.

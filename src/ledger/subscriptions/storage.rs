@@ -4,6 +4,7 @@ use rusqlite::Transaction;
 
 use crate::ledger::money::Money;
 use crate::ledger::subscriptions::{STATUS_ACTIVE, Subscription};
+use crate::store::Audit;
 use crate::store::record::Json;
 use crate::store::record::{self, Stored};
 use crate::store::{Result, Scope};
@@ -11,8 +12,7 @@ use crate::store::{Result, Scope};
 crate::store::record::stored!(Subscription in "subscriptions" {
     id, tenant_id, environment_id, customer_id, currency, billing_period, billing_period_count,
     start_date, billing_anchor, recurring_amount: Money, cancel_at, current_period_start,
-    current_period_end, subscription_status, metadata: Json, status, created_at, updated_at,
-    created_by, updated_by,
+    current_period_end, subscription_status, metadata: Json, status, ..audit: Audit,
 });
 
 /// Up to `limit` active subscriptions of the scope whose current period has ended by `now`, or

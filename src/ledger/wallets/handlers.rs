@@ -7,13 +7,14 @@ use serde_json::json;
 
 use super::storage;
 use crate::clock::rfc3339_ms;
-use crate::http::{ApiError, Ctx, Outcome, Reply, View, not_found};
+use crate::http::{ApiError, Ctx, Outcome, Reply, View};
 use crate::ids::{WALLET, WALLET_TRANSACTION, new_id};
 use crate::ledger::customers;
 use crate::ledger::money;
 use crate::ledger::wallets::{
     self, TRANSACTION_COMPLETED, TxType, WALLET_ACTIVE, Wallet, WalletTransaction,
 };
+use crate::store::Audit;
 use crate::store::record::Stored;
 
 #[derive(Serialize)]
@@ -44,8 +45,8 @@ fn view(w: &Wallet) -> WalletView<'_> {
 }
 
 impl View for Wallet {
-    type Shown<'a> = WalletView<'a>;
-    fn view(&self) -> WalletView<'_> {
+    const KIND: &'static str = "Wallet";
+    fn view(&self) -> impl Serialize {
         view(self)
     }
 }
@@ -90,10 +91,6 @@ fn transaction_view(t: &WalletTransaction) -> TransactionView<'_> {
     }
 }
 
-fn wallet_not_found(id: &str) -> ApiError {
-    not_found("Wallet", id)
-}
-
 pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
     let input = wallets::parse_create(&ctx.json()?)?;
     let now = ctx.now();
@@ -109,21 +106,10 @@ pub(crate) fn create(ctx: &Ctx<'_>) -> Outcome {
         balance: rust_decimal::Decimal::ZERO,
         wallet_status: WALLET_ACTIVE.to_owned(),
         status: "published".to_owned(),
-        created_at: now,
-        updated_at: now,
-        created_by: by.clone(),
-        updated_by: by.clone(),
+        audit: Audit::new(by, now),
     };
     customers::handlers::insert_of_customer(ctx, &wallet.customer_id, &wallet)?;
     Reply::json(201, view(&wallet))
-}
-
-pub(crate) fn list(ctx: &Ctx<'_>) -> Outcome {
-    customers::handlers::list_of_customer::<Wallet>(ctx)
-}
-
-pub(crate) fn get(ctx: &Ctx<'_>, id: &str) -> Outcome {
-    ctx.show("Wallet", id, Wallet::by_id)
 }
 
 pub(crate) fn top_up(ctx: &Ctx<'_>, id: &str) -> Outcome {
@@ -142,7 +128,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
     let by = &ctx.principal.key_name;
     let (wallet, transaction) = ctx.app.store.write(|tx| {
         let mut wallet =
-            Wallet::by_id(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+            ctx.find::<Wallet>(tx, id)?;
         if let Some(key) = &m.idempotency_key
             && let Some(first) = storage::transaction_by_key(tx, &ctx.scope, id, key)?
         {
@@ -157,8 +143,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
             }
             // The wallet as that transaction left it: the same answer as the first time.
             wallet.balance = first.balance_after;
-            wallet.updated_at = first.created_at;
-            wallet.updated_by = first.created_by.clone();
+            wallet.audit.touch(&first.created_by, first.created_at);
             return Ok((wallet, first));
         }
         if wallet.wallet_status != WALLET_ACTIVE {
@@ -194,8 +179,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
         transaction.insert(tx)?;
         storage::set_balance(tx, &ctx.scope, id, after, created_at, by)?;
         wallet.balance = after;
-        wallet.updated_at = created_at;
-        wallet.updated_by = by.clone();
+        wallet.audit.touch(by, created_at);
         Ok::<_, ApiError>((wallet, transaction))
     })?;
     Reply::json(
@@ -208,7 +192,7 @@ fn movement(ctx: &Ctx<'_>, id: &str, tx_type: TxType) -> Outcome {
 pub(crate) fn transactions(ctx: &Ctx<'_>, id: &str) -> Outcome {
     let page_args = ctx.query.page()?;
     let page = ctx.app.store.read(|tx| {
-        Wallet::by_id(tx, &ctx.scope, id)?.ok_or_else(|| wallet_not_found(id))?;
+        ctx.find::<Wallet>(tx, id)?;
         Ok::<_, ApiError>(storage::transactions(tx, &ctx.scope, id, page_args)?)
     })?;
     crate::http::list_reply(

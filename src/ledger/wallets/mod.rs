@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::money::{self, Bound};
 use crate::input::{InputError, Obj};
+use crate::store::Audit;
 
 const MAX_TEXT: usize = 255;
 
@@ -32,10 +33,7 @@ pub(crate) struct Wallet {
     pub balance: Decimal,
     pub wallet_status: String,
     pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: String,
-    pub updated_by: String,
+    pub audit: Audit,
 }
 
 crate::names::named! {
@@ -244,11 +242,8 @@ pub(crate) fn position_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::money::dec;
     use serde_json::json;
-
-    fn dec(s: &str) -> Decimal {
-        Decimal::from_str_exact(s).unwrap()
-    }
 
     #[test]
     fn parses_wallets() {
@@ -330,34 +325,15 @@ mod tests {
 
     #[test]
     fn new_transactions_sort_after_the_last_one() {
-        let prev = "wtx_01JZ0000000000000000000005";
+        let id = |n: u8| format!("wtx_01JZ000000000000000000000{n}");
+        let prev = id(5);
+        let after = |now, fresh: String| position_after(Some((10, &prev)), now, fresh);
         // A later millisecond: the clock decides.
-        assert_eq!(
-            position_after(
-                Some((10, prev)),
-                11,
-                "wtx_01JZ0000000000000000000001".into()
-            ),
-            (11, "wtx_01JZ0000000000000000000001".into())
-        );
+        assert_eq!(after(11, id(1)), (11, id(1)));
         // The same millisecond, or a clock that went back: after the previous id.
         for now in [10, 9] {
-            assert_eq!(
-                position_after(
-                    Some((10, prev)),
-                    now,
-                    "wtx_01JZ0000000000000000000001".into()
-                ),
-                (10, "wtx_01JZ0000000000000000000006".into())
-            );
-            assert_eq!(
-                position_after(
-                    Some((10, prev)),
-                    now,
-                    "wtx_01JZ0000000000000000000009".into()
-                ),
-                (10, "wtx_01JZ0000000000000000000009".into())
-            );
+            assert_eq!(after(now, id(1)), (10, id(6)));
+            assert_eq!(after(now, id(9)), (10, id(9)));
         }
         assert_eq!(position_after(None, 5, "wtx_x".into()), (5, "wtx_x".into()));
     }

@@ -6,13 +6,14 @@ use rust_decimal::Decimal;
 use crate::ledger::money;
 use crate::ledger::money::Money;
 use crate::ledger::wallets::{Wallet, WalletTransaction};
+use crate::store::Audit;
 use crate::store::record;
 use crate::store::record::Json;
 use crate::store::{Filter, Page, Result, Scope};
 
 crate::store::record::stored!(Wallet in "wallets" {
     id, tenant_id, environment_id, customer_id, currency, name, metadata: Json, balance: Money,
-    wallet_status, status, created_at, updated_at, created_by, updated_by,
+    wallet_status, status, ..audit: Audit,
 });
 
 crate::store::record::stored!(WalletTransaction in "wallet_transactions" {

@@ -175,9 +175,9 @@ mod tests {
     use super::*;
     use crate::ledger::customers::Customer;
     use crate::ledger::wallets::{TxType, Wallet, WalletTransaction};
-    use crate::store::StoreError;
     use crate::store::record::Stored;
     use crate::store::testing::{scope, temp_store};
+    use crate::store::{Audit, StoreError};
 
     fn wallet() -> Wallet {
         Wallet {
@@ -191,10 +191,7 @@ mod tests {
             balance: Decimal::ZERO,
             wallet_status: "active".into(),
             status: "published".into(),
-            created_at: 0,
-            updated_at: 0,
-            created_by: "k".into(),
-            updated_by: "k".into(),
+            audit: Audit::new("k", 0),
         }
     }
 

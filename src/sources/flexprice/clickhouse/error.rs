@@ -147,32 +147,19 @@ mod tests {
 
     #[test]
     fn server_errors_say_what_to_fix_without_the_message() {
+        let server = |message: &str| from_server("h", "fx", "u", message);
         let e = from_server(
             "h:8123",
             "fx",
             "exportd",
             "Code: 193, e.displayText() = DB::Exception: Wrong password for user exportd",
         );
-        assert_eq!(e.kind, Failure::Terminal);
-        assert!(
-            e.summary.contains("clickhouse_password_env"),
-            "{}",
-            e.summary
-        );
-        let e = from_server(
-            "h",
-            "fx",
-            "u",
-            "Code: 60. DB::Exception: Table fx.meter_usage doesn't exist. (UNKNOWN_TABLE)",
-        );
-        assert_eq!(e.kind, Failure::Terminal);
-        assert!(e.summary.contains("meter_usage"));
-        let e = from_server(
-            "h",
-            "fx",
-            "u",
-            "Code: 62, e.displayText() = DB::Exception: Syntax error: SELECT secret_tenant",
-        );
+        e.assert_says(Failure::Terminal, "clickhouse_password_env");
+        let e =
+            server("Code: 60. DB::Exception: Table fx.meter_usage doesn't exist. (UNKNOWN_TABLE)");
+        e.assert_says(Failure::Terminal, "meter_usage");
+        let e =
+            server("Code: 62, e.displayText() = DB::Exception: Syntax error: SELECT secret_tenant");
         assert!(!e.summary.contains("secret_tenant"), "{}", e.summary);
         assert!(e.detail.contains("secret_tenant"));
         for (code, kind) in [
@@ -183,7 +170,7 @@ mod tests {
             (164, Failure::Terminal),
             (81, Failure::Terminal),
         ] {
-            let e = from_server("h", "fx", "u", &format!("Code: {code}. x"));
+            let e = server(&format!("Code: {code}. x"));
             assert_eq!(e.kind, kind, "{code}");
         }
     }
