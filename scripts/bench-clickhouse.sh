@@ -125,6 +125,7 @@ psql -c "CREATE DATABASE flexprice"
 key=exd_bench_key_0123456789abcdefghijklmnop
 sha=$(printf %s "$key" | sha256sum | cut -d' ' -f1)
 export EXPORTD_CLICKHOUSE_PASSWORD=$password
+export EXPORTD_BENCH_PG_URL="postgres://exportd_ro:$password@127.0.0.1:$pg_port/flexprice?sslmode=disable"
 window='{"start_time": "2025-10-16T00:00:00Z", "end_time": "2025-10-17T00:00:00Z"}'
 exportd_once() { # tenant → "wall_seconds peak_rss_kib rows"
   local tenant=$1 dir=$work/exportd-$1 port
@@ -144,7 +145,7 @@ environment_id = "prod"
 key_sha256 = "$sha"
 [source]
 kind = "flexprice"
-postgres_url = "postgres://exportd_ro:$password@127.0.0.1:$pg_port/flexprice?sslmode=disable"
+postgres_url_env = "EXPORTD_BENCH_PG_URL"
 clickhouse_url = "http://127.0.0.1:$http"
 clickhouse_database = "flexprice"
 clickhouse_user = "exportd"

@@ -110,9 +110,17 @@ impl SourceSettings {
                     1,
                     86_400,
                 )?;
-                let url = postgres_url(file, env)?;
+                let (url, written_in_file) = postgres_url(file, env)?;
                 let postgres = Postgres::new(&url, statement_timeout)
                     .map_err(|why| invalid("source.postgres_url", why))?;
+                if written_in_file && postgres.has_password() {
+                    return Err(invalid(
+                        "source.postgres_url",
+                        format!(
+                            "a password in the config file is refused (files get copied, logged and committed): remove it from the URL and put the whole URL in an environment variable named by postgres_url_env, or in {POSTGRES_URL_TWIN}"
+                        ),
+                    ));
+                }
                 let keys = clickhouse::Keys {
                     url: &file.clickhouse_url,
                     database: &file.clickhouse_database,
@@ -136,8 +144,16 @@ impl SourceSettings {
     }
 }
 
-/// The URL from `postgres_url` or from the variable `postgres_url_env` names (one of them).
-fn postgres_url(file: &SourceFile, env: &BTreeMap<String, String>) -> Result<String, ConfigError> {
+/// `postgres_url`'s environment twin: a URL set there came from the environment, so it may
+/// hold a password.
+const POSTGRES_URL_TWIN: &str = "EXPORTD_SOURCE_POSTGRES_URL";
+
+/// The URL from `postgres_url` or from the variable `postgres_url_env` names (one of them),
+/// and whether it was written in the config file (rather than set in the environment).
+fn postgres_url(
+    file: &SourceFile,
+    env: &BTreeMap<String, String>,
+) -> Result<(String, bool), ConfigError> {
     let (url, var) = (file.postgres_url.trim(), file.postgres_url_env.trim());
     match (url.is_empty(), var.is_empty()) {
         (false, false) => Err(invalid(
@@ -148,9 +164,12 @@ fn postgres_url(file: &SourceFile, env: &BTreeMap<String, String>) -> Result<Str
             "source.postgres_url",
             "kind = \"flexprice\" needs Flexprice's PostgreSQL: set postgres_url, or postgres_url_env to the name of a variable holding the URL with its password",
         )),
-        (false, true) => Ok(url.to_owned()),
+        (false, true) => {
+            let from_twin = env.get(POSTGRES_URL_TWIN).map(|v| v.trim()) == Some(url);
+            Ok((url.to_owned(), !from_twin))
+        }
         (true, false) => match env.get(var).map(|v| v.trim()) {
-            Some(v) if !v.is_empty() => Ok(v.to_owned()),
+            Some(v) if !v.is_empty() => Ok((v.to_owned(), false)),
             _ => Err(invalid(
                 "source.postgres_url_env",
                 format!(
@@ -228,6 +247,30 @@ mod tests {
             ..flexprice()
         };
         assert!(settings(both, &[]).unwrap_err().contains("not both"));
+        let written = SourceFile {
+            postgres_url: "postgres://u:hunter2@db/f".into(),
+            ..flexprice()
+        };
+        let e = settings(written.clone(), &[]).unwrap_err();
+        assert!(
+            e.contains("source.postgres_url")
+                && e.contains("password in the config file is refused")
+                && !e.contains("hunter2"),
+            "{e}"
+        );
+        let in_query = SourceFile {
+            postgres_url: "postgres://u@db/f?password=hunter2".into(),
+            ..flexprice()
+        };
+        assert!(settings(in_query, &[]).is_err());
+        // The same URL set through the environment twin came from the environment.
+        let twin = [(POSTGRES_URL_TWIN, "postgres://u:hunter2@db/f")];
+        assert!(settings(written, &twin).is_ok());
+        let without = SourceFile {
+            postgres_url: "postgres://u@db/f".into(),
+            ..flexprice()
+        };
+        assert!(settings(without, &[]).is_ok());
         let slow = SourceFile {
             postgres_url: "postgres://db/f".into(),
             statement_timeout: "0s".into(),

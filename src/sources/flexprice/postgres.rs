@@ -154,6 +154,11 @@ impl Postgres {
         })
     }
 
+    /// Whether the URL carries a password (in its user part or as `password=`).
+    pub fn has_password(&self) -> bool {
+        self.config.get_password().is_some()
+    }
+
     /// The URL without its password (`postgres://exportd@db:5432/flexprice?sslmode=require`).
     pub fn shown(&self) -> &str {
         &self.shown

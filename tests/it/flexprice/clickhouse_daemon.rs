@@ -13,12 +13,13 @@ use crate::harness::{LONG, Setup, wait_for};
 
 /// A daemon reading `pg` and `ch` (through `proxy`), as `user`.
 fn golden(test: &str, pg: &PgDb<'_>, ch: &ChDb<'_>, proxy: &ChProxy, user: &str) -> Option<Golden> {
-    let toml = super::source_toml(pg, Some((ch, Some(proxy)))).replace(
+    let toml = super::source_toml(Some((ch, Some(proxy)))).replace(
         &format!("clickhouse_user = \"{}\"", ChServer::READONLY_USER),
         &format!("clickhouse_user = \"{user}\""),
     );
     let setup = Setup::new()
         .config(&toml)
+        .env(super::PG_URL_ENV, &pg.readonly_url())
         .env(CLICKHOUSE_PASSWORD_ENV, ch.server.readonly_password());
     Golden::start(test, setup)
 }
@@ -128,11 +129,10 @@ fn flexprice_ch_a_scheduled_task_exports_every_row_once_across_a_clickhouse_rest
     let ch_db = own.database_with(Variant::Prod, &ds);
     let pg_db = pg.database_with(&ds);
     let proxy = own.proxy();
-    let toml = super::source_toml(&pg_db, Some((&ch_db, Some(&proxy))));
     let setup = Setup::new()
         .clock("2025-10-16T10:20:00Z")
         .scheduler("delay = \"5m\"\nretry_base = \"1m\"\nretry_cap = \"1m\"")
-        .config(&toml)
+        .flexprice(&pg_db, Some((&ch_db, Some(&proxy))))
         .env(CLICKHOUSE_PASSWORD_ENV, own.readonly_password());
     let Some(g) = Golden::start(test, setup) else {
         return;
@@ -228,9 +228,8 @@ fn flexprice_ch_check_config_reports_the_server_and_the_schema_variant() {
         (Variant::Prod, "Decimal(18, 8)"),
     ] {
         let ch_db = server.database(variant);
-        let toml = super::source_toml(&pg_db, Some((&ch_db, None)));
         let (status, stdout, stderr) = Setup::new()
-            .config(&toml)
+            .flexprice(&pg_db, Some((&ch_db, None)))
             .env(CLICKHOUSE_PASSWORD_ENV, password)
             .run(&["check-config"]);
         assert!(status.success(), "{stdout}{stderr}");
@@ -242,9 +241,9 @@ fn flexprice_ch_check_config_reports_the_server_and_the_schema_variant() {
         assert!(!stdout.contains(password) && !stderr.contains(password));
     }
     let ch_db = server.database(Variant::Prod);
-    let toml = super::source_toml(&pg_db, Some((&ch_db, None)));
+    let setup = || Setup::new().flexprice(&pg_db, Some((&ch_db, None)));
     // The password's variable is not set: the key is named.
-    let (status, _, stderr) = Setup::new().config(&toml).run(&["check-config"]);
+    let (status, _, stderr) = setup().run(&["check-config"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("source.clickhouse_password_env")
@@ -252,17 +251,15 @@ fn flexprice_ch_check_config_reports_the_server_and_the_schema_variant() {
         "{stderr}"
     );
     // A wrong password: refused, said so.
-    let (status, _, stderr) = Setup::new()
-        .config(&toml)
+    let (status, _, stderr) = setup()
         .env(CLICKHOUSE_PASSWORD_ENV, "not-the-password")
         .run(&["check-config"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("ClickHouse"), "{stderr}");
     assert!(!stderr.contains("not-the-password"), "{stderr}");
     // The twins: the URL and the database from the environment.
-    let without = super::source_toml(&pg_db, None);
     let (status, stdout, stderr) = Setup::new()
-        .config(&without)
+        .flexprice(&pg_db, None)
         .env("EXPORTD_SOURCE_CLICKHOUSE_URL", &server.url())
         .env("EXPORTD_SOURCE_CLICKHOUSE_DATABASE", &ch_db.name)
         .env("EXPORTD_SOURCE_CLICKHOUSE_USER", ChServer::READONLY_USER)
@@ -276,7 +273,7 @@ fn flexprice_ch_check_config_reports_the_server_and_the_schema_variant() {
     assert!(status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("Decimal(18, 8)"), "{stdout}");
     // Without ClickHouse, a task of either entity is a 400 naming entity_type.
-    let d = Setup::new().config(&without).start();
+    let d = Setup::new().flexprice(&pg_db, None).start();
     for entity in ["events", "usage_analytics"] {
         let conn = crate::harness::fixtures::connection(&d.prod());
         let mut body = crate::harness::fixtures::task_body(&conn);

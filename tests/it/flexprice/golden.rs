@@ -7,7 +7,7 @@
 //! let ds = Dataset::standard();
 //! let Some(pg) = flexprice::postgres(TEST) else { return };
 //! let db = pg.database_with(&ds);
-//! let setup = Setup::new().config(&flexprice::source_toml(&db, None));
+//! let setup = Setup::new().flexprice(&db, None);
 //! let Some(g) = Golden::start(TEST, setup) else { return };
 //! g.assert_export(&ds, &Export::new(Entity::Invoice, "globex", "staging", "10:00:00", "11:00:00"));
 //! ```

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::dataset::{Dataset, SCOPES, at};
 use super::expected::{Entity, Export, WindowField};
 use super::golden::Golden;
-use super::{PgServer, apply_changes, postgres, source_toml};
+use super::{PG_URL_ENV, PgServer, apply_changes, postgres};
 use crate::harness::{Setup, wait_for};
 
 /// The PostgreSQL entities' exports of one scope and window: both window fields of invoice
@@ -43,7 +43,7 @@ fn flexprice_daemon_exports_each_entity_of_each_key_byte_for_byte() {
     let Some(pg) = postgres(T) else { return };
     let mut ds = Dataset::standard();
     let db = pg.database_with(&ds);
-    let Some(g) = Golden::start(T, Setup::new().config(&source_toml(&db, None))) else {
+    let Some(g) = Golden::start(T, Setup::new().flexprice(&db, None)) else {
         return;
     };
     for (tenant, env) in SCOPES {
@@ -147,7 +147,7 @@ fn flexprice_daemon_closes_the_ledger_and_refuses_clickhouse_entities() {
     const T: &str = "flexprice_daemon_closes_the_ledger_and_refuses_clickhouse_entities";
     let Some(pg) = postgres(T) else { return };
     let db = pg.database();
-    let d = Setup::new().config(&source_toml(&db, None)).start();
+    let d = Setup::new().flexprice(&db, None).start();
     let c = d.prod();
     for (path, body) in [
         (
@@ -196,37 +196,78 @@ fn runs_of(g: &Golden, export: &Export, task: &str) -> Vec<Value> {
 #[test]
 fn flexprice_daemon_fails_a_run_while_postgres_is_down_and_completes_it_after() {
     const T: &str = "flexprice_daemon_fails_a_run_while_postgres_is_down_and_completes_it_after";
-    let Some(_) = postgres(T) else { return };
-    let Some(pg) = PgServer::start_own() else {
-        return;
-    };
+    let summary = outage_fails_the_run_and_the_retry_completes(T, |pg, _, backfill| {
+        pg.stop();
+        backfill();
+    });
+    if let Some(summary) = summary {
+        assert!(summary.contains("refused the connection"), "{summary}");
+        assert!(summary.contains("postgres_url"), "{summary}");
+    }
+}
+
+#[test]
+fn flexprice_daemon_fails_a_run_when_postgres_stops_mid_run_and_completes_it_after() {
+    const T: &str =
+        "flexprice_daemon_fails_a_run_when_postgres_stops_mid_run_and_completes_it_after";
+    let summary = outage_fails_the_run_and_the_retry_completes(T, |pg, db, backfill| {
+        // The run's snapshot is open and its query waits on the test's lock when the server
+        // goes: stopped in mid-run, not before it.
+        let mut holder = db.hold_lock("invoices");
+        backfill();
+        wait_for(
+            "the run to wait inside its query",
+            Duration::from_secs(60),
+            || db.exportd_waiting_for_a_lock(),
+        );
+        pg.stop();
+        let _ = holder.kill();
+        let _ = holder.wait();
+    });
+    if let Some(summary) = summary {
+        assert!(
+            summary.contains("lost during the run") || summary.contains("shutting down"),
+            "{summary}"
+        );
+    }
+}
+
+/// A globex invoice window backfilled through `interrupt`, which stops `pg` before or during
+/// the run (`backfill` asks for it): the run FAILED with a summary free of SQL and password,
+/// its retry PENDING; with PostgreSQL back the retry COMPLETED with the expected object. The
+/// failed run's summary, or `None` when PostgreSQL is not installed.
+fn outage_fails_the_run_and_the_retry_completes(
+    test: &str,
+    interrupt: impl FnOnce(&PgServer, &super::PgDb<'_>, &dyn Fn()),
+) -> Option<String> {
+    postgres(test)?;
+    let pg = PgServer::start_own()?;
     let ds = Dataset::standard();
     let db = pg.database_with(&ds);
     let setup = Setup::new()
-        .config(&source_toml(&db, None))
+        .flexprice(&db, None)
         .clock("2025-10-16T15:30:00Z")
         .scheduler("retry_base = \"1m\"\nretry_cap = \"10m\"\nmax_consecutive_failures = 5");
-    let Some(g) = Golden::start(T, setup) else {
-        return;
-    };
+    let g = Golden::start(test, setup)?;
     let export = Export::new(Entity::Invoice, "globex", "prod", "10:00:00", "11:00:00");
     let task = g.task(&export);
-    pg.stop();
-    g.client(&export.tenant, &export.env)
-        .post(
-            &format!("/v1/tasks/scheduled/{task}/backfill"),
-            json!({"start_time": "2025-10-16T10:00:00Z", "end_time": "2025-10-16T11:00:00Z"}),
-        )
-        .ok(200);
+    let backfill = || {
+        g.client(&export.tenant, &export.env)
+            .post(
+                &format!("/v1/tasks/scheduled/{task}/backfill"),
+                json!({"start_time": "2025-10-16T10:00:00Z", "end_time": "2025-10-16T11:00:00Z"}),
+            )
+            .ok(200);
+    };
+    interrupt(&pg, &db, &backfill);
     wait_for("the first attempt to fail", Duration::from_secs(60), || {
         runs_of(&g, &export, &task)
             .first()
             .is_some_and(|r| r["task_status"] == "FAILED")
     });
     let runs = runs_of(&g, &export, &task);
-    let summary = runs[0]["error_summary"].as_str().unwrap();
-    assert!(summary.contains("refused the connection"), "{summary}");
-    assert!(summary.contains("postgres_url"), "{summary}");
+    let summary = runs[0]["error_summary"].as_str().unwrap().to_owned();
+    assert!(summary.contains("Flexprice's PostgreSQL"), "{summary}");
     assert!(!summary.contains(pg.readonly_password()), "{summary}");
     assert!(
         !summary.to_ascii_uppercase().contains("SELECT"),
@@ -247,6 +288,7 @@ fn flexprice_daemon_fails_a_run_while_postgres_is_down_and_completes_it_after() 
         &g.object(&runs[1]),
         &export,
     );
+    Some(summary)
 }
 
 #[test]
@@ -255,7 +297,7 @@ fn flexprice_check_config_and_the_export_command_read_postgres() {
     let Some(pg) = postgres(T) else { return };
     let ds = Dataset::standard();
     let db = pg.database_with(&ds);
-    let setup = || Setup::new().config(&source_toml(&db, None));
+    let setup = || Setup::new().flexprice(&db, None);
     let (status, stdout, stderr) = setup()
         .config(&super::globex_keys_toml())
         .run(&["check-config"]);
@@ -278,8 +320,10 @@ fn flexprice_check_config_and_the_export_command_read_postgres() {
         );
     }
     // A wrong password: check-config fails and says what to fix, without the URL's password.
-    let wrong = source_toml(&db, None).replace(pg.readonly_password(), "not-the-password");
-    let (status, stdout, stderr) = Setup::new().config(&wrong).run(&["check-config"]);
+    let wrong = db
+        .readonly_url()
+        .replace(pg.readonly_password(), "not-the-password");
+    let (status, stdout, stderr) = setup().env(PG_URL_ENV, &wrong).run(&["check-config"]);
     assert_eq!(status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("refused exportd's login"), "{stderr}");
     assert!(!stderr.contains("not-the-password"), "{stderr}");

@@ -11,7 +11,7 @@
 //! let ds = Dataset::standard();
 //! let Some(pg) = flexprice::postgres(TEST) else { return };
 //! let db = pg.database_with(&ds);              // its own database, the data set loaded
-//! let setup = Setup::new().config(&flexprice::source_toml(&db, None));
+//! let setup = Setup::new().flexprice(&db, None);
 //! let Some(g) = Golden::start(TEST, setup) else { return };
 //! g.assert_export(&ds, &Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00"));
 //! // Then the second window, after the data set's later changes:
@@ -20,7 +20,7 @@
 //! g.assert_export(&ds, &Export::new(Entity::Invoice, "acme", "prod", "11:00:00", "12:00:00"));
 //! ```
 //! With ClickHouse: `let ch_db = ch.database_with(Variant::Dev, &ds); let proxy = ch.proxy();`,
-//! `source_toml(&db, Some((&ch_db, Some(&proxy))))`, the daemon started with
+//! `Setup::new().flexprice(&db, Some((&ch_db, Some(&proxy))))`, the daemon started with
 //! `.env(CLICKHOUSE_PASSWORD_ENV, ch.readonly_password())`, `.variant(Variant::Dev)` on each
 //! `Export`, and at the end `ch_db.assert_same_on_chdb(TEST, &proxy.queries())`, which
 //! replays every query exportd sent on chdb-core with Flexprice's modern DDL.
@@ -86,11 +86,10 @@ pub(crate) fn clickhouse(test: &str) -> Option<&'static ChServer> {
 /// The `[source]` section that points exportd at these databases, read-only, as issues 15
 /// and 16 name its keys. ClickHouse is reached through `proxy` when one is given (so that
 /// the test can replay exportd's queries on chdb).
-pub(crate) fn source_toml(pg: &PgDb<'_>, ch: Option<(&ChDb<'_>, Option<&ChProxy>)>) -> String {
-    let mut toml = format!(
-        "[source]\nkind = \"flexprice\"\npostgres_url = \"{}\"\n",
-        pg.readonly_url()
-    );
+/// The URL with its password is not in the file (exportd refuses that): the daemon gets it
+/// through [`PG_URL_ENV`], as [`Setup::flexprice`] sets it.
+pub(crate) fn source_toml(ch: Option<(&ChDb<'_>, Option<&ChProxy>)>) -> String {
+    let mut toml = format!("[source]\nkind = \"flexprice\"\npostgres_url_env = \"{PG_URL_ENV}\"\n");
     if let Some((db, proxy)) = ch {
         let url = proxy.map_or_else(|| db.server.url(), ChProxy::url);
         toml.push_str(&format!(
@@ -102,6 +101,22 @@ pub(crate) fn source_toml(pg: &PgDb<'_>, ch: Option<(&ChDb<'_>, Option<&ChProxy>
     }
     toml.push('\n');
     toml
+}
+
+/// The environment variable [`source_toml`] names for the PostgreSQL URL (password included).
+pub(crate) const PG_URL_ENV: &str = "EXPORTD_TEST_PG_URL";
+
+impl crate::harness::Setup {
+    /// A daemon reading `pg` (and `ch`) as [`source_toml`] says, the URL in [`PG_URL_ENV`].
+    /// The ClickHouse password's variable is left to the test.
+    pub(crate) fn flexprice(
+        self,
+        pg: &PgDb<'_>,
+        ch: Option<(&ChDb<'_>, Option<&ChProxy>)>,
+    ) -> crate::harness::Setup {
+        self.config(&source_toml(ch))
+            .env(PG_URL_ENV, &pg.readonly_url())
+    }
 }
 
 /// The environment variable [`source_toml`] names for the ClickHouse password: give the

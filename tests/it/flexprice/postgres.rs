@@ -26,6 +26,7 @@ use super::{
     Reaper, free_port, running_as_root, spawn_server, start_on_free_ports, stop_child, temp_dir,
     unique_name, wait_for_server, write_pid,
 };
+use crate::harness::wait_for;
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 /// The Flexprice schema (our own DDL).
@@ -465,6 +466,36 @@ impl PgDb<'_> {
 
     pub(crate) fn query(&self, sql: &str) -> Vec<Vec<String>> {
         self.server.query(&self.name, sql)
+    }
+
+    /// Takes `table`'s ACCESS EXCLUSIVE lock in a superuser session that keeps it (and sleeps)
+    /// until the server stops or the returned psql is killed: a reader of the table then waits
+    /// inside its query, which pins a run in mid-flight. Returns once the lock is held.
+    pub(crate) fn hold_lock(&self, table: &str) -> Child {
+        let mut c = self.server.psql(&self.name);
+        c.arg("-c")
+            .arg(format!(
+                "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3600)"
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let holder = c.spawn().unwrap();
+        let held = format!(
+            "SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass \
+             AND mode = 'AccessExclusiveLock' AND granted"
+        );
+        wait_for("the test's lock", Duration::from_secs(30), || {
+            self.query(&held) == [["1"]]
+        });
+        holder
+    }
+
+    /// Sessions of exportd (by its `application_name`) waiting for a lock.
+    pub(crate) fn exportd_waiting_for_a_lock(&self) -> bool {
+        self.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'exportd' \
+             AND wait_event_type = 'Lock'",
+        ) != [["0"]]
     }
 
     /// Runs SQL as the read-only role over TCP, as exportd connects; the error text on

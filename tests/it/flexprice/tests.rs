@@ -11,8 +11,8 @@ use super::dataset::{Change, Dataset, SCOPES, TENANTS, Variant, at};
 use super::expected::{self, Entity, Export, WindowField};
 use super::golden::assert_same_csv;
 use super::{
-    CLICKHOUSE_PASSWORD_ENV, ChServer, Golden, PgServer, apply_changes, clickhouse, postgres,
-    source_toml, start_on_free_ports,
+    CLICKHOUSE_PASSWORD_ENV, ChServer, Golden, PG_URL_ENV, PgServer, apply_changes, clickhouse,
+    postgres, source_toml, start_on_free_ports,
 };
 use crate::harness::Setup;
 
@@ -899,12 +899,15 @@ fn flexprice_source_toml_points_exportd_at_both_databases_read_only() {
     let ds = Dataset::standard();
     let (pdb, cdb) = (pg.database_with(&ds), ch.database_with(Variant::Prod, &ds));
     let proxy = ch.proxy();
-    let text = source_toml(&pdb, Some((&cdb, Some(&proxy))));
+    let text = source_toml(Some((&cdb, Some(&proxy))));
     let toml: toml::Table = toml::from_str(&text).unwrap();
     let source = toml["source"].as_table().unwrap();
     let get = |k: &str| source[k].as_str().unwrap().to_owned();
     assert_eq!(get("kind"), "flexprice");
     assert_eq!(get("clickhouse_password_env"), CLICKHOUSE_PASSWORD_ENV);
+    // The PostgreSQL URL, password included, comes from the environment only.
+    assert_eq!(get("postgres_url_env"), PG_URL_ENV);
+    assert!(!source.contains_key("postgres_url"));
     let psql = |url: &str, sql: &str| {
         let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
             .arg(url)
@@ -921,7 +924,7 @@ fn flexprice_source_toml_points_exportd_at_both_databases_read_only() {
     let sql = "SELECT current_user, current_setting('default_transaction_read_only'), count(*) FROM invoices";
     let invoices = ds.invoices.len();
     assert_eq!(
-        psql(&get("postgres_url"), sql),
+        psql(&pdb.readonly_url(), sql),
         format!("exportd_ro|on|{invoices}")
     );
     assert_eq!(
