@@ -12,7 +12,7 @@
 use postgres::types::ToSql;
 
 use super::postgres::Snapshot;
-use super::{Cancel, Request, RowSink};
+use super::{Request, RowSink};
 use crate::failure::ExportError;
 use crate::scheduled_tasks::job_config::WindowField;
 
@@ -46,12 +46,11 @@ pub fn sql(field: Option<WindowField>) -> String {
 pub fn export(
     snap: &mut Snapshot<'_>,
     req: &Request<'_>,
-    cancel: &Cancel,
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
     let (start, end) = req.pg_window();
     let params: [&(dyn ToSql + Sync); 4] = [&req.tenant_id, &req.environment_id, &start, &end];
-    snap.stream(&sql(req.window_field), &params, cancel, |row| {
+    snap.stream(&sql(req.window_field), &params, req.cancel, |row| {
         out.row(&[
             row.text(0)?,
             row.text(1)?,

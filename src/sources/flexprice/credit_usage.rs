@@ -21,7 +21,7 @@
 use rust_decimal::Decimal;
 
 use super::postgres::Snapshot;
-use super::{Cancel, Cell, Request, RowSink};
+use super::{Cell, Request, RowSink};
 use crate::failure::ExportError;
 use crate::sources::metadata_values;
 
@@ -61,14 +61,12 @@ ORDER BY c.external_id COLLATE "C", c.id COLLATE "C", g.currency COLLATE "C"
 pub fn export(
     snap: &mut Snapshot<'_>,
     req: &Request<'_>,
-    cancel: &Cancel,
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
-    let (_, end) = req.pg_window();
     snap.stream(
         SQL,
-        &[&req.tenant_id, &req.environment_id, &end],
-        cancel,
+        &[&req.tenant_id, &req.environment_id, &req.pg_window().1],
+        req.cancel,
         |row| {
             let zero = |cell| match cell {
                 Cell::Null => Cell::Decimal(Decimal::ZERO),

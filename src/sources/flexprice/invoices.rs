@@ -10,7 +10,7 @@ use postgres::types::ToSql;
 
 use super::cells::canonical_json;
 use super::postgres::Snapshot;
-use super::{Cancel, Cell, Request, RowSink};
+use super::{Cell, Request, RowSink};
 use crate::failure::ExportError;
 use crate::formats::{ColumnType, entities};
 use crate::scheduled_tasks::EntityType;
@@ -51,14 +51,13 @@ pub fn sql(field: Option<WindowField>) -> String {
 pub fn export(
     snap: &mut Snapshot<'_>,
     req: &Request<'_>,
-    cancel: &Cancel,
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
-    let (start, end) = req.pg_window();
-    let params: [&(dyn ToSql + Sync); 4] = [&req.tenant_id, &req.environment_id, &start, &end];
     let kinds: Vec<ColumnType> = entities::kinds(EntityType::Invoice).collect();
     let mut json = String::new();
-    snap.stream(&sql(req.window_field), &params, cancel, |row| {
+    let (start, end) = req.pg_window();
+    let params: [&(dyn ToSql + Sync); 4] = [&req.tenant_id, &req.environment_id, &start, &end];
+    snap.stream(&sql(req.window_field), &params, req.cancel, |row| {
         let mut cells = [Cell::Null; WIDTH];
         let mut json = Some(&mut json);
         for (i, kind) in kinds.iter().enumerate().take(WIDTH) {

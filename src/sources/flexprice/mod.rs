@@ -46,6 +46,8 @@ pub struct Request<'a> {
     pub window_field: Option<WindowField>,
     /// The task's `export_metadata_fields`, in column order.
     pub metadata: &'a [MetadataField],
+    /// Set when the daemon shuts down: the read stops between fetches.
+    pub cancel: &'a Cancel,
 }
 
 impl Request<'_> {

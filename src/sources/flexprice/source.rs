@@ -63,6 +63,7 @@ impl Source for FlexpriceSource {
             window: req.window,
             window_field: req.window_field,
             metadata: req.metadata,
+            cancel: req.cancel,
         };
         let mut session = self.postgres.connect()?;
         let mut snap = session.snapshot()?;
@@ -75,9 +76,9 @@ impl Source for FlexpriceSource {
             return clickhouse.export(entity, req, &mut catalog, out);
         }
         match req.entity {
-            EntityType::Invoice => invoices::export(&mut snap, &request, req.cancel, out),
-            EntityType::CreditTopups => credit_topups::export(&mut snap, &request, req.cancel, out),
-            EntityType::CreditUsage => credit_usage::export(&mut snap, &request, req.cancel, out),
+            EntityType::Invoice => invoices::export(&mut snap, &request, out),
+            EntityType::CreditTopups => credit_topups::export(&mut snap, &request, out),
+            EntityType::CreditUsage => credit_usage::export(&mut snap, &request, out),
             // A task created before the source changed.
             EntityType::Events | EntityType::UsageAnalytics => {
                 let why = needs_clickhouse(req.entity);

@@ -6,10 +6,10 @@
 
 use rust_decimal::Decimal;
 
-use super::{LedgerSource, PAGE, keyset, set_cursor};
+use super::{LedgerSource, PAGE, event_time, keyset, set_cursor};
 use crate::failure::ExportError;
 use crate::formats::{Cell, RowSink};
-use crate::ledger::events::storage::{self, EventRow, EventTime};
+use crate::ledger::events::storage::{self, EventRow};
 use crate::ledger::meters::MeterIndex;
 use crate::sources::ExportRequest;
 use crate::store::Scope;
@@ -19,10 +19,10 @@ use crate::store::Scope;
 pub(super) fn export(
     src: &LedgerSource,
     req: &ExportRequest<'_>,
-    time: EventTime,
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
     let meters = MeterIndex::new(&src.meters);
+    let time = event_time(req);
     let mut writer = RowWriter {
         out,
         scope: req.scope,

@@ -48,16 +48,12 @@ impl Source for LedgerSource {
     }
 
     fn export(&self, req: &ExportRequest<'_>, out: &mut dyn RowSink) -> Result<u64, ExportError> {
-        let time = match req.window_field {
-            Some(WindowField::Timestamp) => EventTime::Timestamp,
-            _ => EventTime::IngestedAt,
-        };
         match req.entity {
-            EntityType::Events => events::export(self, req, time, out),
+            EntityType::Events => events::export(self, req, out),
             EntityType::Invoice => invoices::export(self, req, out),
             EntityType::CreditTopups => credit_topups::export(self, req, out),
             EntityType::CreditUsage => credit_usage::export(self, req, out),
-            EntityType::UsageAnalytics => usage_analytics::export(self, req, time, out),
+            EntityType::UsageAnalytics => usage_analytics::export(self, req, out),
         }
     }
 
@@ -166,6 +162,15 @@ fn cell<'r>(row: &'r rusqlite::Row<'_>, i: usize, kind: ColumnType) -> rusqlite:
             .map_or(Cell::Null, Cell::TimeMs),
         ColumnType::Int64 => row.get::<_, Option<i64>>(i)?.map_or(Cell::Null, Cell::Int),
     })
+}
+
+/// Which timestamp of an event places it in the request's window (`ingested_at` unless the
+/// task says `timestamp`).
+fn event_time(req: &ExportRequest<'_>) -> EventTime {
+    match req.window_field {
+        Some(WindowField::Timestamp) => EventTime::Timestamp,
+        _ => EventTime::IngestedAt,
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{LedgerSource, PAGE, keyset, set_cursor};
+use super::{LedgerSource, PAGE, event_time, keyset, set_cursor};
 use crate::failure::ExportError;
 use crate::formats::{Cell, RowSink};
-use crate::ledger::events::storage::{self, EventTime};
+use crate::ledger::events::storage;
 use crate::ledger::meters::{Accumulator, MeterIndex};
 use crate::sources::{ExportRequest, metadata_values};
 
@@ -28,11 +28,11 @@ struct Customer {
 pub(super) fn export(
     src: &LedgerSource,
     req: &ExportRequest<'_>,
-    time: EventTime,
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
     let meters = &src.meters;
     let index = MeterIndex::new(meters);
+    let time = event_time(req);
     let position: HashMap<&str, usize> = meters
         .iter()
         .enumerate()

@@ -56,18 +56,19 @@ fn read(
     mut each: impl FnMut(&[Cell<'_>]) -> Result<(), ExportError>,
 ) -> Result<u64, ExportError> {
     let fields = metadata(export);
+    let cancel = AtomicBool::new(false);
     let req = Request {
         tenant_id: &export.tenant,
         environment_id: &export.env,
         window: (export.start.as_millisecond(), export.end.as_millisecond()),
         window_field: export.window_field.map(field),
         metadata: &fields,
+        cancel: &cancel,
     };
-    let cancel = AtomicBool::new(false);
     match export.entity {
-        Entity::Invoice => invoices::export(snap, &req, &cancel, &mut each),
-        Entity::CreditTopups => credit_topups::export(snap, &req, &cancel, &mut each),
-        Entity::CreditUsage => credit_usage::export(snap, &req, &cancel, &mut each),
+        Entity::Invoice => invoices::export(snap, &req, &mut each),
+        Entity::CreditTopups => credit_topups::export(snap, &req, &mut each),
+        Entity::CreditUsage => credit_usage::export(snap, &req, &mut each),
         other => panic!("{other:?} is not read from PostgreSQL"),
     }
 }
