@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -325,6 +325,42 @@ impl ChServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
+    }
+
+    /// Restarts the server also serving https on a new free port with this certificate and
+    /// key (PEM), through a `config.d` file beside its config; returns the port.
+    pub(crate) fn enable_tls(&self, from_cert: &Path, from_key: &Path) -> u16 {
+        let port = free_port();
+        let dir = self.dir.join("config.d");
+        std::fs::create_dir_all(&dir).expect("config.d");
+        // The server's own copies, readable by whoever it runs as.
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::copy(from_cert, &cert).expect("copy the certificate");
+        std::fs::copy(from_key, &key).expect("copy the key");
+        std::fs::write(
+            dir.join("tls.xml"),
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+    <https_port>{port}</https_port>
+    <openSSL>
+        <server>
+            <certificateFile>{}</certificateFile>
+            <privateKeyFile>{}</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+        </server>
+    </openSSL>
+</yandex>
+"#,
+                cert.display(),
+                key.display()
+            ),
+        )
+        .expect("tls.xml");
+        self.restart();
+        port
     }
 
     /// `http://127.0.0.1:<http port>`.

@@ -282,3 +282,64 @@ fn flexprice_ch_check_config_reports_the_server_and_the_schema_variant() {
         assert!(v.to_string().contains("ClickHouse"), "{v}");
     }
 }
+
+/// `clickhouse_url = "https://..."`: the server's certificate is verified against the system
+/// CA store (here `SSL_CERT_FILE`, a test CA) and its host name; an untrusted certificate or
+/// another name stops `check-config`, saying TLS failed; trusted, the export is the same
+/// byte for byte as over http.
+#[test]
+fn flexprice_ch_over_https_verifies_the_certificate_and_exports_the_same() {
+    const T: &str = "flexprice_ch_over_https_verifies_the_certificate_and_exports_the_same";
+    let (Some(pg), Some(_)) = (postgres(T), clickhouse(T)) else {
+        return;
+    };
+    let Some(own) = ChServer::start_own() else {
+        return;
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = super::source_pg::test_certificates(certs.path());
+    let https = own.enable_tls(&cert, &key);
+    let ds = Dataset::standard();
+    let (pg_db, ch_db) = (pg.database_with(&ds), own.database_with(Variant::Dev, &ds));
+    // The URL names `host`; SSL_CERT_FILE trusts the test CA when `trusted`.
+    let setup = |host: &str, trusted: bool| {
+        let toml = super::source_toml(Some((&ch_db, None)))
+            .replace(&own.url(), &format!("https://{host}:{https}"));
+        let setup = Setup::new()
+            .config(&toml)
+            .env(super::PG_URL_ENV, &pg_db.readonly_url())
+            .env(CLICKHOUSE_PASSWORD_ENV, own.readonly_password());
+        if trusted {
+            setup.env("SSL_CERT_FILE", &ca)
+        } else {
+            setup
+        }
+    };
+    let (status, stdout, stderr) = setup("localhost", true).run(&["check-config"]);
+    assert!(status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("ClickHouse {}", own.version())),
+        "{stdout}"
+    );
+    for (host, trusted) in [("localhost", false), ("127.0.0.1", true)] {
+        let (status, stdout, stderr) = setup(host, trusted).run(&["check-config"]);
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{host}, trusted {trusted}: {stdout}{stderr}"
+        );
+        assert!(
+            stderr.contains("TLS connection to ClickHouse"),
+            "{host}, trusted {trusted}: {stderr}"
+        );
+        assert!(!stderr.contains(own.readonly_password()), "{stderr}");
+    }
+    let Some(g) = Golden::start(T, setup("localhost", true)) else {
+        return;
+    };
+    for entity in [Entity::Events, Entity::UsageAnalytics] {
+        let export =
+            Export::new(entity, "acme", "prod", "10:00:00", "11:00:00").variant(Variant::Dev);
+        g.assert_export(&ds, &export);
+    }
+}

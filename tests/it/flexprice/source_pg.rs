@@ -628,7 +628,9 @@ fn flexprice_pg_a_server_stopped_mid_stream_is_a_retryable_failure() {
 
 /// A CA and a server certificate it signed for `localhost` only (PEM files in `dir`):
 /// `(ca.crt, server.crt, server.key)`.
-fn test_certificates(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+pub(super) fn test_certificates(
+    dir: &std::path::Path,
+) -> (String, std::path::PathBuf, std::path::PathBuf) {
     let openssl = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .args(args)
