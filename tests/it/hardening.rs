@@ -178,7 +178,12 @@ fn hostile_bodies_and_heads_never_crash_or_freeze_the_daemon() {
             r.text()
         );
     }
-    // Their connections may still linger (a second at most) after the answer.
+    // Their connections, and the health checks', may linger a moment after the answer.
+    wait_for(
+        "the closed connections' threads to end",
+        Duration::from_secs(5),
+        || usage(d.pid()).0 <= BASE_THREADS + 4,
+    );
     assert_bounded(&d, 4, "after four 50 MB heads");
     healthz_within_1s(addr, "after four 50 MB heads");
 
