@@ -206,9 +206,6 @@ impl Write for Sink<'_> {
 /// Where CSV records are written.
 pub(crate) type RecordWriter<'a> = csv::Writer<Sink<'a>>;
 
-/// Where the reading thread of [`Pipeline::parallel`] writes CSV records.
-pub(crate) type ChunkWriter = csv::Writer<ChunkSender>;
-
 /// CSV chunks queued for the compressing thread: up to 2 MiB of the CSV writer's flushes.
 const CSV_QUEUED: usize = 32;
 /// Compressed bytes are sent on in chunks of this size...
@@ -268,21 +265,18 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Runs `produce` on a reading thread, where it writes CSV records to the [`ChunkWriter`]
-    /// it is given, after the records already written to `records` (the header). A second
-    /// thread compresses them and this one uploads. Returns what `produce` returns; when
-    /// uploading fails (or is cancelled), the other threads stop and that failure is returned.
+    /// Runs `produce` on a reading thread, where it writes CSV records (as bytes, see
+    /// [`super::csv::write_rows`]) to the [`ChunkSender`] it is given, after the records already
+    /// written to `records` (the header). A second thread compresses them and this one
+    /// uploads. Returns what `produce` returns; when uploading fails (or is cancelled), the
+    /// other threads stop and that failure is returned.
     pub(crate) fn parallel<T: Send>(
         &mut self,
-        produce: impl FnOnce(&mut ChunkWriter) -> Result<T, ExportError> + Send,
+        produce: impl FnOnce(&mut ChunkSender) -> Result<T, ExportError> + Send,
     ) -> Result<T, ExportError> {
-        self.parallel_bytes(move |out| {
-            let mut csv = super::csv::writer(out);
-            let produced = produce(&mut csv)?;
-            let rest = csv
-                .into_inner()
-                .map_err(|e| super::csv::failed(e.into_error().into()))?;
-            Ok((produced, rest))
+        self.parallel_bytes(move |mut out| {
+            let produced = produce(&mut out)?;
+            Ok((produced, out))
         })
     }
 

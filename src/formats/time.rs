@@ -35,19 +35,40 @@ fn put2(out: &mut [u8], v: u32) {
     out[1] = b'0' + (v % 10) as u8;
 }
 
-/// RFC 3339 at second precision, `2025-10-16T10:00:00Z`, written into `buf`.
-pub(crate) fn rfc3339_seconds(ms: i64, buf: &mut [u8; 20]) -> &str {
-    let [y, mo, d, h, mi, s] = fields(ms);
-    *buf = *b"0000-00-00T00:00:00Z";
-    put2(&mut buf[0..2], y / 100);
-    put2(&mut buf[2..4], y % 100);
-    put2(&mut buf[5..7], mo);
-    put2(&mut buf[8..10], d);
-    put2(&mut buf[11..13], h);
-    put2(&mut buf[14..16], mi);
-    put2(&mut buf[17..19], s);
-    // Only ASCII digits and separators were written.
-    std::str::from_utf8(buf).unwrap_or_default()
+/// RFC 3339 at second precision, `2025-10-16T10:00:00Z`, for many times in a row: the date
+/// part is worked out once per day (rows come in time order, so mostly once per export).
+pub(crate) struct Rfc3339Seconds {
+    /// Days since 1970 of the date in `buf` (none at first: no time is that far off).
+    day: i64,
+    buf: [u8; 20],
+}
+
+impl Rfc3339Seconds {
+    pub(crate) fn new() -> Rfc3339Seconds {
+        Rfc3339Seconds {
+            day: i64::MIN,
+            buf: *b"0000-00-00T00:00:00Z",
+        }
+    }
+
+    /// The time `ms` as 20 ASCII bytes.
+    pub(crate) fn format(&mut self, ms: i64) -> &[u8; 20] {
+        let secs = ms.div_euclid(1000);
+        let day = secs.div_euclid(86_400);
+        if day != self.day {
+            let [y, mo, d, ..] = fields(ms);
+            put2(&mut self.buf[0..2], y / 100);
+            put2(&mut self.buf[2..4], y % 100);
+            put2(&mut self.buf[5..7], mo);
+            put2(&mut self.buf[8..10], d);
+            self.day = day;
+        }
+        let sod = secs.rem_euclid(86_400) as u32;
+        put2(&mut self.buf[11..13], sod / 3600);
+        put2(&mut self.buf[14..16], sod / 60 % 60);
+        put2(&mut self.buf[17..19], sod % 60);
+        &self.buf
+    }
 }
 
 /// `YYMMDDHHMMSS`, Flexprice's file-name stamp (Go layout `060102150405`).
@@ -68,8 +89,9 @@ mod tests {
 
     #[test]
     fn matches_jiff_across_the_range() {
-        let mut buf = [0u8; 20];
-        // Every 7919 hours plus some seconds, from 1970 to 2100, and the edges.
+        let mut times = Rfc3339Seconds::new();
+        // Every 7919 hours plus some seconds, from 1970 to 2100, and the edges; then times a
+        // few minutes apart (the day's date reused), across midnights and back.
         let mut cases: Vec<i64> = (0..145).map(|i| i * 7919 * 3_600_000 + i * 1237).collect();
         cases.extend([
             0,
@@ -78,12 +100,27 @@ mod tests {
             4_107_542_399_000,
             253_402_207_200_000,
         ]);
+        cases.extend((0..2000).map(|i| 1_760_572_000_000 + i * 271_001));
+        cases.extend([
+            1_760_572_800_000,
+            1_760_572_799_999,
+            1_760_572_800_000,
+            0,
+            -1,
+            -1000,
+        ]);
         for ms in cases {
             let expected = jiff::Timestamp::from_millisecond(ms)
                 .unwrap()
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
                 .to_string();
-            assert_eq!(rfc3339_seconds(ms, &mut buf), expected, "{ms}");
+            assert_eq!(times.format(ms), expected.as_bytes(), "{ms}");
+        }
+        // Beyond the years covered, the year is clamped as `fields` does, the rest still exact.
+        for ms in [i64::MIN, i64::MAX, -62_167_219_200_001, 253_402_300_800_000] {
+            let [y, mo, d, h, mi, s] = fields(ms);
+            let expected = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z");
+            assert_eq!(times.format(ms), expected.as_bytes(), "{ms}");
         }
     }
 

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::failure::ExportError;
 use crate::formats::compress::Codec;
-use crate::formats::csv::CsvRows;
+use crate::formats::csv::write_rows;
 use crate::formats::entities;
 use crate::formats::parquet::{ParquetOptions, ParquetWriter};
 use crate::formats::pipeline::{Pipeline, PipelineOptions};
@@ -242,7 +242,7 @@ fn export(
                 pipeline.abandon(err.clone());
                 return Err(err);
             }
-            pipeline.parallel(|csv| source.export(&request, &mut CsvRows::new(csv)))
+            pipeline.parallel(|csv| write_rows(csv, |rows| source.export(&request, rows)))
         }
         Format::Parquet => {
             let options = ParquetOptions::of(job);

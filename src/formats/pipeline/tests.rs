@@ -192,13 +192,16 @@ fn run_rows(
     p.records.write_record(["id", "key", "note"]).unwrap();
     let written = if parallel {
         p.parallel(|out| {
+            let mut csv = crate::formats::csv::writer(out);
             for i in 0..rows {
                 if fail_at == Some(i) {
                     return Err(ExportError::retryable("the database failed", "test"));
                 }
-                out.write_record(row(i))
+                csv.write_record(row(i))
                     .map_err(crate::formats::csv::failed)?;
             }
+            csv.flush()
+                .map_err(|e| crate::formats::csv::failed(e.into()))?;
             Ok(rows)
         })
     } else {

@@ -33,7 +33,7 @@ pub use client::{Client, Settings, Version};
 pub use schema::{Schema, Variant};
 
 use crate::failure::ExportError;
-use crate::formats::csv::{CsvRows, failed, writer};
+use crate::formats::csv::{failed, write_rows, writer};
 use crate::formats::{RowSink, entities};
 use crate::scheduled_tasks::EntityType;
 use crate::scheduled_tasks::job_config::MetadataField;
@@ -76,9 +76,11 @@ pub fn csv(
     let columns = entities::columns(entity.entity_type(), metadata);
     csv.write_record(columns.iter().map(|c| c.name.as_str()))
         .map_err(failed)?;
-    export(&mut CsvRows::new(&mut csv))?;
-    csv.into_inner()
-        .map_err(|e| ExportError::retryable("writing the CSV failed", e.to_string()))
+    let mut out = csv
+        .into_inner()
+        .map_err(|e| ExportError::retryable("writing the CSV failed", e.to_string()))?;
+    write_rows(&mut out, |rows| export(rows))?;
+    Ok(out)
 }
 
 /// Which time places a `meter_usage` row in a window.
