@@ -84,6 +84,7 @@ impl<W: Write> CsvRows<'_, W> {
                 write_decimal(&mut self.text, d);
                 self.buf.extend_from_slice(self.text.as_bytes());
             }
+            Cell::Numeric(n) => n.write_plain(&mut self.buf),
             Cell::Int(n) => write_int(&mut self.buf, n),
         }
     }

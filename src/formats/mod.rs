@@ -7,6 +7,7 @@
 pub(crate) mod compress;
 pub(crate) mod csv;
 pub(crate) mod entities;
+pub(crate) mod numeric;
 pub mod parquet;
 pub(crate) mod pipeline;
 pub(crate) mod time;
@@ -14,6 +15,7 @@ pub(crate) mod time;
 use rust_decimal::Decimal;
 
 use crate::failure::ExportError;
+pub use numeric::Numeric;
 
 /// A column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub enum Cell<'a> {
     /// For [`ColumnType::Text`] and [`ColumnType::Json`].
     Text(&'a str),
     Decimal(Decimal),
+    /// A decimal as PostgreSQL sends it, of any precision and scale.
+    Numeric(Numeric<'a>),
     /// For [`ColumnType::TimestampMillisUtc`]: milliseconds since 1970-01-01 UTC.
     TimeMs(i64),
     Int(i64),

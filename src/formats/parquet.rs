@@ -328,6 +328,18 @@ impl Buffer {
             self.levels.push(0);
             return Ok(());
         }
+        // PostgreSQL's numerics of any size: those a Decimal holds are stored as one.
+        let converted;
+        let value = match value {
+            Value::Numeric(n) => {
+                let d = n
+                    .to_decimal()
+                    .ok_or_else(|| format!("{n} does not fit a {:?} column", column.kind))?;
+                converted = Value::Decimal(d);
+                &converted
+            }
+            other => other,
+        };
         match (column.kind, value) {
             (ColumnType::Text | ColumnType::Json, Value::Text(t)) => {
                 self.text.extend_from_slice(t.as_bytes());
@@ -444,7 +456,7 @@ fn value_kind(value: &Value<'_>) -> &'static str {
     match value {
         Value::Null => "NULL",
         Value::Text(_) => "text",
-        Value::Decimal(_) => "decimal",
+        Value::Decimal(_) | Value::Numeric(_) => "decimal",
         Value::TimeMs(_) => "timestamp",
         Value::Int(_) => "whole number",
     }

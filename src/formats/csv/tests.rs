@@ -82,6 +82,7 @@ fn as_text(cell: &Cell<'_>) -> String {
             write_decimal(&mut s, d);
             s
         }
+        Cell::Numeric(n) => n.to_string(),
         Cell::Int(n) => n.to_string(),
     }
 }

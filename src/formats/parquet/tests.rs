@@ -137,3 +137,24 @@ fn bad_schemas_and_options_are_refused() {
         .unwrap();
     assert!(matches!(err, ParquetError::Options(_)), "{err}");
 }
+
+#[test]
+fn numerics_are_stored_as_their_decimal_or_refused() {
+    let mut w = ParquetWriter::new(Vec::new(), &columns(), &ParquetOptions::default()).unwrap();
+    // 1.5 as PostgreSQL sends it (digits 1 and 5000), then 10^80.
+    let one_and_a_half = [0, 1, 0x13, 0x88];
+    let n = crate::formats::Numeric::new(false, 0, 1, &one_and_a_half).unwrap();
+    w.write_row(&[Value::Text("a"), Value::Numeric(n), Value::Null])
+        .unwrap();
+    assert_eq!(w.buffers[1].wide, [150_000_000]);
+    let huge = crate::formats::Numeric::new(false, 20, 0, &[0, 1]).unwrap();
+    let err = w
+        .write_row(&[Value::Text("b"), Value::Numeric(huge), Value::Null])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("column amount: 1{} does not fit", "0".repeat(80))),
+        "{err}"
+    );
+    assert_eq!(w.rows(), 1);
+}

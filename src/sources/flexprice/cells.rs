@@ -1,5 +1,5 @@
-//! Values as PostgreSQL sends them: timestamps and numerics decoded from the binary form
-//! without the general (slow) paths, and jsonb re-encoded with sorted keys. How a cell is
+//! Values as PostgreSQL sends them: timestamps and numerics read from the binary form without
+//! the general (slow) paths, and jsonb re-encoded with sorted keys. How a cell is
 //! written in a file is the formats' business.
 
 use std::error::Error;
@@ -7,6 +7,8 @@ use std::error::Error;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use rust_decimal::Decimal;
 use serde_json::Value;
+
+use crate::formats::Numeric;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01 (UTC).
 const PG_EPOCH_US: i128 = 946_684_800_000_000;
@@ -58,17 +60,18 @@ impl ToSql for PgTime {
     to_sql_checked!();
 }
 
-/// A `numeric` as an exact [`Decimal`] with PostgreSQL's display scale, decoded from the
-/// binary form directly (a tenth of the work of rust_decimal's general decoder, which stays
-/// the fallback for values beyond 28 places or 96 bits, where it reports the error).
+/// A `numeric`, exact whatever its precision and scale, borrowed from the row as it came.
+/// NaN and the infinities are refused with rust_decimal's error, as they always were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PgDecimal(pub Decimal);
+pub struct PgNumeric<'a>(pub Numeric<'a>);
 
-impl<'a> FromSql<'a> for PgDecimal {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<PgDecimal, Box<dyn Error + Sync + Send>> {
-        match fast_numeric(raw) {
-            Some(d) => Ok(PgDecimal(d)),
-            None => Decimal::from_sql(ty, raw).map(PgDecimal),
+impl<'a> FromSql<'a> for PgNumeric<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<PgNumeric<'a>, Box<dyn Error + Sync + Send>> {
+        match numeric(raw) {
+            Some(n) => Ok(PgNumeric(n)),
+            None => Err(Decimal::from_sql(ty, raw)
+                .err()
+                .unwrap_or_else(|| "a numeric of unexpected form".into())),
         }
     }
 
@@ -78,46 +81,20 @@ impl<'a> FromSql<'a> for PgDecimal {
 }
 
 /// `numeric`'s binary form: ndigits, weight, sign, dscale (16 bits each), then ndigits
-/// base-10000 digits, the first worth 10000^weight. `None` for NaN, infinities, malformed
-/// input, or a value a `Decimal` cannot hold at that scale.
-fn fast_numeric(raw: &[u8]) -> Option<Decimal> {
-    let word = |i: usize| {
-        raw.get(2 * i..2 * i + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
-    let (ndigits, weight, sign, dscale) = (word(0)?, word(1)? as i16, word(2)?, word(3)?);
-    let negative = match sign {
+/// base-10000 digits, the first worth 10000^weight. `None` for NaN, infinities or malformed
+/// input.
+fn numeric(raw: &[u8]) -> Option<Numeric<'_>> {
+    let (header, digits) = raw.split_first_chunk::<8>()?;
+    let word = |i: usize| u16::from_be_bytes([header[2 * i], header[2 * i + 1]]);
+    let negative = match word(2) {
         0x0000 => false,
         0x4000 => true,
         _ => return None,
     };
-    if raw.len() != 8 + 2 * usize::from(ndigits) || dscale > 28 {
+    if digits.len() != 2 * usize::from(word(0)) {
         return None;
     }
-    let mut m: i128 = 0;
-    for i in 0..usize::from(ndigits) {
-        m = m
-            .checked_mul(10_000)?
-            .checked_add(i128::from(word(4 + i)?))?;
-    }
-    // value = m × 10000^(weight − ndigits + 1); the mantissa at scale dscale is
-    // m × 10^(4 × (weight − ndigits + 1) + dscale).
-    let shift = 4 * (i32::from(weight) - i32::from(ndigits) + 1) + i32::from(dscale);
-    if shift >= 0 {
-        m = m.checked_mul(10i128.checked_pow(shift as u32)?)?;
-    } else {
-        let divisor = 10u64.checked_pow(shift.unsigned_abs())?;
-        // 64-bit division when it fits (nearly always): 128-bit division is slow.
-        let (quotient, rest) = match u64::try_from(m) {
-            Ok(small) => (i128::from(small / divisor), small % divisor),
-            Err(_) => (m / i128::from(divisor), (m % i128::from(divisor)) as u64),
-        };
-        if rest != 0 {
-            return None;
-        }
-        m = quotient;
-    }
-    Decimal::try_from_i128_with_scale(if negative { -m } else { m }, u32::from(dscale)).ok()
+    Numeric::new(negative, word(1) as i16, word(3), digits)
 }
 
 /// A JSON document with its object keys sorted at every level (serde_json's map is ordered),
@@ -135,8 +112,22 @@ pub fn canonical_json(text: &str, out: &mut String) {
 mod tests {
     use super::*;
 
+    /// `numeric`'s binary form of `d`, as PostgreSQL sends it (rust_decimal's encoder).
+    fn pg_binary(d: Decimal) -> bytes::BytesMut {
+        let mut raw = bytes::BytesMut::new();
+        d.to_sql(&Type::NUMERIC, &mut raw).unwrap();
+        raw
+    }
+
+    fn text_of(raw: &[u8]) -> String {
+        let n = PgNumeric::from_sql(&Type::NUMERIC, raw).unwrap().0;
+        let mut out = Vec::new();
+        n.write_plain(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
-    fn numerics_decode_as_rust_decimal_does() {
+    fn numerics_print_as_rust_decimal_did() {
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
             rng ^= rng << 13;
@@ -157,29 +148,76 @@ mod tests {
             "1234567890.123456789012345",
             "0.000000000000001",
             "79228162514264337593543950335",
+            "-79228162514264337593543950335",
             "-7922816251426433759354395033.5",
             "1e-28",
+            "100000000",
+            "100000000.00000001",
+            "0.1000",
+            "-12000.5000",
         ]
         .iter()
         .map(|t| Decimal::from_scientific(t).or_else(|_| t.parse()).unwrap())
         .collect();
-        for _ in 0..5000 {
-            let scale = (next() % 16) as u32;
-            let m = i128::from(next() as i64) * i128::from((next() % 1000) as i64);
+        for _ in 0..20_000 {
+            let scale = (next() % 29) as u32;
+            let m =
+                i128::from(next() as i64 >> (next() % 64)) * i128::from((next() % 100_000) as i64);
             cases.push(Decimal::try_from_i128_with_scale(m, scale).unwrap());
         }
         for d in cases {
-            let mut raw = bytes::BytesMut::new();
-            d.to_sql(&Type::NUMERIC, &mut raw).unwrap();
-            let fast = PgDecimal::from_sql(&Type::NUMERIC, &raw).unwrap().0;
+            let raw = pg_binary(d);
+            let mut expected = String::new();
+            crate::formats::csv::write_decimal(&mut expected, d);
+            assert_eq!(text_of(&raw), expected, "{d}");
             let slow = Decimal::from_sql(&Type::NUMERIC, &raw).unwrap();
+            let fast = PgNumeric::from_sql(&Type::NUMERIC, &raw)
+                .unwrap()
+                .0
+                .to_decimal()
+                .unwrap();
             assert_eq!((fast, fast.scale()), (slow, slow.scale()), "{d}");
-            assert!(fast_numeric(&raw).is_some(), "{d}: the fast path");
         }
-        // NaN falls back, and rust_decimal reports it.
-        let nan = [0u8, 0, 0, 0, 0xC0, 0, 0, 0];
-        assert!(PgDecimal::from_sql(&Type::NUMERIC, &nan).is_err());
-        assert!(fast_numeric(&[0, 1, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn numerics_beyond_a_decimal_stay_exact_and_nan_is_refused() {
+        // ndigits, weight, sign, dscale, then the digits.
+        let raw =
+            |words: &[u16]| -> Vec<u8> { words.iter().flat_map(|w| w.to_be_bytes()).collect() };
+        // 1e-32 (rust_decimal rounds it to 0 at 28 places).
+        let tiny = raw(&[1, (-8i16) as u16, 0, 32, 1]);
+        assert_eq!(text_of(&tiny), format!("0.{}1", "0".repeat(31)));
+        assert_eq!(
+            PgNumeric::from_sql(&Type::NUMERIC, &tiny)
+                .unwrap()
+                .0
+                .to_decimal(),
+            None
+        );
+        // -123456789012345678901234567890123456789.5 (39 digits: too big for rust_decimal).
+        let big = raw(&[
+            11, 9, 0x4000, 1, 1, 2345, 6789, 123, 4567, 8901, 2345, 6789, 123, 4567, 5000,
+        ]);
+        assert_eq!(text_of(&big), "-1234567890123456789012345678901234567.5");
+        assert!(Decimal::from_sql(&Type::NUMERIC, &big).is_err());
+        // 1e400, and 1.5 with a display scale of 1000.
+        assert_eq!(
+            text_of(&raw(&[1, 100, 0, 0, 1])),
+            format!("1{}", "0".repeat(400))
+        );
+        assert_eq!(text_of(&raw(&[2, 0, 0, 1000, 1, 5000])), "1.5");
+        // NaN and the infinities: rust_decimal's error, as before.
+        for sign in [0xC000, 0xD000, 0xF000] {
+            let special = raw(&[0, 0, sign, 0]);
+            let ours = PgNumeric::from_sql(&Type::NUMERIC, &special).unwrap_err();
+            let theirs = Decimal::from_sql(&Type::NUMERIC, &special).unwrap_err();
+            assert_eq!(ours.to_string(), theirs.to_string());
+        }
+        // Malformed: a digit of 10000, a missing digit, a short header.
+        assert!(PgNumeric::from_sql(&Type::NUMERIC, &raw(&[1, 0, 0, 0, 10_000])).is_err());
+        assert!(PgNumeric::from_sql(&Type::NUMERIC, &raw(&[2, 0, 0, 0, 1])).is_err());
+        assert!(PgNumeric::from_sql(&Type::NUMERIC, &[0, 1, 0, 0]).is_err());
     }
 
     #[test]

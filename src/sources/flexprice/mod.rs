@@ -32,7 +32,7 @@ pub(crate) mod source;
 use std::sync::atomic::AtomicBool;
 
 pub use crate::failure::{ExportError, Failure};
-pub use crate::formats::{Cell, RowSink};
+pub use crate::formats::{Cell, Numeric, RowSink};
 pub use crate::scheduled_tasks::job_config::{MetadataEntity, MetadataField, WindowField};
 
 /// What one export asks of the source: an entity's rows of one scope in one window.

@@ -31,7 +31,7 @@ use postgres::{Client, IsolationLevel, Row, Transaction};
 use postgres_native_tls::MakeTlsConnector;
 
 use super::Cell;
-use super::cells::{PgDecimal, PgTime};
+use super::cells::{PgNumeric, PgTime};
 use super::errors::classify;
 use crate::failure::ExportError;
 
@@ -376,8 +376,8 @@ impl<'r> Fields<'r> {
     /// A `numeric` column, exact.
     pub fn decimal(&self, index: usize) -> Result<Cell<'r>, ExportError> {
         Ok(self
-            .get::<Option<PgDecimal>>(index)?
-            .map_or(Cell::Null, |d| Cell::Decimal(d.0)))
+            .get::<Option<PgNumeric>>(index)?
+            .map_or(Cell::Null, |n| Cell::Numeric(n.0)))
     }
 
     /// A `timestamptz` column, in milliseconds.

@@ -100,6 +100,7 @@ fn render(cells: &[Cell<'_>]) -> Vec<String> {
             Cell::Null => String::new(),
             Cell::Text(t) => t.to_owned(),
             Cell::Decimal(d) => expected::decimal(d),
+            Cell::Numeric(n) => expected::decimal(n.to_decimal().unwrap()),
             Cell::TimeMs(ms) => expected::time(Timestamp::from_millisecond(ms).unwrap()),
             Cell::Int(n) => n.to_string(),
         })
