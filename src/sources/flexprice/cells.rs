@@ -1,12 +1,11 @@
 //! Values as PostgreSQL sends them: timestamps and numerics read from the binary form without
-//! the general (slow) paths, and jsonb re-encoded with sorted keys. How a cell is
+//! the general (slow) paths. How a cell is
 //! written in a file is the formats' business.
 
 use std::error::Error;
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::formats::Numeric;
 
@@ -60,6 +59,27 @@ impl ToSql for PgTime {
     to_sql_checked!();
 }
 
+/// A text value (`text`, `varchar`, `char`, `name`) borrowed from the row. postgres-types'
+/// `&str` asks the type's name three times per value (for extension types); this does not
+/// for the built-in types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgText<'a>(pub &'a str);
+
+impl<'a> FromSql<'a> for PgText<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<PgText<'a>, Box<dyn Error + Sync + Send>> {
+        match *ty {
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                Ok(PgText(std::str::from_utf8(raw)?))
+            }
+            _ => <&str>::from_sql(ty, raw).map(PgText),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
+    }
+}
+
 /// A `numeric`, exact whatever its precision and scale, borrowed from the row as it came.
 /// NaN and the infinities are refused with rust_decimal's error, as they always were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,17 +115,6 @@ fn numeric(raw: &[u8]) -> Option<Numeric<'_>> {
         return None;
     }
     Numeric::new(negative, word(1) as i16, word(3), digits)
-}
-
-/// A JSON document with its object keys sorted at every level (serde_json's map is ordered),
-/// no HTML escaping, numbers as serde_json prints them. jsonb's own text orders keys by length
-/// first, so it is re-encoded; text that is not JSON (never from jsonb) is kept as it is.
-pub fn canonical_json(text: &str, out: &mut String) {
-    out.clear();
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => out.push_str(&v.to_string()),
-        Err(_) => out.push_str(text),
-    }
 }
 
 #[cfg(test)]
@@ -221,6 +230,25 @@ mod tests {
     }
 
     #[test]
+    fn text_is_read_as_postgres_types_reads_it() {
+        for ty in [
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::BPCHAR,
+            Type::NAME,
+            Type::UNKNOWN,
+        ] {
+            assert!(PgText::accepts(&ty));
+            assert_eq!(
+                PgText::from_sql(&ty, "é, \"x\"".as_bytes()).unwrap().0,
+                "é, \"x\""
+            );
+        }
+        assert!(PgText::from_sql(&Type::TEXT, &[0xff, 0xfe]).is_err());
+        assert!(!PgText::accepts(&Type::INT4) && !PgText::accepts(&Type::BYTEA));
+    }
+
+    #[test]
     fn times_round_trip_through_postgres_micros() {
         for ms in [
             0,
@@ -242,17 +270,5 @@ mod tests {
             9_223_372_036_854_775 + 946_684_800_000
         );
         assert!(PgTime::from_pg_micros(i64::MIN).0 < 0);
-    }
-
-    #[test]
-    fn json_is_reencoded_with_sorted_keys() {
-        let mut out = String::new();
-        canonical_json(
-            r#"{"zz": 1, "a": {"c": [1.50, "<&>"], "b": null}, "é": "ü"}"#,
-            &mut out,
-        );
-        assert_eq!(out, r#"{"a":{"b":null,"c":[1.5,"<&>"]},"zz":1,"é":"ü"}"#);
-        canonical_json("not json", &mut out);
-        assert_eq!(out, "not json");
     }
 }

@@ -8,7 +8,7 @@
 
 use postgres::types::ToSql;
 
-use super::cells::canonical_json;
+use super::jsonb::SortedJson;
 use super::postgres::Snapshot;
 use super::{Cell, Request, RowSink};
 use crate::failure::ExportError;
@@ -54,7 +54,7 @@ pub fn export(
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
     let kinds: Vec<ColumnType> = entities::kinds(EntityType::Invoice).collect();
-    let mut json = String::new();
+    let mut json = SortedJson::default();
     let (start, end) = req.pg_window();
     let params: [&(dyn ToSql + Sync); 4] = [&req.tenant_id, &req.environment_id, &start, &end];
     snap.stream(&sql(req.window_field), &params, req.cancel, |row| {
@@ -66,11 +66,8 @@ pub fn export(
                 ColumnType::Decimal { .. } => row.decimal(i)?,
                 ColumnType::TimestampMillisUtc => row.time(i)?,
                 ColumnType::Int64 => row.int(i)?,
-                ColumnType::Json => match (row.get::<Option<&str>>(i)?, json.take()) {
-                    (Some(text), Some(buf)) => {
-                        canonical_json(text, buf);
-                        Cell::Text(buf.as_str())
-                    }
+                ColumnType::Json => match (row.str(i)?, json.take()) {
+                    (Some(text), Some(sorted)) => Cell::Text(sorted.of(text)),
                     _ => Cell::Null,
                 },
             };

@@ -10,7 +10,7 @@
 //!   features, groups, prices).
 //! - [`source`]: the [`crate::sources::Source`] itself, picked by `[source] kind = "flexprice"`.
 //! - [`check`]: what `check-config` reports about the database, writing nothing.
-//! - [`cells`]: PostgreSQL's binary timestamps and numerics, and jsonb with sorted keys.
+//! - [`cells`]: PostgreSQL's binary timestamps and numerics; [`jsonb`]: jsonb with sorted keys.
 //! - [`clickhouse`]: its ClickHouse, read over HTTP (issue 16): `events` and
 //!   `usage_analytics` from `meter_usage`, with customers, meters and prices from [`catalog`].
 //!
@@ -26,6 +26,7 @@ pub mod credit_topups;
 pub mod credit_usage;
 pub mod errors;
 pub mod invoices;
+pub mod jsonb;
 pub mod postgres;
 pub(crate) mod source;
 

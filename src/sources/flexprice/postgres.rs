@@ -31,7 +31,7 @@ use postgres::{Client, IsolationLevel, Row, Transaction};
 use postgres_native_tls::MakeTlsConnector;
 
 use super::Cell;
-use super::cells::{PgNumeric, PgTime};
+use super::cells::{PgNumeric, PgText, PgTime};
 use super::errors::classify;
 use crate::failure::ExportError;
 
@@ -366,11 +366,14 @@ impl<'r> Fields<'r> {
             .map_err(|e| classify(&e, self.target))
     }
 
+    /// A text column (`varchar`, `text`), or NULL.
+    pub fn str(&self, index: usize) -> Result<Option<&'r str>, ExportError> {
+        Ok(self.get::<Option<PgText>>(index)?.map(|t| t.0))
+    }
+
     /// A text column (`varchar`, `text`); NULL is [`Cell::Null`].
     pub fn text(&self, index: usize) -> Result<Cell<'r>, ExportError> {
-        Ok(self
-            .get::<Option<&str>>(index)?
-            .map_or(Cell::Null, Cell::Text))
+        Ok(self.str(index)?.map_or(Cell::Null, Cell::Text))
     }
 
     /// A `numeric` column, exact.
