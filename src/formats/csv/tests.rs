@@ -143,3 +143,26 @@ fn whole_numbers() {
         assert_eq!(out, n.to_string().as_bytes());
     }
 }
+
+#[test]
+fn quotes_are_needed_for_four_bytes_anywhere() {
+    for len in 0..40 {
+        let plain = vec![b'a'; len];
+        assert!(!needs_quotes(&plain), "{len}");
+        for at in 0..len {
+            for special in [b',', b'"', b'\n', b'\r'] {
+                let mut field = plain.clone();
+                field[at] = special;
+                assert!(needs_quotes(&field), "{len} {at} {special}");
+            }
+            // Bytes next to the special ones, and every non-ASCII byte, are not special.
+            for other in [
+                b'+', b'-', b'!', b'#', b'\t', 0, 0x0b, 0x0c, 0x0e, 0x80, 0xac, 0xff,
+            ] {
+                let mut field = plain.clone();
+                field[at] = other;
+                assert!(!needs_quotes(&field), "{len} {at} {other}");
+            }
+        }
+    }
+}
