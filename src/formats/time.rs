@@ -35,18 +35,19 @@ fn put2(out: &mut [u8], v: u32) {
     out[1] = b'0' + (v % 10) as u8;
 }
 
-/// RFC 3339 at second precision, `2025-10-16T10:00:00Z`, for many times in a row: the date
-/// part is worked out once per day (rows come in time order, so mostly once per export).
+/// RFC 3339 at second precision, `2025-10-16T10:00:00Z`, for many times in a row: the dates
+/// of the last two days seen are kept (rows come in time order, and a row's times are
+/// mostly of its own day and one other, such as a due date).
 pub(crate) struct Rfc3339Seconds {
-    /// Days since 1970 of the date in `buf` (none at first: no time is that far off).
-    day: i64,
+    /// (days since 1970, `YYYY-MM-DD`), the last used first. No time is on day `i64::MIN`.
+    dates: [(i64, [u8; 10]); 2],
     buf: [u8; 20],
 }
 
 impl Rfc3339Seconds {
     pub(crate) fn new() -> Rfc3339Seconds {
         Rfc3339Seconds {
-            day: i64::MIN,
+            dates: [(i64::MIN, [0; 10]); 2],
             buf: *b"0000-00-00T00:00:00Z",
         }
     }
@@ -55,13 +56,19 @@ impl Rfc3339Seconds {
     pub(crate) fn format(&mut self, ms: i64) -> &[u8; 20] {
         let secs = ms.div_euclid(1000);
         let day = secs.div_euclid(86_400);
-        if day != self.day {
-            let [y, mo, d, ..] = fields(ms);
-            put2(&mut self.buf[0..2], y / 100);
-            put2(&mut self.buf[2..4], y % 100);
-            put2(&mut self.buf[5..7], mo);
-            put2(&mut self.buf[8..10], d);
-            self.day = day;
+        if self.dates[0].0 != day {
+            if self.dates[1].0 == day {
+                self.dates.swap(0, 1);
+            } else {
+                let [y, mo, d, ..] = fields(ms);
+                let mut date = *b"0000-00-00";
+                put2(&mut date[0..2], y / 100);
+                put2(&mut date[2..4], y % 100);
+                put2(&mut date[5..7], mo);
+                put2(&mut date[8..10], d);
+                self.dates = [(day, date), self.dates[0]];
+            }
+            self.buf[..10].copy_from_slice(&self.dates[0].1);
         }
         let sod = secs.rem_euclid(86_400) as u32;
         put2(&mut self.buf[11..13], sod / 3600);
@@ -101,6 +108,8 @@ mod tests {
             253_402_207_200_000,
         ]);
         cases.extend((0..2000).map(|i| 1_760_572_000_000 + i * 271_001));
+        // Two days taking turns, then a third, as a row's times and due dates do.
+        cases.extend((0..300).map(|i| 1_760_572_000_000 + (i % 3) * 2_592_000_000 + i * 997));
         cases.extend([
             1_760_572_800_000,
             1_760_572_799_999,

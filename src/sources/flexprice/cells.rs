@@ -20,6 +20,10 @@ pub struct PgTime(pub i64);
 
 impl PgTime {
     fn from_pg_micros(us: i64) -> PgTime {
+        // 64-bit arithmetic when it cannot overflow (always, but for +infinity).
+        if let Some(unix_us) = us.checked_add(PG_EPOCH_US as i64) {
+            return PgTime(unix_us.div_euclid(1000));
+        }
         // ±infinity are i64::MAX/MIN: they saturate (and print as year 9999 or 0000).
         let ms = (i128::from(us) + PG_EPOCH_US).div_euclid(1000);
         PgTime(ms.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
@@ -270,5 +274,23 @@ mod tests {
             9_223_372_036_854_775 + 946_684_800_000
         );
         assert!(PgTime::from_pg_micros(i64::MIN).0 < 0);
+        // The 64-bit path floors as the 128-bit one does, to the last value before overflow.
+        let mut us = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            us ^= us << 13;
+            us ^= us >> 7;
+            us ^= us << 17;
+            let v = us as i64;
+            let wide = (i128::from(v) + PG_EPOCH_US).div_euclid(1000);
+            let wide = wide.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+            assert_eq!(PgTime::from_pg_micros(v).0, wide, "{v}");
+        }
+        for v in [
+            i64::MAX - PG_EPOCH_US as i64,
+            i64::MAX - PG_EPOCH_US as i64 + 1,
+        ] {
+            let wide = ((i128::from(v) + PG_EPOCH_US).div_euclid(1000)) as i64;
+            assert_eq!(PgTime::from_pg_micros(v).0, wide, "{v}");
+        }
     }
 }
