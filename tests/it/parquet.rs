@@ -309,8 +309,10 @@ fn millions_of_rows_stay_within_the_buffer_bound() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.parquet");
     let bound = 2 * 1024 * 1024;
+    // Uncompressed pages, so that the repeated rows fill row groups by their bytes.
     let options = ParquetOptions {
         max_row_group_bytes: bound,
+        compression: ParquetCompression::None,
         ..ParquetOptions::default()
     };
     let file = std::fs::File::create(&path).unwrap();
@@ -346,7 +348,8 @@ fn millions_of_rows_stay_within_the_buffer_bound() {
         most_allocated <= 2 * bound + 64 * 1024,
         "allocated at most {most_allocated} bytes, bound {bound}"
     );
-    assert!(groups > 50, "{groups} row groups");
+    // The row bound alone would make 3 groups: the byte bound ends them.
+    assert!(groups >= 10, "{groups} row groups");
     let Some(seen) = read_back(test, &path, true) else {
         return;
     };

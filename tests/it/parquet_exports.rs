@@ -383,7 +383,7 @@ fn format_and_compression_combinations_are_checked_and_echoed() {
     assert_eq!(echoed(json!({})), (json!("csv"), json!("none"), json!(6)));
     assert_eq!(
         echoed(json!({"format": "parquet", "key_prefix": "a"})),
-        (json!("parquet"), json!("zstd"), json!(3))
+        (json!("parquet"), json!("zstd"), json!(1))
     );
     assert_eq!(
         echoed(json!({"format": "parquet", "compression": "snappy", "key_prefix": "b"})),

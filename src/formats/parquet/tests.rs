@@ -1,4 +1,5 @@
 use super::*;
+use rust_decimal::Decimal;
 use std::str::FromStr;
 
 fn dec(s: &str) -> Decimal {

@@ -30,12 +30,22 @@ pub(super) fn export(
         unique_hash: String::new(),
         rows: 0,
     };
+    let mut customers = storage::CustomerIds::default();
     keyset(&src.store, req.cancel, |tx, cursor, last| {
-        storage::for_each(tx, req.scope, time, req.window, cursor, PAGE, |e| {
-            writer.write(e)?;
-            set_cursor(last, e.time(time), e.id);
-            Ok::<_, ExportError>(())
-        })
+        storage::for_each(
+            tx,
+            req.scope,
+            time,
+            req.window,
+            cursor,
+            PAGE,
+            &mut customers,
+            |e| {
+                writer.write(e)?;
+                set_cursor(last, e.time(time), e.id);
+                Ok::<_, ExportError>(())
+            },
+        )
     })?;
     Ok(writer.rows)
 }
