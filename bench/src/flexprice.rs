@@ -66,6 +66,30 @@ fn checked(mut c: Command, what: &str) -> Res<String> {
 }
 
 impl Pg {
+    /// CPU-seconds of the server so far: the postmaster, its children that ended (their time
+    /// joins the postmaster's once reaped) and those still running (backends, workers).
+    fn cpu_seconds(&self) -> Res<f64> {
+        let pid_file = self.data.join("postmaster.pid");
+        let pids = std::fs::read_to_string(&pid_file).ctx("reading postmaster.pid")?;
+        let postmaster = pids.lines().next().unwrap_or_default().trim().to_owned();
+        let own = format!("/proc/{postmaster}/stat");
+        // utime+stime are fields 14-15, cutime+cstime 16-17: 11 and 13 after the state.
+        let mut ticks = stat_ticks(&own, 11)? + stat_ticks(&own, 13)?;
+        for entry in std::fs::read_dir("/proc").ctx("reading /proc")?.flatten() {
+            let stat = entry.path().join("stat");
+            let Ok(text) = std::fs::read_to_string(&stat) else {
+                continue;
+            };
+            let parent = text
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1));
+            if parent == Some(postmaster.as_str()) {
+                ticks += stat_ticks(&stat.display().to_string(), 11).unwrap_or(0);
+            }
+        }
+        Ok(ticks as f64 / clock_ticks()?)
+    }
+
     fn start(dir: &Path) -> Res<Pg> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).ctx("creating the PostgreSQL directory")?;
@@ -306,6 +330,7 @@ pub(crate) fn flexprice_bench(o: &Opts, work: &Path, results: &mut Results) -> R
     let mut rss_first = Vec::new();
     for i in 0..o.runs {
         eprintln!("exportd-bench: flexprice run {} of {}", i + 1, o.runs);
+        let before = pg.cpu_seconds()?;
         let r = export_once_with(o, &daemon_dir, &s3, &task, &source)?;
         if r.rows != o.rows as f64 {
             return Err(format!(
@@ -313,7 +338,22 @@ pub(crate) fn flexprice_bench(o: &Opts, work: &Path, results: &mut Results) -> R
                 r.rows, o.rows
             ));
         }
+        let between = pg.cpu_seconds()?;
         let pipe = pipeline_once(o, &pg, &s3, "pipeline/invoice.csv.gz")?;
+        let after = pg.cpu_seconds()?;
+        // What the server spent on each side: is exportd waiting for it?
+        results.add(
+            "PostgreSQL CPU-seconds during exportd's export",
+            Unit::Seconds,
+            between - before,
+            "",
+        );
+        results.add(
+            "PostgreSQL CPU-seconds during the psql pipeline",
+            Unit::Seconds,
+            after - between,
+            "",
+        );
         eprintln!(
             "exportd-bench: flexprice invoices: exportd {:.2} s ({:.1} MiB peak), psql pipeline {pipe:.2} s",
             r.wall,

@@ -315,6 +315,26 @@ mod tests {
         }
     }
 
+    /// The first ten events of `prod` ingested before 100.
+    fn all_of_prod(store: &crate::store::Store) -> Vec<StoredEvent> {
+        let mut read = Vec::new();
+        store
+            .read(|tx| {
+                let window = (0, 100);
+                page(
+                    tx,
+                    &scope("prod"),
+                    EventTime::IngestedAt,
+                    window,
+                    None,
+                    10,
+                    &mut read,
+                )
+            })
+            .unwrap();
+        read
+    }
+
     #[test]
     fn duplicates_are_stored_once_per_environment() {
         let (_dir, store) = temp_store();
@@ -344,20 +364,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(added, (1, 1));
-        let mut kept = Vec::new();
-        store
-            .read(|tx| {
-                page(
-                    tx,
-                    &scope("prod"),
-                    EventTime::IngestedAt,
-                    (0, 100),
-                    None,
-                    10,
-                    &mut kept,
-                )
-            })
-            .unwrap();
+        let kept = all_of_prod(&store);
         let kept: Vec<(&str, i64, i64)> = kept
             .iter()
             .map(|e| (e.id.as_str(), e.timestamp, e.ingested_at))
@@ -453,20 +460,7 @@ mod tests {
                 insert(tx, &scope("prod"), &events, 10)
             })
             .unwrap();
-        let mut read = Vec::new();
-        store
-            .read(|tx| {
-                page(
-                    tx,
-                    &scope("prod"),
-                    EventTime::IngestedAt,
-                    (0, 100),
-                    None,
-                    10,
-                    &mut read,
-                )
-            })
-            .unwrap();
+        let read = all_of_prod(&store);
         let customers: Vec<(&str, Option<&str>)> = read
             .iter()
             .map(|e| (e.id.as_str(), e.customer_id.as_deref()))

@@ -6,10 +6,10 @@
 
 use rust_decimal::Decimal;
 
-use super::{LedgerSource, PAGE, event_time, keyset, set_cursor};
+use super::{LedgerSource, each_event};
 use crate::failure::ExportError;
 use crate::formats::{Cell, RowSink};
-use crate::ledger::events::storage::{self, EventRow};
+use crate::ledger::events::storage::EventRow;
 use crate::ledger::meters::MeterIndex;
 use crate::sources::ExportRequest;
 use crate::store::Scope;
@@ -22,7 +22,6 @@ pub(super) fn export(
     out: &mut dyn RowSink,
 ) -> Result<u64, ExportError> {
     let meters = MeterIndex::new(&src.meters);
-    let time = event_time(req);
     let mut writer = RowWriter {
         out,
         scope: req.scope,
@@ -30,23 +29,7 @@ pub(super) fn export(
         unique_hash: String::new(),
         rows: 0,
     };
-    let mut customers = storage::CustomerIds::default();
-    keyset(&src.store, req.cancel, |tx, cursor, last| {
-        storage::for_each(
-            tx,
-            req.scope,
-            time,
-            req.window,
-            cursor,
-            PAGE,
-            &mut customers,
-            |e| {
-                writer.write(e)?;
-                set_cursor(last, e.time(time), e.id);
-                Ok::<_, ExportError>(())
-            },
-        )
-    })?;
+    each_event(src, req, |e| writer.write(e))?;
     Ok(writer.rows)
 }
 

@@ -15,7 +15,7 @@ use rusqlite::Transaction;
 use super::{ExportRequest, RowSink, Source, SourceError, Unavailable};
 use crate::failure::ExportError;
 use crate::formats::{Cell, ColumnType};
-use crate::ledger::events::storage::EventTime;
+use crate::ledger::events::storage::{self, CustomerIds, EventRow, EventTime};
 use crate::ledger::meters::Meter;
 use crate::scheduled_tasks::EntityType;
 use crate::scheduled_tasks::job_config::WindowField;
@@ -166,6 +166,25 @@ fn cell<'r>(row: &'r rusqlite::Row<'_>, i: usize, kind: ColumnType) -> rusqlite:
 
 /// Which timestamp of an event places it in the request's window (`ingested_at` unless the
 /// task says `timestamp`).
+/// Calls `each` on every event of the request's window, in `(time, id)` order, a page at a
+/// time, with the customer ids of events that carry none looked up once per customer.
+fn each_event(
+    src: &LedgerSource,
+    req: &ExportRequest<'_>,
+    mut each: impl FnMut(&EventRow<'_>) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    let time = event_time(req);
+    let mut customers = CustomerIds::default();
+    keyset(&src.store, req.cancel, |tx, cursor, last| {
+        let (scope, window) = (req.scope, req.window);
+        storage::for_each(tx, scope, time, window, cursor, PAGE, &mut customers, |e| {
+            each(e)?;
+            set_cursor(last, e.time(time), e.id);
+            Ok::<_, ExportError>(())
+        })
+    })
+}
+
 fn event_time(req: &ExportRequest<'_>) -> EventTime {
     match req.window_field {
         Some(WindowField::Timestamp) => EventTime::Timestamp,

@@ -8,10 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{LedgerSource, PAGE, event_time, keyset, set_cursor};
+use super::{LedgerSource, each_event};
 use crate::failure::ExportError;
 use crate::formats::{Cell, RowSink};
-use crate::ledger::events::storage;
 use crate::ledger::meters::{Accumulator, MeterIndex};
 use crate::sources::{ExportRequest, metadata_values};
 
@@ -32,45 +31,31 @@ pub(super) fn export(
 ) -> Result<u64, ExportError> {
     let meters = &src.meters;
     let index = MeterIndex::new(meters);
-    let time = event_time(req);
     let position: HashMap<&str, usize> = meters
         .iter()
         .enumerate()
         .map(|(i, m)| (m.id.as_str(), i))
         .collect();
     let mut groups: BTreeMap<GroupKey, (Accumulator, Option<String>)> = BTreeMap::new();
-    let mut customers = storage::CustomerIds::default();
-    keyset(&src.store, req.cancel, |tx, cursor, last| {
-        storage::for_each(
-            tx,
-            req.scope,
-            time,
-            req.window,
-            cursor,
-            PAGE,
-            &mut customers,
-            |e| {
-                set_cursor(last, e.time(time), e.id);
-                let matching = index.for_event(e.event_name);
-                if matching.is_empty() {
-                    return Ok::<_, ExportError>(());
-                }
-                let properties = e.properties.and_then(|p| serde_json::from_str(p).ok());
-                for m in matching {
-                    let key = (
-                        e.external_customer_id.to_owned(),
-                        position[m.id.as_str()],
-                        e.source.unwrap_or_default().to_owned(),
-                    );
-                    let (acc, customer_id) = groups.entry(key).or_default();
-                    acc.add(&m.contribution(properties.as_ref()), e.timestamp, e.id);
-                    if customer_id.is_none() {
-                        *customer_id = e.customer_id.map(str::to_owned);
-                    }
-                }
-                Ok(())
-            },
-        )
+    each_event(src, req, |e| {
+        let matching = index.for_event(e.event_name);
+        if matching.is_empty() {
+            return Ok::<_, ExportError>(());
+        }
+        let properties = e.properties.and_then(|p| serde_json::from_str(p).ok());
+        for m in matching {
+            let key = (
+                e.external_customer_id.to_owned(),
+                position[m.id.as_str()],
+                e.source.unwrap_or_default().to_owned(),
+            );
+            let (acc, customer_id) = groups.entry(key).or_default();
+            acc.add(&m.contribution(properties.as_ref()), e.timestamp, e.id);
+            if customer_id.is_none() {
+                *customer_id = e.customer_id.map(str::to_owned);
+            }
+        }
+        Ok(())
     })?;
     let customers = lookup_customers(src, req, groups.keys().map(|k| k.0.as_str()))?;
     let (start, end) = (Cell::TimeMs(req.window.0), Cell::TimeMs(req.window.1));
