@@ -188,7 +188,12 @@ impl<W: Write + Send> ParquetWriter<W> {
                     ColumnType::Text => {
                         p.set_column_encoding(path, Encoding::DELTA_LENGTH_BYTE_ARRAY)
                     }
-                    ColumnType::Json | ColumnType::Decimal { .. } => p,
+                    // A JSON cell's min and max prune nothing, and comparing documents that
+                    // share their first keys was a tenth of the export's time.
+                    ColumnType::Json => {
+                        p.set_column_statistics_enabled(path, EnabledStatistics::None)
+                    }
+                    ColumnType::Decimal { .. } => p,
                 }
             })
             .build();
