@@ -99,9 +99,11 @@ impl ParquetOptions {
 }
 
 /// The most bytes (encoded pages and staged cells) an export buffers for a row group (see
-/// [`ParquetOptions::of`]): about 140,000 events. Row groups of 22,000 events made files 25%
-/// larger (a dictionary per column and row group); 8 MiB keeps the daemon under 64 MiB.
-pub(crate) const EXPORT_ROW_GROUP_BYTES: usize = 8 * 1024 * 1024;
+/// [`ParquetOptions::of`]): about 120,000 events. Row groups of 22,000 events made files 25%
+/// larger (a dictionary per column and row group); 7 MiB keeps the daemon under 64 MiB (8 MiB
+/// reached 63.6 MiB once the pages were encoded on a thread of their own; 7 MiB: files 0.4%
+/// larger).
+pub(crate) const EXPORT_ROW_GROUP_BYTES: usize = 7 * 1024 * 1024;
 
 /// Values encoded into a data page before it is compressed and handed over (1 MiB, the
 /// crate's default, held 2 MiB more at once across the columns for 0.5% smaller files).
@@ -128,29 +130,36 @@ pub enum ParquetError {
 }
 
 /// Writes rows of typed cells as a Parquet file to `W`.
-pub struct ParquetWriter<W: Write + Send> {
-    file: SerializedFileWriter<W>,
+///
+/// The calling thread checks and stages the cells; every [`BATCH`] rows go to an encoding
+/// thread of the writer's own (see [`encoder`]), which holds the row group's column writers
+/// and writes the file, while the next batch is staged. One batch is encoded at a time.
+pub struct ParquetWriter<W: Write + Send + 'static> {
     columns: Vec<Column>,
     buffers: Vec<Buffer>,
-    /// Rows staged in `buffers`, not yet handed to the column writers.
+    /// The staging buffers of the batch before, back from the encoder (empty).
+    spare: Option<Vec<Buffer>>,
+    /// Rows staged in `buffers`, not yet handed to the encoder.
     rows: usize,
     /// Bytes staged (the sum of the cells' [`cell_bytes`]).
     buffered: usize,
-    /// The open row group's column chunks (none before its first batch).
-    chunks: Vec<chunk::Chunk>,
-    /// Rows in `chunks`.
+    /// The batch the encoder has not given back yet: its staged bytes and allocation.
+    in_flight: Option<(usize, usize)>,
+    /// Rows handed to the encoder for the open row group.
     group_rows: usize,
-    /// Bytes of the pages in `chunks`, as of the last batch.
+    /// Bytes of the open row group's pages, and their allocation, as of the last batch back.
     encoded: usize,
+    pages_allocated: usize,
     options: ParquetOptions,
     rows_written: u64,
     row_groups: usize,
+    encoder: encoder::Encoder<W>,
 }
 
-/// Rows written to a column writer per call, so that the temporary values stay small.
-const BATCH: usize = 2048;
+/// Rows staged before they are handed to the encoder, so that a batch stays small.
+const BATCH: usize = 1024;
 
-impl<W: Write + Send> ParquetWriter<W> {
+impl<W: Write + Send + 'static> ParquetWriter<W> {
     /// Starts a file with these columns (the magic bytes are written at once).
     pub fn new(
         out: W,
@@ -199,14 +208,16 @@ impl<W: Write + Send> ParquetWriter<W> {
             .build();
         let file = SerializedFileWriter::new(out, schema, Arc::new(properties))?;
         Ok(ParquetWriter {
-            file,
+            encoder: encoder::Encoder::start(file, columns.to_vec())?,
             columns: columns.to_vec(),
-            buffers: columns.iter().map(|_| Buffer::default()).collect(),
+            buffers: new_buffers(columns),
+            spare: None,
             rows: 0,
             buffered: 0,
-            chunks: Vec::new(),
+            in_flight: None,
             group_rows: 0,
             encoded: 0,
+            pages_allocated: 0,
             options: ParquetOptions {
                 max_row_group_rows: options.max_row_group_rows.max(1),
                 ..options.clone()
@@ -234,7 +245,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         if self.rows + self.group_rows > 0
             && self.buffered_bytes() + size > self.options.max_row_group_bytes
         {
-            self.flush_row_group()?;
+            self.hand_over(true)?;
         }
         for (i, (column, value)) in self.columns.iter().zip(row).enumerate() {
             if let Err(problem) = self.buffers[i].push(column, value) {
@@ -251,29 +262,28 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.rows += 1;
         self.buffered += size;
         if self.rows + self.group_rows >= self.options.max_row_group_rows {
-            self.flush_row_group()?;
+            self.hand_over(true)?;
         } else if self.rows == BATCH {
-            self.encode()?;
+            self.hand_over(false)?;
         }
         Ok(())
     }
 
-    /// Bytes of staged cells and levels and of encoded pages held for the row group: never
-    /// more than `max_row_group_bytes`, unless a single row is larger.
+    /// Bytes of staged cells and levels (the batch being encoded included) and of encoded
+    /// pages held for the row group: never more than `max_row_group_bytes`, unless a single
+    /// row is larger.
     pub fn buffered_bytes(&self) -> usize {
-        self.buffered + self.encoded
+        self.buffered + self.in_flight.map_or(0, |(bytes, _)| bytes) + self.encoded
     }
 
     /// Bytes the staging buffers and the pages have allocated: at most about twice
     /// [`Self::buffered_bytes`]'s bound, as staging vectors grow by doubling.
     pub fn allocated_bytes(&self) -> usize {
-        let staged: usize = self.buffers.iter().map(Buffer::allocated).sum();
-        staged
-            + self
-                .chunks
-                .iter()
-                .map(chunk::Chunk::allocated)
-                .sum::<usize>()
+        let staged = |buffers: &[Buffer]| buffers.iter().map(Buffer::allocated).sum::<usize>();
+        staged(&self.buffers)
+            + self.spare.as_deref().map_or(0, staged)
+            + self.in_flight.map_or(0, |(_, allocated)| allocated)
+            + self.pages_allocated
     }
 
     /// Rows accepted so far (buffered or written).
@@ -281,66 +291,74 @@ impl<W: Write + Send> ParquetWriter<W> {
         self.rows_written + (self.group_rows + self.rows) as u64
     }
 
-    /// Row groups written so far.
+    /// Row groups ended so far.
     pub fn row_groups(&self) -> usize {
         self.row_groups
-    }
-
-    /// Bytes of the file so far (the last few KiB may still be in the `parquet` crate's
-    /// buffer in front of `W`).
-    pub fn bytes_written(&self) -> usize {
-        self.file.bytes_written()
     }
 
     /// Writes the last row group and the footer, and returns the writer. A file without rows
     /// has no row group, which every reader accepts.
     pub fn finish(mut self) -> Result<W, ParquetError> {
         if self.rows + self.group_rows > 0 {
-            self.flush_row_group()?;
+            self.hand_over(true)?;
         }
-        Ok(self.file.into_inner()?)
+        self.take_back()?;
+        self.encoder.finish()
     }
 
-    /// Hands the staged rows to the row group's column writers (opened by the first batch).
-    fn encode(&mut self) -> Result<(), ParquetError> {
-        if self.chunks.is_empty() {
-            let schema = self.file.schema_descr();
-            let properties = self.file.properties();
-            self.chunks = (0..self.columns.len())
-                .map(|i| chunk::Chunk::new(schema.column(i), properties.clone()))
-                .collect();
-        }
-        let staged = self.columns.iter().zip(&mut self.buffers);
-        for ((column, buffer), chunk) in staged.zip(&mut self.chunks) {
-            buffer.write_to(column, self.rows, &mut chunk.writer)?;
-        }
+    /// Hands the staged rows to the encoder, once it has given back the batch before; with
+    /// `end_group`, the row group ends after them.
+    fn hand_over(&mut self, end_group: bool) -> Result<(), ParquetError> {
+        self.take_back()?;
+        // The batch back may have grown the pages by more than its staged bytes (a column
+        // that gave up its dictionary writes out the pages it held): then the group ends here.
+        let end_group =
+            end_group || self.encoded + self.buffered > self.options.max_row_group_bytes;
+        let next = self
+            .spare
+            .take()
+            .unwrap_or_else(|| new_buffers(&self.columns));
+        let buffers = std::mem::replace(&mut self.buffers, next);
+        let allocated = buffers.iter().map(Buffer::allocated).sum();
+        self.encoder.send(encoder::Job::Batch {
+            buffers,
+            rows: self.rows,
+            end_group,
+        })?;
         self.group_rows += self.rows;
+        self.in_flight = Some((self.buffered, allocated));
         self.rows = 0;
         self.buffered = 0;
-        self.encoded = self.chunks.iter().map(chunk::Chunk::bytes).sum();
+        if end_group {
+            // The group is being written: its bytes are no longer the next group's.
+            self.rows_written += self.group_rows as u64;
+            self.row_groups += 1;
+            self.group_rows = 0;
+            self.in_flight = Some((0, allocated));
+            self.encoded = 0;
+            self.pages_allocated = 0;
+        }
         Ok(())
     }
 
-    /// Ends the row group: its column chunks go into the file one after the other.
-    fn flush_row_group(&mut self) -> Result<(), ParquetError> {
-        if self.rows > 0 {
-            self.encode()?;
+    /// Waits for the batch being encoded, if any, and takes its buffers back.
+    fn take_back(&mut self) -> Result<(), ParquetError> {
+        if self.in_flight.take().is_some() {
+            let back = self.encoder.receive()?;
+            self.spare = Some(back.buffers);
+            self.encoded = back.encoded;
+            self.pages_allocated = back.allocated;
         }
-        let mut group = self.file.next_row_group()?;
-        for chunk in self.chunks.drain(..) {
-            chunk.append_to(&mut group)?;
-        }
-        group.close()?;
-        self.rows_written += self.group_rows as u64;
-        self.row_groups += 1;
-        self.group_rows = 0;
-        self.encoded = 0;
         Ok(())
     }
 }
 
+fn new_buffers(columns: &[Column]) -> Vec<Buffer> {
+    columns.iter().map(|_| Buffer::default()).collect()
+}
+
 /// A source writes an export's rows straight into the file.
-impl<W: Write + Send> RowSink for ParquetWriter<W> {
+impl<W: Write + Send + 'static> RowSink for ParquetWriter<W> {
     fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError> {
         self.write_row(cells).map_err(ParquetError::into_export)
     }
@@ -464,55 +482,51 @@ impl Buffer {
         }
     }
 
-    /// Writes `rows` buffered rows to the column writer, then empties the buffer.
+    /// Writes the `rows` buffered rows (at most a [`BATCH`]) to the column writer, then
+    /// empties the buffer.
     fn write_to(
         &mut self,
         column: &Column,
         rows: usize,
         writer: &mut ColumnWriter<'_>,
     ) -> Result<(), ParquetError> {
-        let mut values = 0;
-        for start in (0..rows).step_by(BATCH) {
-            let end = (start + BATCH).min(rows);
-            let levels = column.nullable.then(|| &self.levels[start..end]);
-            let count = levels.map_or(end - start, |l| l.iter().filter(|l| **l == 1).count());
-            let range = values..values + count;
-            values += count;
-            match column.kind {
-                ColumnType::Text | ColumnType::Json => {
-                    // Where value i starts in `text`.
-                    let ends = &self.ends;
-                    let start_of = |i: usize| i.checked_sub(1).map_or(0, |j| ends[j]);
-                    // A buffer per value: a dictionary keeps the values it has seen for the
-                    // whole row group, and a slice of a shared buffer would keep all of it.
-                    let cells: Vec<ByteArray> = range
-                        .map(|i| {
-                            let value = &self.text[start_of(i)..ends[i]];
-                            ByteArray::from(Bytes::copy_from_slice(value))
-                        })
-                        .collect();
-                    typed::<ByteArrayType>(writer)?.write_batch(&cells, levels, None)?;
+        let levels = column.nullable.then(|| &self.levels[..rows]);
+        let count = levels.map_or(rows, |l| l.iter().filter(|l| **l == 1).count());
+        let range = 0..count;
+        match column.kind {
+            ColumnType::Text | ColumnType::Json => {
+                // Where value i starts in `text`.
+                let ends = &self.ends;
+                let start_of = |i: usize| i.checked_sub(1).map_or(0, |j| ends[j]);
+                // A buffer per value: a dictionary keeps the values it has seen for the
+                // whole row group, and a slice of a shared buffer would keep all of it.
+                let cells: Vec<ByteArray> = range
+                    .map(|i| {
+                        let value = &self.text[start_of(i)..ends[i]];
+                        ByteArray::from(Bytes::copy_from_slice(value))
+                    })
+                    .collect();
+                typed::<ByteArrayType>(writer)?.write_batch(&cells, levels, None)?;
+            }
+            ColumnType::Decimal { precision, .. } if precision > 18 => {
+                let width = decimal_width(precision);
+                let mut data = Vec::with_capacity(range.len() * width);
+                for v in &self.wide[range.clone()] {
+                    data.extend_from_slice(&v.to_be_bytes()[16 - width..]);
                 }
-                ColumnType::Decimal { precision, .. } if precision > 18 => {
-                    let width = decimal_width(precision);
-                    let mut data = Vec::with_capacity(range.len() * width);
-                    for v in &self.wide[range.clone()] {
-                        data.extend_from_slice(&v.to_be_bytes()[16 - width..]);
-                    }
-                    let data = Bytes::from(data);
-                    let cells: Vec<FixedLenByteArray> = (0..range.len())
-                        .map(|i| ByteArray::from(data.slice(i * width..(i + 1) * width)).into())
-                        .collect();
-                    typed::<FixedLenByteArrayType>(writer)?.write_batch(&cells, levels, None)?;
-                }
-                ColumnType::Decimal { precision, .. } if precision <= 9 => {
-                    // Fits: |unscaled| < 10^9.
-                    let cells: Vec<i32> = self.ints[range].iter().map(|v| *v as i32).collect();
-                    typed::<Int32Type>(writer)?.write_batch(&cells, levels, None)?;
-                }
-                ColumnType::Decimal { .. } | ColumnType::Int64 | ColumnType::TimestampMillisUtc => {
-                    typed::<Int64Type>(writer)?.write_batch(&self.ints[range], levels, None)?;
-                }
+                let data = Bytes::from(data);
+                let cells: Vec<FixedLenByteArray> = (0..range.len())
+                    .map(|i| ByteArray::from(data.slice(i * width..(i + 1) * width)).into())
+                    .collect();
+                typed::<FixedLenByteArrayType>(writer)?.write_batch(&cells, levels, None)?;
+            }
+            ColumnType::Decimal { precision, .. } if precision <= 9 => {
+                // Fits: |unscaled| < 10^9.
+                let cells: Vec<i32> = self.ints[range].iter().map(|v| *v as i32).collect();
+                typed::<Int32Type>(writer)?.write_batch(&cells, levels, None)?;
+            }
+            ColumnType::Decimal { .. } | ColumnType::Int64 | ColumnType::TimestampMillisUtc => {
+                typed::<Int64Type>(writer)?.write_batch(&self.ints[range], levels, None)?;
             }
         }
         self.levels.clear();
@@ -543,6 +557,7 @@ fn value_kind(value: &Value<'_>) -> &'static str {
 }
 
 mod chunk;
+mod encoder;
 mod types;
 use types::{decimal_width, schema, unscaled};
 #[cfg(test)]

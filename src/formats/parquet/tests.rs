@@ -159,3 +159,77 @@ fn numerics_are_stored_as_their_decimal_or_refused() {
     );
     assert_eq!(w.rows(), 1);
 }
+
+/// Takes `room` bytes, then fails every write; shares what it took with the test.
+struct Failing {
+    taken: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    room: usize,
+}
+
+impl std::io::Write for Failing {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut taken = self.taken.lock().unwrap();
+        if taken.len() + data.len() > self.room {
+            return Err(std::io::Error::other("disk full"));
+        }
+        taken.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn rows_into(w: &mut ParquetWriter<Failing>, rows: usize) -> Result<(), ParquetError> {
+    for i in 0..rows {
+        let id = format!("row-{i}");
+        w.write_row(&[Value::Text(&id), Value::Null, Value::TimeMs(i as i64)])?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_write_failing_on_the_encoding_thread_reaches_the_writer() {
+    let taken = std::sync::Arc::default();
+    let out = Failing {
+        taken: std::sync::Arc::clone(&taken),
+        room: 10_000,
+    };
+    let options = ParquetOptions {
+        // A row group every other batch: the file is written while rows come.
+        max_row_group_rows: 2 * BATCH,
+        ..ParquetOptions::default()
+    };
+    let mut w = ParquetWriter::new(out, &columns(), &options).unwrap();
+    let err = rows_into(&mut w, 100 * BATCH).unwrap_err();
+    assert!(matches!(err, ParquetError::Write(_)), "{err:?}");
+    assert!(err.to_string().contains("disk full"), "{err}");
+    // The writer stays refused, with the same cause, and finishing does not panic.
+    let again = rows_into(&mut w, 2 * BATCH).unwrap_err();
+    assert!(matches!(again, ParquetError::Write(_)), "{again:?}");
+    assert!(w.finish().is_err());
+    assert!(taken.lock().unwrap().len() <= 10_000);
+}
+
+#[test]
+fn a_file_given_up_gets_no_footer() {
+    let taken = std::sync::Arc::default();
+    let out = Failing {
+        taken: std::sync::Arc::clone(&taken),
+        room: usize::MAX,
+    };
+    let options = ParquetOptions {
+        max_row_group_rows: BATCH,
+        ..ParquetOptions::default()
+    };
+    let mut w = ParquetWriter::new(out, &columns(), &options).unwrap();
+    rows_into(&mut w, 3 * BATCH + 5).unwrap();
+    drop(w);
+    // Dropping waits for the encoding thread: what it wrote is final, and ends with a
+    // row group, not with the footer's magic.
+    let written = taken.lock().unwrap().clone();
+    assert_eq!(&written[..4], b"PAR1");
+    assert!(written.len() > 4, "the full row groups were written");
+    assert_ne!(&written[written.len() - 4..], b"PAR1");
+}
