@@ -206,7 +206,11 @@ impl Write for Sink<'_> {
 /// Where CSV records are written.
 pub(crate) type RecordWriter<'a> = csv::Writer<Sink<'a>>;
 
-/// CSV chunks queued for the compressing thread: up to 2 MiB of the CSV writer's flushes.
+/// The reading thread's bytes are sent on in chunks of this size (writes are gathered: a
+/// Parquet file is written a page header at a time)...
+const CSV_CHUNK: usize = 64 * 1024;
+/// ...with up to this many queued for the compressing thread, or for the upload when there is
+/// nothing to compress: 2 MiB.
 const CSV_QUEUED: usize = 32;
 /// Compressed bytes are sent on in chunks of this size...
 const COMPRESSED_CHUNK: usize = 256 * 1024;
@@ -314,7 +318,7 @@ impl<'a> Pipeline<'a> {
         if let Err(e) = flushed {
             return Err(self.write_error(e.into()));
         }
-        let (csv_out, csv_in, csv_back) = chunk_channel(CSV_QUEUED, 1, 64 * 1024);
+        let (csv_out, csv_in, csv_back) = chunk_channel(CSV_QUEUED, CSV_CHUNK);
         let complete = AtomicBool::new(false);
         let (produced, compressed, written) = std::thread::scope(|scope| {
             let complete = &complete;
@@ -336,9 +340,23 @@ impl<'a> Pipeline<'a> {
             let mut stage = self.stage.borrow_mut();
             let (compressed, written) = match (codec, std::mem::replace(&mut *stage, Stage::Moved))
             {
+                // Nothing to compress (plain CSV, Parquet): the bytes go to the parts from
+                // here, with no thread between to copy them and hold 4 MiB more.
+                (Some(Codec::None), Stage::Pending { mut parts, .. }) => {
+                    let mut uncompressed = 0;
+                    let written = drain(csv_in, &csv_back, |chunk| {
+                        uncompressed += chunk.len() as u64;
+                        parts.write_all(chunk)
+                    });
+                    *stage = Stage::Done {
+                        parts,
+                        uncompressed,
+                    };
+                    (Ok(()), written)
+                }
                 (Some(codec), Stage::Pending { mut parts, .. }) => {
                     let (packed_out, packed_in, packed_back) =
-                        chunk_channel(COMPRESSED_QUEUED, COMPRESSED_CHUNK, COMPRESSED_CHUNK);
+                        chunk_channel(COMPRESSED_QUEUED, COMPRESSED_CHUNK);
                     let compressor = std::thread::Builder::new()
                         .name("export-compress".into())
                         .spawn_scoped(scope, move || {

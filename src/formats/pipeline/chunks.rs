@@ -4,14 +4,13 @@
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
-/// Sends what is written to another thread in chunks of at least `min` bytes (each write on
-/// its own with `min` 1) and at most `max` (a longer write is cut), through a bounded channel.
-/// Emptied buffers come back to be filled again, so buffers are allocated only until the
-/// pipeline runs full, and what is queued stays within the channel's length times `max`.
+/// Sends what is written to another thread in chunks of `size` bytes (the last one shorter),
+/// through a bounded channel. Emptied buffers come back to be filled again, so buffers are
+/// allocated only until the pipeline runs full, and what is queued stays within the channel's
+/// length times `size`.
 pub(crate) struct ChunkSender {
     chunk: Vec<u8>,
-    min: usize,
-    max: usize,
+    size: usize,
     full: SyncSender<Vec<u8>>,
     empty: Receiver<Vec<u8>>,
     /// Set when the data will not be used: writes are then dropped.
@@ -19,16 +18,11 @@ pub(crate) struct ChunkSender {
 }
 
 impl ChunkSender {
-    fn new(
-        min: usize,
-        capacity: usize,
-        full: SyncSender<Vec<u8>>,
-        empty: Receiver<Vec<u8>>,
-    ) -> Self {
+    fn new(size: usize, full: SyncSender<Vec<u8>>, empty: Receiver<Vec<u8>>) -> Self {
+        let size = size.max(1);
         ChunkSender {
-            chunk: Vec::with_capacity(capacity),
-            min,
-            max: capacity.max(min),
+            chunk: Vec::with_capacity(size),
+            size,
             full,
             empty,
             stopped: false,
@@ -62,11 +56,11 @@ impl Write for ChunkSender {
         if self.stopped {
             return Ok(data.len());
         }
-        // Never empty: a chunk of `min` bytes or more has been sent.
-        let room = self.max - self.chunk.len();
+        // Never full: a full chunk has been sent.
+        let room = self.size - self.chunk.len();
         let take = room.min(data.len());
         self.chunk.extend_from_slice(&data[..take]);
-        if self.chunk.len() >= self.min {
+        if self.chunk.len() == self.size {
             self.send()?;
         }
         Ok(take)
@@ -81,16 +75,11 @@ impl Write for ChunkSender {
 /// A channel of chunks and the way back for their emptied buffers.
 pub(super) fn chunk_channel(
     queued: usize,
-    min: usize,
-    capacity: usize,
+    size: usize,
 ) -> (ChunkSender, Receiver<Vec<u8>>, Sender<Vec<u8>>) {
     let (full_tx, full_rx) = sync_channel(queued);
     let (empty_tx, empty_rx) = channel();
-    (
-        ChunkSender::new(min, capacity, full_tx, empty_rx),
-        full_rx,
-        empty_tx,
-    )
+    (ChunkSender::new(size, full_tx, empty_rx), full_rx, empty_tx)
 }
 
 /// Writes every chunk that arrives to `out` (until the sender is done, or a write fails) and
