@@ -221,22 +221,45 @@ fn recover_runs(app: &Arc<App>) -> Result<(), StartError> {
 
 /// Ends every run left PROCESSING as interrupted, with `summary`: each is marked FAILED, a
 /// scheduled window is due again at once, and a manual or backfill run gets a new attempt,
-/// PENDING (queued at the next start). None counts as a failure. Returns the runs as they were,
-/// with any upload still to abort.
+/// PENDING (queued at the next start). None counts as a failure, unless its window has now
+/// been running [`CRASHES`] times when exportd stopped without shutting down (see
+/// [`crash_failure`]). Returns the runs as they were, with any upload still to abort.
 fn end_interrupted(app: &App, summary: &str) -> Result<Vec<crate::runs::Run>, StartError> {
     let now = app.now_ms();
-    let failure = ExportError {
-        kind: Failure::Interrupted,
-        summary: summary.to_owned(),
-        detail: summary.to_owned(),
-    };
     Ok(app.store.write(|tx| {
         let runs = crate::runs::storage::processing(tx)?;
         for run in &runs {
+            let before = crate::runs::storage::ended_with(tx, run, summary)?;
+            let failure = crash_failure(summary, before + 1);
             crate::scheduled_tasks::schedule::record_failure(tx, &app.config, run, &failure, now)?;
         }
         Ok::<_, StoreError>(runs)
     })?)
+}
+
+/// How many times one window may be running when exportd stops without shutting down (a
+/// crash, SIGKILL, the out-of-memory killer) before that counts as a failure.
+const CRASHES: i64 = 3;
+
+/// The failure of a run found running at start, the `crashes`-th time for its window. Up to
+/// [`CRASHES`] it is an interruption, which never counts; from then on an ordinary retryable
+/// failure, so that the window's retries, backoff and pause apply: a window that brings
+/// exportd down each time would otherwise be run again at every start, forever.
+fn crash_failure(summary: &str, crashes: i64) -> ExportError {
+    if crashes < CRASHES {
+        return ExportError {
+            kind: Failure::Interrupted,
+            summary: summary.to_owned(),
+            detail: summary.to_owned(),
+        };
+    }
+    ExportError::retryable(
+        format!(
+            "{summary} ({crashes} times for this window: counted as a failure, as the export \
+             may be what stops exportd)"
+        ),
+        summary,
+    )
 }
 
 /// System jobs still claimed (their run was cut short, or never started) become idle again,
@@ -286,4 +309,22 @@ fn interrupt_runs(app: &App) -> Result<(), StartError> {
     let left = end_interrupted(app, "interrupted by shutdown")?;
     abort_uploads(app, &left);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crashes_count_as_failures_from_the_third_on() {
+        let kinds: Vec<Failure> = (1..=4).map(|n| crash_failure("stopped", n).kind).collect();
+        assert_eq!(kinds[..2], [Failure::Interrupted, Failure::Interrupted]);
+        assert!(kinds[2..].iter().all(|k| *k != Failure::Interrupted));
+        assert!(crash_failure("stopped", 3).is_retryable());
+        assert!(
+            crash_failure("stopped", 4)
+                .summary
+                .starts_with("stopped (4 times")
+        );
+    }
 }

@@ -201,3 +201,21 @@ pub(crate) fn processing(tx: &Transaction<'_>) -> Result<Vec<Run>> {
     f.eq("task_status", RunStatus::Processing);
     Ok(record::page(tx, &f, "created_at, id", (i64::MAX, 0))?.items)
 }
+
+/// How many other runs of `run`'s task and window failed with a summary that begins with
+/// `summary`.
+pub(crate) fn ended_with(tx: &Transaction<'_>, run: &Run, summary: &str) -> Result<i64> {
+    Ok(tx.query_row(
+        "SELECT COUNT(*) FROM runs WHERE scheduled_task_id = ?1 AND window_start = ?2 \
+         AND window_end = ?3 AND id <> ?4 AND task_status = 'FAILED' \
+         AND substr(error_summary, 1, length(?5)) = ?5",
+        rusqlite::params![
+            run.scheduled_task_id,
+            run.window_start,
+            run.window_end,
+            run.id,
+            summary
+        ],
+        |r| r.get(0),
+    )?)
+}

@@ -456,6 +456,76 @@ fn s3_setup(server: &S3Server) -> Setup {
 }
 
 #[test]
+fn a_window_running_at_three_crashes_fails_instead_of_running_forever() {
+    let test = "a_window_running_at_three_crashes_fails_instead_of_running_forever";
+    let Some(server) = crate::harness::seaweedfs(test) else {
+        return;
+    };
+    let bucket = server.new_bucket();
+    let mut d = s3_setup(server).clock("2025-10-16T10:05:00Z").start();
+    let c = d.prod();
+    let t = s3_task(&c, server, &bucket);
+    ingest_big(&c, "crash", 7_000);
+    d.set_clock("2025-10-16T15:30:00Z");
+    c.post(
+        &format!("/v1/tasks/scheduled/{t}/run"),
+        json!({"start_time": "2025-10-16T10:00:00Z", "end_time": "2025-10-16T11:00:00Z"}),
+    )
+    .ok(200);
+    // Stop it without a shutdown three times while the window's upload is open, as a crash
+    // or the out-of-memory killer would.
+    for kill in 1..=3 {
+        let dir = d.dir().to_owned();
+        wait_for(
+            &format!("an upload to begin before kill {kill}"),
+            Duration::from_secs(120),
+            || {
+                count(
+                    &dir,
+                    "SELECT COUNT(*) FROM runs WHERE upload_id IS NOT NULL AND task_status = 'PROCESSING'",
+                ) > 0
+            },
+        );
+        crate::harness::signal(d.pid(), "KILL");
+        let (_, _, tmp) = d.terminate();
+        d = s3_setup(server).clock_from_dir().in_dir(tmp).start();
+    }
+    let c = d.prod();
+    wait_for("every run to end", Duration::from_secs(60), || {
+        settled(&c, &t)
+    });
+    let runs = runs_of(&c, &t);
+    let summaries: Vec<&str> = runs
+        .iter()
+        .map(|r| r["error_summary"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(runs.len(), 3, "{runs:#?}");
+    assert!(
+        runs.iter().all(|r| r["task_status"] == "FAILED"),
+        "{runs:#?}"
+    );
+    for (summary, attempt) in summaries[..2].iter().zip(1..) {
+        assert!(
+            summary.starts_with("interrupted: exportd stopped during this export; run again as "),
+            "attempt {attempt}: {summary}"
+        );
+    }
+    // The third time counts: a manual run's failure is final, so no fourth attempt.
+    assert_eq!(
+        summaries[2],
+        "interrupted: exportd stopped during this export (3 times for this window: counted as \
+         a failure, as the export may be what stops exportd)"
+    );
+    assert_eq!(runs[2]["attempt"], 3);
+    assert!(server.keys(&bucket).is_empty(), "no object was completed");
+    wait_for(
+        "the interrupted uploads to be aborted",
+        Duration::from_secs(30),
+        || server.open_uploads(&bucket) == 0,
+    );
+}
+
+#[test]
 fn kill_9_during_backfill_and_manual_runs_then_every_window_completes_once() {
     let Some(server) = crate::harness::seaweedfs(
         "kill_9_during_backfill_and_manual_runs_then_every_window_completes_once",
