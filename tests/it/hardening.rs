@@ -455,6 +455,24 @@ fn s3_setup(server: &S3Server) -> Setup {
     Setup::new().config(&format!("{}part_size = 5242880\n", server.allow()))
 }
 
+/// Kills the daemon (SIGKILL, as a crash or the out-of-memory killer would) once one of its
+/// runs has an upload open, and gives back its data directory.
+fn kill_during_an_upload(d: crate::harness::Daemon, what: &str) -> tempfile::TempDir {
+    let dir = d.dir().to_owned();
+    wait_for(
+        &format!("an upload to begin before {what}"),
+        Duration::from_secs(120),
+        || {
+            count(
+                &dir,
+                "SELECT COUNT(*) FROM runs WHERE upload_id IS NOT NULL AND task_status = 'PROCESSING'",
+            ) > 0
+        },
+    );
+    crate::harness::signal(d.pid(), "KILL");
+    d.terminate().2
+}
+
 #[test]
 fn a_window_running_at_three_crashes_fails_instead_of_running_forever() {
     let test = "a_window_running_at_three_crashes_fails_instead_of_running_forever";
@@ -475,19 +493,7 @@ fn a_window_running_at_three_crashes_fails_instead_of_running_forever() {
     // Stop it without a shutdown three times while the window's upload is open, as a crash
     // or the out-of-memory killer would.
     for kill in 1..=3 {
-        let dir = d.dir().to_owned();
-        wait_for(
-            &format!("an upload to begin before kill {kill}"),
-            Duration::from_secs(120),
-            || {
-                count(
-                    &dir,
-                    "SELECT COUNT(*) FROM runs WHERE upload_id IS NOT NULL AND task_status = 'PROCESSING'",
-                ) > 0
-            },
-        );
-        crate::harness::signal(d.pid(), "KILL");
-        let (_, _, tmp) = d.terminate();
+        let tmp = kill_during_an_upload(d, &format!("kill {kill}"));
         d = s3_setup(server).clock_from_dir().in_dir(tmp).start();
     }
     let c = d.prod();
@@ -561,23 +567,11 @@ fn kill_9_during_backfill_and_manual_runs_then_every_window_completes_once() {
     // Kill it twice while an upload is open, restarting in between.
     let mut d = d;
     for kill in 1..=2 {
-        let dir = d.dir().to_owned();
         let before = count(
-            &dir,
+            d.dir(),
             "SELECT COUNT(*) FROM runs WHERE task_status = 'COMPLETED'",
         );
-        wait_for(
-            &format!("an upload to begin before kill {kill}"),
-            Duration::from_secs(120),
-            || {
-                count(
-                    &dir,
-                    "SELECT COUNT(*) FROM runs WHERE upload_id IS NOT NULL AND task_status = 'PROCESSING'",
-                ) > 0
-            },
-        );
-        crate::harness::signal(d.pid(), "KILL");
-        let (_, _, tmp) = d.terminate();
+        let tmp = kill_during_an_upload(d, &format!("kill {kill}"));
         assert!(
             count(
                 tmp.path(),
