@@ -9,8 +9,8 @@
 //! Rows written to [`Pipeline::records`] are formatted, compressed and uploaded on the calling
 //! thread (gzip and zstd spread their blocks over threads of their own, see [`super::compress`]).
 //! [`Pipeline::parallel`] spreads the work over more threads: one reads and formats the rows,
-//! one feeds the compressor, and the calling thread uploads (an [`Upload`] stays on the thread
-//! that began it). Bounded channels join them, so memory stays bounded, and on two cores
+//! one feeds the compressor (when there is something to compress), and the calling thread
+//! uploads (an [`Upload`] stays on the thread that began it). Bounded channels join them, so memory stays bounded, and on two cores
 //! reading, compressing and uploading overlap. The stored bytes are the same either way: they
 //! depend on the CSV bytes alone, not on how they are cut into writes.
 
