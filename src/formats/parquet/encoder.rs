@@ -84,21 +84,24 @@ impl<W: Write + Send + 'static> Encoder<W> {
     /// Writes the footer and gives the file's writer back.
     pub(super) fn finish(mut self) -> Result<W, ParquetError> {
         self.send(Job::Finish)?;
+        self.join()
+    }
+
+    /// Why the thread stopped: it only stops early on an error, which it returns.
+    fn failure(&mut self) -> ParquetError {
+        match self.join() {
+            Err(e) => e,
+            Ok(_) => failed("the encoding thread was already gone".into()),
+        }
+    }
+
+    /// Ends the jobs and waits for the thread's answer.
+    fn join(&mut self) -> Result<W, ParquetError> {
         self.jobs = None;
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(failed("the encoding thread panicked".into())),
             None => Err(failed("the encoding thread was already gone".into())),
-        }
-    }
-
-    /// Why the thread stopped: it only stops early on an error, which it returns.
-    fn failure(&mut self) -> ParquetError {
-        self.jobs = None;
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(_)) => failed("the encoding thread panicked".into()),
-            Some(Ok(Ok(_))) | None => failed("the encoding thread was already gone".into()),
         }
     }
 }
