@@ -60,6 +60,22 @@ impl ExportError {
         }
     }
 
+    /// An export thread that could not be started.
+    pub(crate) fn no_thread(e: std::io::Error) -> ExportError {
+        ExportError::retryable(
+            "exportd could not start a thread; the server log has details",
+            format!("spawning an export thread: {e}"),
+        )
+    }
+
+    /// An export thread that panicked while `what`.
+    pub(crate) fn panicked(what: &str) -> ExportError {
+        ExportError::retryable(
+            format!("{what} failed; the server log has details"),
+            format!("the thread {what} panicked"),
+        )
+    }
+
     /// Whether a retry may work without anyone changing anything.
     pub(crate) fn is_retryable(&self) -> bool {
         self.kind != Failure::Terminal

@@ -336,7 +336,7 @@ impl<'a> Pipeline<'a> {
                     drop(rest);
                     Ok(produced)
                 })
-                .map_err(thread_failed);
+                .map_err(ExportError::no_thread);
             let mut stage = self.stage.borrow_mut();
             let (compressed, written) = match (codec, std::mem::replace(&mut *stage, Stage::Moved))
             {
@@ -362,12 +362,12 @@ impl<'a> Pipeline<'a> {
                         .spawn_scoped(scope, move || {
                             compress(csv_in, &csv_back, codec, packed_out, complete)
                         })
-                        .map_err(thread_failed);
+                        .map_err(ExportError::no_thread);
                     let written = drain(packed_in, &packed_back, |chunk| parts.write_all(chunk));
                     let (uncompressed, compressed) = match compressor.map(|h| h.join()) {
                         Ok(Ok(Ok(n))) => (n, Ok(())),
                         Ok(Ok(Err(e))) | Err(e) => (0, Err(e)),
-                        Ok(Err(_)) => (0, Err(panicked("compressing"))),
+                        Ok(Err(_)) => (0, Err(ExportError::panicked("compressing"))),
                     };
                     *stage = Stage::Done {
                         parts,
@@ -396,7 +396,7 @@ impl<'a> Pipeline<'a> {
             drop(stage);
             let produced = match reader.map(|h| h.join()) {
                 Ok(Ok(result)) => result,
-                Ok(Err(_)) => Err(panicked("reading the rows")),
+                Ok(Err(_)) => Err(ExportError::panicked("reading the rows")),
                 Err(e) => Err(e),
             };
             (produced, compressed, written)
@@ -524,20 +524,6 @@ fn compress(
         .and_then(|mut out| out.send())
         .map_err(|e| ExportError::retryable("compressing failed", e.to_string()))?;
     Ok(count)
-}
-
-fn thread_failed(e: io::Error) -> ExportError {
-    ExportError::retryable(
-        "exportd could not start a thread; the server log has details",
-        format!("spawning an export thread: {e}"),
-    )
-}
-
-fn panicked(what: &str) -> ExportError {
-    ExportError::retryable(
-        format!("{what} failed; the server log has details"),
-        format!("the thread {what} panicked"),
-    )
 }
 
 mod chunks;

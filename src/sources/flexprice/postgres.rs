@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use postgres::config::SslMode;
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, IsolationLevel, Row, Transaction};
 use postgres_native_tls::MakeTlsConnector;
@@ -35,11 +34,22 @@ use super::cells::{PgNumeric, PgText, PgTime};
 use super::errors::classify;
 use crate::failure::ExportError;
 
-/// Rows asked of the server per fetch. Each fetch is its own protocol message, so
-/// `statement_timeout` bounds each fetch, not the whole export; rows stream in as they come
-/// (tokio-postgres reads the socket only as fast as they are taken), so memory does not grow
-/// with this number.
-pub const FETCH_ROWS: i32 = 10_000;
+/// The most rows asked of the server per fetch, and the bytes a fetch aims at: each fetch is
+/// its own protocol message (so `statement_timeout` bounds each fetch, not the whole export)
+/// and arrives whole, so the rows held are those of about three fetches (one being read, one
+/// queued, one arriving). 1,000 invoices (~600 KiB) measured fastest: 500 paid more round
+/// trips, 2,000 more memory and cache misses.
+pub const FETCH_ROWS: i32 = 1_000;
+const FETCH_BYTES: usize = 1 << 20;
+/// The first fetch, before any row's size is known.
+const FIRST_FETCH_ROWS: i32 = 64;
+
+/// How many rows to ask for next, after a fetch of `rows` rows that took `bytes`: as many as
+/// fit [`FETCH_BYTES`] at that size, between 1 and [`FETCH_ROWS`].
+fn next_fetch(rows: usize, bytes: usize) -> i32 {
+    let fit = FETCH_BYTES.saturating_mul(rows) / bytes.max(1);
+    fit.clamp(1, FETCH_ROWS as usize) as i32
+}
 
 /// The default `[source] statement_timeout`: the longest one query (or one fetch of a
 /// stream) may run on the server.
@@ -301,8 +311,12 @@ pub struct Snapshot<'c> {
 }
 
 impl Snapshot<'_> {
-    /// Streams the rows of `sql` into `each`, [`FETCH_ROWS`] per round trip through one
-    /// portal; returns how many. Stops with `interrupted` between fetches on `cancel`.
+    /// Streams the rows of `sql` into `each` through one portal; returns how many. Stops with
+    /// `interrupted` between fetches on `cancel`.
+    ///
+    /// A thread of its own fetches while `each` reads the previous fetch: the server keeps
+    /// producing, and the client's runtime is entered once per fetch instead of once per row
+    /// (that entry was a tenth of the export's CPU).
     pub fn stream(
         &mut self,
         sql: &str,
@@ -315,25 +329,52 @@ impl Snapshot<'_> {
             .tx
             .bind(sql, params)
             .map_err(|e| classify(&e, target))?;
-        let mut total = 0u64;
-        loop {
-            let mut rows = self
-                .tx
-                .query_portal_raw(&portal, FETCH_ROWS)
-                .map_err(|e| classify(&e, target))?;
-            let mut fetched = 0;
-            while let Some(row) = rows.next().map_err(|e| classify(&e, target))? {
-                each(&Fields { row: &row, target })?;
-                fetched += 1;
+        let tx = &mut self.tx;
+        let (fetched, batches) = std::sync::mpsc::sync_channel(1);
+        std::thread::scope(|scope| {
+            let fetcher = std::thread::Builder::new()
+                .name("export-pg-fetch".into())
+                .spawn_scoped(scope, move || {
+                    let mut ask = FIRST_FETCH_ROWS;
+                    loop {
+                        let rows = tx
+                            .query_portal(&portal, ask)
+                            .map_err(|e| classify(&e, target));
+                        let (last, next) = match &rows {
+                            Ok(rows) => (
+                                rows.len() < ask as usize,
+                                next_fetch(rows.len(), rows.iter().map(Row::raw_size_bytes).sum()),
+                            ),
+                            Err(_) => (true, ask),
+                        };
+                        // A send fails when the reader stopped: nothing more to fetch.
+                        if fetched.send(rows).is_err() || last {
+                            return;
+                        }
+                        if cancel.load(Ordering::Relaxed) {
+                            let _ = fetched.send(Err(ExportError::interrupted("shutdown")));
+                            return;
+                        }
+                        ask = next;
+                    }
+                })
+                .map_err(ExportError::no_thread)?;
+            let mut total = 0u64;
+            let read = batches.iter().try_for_each(|rows| {
+                for row in &rows? {
+                    each(&Fields { row, target })?;
+                    total += 1;
+                }
+                Ok::<_, ExportError>(())
+            });
+            drop(batches);
+            let joined = fetcher.join();
+            read?;
+            match joined {
+                Ok(()) => Ok(total),
+                Err(_) => Err(ExportError::panicked("reading from PostgreSQL")),
             }
-            total += fetched as u64;
-            if fetched < FETCH_ROWS {
-                return Ok(total);
-            }
-            if cancel.load(Ordering::Relaxed) {
-                return Err(ExportError::interrupted("shutdown"));
-            }
-        }
+        })
     }
 
     /// Reads every row of a small query (catalog lookups, counts) into `each`.
@@ -408,6 +449,19 @@ mod tests {
 
     fn new(url: &str) -> Result<Postgres, String> {
         Postgres::new(url, DEFAULT_STATEMENT_TIMEOUT)
+    }
+
+    #[test]
+    fn fetches_hold_about_a_mebibyte_of_rows() {
+        // Invoices of ~600 bytes: the row cap.
+        assert_eq!(next_fetch(64, 64 * 600), FETCH_ROWS);
+        // Rows of 4 KiB: 256 of them make a mebibyte.
+        assert_eq!(next_fetch(64, 64 * 4096), 256);
+        // Rows larger than the budget: one at a time, never none.
+        assert_eq!(next_fetch(3, 3 * (8 << 20)), 1);
+        // An empty fetch (the last one) or empty rows do not divide by zero.
+        assert_eq!(next_fetch(0, 0), 1);
+        assert_eq!(next_fetch(10, 0), FETCH_ROWS);
     }
 
     #[test]
