@@ -39,7 +39,7 @@ impl InputError {
     }
 }
 
-/// Why a value is refused, in words for the client: a phrase that completes "<field> ..."
+/// Why a value is refused, in words for the client: a phrase that completes "`<field>` ..."
 /// (`must use https unless ...`) or a sentence, as the function that returns it says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -42,6 +42,9 @@
 //!   rows; **sink**: where its object goes; **format**: how rows become bytes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+// exportd is an application: its library exists for the binary and the tests, and its docs are
+// read with `cargo doc --document-private-items`, where links to private items resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod app;
 mod auth;

@@ -52,7 +52,7 @@ pub(crate) fn parse_any(text: &str) -> Option<Decimal> {
     }
 }
 
-/// A stored decimal column (always written by [`format`]).
+/// A stored decimal column (always written by [`format()`]).
 pub(crate) fn parse_stored(text: &str) -> Option<Decimal> {
     Decimal::from_str_exact(text).ok().map(|d| d.normalize())
 }
@@ -282,7 +282,7 @@ pub(crate) fn required_currency<'a>(obj: &mut Obj<'a>, key: &'a str) -> Result<S
     parse_currency(&obj.field(key), text)
 }
 
-/// How the ledger keeps an exact decimal in a column: as its text ([`format`]).
+/// How the ledger keeps an exact decimal in a column: as its text ([`format()`]).
 pub(crate) struct Money;
 
 impl record::Column<Decimal> for Money {

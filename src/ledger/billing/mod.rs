@@ -14,7 +14,7 @@
 //!   would make them.
 //!
 //! The scheduler thread claims due jobs (`started_at` set, `next_run_at` kept) and hands them
-//! to the one billing thread ([`Runner`]), which runs them one at a time and records the
+//! to the one billing thread ([`runner::run`]), which runs them one at a time and records the
 //! outcome, with `next_run_at` = start + interval. A run cut short by a stop or a crash keeps
 //! its old `next_run_at`, so it runs again at once (at the next start).
 
