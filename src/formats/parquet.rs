@@ -15,9 +15,8 @@
 //! like); without one, or when a dictionary grows too large, text is DELTA_LENGTH_BYTE_ARRAY
 //! (lengths apart from the bytes: ids compress better), JSON PLAIN (it compressed better so),
 //! whole numbers DELTA_BINARY_PACKED, which also encodes times (ascending in most exports, a
-//! byte or two each). All are in
-//! Parquet's format specification and read by pyarrow, DuckDB, Spark, Trino and Athena; data
-//! pages stay version 1.
+//! byte or two each). All are in Parquet's format specification and read by pyarrow, DuckDB,
+//! Spark, Trino and Athena; data pages stay version 1.
 //!
 //! Types: text and JSON as UTF-8 strings (BYTE_ARRAY, STRING); exact decimals as DECIMAL with
 //! the column's precision and scale (INT32 up to 9 digits, INT64 up to 18, big-endian
@@ -204,10 +203,12 @@ impl<W: Write + Send + 'static> ParquetWriter<W> {
                         .set_column_dictionary_enabled(path.clone(), false)
                         .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
                     ColumnType::Int64 => p.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED),
-                    ColumnType::Text if is_identity(c) => p
-                        .set_column_dictionary_enabled(path.clone(), false)
-                        .set_column_encoding(path, Encoding::DELTA_LENGTH_BYTE_ARRAY),
                     ColumnType::Text => {
+                        let p = if is_identity(c) {
+                            p.set_column_dictionary_enabled(path.clone(), false)
+                        } else {
+                            p
+                        };
                         p.set_column_encoding(path, Encoding::DELTA_LENGTH_BYTE_ARRAY)
                     }
                     // A JSON cell's min and max prune nothing, and comparing documents that
