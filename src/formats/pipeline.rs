@@ -64,15 +64,19 @@ impl PartWriter<'_> {
         let Some(upload) = self.upload.as_mut() else {
             return Err(io::Error::other("upload already closed"));
         };
-        if let Err(e) = upload.part(&self.buf) {
+        if let Err(e) = upload.begin() {
             return Err(fail(&self.shared, e));
         }
+        // Recorded before the part goes: a crash while it uploads leaves an id to abort.
         if !self.announced
             && let Some(id) = upload.upload_id()
         {
             let id = id.to_owned();
             (self.on_upload_id)(&id);
             self.announced = true;
+        }
+        if let Err(e) = upload.part(&self.buf) {
+            return Err(fail(&self.shared, e));
         }
         self.buf.clear();
         Ok(())

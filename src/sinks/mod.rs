@@ -22,6 +22,12 @@ pub(crate) struct ObjectMeta {
 
 /// One object being written.
 pub(crate) trait Upload {
+    /// Opens the multipart upload if none is open yet, so that its id can be kept on the run
+    /// before any part is sent (a crash during the first part must still leave an id to
+    /// abort). Nothing to do where parts need no upload.
+    fn begin(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
     /// Sends one full part. Every part but the last has the same size.
     fn part(&mut self, data: &[u8]) -> Result<(), ExportError>;
     /// The server's multipart upload id, once one was started (kept on the run so an

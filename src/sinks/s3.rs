@@ -280,14 +280,7 @@ pub(crate) struct S3Upload<'a> {
 impl S3Upload<'_> {
     fn send_part(&mut self, data: &[u8]) -> Result<(), ExportError> {
         let d = self.dest;
-        let upload_id = match &self.upload_id {
-            Some(id) => id.clone(),
-            None => {
-                let id = d.initiate(&self.key, &self.meta)?;
-                self.upload_id = Some(id.clone());
-                id
-            }
-        };
+        let upload_id = self.open()?;
         let number = self.parts.len() as u32 + 1;
         // On failure rust-s3 aborts the multipart upload itself.
         let part = d
@@ -302,7 +295,23 @@ impl S3Upload<'_> {
     }
 }
 
+impl S3Upload<'_> {
+    /// The open multipart upload's id, opening one first if needed.
+    fn open(&mut self) -> Result<String, ExportError> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let id = self.dest.initiate(&self.key, &self.meta)?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+}
+
 impl Upload for S3Upload<'_> {
+    fn begin(&mut self) -> Result<(), ExportError> {
+        self.open().map(drop)
+    }
+
     fn part(&mut self, data: &[u8]) -> Result<(), ExportError> {
         self.send_part(data)
     }

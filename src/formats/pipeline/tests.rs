@@ -9,6 +9,10 @@ struct Recorder {
     finished: Option<Vec<u8>>,
     aborted: bool,
     fail_part: Option<usize>,
+    /// Whether the multipart upload was opened, and how many parts had been sent when its id
+    /// was read.
+    begun: bool,
+    id_read_after: Option<usize>,
 }
 
 /// A recorder whose upload refuses part `n` (from 0).
@@ -39,12 +43,18 @@ impl Upload for Recording<'_> {
         r.parts.push(data.to_vec());
         Ok(())
     }
+    fn begin(&mut self) -> Result<(), ExportError> {
+        self.0.borrow_mut().begun = true;
+        Ok(())
+    }
     fn upload_id(&self) -> Option<&str> {
-        if self.0.borrow().parts.is_empty() {
-            None
-        } else {
-            Some("upload-1")
+        let mut r = self.0.borrow_mut();
+        if !r.begun {
+            return None;
         }
+        let sent = r.parts.len();
+        r.id_read_after.get_or_insert(sent);
+        Some("upload-1")
     }
     fn finish(self: Box<Self>, tail: &[u8]) -> Result<(), ExportError> {
         self.0.borrow_mut().finished = Some(tail.to_vec());
@@ -136,6 +146,11 @@ fn small_objects_go_as_one_finish_and_large_ones_in_equal_parts() {
         ids,
         vec!["upload-1".to_owned()],
         "the upload id is announced once"
+    );
+    assert_eq!(
+        r.id_read_after,
+        Some(0),
+        "the id is recorded before the first part"
     );
     assert!(!r.aborted);
 }
