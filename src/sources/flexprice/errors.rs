@@ -45,7 +45,7 @@ pub fn cause(e: &postgres::Error) -> Cause {
     if let Some(io) = e.source().and_then(|s| s.downcast_ref::<io::Error>())
         && !tls
     {
-        return Cause::Io(io.kind(), io.to_string());
+        return io_cause(io, text.starts_with("error connecting to server"));
     }
     if tls {
         Cause::Tls(source)
@@ -60,6 +60,18 @@ pub fn cause(e: &postgres::Error) -> Cause {
         Cause::Io(io::ErrorKind::Other, source)
     } else {
         Cause::Other(text)
+    }
+}
+
+/// A socket error once connected that says the server went away (a fast shutdown can beat its
+/// own 57P01 message to the socket) is the connection lost, not a server out of reach.
+fn io_cause(io: &io::Error, connecting: bool) -> Cause {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match io.kind() {
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof if !connecting => {
+            Cause::Closed
+        }
+        kind => Cause::Io(kind, io.to_string()),
     }
 }
 
@@ -224,6 +236,19 @@ mod tests {
                 .summary
                 .contains("does not offer TLS")
         );
+    }
+
+    #[test]
+    fn a_reset_once_connected_is_the_connection_lost() {
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(io_cause(&reset, false), Cause::Closed);
+        assert_eq!(
+            io_cause(&reset, true),
+            Cause::Io(io::ErrorKind::ConnectionReset, reset.to_string())
+        );
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(matches!(io_cause(&refused, false), Cause::Io(..)));
+        summarize(&Cause::Closed, "db:5432").assert_says(Failure::Retryable, "lost during the run");
     }
 
     #[test]
