@@ -1,8 +1,8 @@
 //! S3-compatible buckets. Objects that fit in one part go up as a single PUT; bigger ones as a
 //! multipart upload started with the first full part. Encryption headers go only on the
-//! request that creates the object (never on reads or parts). Those two creating requests are
-//! signed by exportd ([`super::sigv4`]); parts, completion, aborts, deletes and presigned links
-//! go through rust-s3 in sync mode.
+//! request that creates the object (never on reads or parts). Those two creating requests and
+//! the parts are signed by exportd ([`super::sigv4`]); completion, aborts, deletes and
+//! presigned links go through rust-s3 in sync mode.
 
 use std::time::Duration;
 
@@ -118,7 +118,8 @@ impl S3Destination {
         headers
     }
 
-    /// Sends one request signed by exportd; returns the response body on success.
+    /// Sends one request signed by exportd; returns the response's body and ETag header on
+    /// success. `meta` is the object's, on the requests that create it.
     fn send_signed(
         &self,
         method: &str,
@@ -126,8 +127,8 @@ impl S3Destination {
         headers: Vec<(&'static str, String)>,
         body: &[u8],
         action: &str,
-        meta: &ObjectMeta,
-    ) -> Result<String, ExportError> {
+        meta: Option<&ObjectMeta>,
+    ) -> Result<(String, Option<String>), ExportError> {
         let time = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
@@ -158,15 +159,20 @@ impl S3Destination {
         let response = request
             .bytes(body)
             .send()
-            .map_err(|e| self.failure(action, S3Error::Atto(e), Some(meta)))?;
+            .map_err(|e| self.failure(action, S3Error::Atto(e), meta))?;
         let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response
             .text()
-            .map_err(|e| self.failure(action, S3Error::Atto(e), Some(meta)))?;
+            .map_err(|e| self.failure(action, S3Error::Atto(e), meta))?;
         if (200..300).contains(&status) {
-            Ok(text)
+            Ok((text, etag))
         } else {
-            Err(self.failure(action, S3Error::HttpFailWithBody(status, text), Some(meta)))
+            Err(self.failure(action, S3Error::HttpFailWithBody(status, text), meta))
         }
     }
 
@@ -179,21 +185,50 @@ impl S3Destination {
             Self::creating_headers(meta),
             body,
             "writing the object",
-            meta,
+            Some(meta),
         )
-        .map(|_| ())
+        .map(drop)
+    }
+
+    /// Uploads part `number` of an upload; returns what completing the upload names it by.
+    /// The signature covers the part's SHA-256, which the server checks: no Content-MD5 (rust-s3
+    /// adds one to every part, an MD5 pass over every stored byte that proves nothing more).
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        data: &[u8],
+    ) -> Result<Part, ExportError> {
+        let query = format!(
+            "partNumber={number}&uploadId={}",
+            uri_encode(upload_id, false)
+        );
+        let url = self.object_url(key, &query)?;
+        let action = format!("uploading part {number}");
+        let (_, etag) = self.send_signed("PUT", &url, Vec::new(), data, &action, None)?;
+        let etag = etag.filter(|e| !e.is_empty()).ok_or_else(|| {
+            ExportError::retryable(
+                format!("{action} on {} got no ETag back", self.endpoint),
+                "the part's answer has no ETag header",
+            )
+        })?;
+        Ok(Part {
+            etag,
+            part_number: number,
+        })
     }
 
     /// Starts a multipart upload; returns its id.
     fn initiate(&self, key: &str, meta: &ObjectMeta) -> Result<String, ExportError> {
         let url = self.object_url(key, "uploads=")?;
-        let body = self.send_signed(
+        let (body, _) = self.send_signed(
             "POST",
             &url,
             Self::creating_headers(meta),
             b"",
             "starting the upload",
-            meta,
+            Some(meta),
         )?;
         xml_field(&body, "UploadId")
             .filter(|id| !id.is_empty())
@@ -282,14 +317,7 @@ impl S3Upload<'_> {
         let d = self.dest;
         let upload_id = self.open()?;
         let number = self.parts.len() as u32 + 1;
-        // On failure rust-s3 aborts the multipart upload itself.
-        let part = d
-            .bucket
-            .put_multipart_chunk(data, &self.key, number, &upload_id, self.meta.content_type)
-            .map_err(|e| {
-                self.upload_id = None;
-                d.failure(&format!("uploading part {number}"), e, None)
-            })?;
+        let part = d.upload_part(&self.key, &upload_id, number, data)?;
         self.parts.push(part);
         Ok(())
     }
@@ -326,8 +354,11 @@ impl Upload for S3Upload<'_> {
             // The whole object fits in one part: one PUT.
             return d.put_object(&self.key, tail, &self.meta);
         }
-        if !tail.is_empty() {
-            self.send_part(tail)?;
+        if !tail.is_empty()
+            && let Err(e) = self.send_part(tail)
+        {
+            self.abort();
+            return Err(e);
         }
         let Some(upload_id) = self.upload_id.clone() else {
             return Err(ExportError::retryable(
@@ -340,14 +371,8 @@ impl Upload for S3Upload<'_> {
             .bucket
             .complete_multipart_upload(&self.key, &upload_id, parts)
         {
-            let err = d.failure("finishing the upload", e, None);
-            if let Err(abort) = d.bucket.abort_upload(&self.key, &upload_id) {
-                log::warn!(
-                    "aborting upload {upload_id} of {} failed: {abort}",
-                    self.key
-                );
-            }
-            return Err(err);
+            self.abort();
+            return Err(d.failure("finishing the upload", e, None));
         }
         Ok(())
     }
