@@ -40,12 +40,38 @@ pub(crate) fn insert(
 }
 
 /// The largest `ingested_at` stored, so the ingest clock never goes back across restarts.
+/// Events are ordered by (tenant, environment, ingested_at, id), so a `MAX` over the whole table
+/// read every event (startup grew with the ledger: about a second per 10M events); instead
+/// each tenant and environment is found and asked for its `MAX` with one index seek each.
 pub(crate) fn max_ingested_at(tx: &Transaction<'_>) -> Result<i64> {
-    Ok(tx.query_row(
-        "SELECT COALESCE(MAX(ingested_at), 0) FROM events",
-        [],
-        |r| r.get(0),
-    )?)
+    let text = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<Option<String>> {
+        Ok(tx.prepare_cached(sql)?.query_row(params, |r| r.get(0))?)
+    };
+    let mut latest = 0;
+    let mut tenant = text("SELECT MIN(tenant_id) FROM events", &[])?;
+    while let Some(t) = tenant {
+        let mut env = text(
+            "SELECT MIN(environment_id) FROM events WHERE tenant_id = ?1",
+            &[&t],
+        )?;
+        while let Some(e) = env {
+            let max: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT MAX(ingested_at) FROM events WHERE tenant_id = ?1 AND environment_id = ?2",
+                )?
+                .query_row([&t, &e], |r| r.get(0))?;
+            latest = latest.max(max.unwrap_or(0));
+            env = text(
+                "SELECT MIN(environment_id) FROM events WHERE tenant_id = ?1 AND environment_id > ?2",
+                &[&t, &e],
+            )?;
+        }
+        tenant = text(
+            "SELECT MIN(tenant_id) FROM events WHERE tenant_id > ?1",
+            &[&t],
+        )?;
+    }
+    Ok(latest)
 }
 
 /// An event as exports read it (`customer_id`: the event's own, else the customer whose
@@ -351,6 +377,34 @@ mod tests {
             })
             .unwrap();
         assert_eq!(added, (2, 1, 11));
+    }
+
+    #[test]
+    fn the_latest_ingest_time_is_found_across_tenants_and_environments() {
+        let (_dir, store) = temp_store();
+        let of = |tenant: &str, env: &str| Scope {
+            tenant_id: tenant.into(),
+            environment_id: env.into(),
+        };
+        let latest = |store: &crate::store::Store| store.read(max_ingested_at).unwrap();
+        assert_eq!(latest(&store), 0, "no events");
+        let times = [
+            ("a", "dev", 40),
+            ("a", "prod", 10),
+            ("b", "dev", 70),
+            ("b", "prod", 20),
+            ("c", "", 30),
+        ];
+        for (i, (tenant, env, at)) in times.iter().enumerate() {
+            store
+                .write(|tx| {
+                    insert(tx, &of(tenant, env), &[event(&format!("e{i}"), 1)], *at)?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            let so_far = times[..=i].iter().map(|t| t.2).max().unwrap();
+            assert_eq!(latest(&store), so_far, "after {tenant}/{env}");
+        }
     }
 
     #[test]
