@@ -22,6 +22,8 @@ pub struct S3Server {
     pub secret_key: String,
     /// The region of every bucket made here (moto refuses a LocationConstraint of us-east-1).
     pub region: String,
+    /// The server process (not its supervisor): the benchmark reads its CPU time.
+    pub pid: u32,
     supervisor: Mutex<Option<(Child, BufReader<ChildStdout>)>>,
 }
 
@@ -59,6 +61,10 @@ impl S3Server {
             access_key: field("access_key")?,
             secret_key: field("secret_key")?,
             region: region.to_owned(),
+            pid: v["pid"]
+                .as_u64()
+                .and_then(|p| u32::try_from(p).ok())
+                .ok_or_else(|| Error(format!("{kind}: no pid in {v}")))?,
             supervisor: Mutex::new(Some((child, stdout))),
         })
     }
