@@ -401,7 +401,7 @@ fn http_semantics_clients_rely_on() {
 
 // ---- Runs ----------------------------------------------------------------------------------
 
-fn db(dir: &Path) -> rusqlite::Connection {
+pub(crate) fn db(dir: &Path) -> rusqlite::Connection {
     let db = rusqlite::Connection::open(dir.join("data/exportd.db")).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     db

@@ -22,6 +22,7 @@
 //! TLS connection of the process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use postgres::config::SslMode;
@@ -197,9 +198,13 @@ impl Postgres {
     /// timeout set, times in UTC.
     pub fn connect(&self) -> Result<Session, ExportError> {
         // Without TLS, the system's CA store is not even read (tens of milliseconds).
-        let connected = match self.ssl_mode() {
-            SslMode::Disable => self.config.connect(postgres::NoTls),
-            _ => self.config.connect(self.tls()?),
+        let tls = match self.ssl_mode() {
+            SslMode::Disable => None,
+            _ => Some(self.tls()?),
+        };
+        let connected = match &tls {
+            None => self.config.connect(postgres::NoTls),
+            Some(tls) => self.config.connect(tls.clone()),
         };
         let mut client = connected.map_err(|e| classify(&e, &self.target()))?;
         let timeout_ms = self.statement_timeout.as_millis().min(i32::MAX as u128);
@@ -211,6 +216,7 @@ impl Postgres {
         Ok(Session {
             client,
             target: self.target(),
+            tls,
         })
     }
 
@@ -276,6 +282,8 @@ fn without_password(rest: &str, url: &str) -> String {
 pub struct Session {
     client: Client,
     target: String,
+    /// How the session connected, for the connection that cancels its query.
+    tls: Option<MakeTlsConnector>,
 }
 
 impl Session {
@@ -291,6 +299,7 @@ impl Session {
         Ok(Snapshot {
             tx,
             target: &self.target,
+            tls: self.tls.as_ref(),
         })
     }
 
@@ -308,15 +317,18 @@ impl Session {
 pub struct Snapshot<'c> {
     tx: Transaction<'c>,
     target: &'c str,
+    tls: Option<&'c MakeTlsConnector>,
 }
 
 impl Snapshot<'_> {
-    /// Streams the rows of `sql` into `each` through one portal; returns how many. Stops with
-    /// `interrupted` between fetches on `cancel`.
+    /// Streams the rows of `sql` into `each` through one portal; returns how many. On `cancel`
+    /// it stops with `interrupted`: between fetches, or by cancelling the query on the server
+    /// when a fetch is running (a first fetch that sorts, or waits on a lock, may take up to
+    /// the statement timeout).
     ///
-    /// A thread of its own fetches while `each` reads the previous fetch: the server keeps
-    /// producing, and the client's runtime is entered once per fetch instead of once per row
-    /// (that entry was a tenth of the export's CPU).
+    /// A thread of its own binds and fetches while `each` reads the previous fetch: the server
+    /// keeps producing, and the client's runtime is entered once per fetch instead of once per
+    /// row (that entry was a tenth of the export's CPU).
     pub fn stream(
         &mut self,
         sql: &str,
@@ -325,21 +337,36 @@ impl Snapshot<'_> {
         mut each: impl FnMut(&Fields<'_>) -> Result<(), ExportError>,
     ) -> Result<u64, ExportError> {
         let target = self.target;
-        let portal = self
-            .tx
-            .bind(sql, params)
-            .map_err(|e| classify(&e, target))?;
+        let server = Canceller {
+            token: self.tx.cancel_token(),
+            tls: self.tls,
+            target,
+            sent: false,
+        };
         let tx = &mut self.tx;
         let (fetched, batches) = std::sync::mpsc::sync_channel(1);
+        // Whether the server is running a query of this stream: only then is one cancelled.
+        let running = &AtomicBool::new(true);
         std::thread::scope(|scope| {
             let fetcher = std::thread::Builder::new()
                 .name("export-pg-fetch".into())
                 .spawn_scoped(scope, move || {
+                    let portal = tx.bind(sql, params);
+                    running.store(false, Ordering::SeqCst);
+                    let portal = match portal {
+                        Ok(portal) => portal,
+                        Err(e) => {
+                            let _ = fetched.send(Err(classify(&e, target)));
+                            return;
+                        }
+                    };
                     let mut ask = FIRST_FETCH_ROWS;
                     loop {
+                        running.store(true, Ordering::SeqCst);
                         let rows = tx
                             .query_portal(&portal, ask)
                             .map_err(|e| classify(&e, target));
+                        running.store(false, Ordering::SeqCst);
                         let (last, next) = match &rows {
                             Ok(rows) => (
                                 rows.len() < ask as usize,
@@ -352,23 +379,45 @@ impl Snapshot<'_> {
                             return;
                         }
                         if cancel.load(Ordering::Relaxed) {
-                            let _ = fetched.send(Err(ExportError::interrupted("shutdown")));
                             return;
                         }
                         ask = next;
                     }
                 })
                 .map_err(ExportError::no_thread)?;
+            let mut server = server;
             let mut total = 0u64;
-            let read = batches.iter().try_for_each(|rows| {
-                for row in &rows? {
-                    each(&Fields { row, target })?;
-                    total += 1;
+            let read = loop {
+                let rows = match batches.recv_timeout(CANCEL_POLL) {
+                    Ok(rows) => rows,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if cancel.load(Ordering::Relaxed) && running.load(Ordering::SeqCst) {
+                            server.cancel();
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break Ok(()),
+                };
+                let read = rows.and_then(|rows| {
+                    rows.iter().try_for_each(|row| {
+                        each(&Fields { row, target })?;
+                        total += 1;
+                        Ok(())
+                    })
+                });
+                if read.is_err() {
+                    break read;
                 }
-                Ok::<_, ExportError>(())
-            });
+            };
+            // The reader failed (the upload, a value): a fetch still running is not waited for.
             drop(batches);
+            if read.is_err() && running.load(Ordering::SeqCst) {
+                server.cancel();
+            }
             let joined = fetcher.join();
+            if cancel.load(Ordering::Relaxed) {
+                return Err(ExportError::interrupted("shutdown"));
+            }
             read?;
             match joined {
                 Ok(()) => Ok(total),
@@ -391,6 +440,36 @@ impl Snapshot<'_> {
             .map_err(|e| classify(&e, target))?;
         rows.iter()
             .try_for_each(|row| each(&Fields { row, target }))
+    }
+}
+
+/// How often a reader waiting for a fetch looks at the run's cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// Cancels the query a session is running, once, over a connection of its own (PostgreSQL's
+/// cancel request), so that a shutdown or a failed run does not wait for a long fetch.
+struct Canceller<'c> {
+    token: postgres::CancelToken,
+    tls: Option<&'c MakeTlsConnector>,
+    target: &'c str,
+    sent: bool,
+}
+
+impl Canceller<'_> {
+    fn cancel(&mut self) {
+        if std::mem::replace(&mut self.sent, true) {
+            return;
+        }
+        let sent = match self.tls {
+            None => self.token.cancel_query(postgres::NoTls),
+            Some(tls) => self.token.cancel_query(tls.clone()),
+        };
+        if let Err(e) = sent {
+            log::warn!(
+                "cancelling a query on PostgreSQL at {} failed: {e}",
+                self.target
+            );
+        }
     }
 }
 

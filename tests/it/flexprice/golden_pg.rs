@@ -232,6 +232,68 @@ fn flexprice_daemon_fails_a_run_when_postgres_stops_mid_run_and_completes_it_aft
     }
 }
 
+#[test]
+fn flexprice_daemon_stopped_while_its_query_waits_on_a_lock_exits_and_keeps_the_run() {
+    const T: &str =
+        "flexprice_daemon_stopped_while_its_query_waits_on_a_lock_exits_and_keeps_the_run";
+    let Some(pg) = postgres(T) else {
+        return;
+    };
+    let db = pg.database_with(&Dataset::standard());
+    let setup = Setup::new()
+        .flexprice(&db, None)
+        .clock("2025-10-16T15:30:00Z")
+        .scheduler("shutdown_timeout = \"0s\"");
+    let Some(g) = Golden::start(T, setup) else {
+        return;
+    };
+    let export = Export::new(Entity::Invoice, "globex", "prod", "10:00:00", "11:00:00");
+    let task = g.task(&export);
+    // The run's query waits on the test's lock, up to the 5-minute statement timeout.
+    let mut holder = db.hold_lock("invoices");
+    g.client(&export.tenant, &export.env)
+        .post(
+            &format!("/v1/tasks/scheduled/{task}/backfill"),
+            json!({"start_time": "2025-10-16T10:00:00Z", "end_time": "2025-10-16T11:00:00Z"}),
+        )
+        .ok(200);
+    wait_for(
+        "the run to wait inside its query",
+        Duration::from_secs(60),
+        || db.exportd_waiting_for_a_lock(),
+    );
+    // SIGTERM: the query is cancelled on the server, so the daemon exits within the harness's
+    // 20 seconds instead of waiting out the statement timeout.
+    let (status, log, dir) = g.daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!db.exportd_waiting_for_a_lock(), "the query was cancelled");
+    let runs: Vec<(String, String, Option<String>)> = crate::hardening::db(dir.path())
+        .prepare("SELECT id, task_status, error_summary FROM runs ORDER BY created_at, id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Not lost: interrupted (which never counts as a failure) and queued again.
+    let again = runs.get(1).map(|r| r.0.clone()).unwrap_or_default();
+    let states: Vec<(&str, Option<&str>)> = runs
+        .iter()
+        .map(|(_, status, summary)| (status.as_str(), summary.as_deref()))
+        .collect();
+    let summary = format!("interrupted by shutdown; run again as {again}");
+    assert_eq!(
+        states,
+        [("FAILED", Some(summary.as_str())), ("PENDING", None)],
+        "{log}"
+    );
+    db.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE relation = 'invoices'::regclass AND mode = 'AccessExclusiveLock'",
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
 /// A globex invoice window backfilled through `interrupt`, which stops `pg` before or during
 /// the run (`backfill` asks for it): the run FAILED with a summary free of SQL and password,
 /// its retry PENDING; with PostgreSQL back the retry COMPLETED with the expected object. The

@@ -53,17 +53,26 @@ pub(super) fn metadata(export: &Export) -> Vec<MetadataField> {
 fn read(
     snap: &mut Snapshot<'_>,
     export: &Export,
+    each: impl FnMut(&[Cell<'_>]) -> Result<(), ExportError>,
+) -> Result<u64, ExportError> {
+    read_until(snap, export, &AtomicBool::new(false), each)
+}
+
+/// [`read`], stopped when `cancel` is set.
+fn read_until(
+    snap: &mut Snapshot<'_>,
+    export: &Export,
+    cancel: &AtomicBool,
     mut each: impl FnMut(&[Cell<'_>]) -> Result<(), ExportError>,
 ) -> Result<u64, ExportError> {
     let fields = metadata(export);
-    let cancel = AtomicBool::new(false);
     let req = Request {
         tenant_id: &export.tenant,
         environment_id: &export.env,
         window: (export.start.as_millisecond(), export.end.as_millisecond()),
         window_field: export.window_field.map(field),
         metadata: &fields,
-        cancel: &cancel,
+        cancel,
     };
     match export.entity {
         Entity::Invoice => invoices::export(snap, &req, &mut each),
@@ -625,6 +634,51 @@ fn flexprice_pg_a_server_stopped_mid_stream_is_a_retryable_failure() {
     own.start();
     let again = export_csv(&source, &export);
     assert_eq!(again.lines().count(), 1 + 3 * FETCH_ROWS as usize);
+}
+
+#[test]
+fn flexprice_pg_a_shutdown_cancels_a_query_that_waits_on_a_lock() {
+    let Some(pg) = postgres("flexprice_pg_a_shutdown_cancels_a_query_that_waits_on_a_lock") else {
+        return;
+    };
+    let db = pg.database();
+    db.bulk_invoices("lock", "acme", "prod", 10, at("10:00:00"), at("11:00:00"));
+    // Without a cancel on the server the read would end only at the statement timeout, as a
+    // retryable failure.
+    let source = Postgres::new(&db.readonly_url(), Duration::from_secs(60)).unwrap();
+    let mut session = source.connect().unwrap();
+    let mut snap = session.snapshot().unwrap();
+    let mut holder = db.hold_lock("invoices");
+    let export = Export::new(Entity::Invoice, "acme", "prod", "10:00:00", "11:00:00");
+    let cancel = AtomicBool::new(false);
+    let read = std::thread::scope(|s| {
+        let reader = s.spawn(|| read_until(&mut snap, &export, &cancel, |_| Ok(())));
+        crate::harness::wait_for(
+            "the read to wait on the lock",
+            Duration::from_secs(30),
+            || db.exportd_waiting_for_a_lock(),
+        );
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        reader.join().unwrap()
+    });
+    let err = read.expect_err("a shutdown stops the read");
+    assert_eq!(err.kind, Failure::Interrupted, "{err}");
+    assert!(
+        !db.exportd_waiting_for_a_lock(),
+        "the query no longer runs on the server"
+    );
+    drop(snap);
+    drop(session);
+    // The holder's server session sleeps on after its psql is gone: end it, and the lock.
+    db.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE relation = 'invoices'::regclass AND mode = 'AccessExclusiveLock'",
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // The lock gone, the same window reads whole.
+    let again = export_csv(&source, &export);
+    assert_eq!(again.lines().count(), 1 + 10);
 }
 
 /// A CA and a server certificate it signed for `localhost` only (PEM files in `dir`):
