@@ -31,6 +31,7 @@ pub(crate) fn serve(loaded: Loaded) -> Result<(), StartError> {
     let mut signals = Signals::new([SIGTERM, SIGINT])
         .map_err(|e| StartError::io("cannot install signal handlers", e))?;
 
+    let _only = only_daemon(&config)?;
     let (store, secrets) = open_state(&config)?;
     let keys = crate::auth::key_ring(&config, &store)?;
 
@@ -116,6 +117,52 @@ pub(crate) fn preflight(config: &Config) -> Result<Arc<dyn Clock>, StartError> {
     Ok(crate::app::clock_for(config)?)
 }
 
+/// Locks the database for this daemon until it exits (the lock goes with the process, however
+/// it ends). A second `serve` on the same database would take the first one's runs for
+/// interrupted ones (ending them and aborting their uploads) and export every window twice:
+/// it is refused, naming the process that holds the lock.
+fn only_daemon(config: &Config) -> Result<std::fs::File, StartError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    private_dir(&config.data_dir).map_err(|e| {
+        StartError::io(
+            format!("cannot create data directory {}", config.data_dir.display()),
+            e,
+        )
+    })?;
+    let mut path = config.database_path.clone().into_os_string();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let cannot = |e| StartError::io(format!("cannot lock {}", path.display()), e);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(cannot)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(StartError::Runtime(format!(
+                "another exportd serve (pid {}) is using the database {}: stop it first, or give this one its own [storage] data_dir",
+                holder.trim(),
+                config.database_path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(cannot(e)),
+    }
+    // Who holds it, for the message above; the lock, not this text, is what counts.
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(cannot)?;
+    Ok(file)
+}
+
 /// The state a server made, for commands that work on it (`export`, `keygen --development`):
 /// they never make a new, empty one where the server's is not.
 pub(crate) fn open_existing_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
@@ -166,9 +213,6 @@ fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
-/// What a previous process left: its runs still PROCESSING end as interrupted (their windows
-/// run again, their multipart uploads are aborted in the background), temporary files of the
-/// directory destination are removed, and PENDING runs are queued again.
 /// Starts one of the daemon's loops on its own named thread.
 fn spawn(
     app: &Arc<App>,
@@ -189,6 +233,9 @@ fn join(handle: JoinHandle<()>, name: &str) {
     }
 }
 
+/// What a previous process left: its runs still PROCESSING end as interrupted (their windows
+/// run again, their multipart uploads are aborted in the background), temporary files of the
+/// directory destination are removed, and PENDING runs are queued again.
 fn recover_runs(app: &Arc<App>) -> Result<(), StartError> {
     let interrupted = end_interrupted(app, "interrupted: exportd stopped during this export")?;
     if !interrupted.is_empty() {

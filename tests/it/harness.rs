@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -207,14 +207,35 @@ impl Setup {
     /// works on that daemon's state.
     pub(crate) fn run_in(&self, dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
         let config = self.write_config(dir);
-        let out = Command::new(exe())
+        let child = Command::new(exe())
             .args(args)
             .arg("--config")
             .arg(&config)
             .envs(self.env.iter().cloned())
             .current_dir(dir)
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run exportd");
+        // A command that should end but serves instead (a `serve` that should be refused)
+        // fails the test rather than hanging it.
+        let pid = child.id();
+        let (done, ended) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if ended.recv_timeout(LONG).is_err() {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
+        });
+        let out = child.wait_with_output().expect("run exportd");
+        let _ = done.send(());
+        assert!(
+            out.status.code().is_some(),
+            "exportd {args:?} did not end within {LONG:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         // The command's log joins the suite's, like a daemon's. Its stdout is what was asked
         // for (a generated key, say), not a log.

@@ -116,6 +116,32 @@ fn data_survives_a_restart() {
 }
 
 #[test]
+fn a_second_daemon_on_the_same_database_is_refused_and_the_first_serves_on() {
+    let d = Setup::new().start();
+    let c = d.prod();
+    let id = task(&c);
+    let (status, _, stderr) = Setup::new().run_in(d.dir(), &["serve"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("another exportd serve (pid {})", d.pid())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("data_dir"), "says what to change: {stderr}");
+    assert_eq!(c.get(&format!("/v1/tasks/scheduled/{id}")).status, 200);
+    let (status, log, dir) = d.terminate();
+    assert!(status.success(), "{log}");
+    // The lock went with the process: the next daemon starts on the same state.
+    let again = Setup::new().in_dir(dir).start();
+    assert_eq!(
+        again
+            .prod()
+            .get(&format!("/v1/tasks/scheduled/{id}"))
+            .status,
+        200
+    );
+}
+
+#[test]
 fn under_systemd_it_reports_ready_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
