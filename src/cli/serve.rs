@@ -124,12 +124,7 @@ pub(crate) fn preflight(config: &Config) -> Result<Arc<dyn Clock>, StartError> {
 fn only_daemon(config: &Config) -> Result<std::fs::File, StartError> {
     use std::io::{Read, Seek, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    private_dir(&config.data_dir).map_err(|e| {
-        StartError::io(
-            format!("cannot create data directory {}", config.data_dir.display()),
-            e,
-        )
-    })?;
+    make_data_dir(config)?;
     let mut path = config.database_path.clone().into_os_string();
     path.push(".lock");
     let path = std::path::PathBuf::from(path);
@@ -187,16 +182,21 @@ pub(crate) fn open_existing_state(config: &Config) -> Result<(Store, SecretBox),
 /// A data directory exportd creates is 0700, and the database files are 0600, whatever the
 /// umask: they hold every tenant's data.
 pub(crate) fn open_state(config: &Config) -> Result<(Store, SecretBox), StartError> {
+    make_data_dir(config)?;
+    let store = Store::open(&config.database_path)?;
+    store.limit_wal(config.max_wal_bytes)?;
+    let secrets = SecretBox::load(&config.secret_key)?;
+    Ok((store, secrets))
+}
+
+/// Creates the data directory if it is missing (see [`private_dir`]).
+fn make_data_dir(config: &Config) -> Result<(), StartError> {
     private_dir(&config.data_dir).map_err(|e| {
         StartError::io(
             format!("cannot create data directory {}", config.data_dir.display()),
             e,
         )
-    })?;
-    let store = Store::open(&config.database_path)?;
-    store.limit_wal(config.max_wal_bytes)?;
-    let secrets = SecretBox::load(&config.secret_key)?;
-    Ok((store, secrets))
+    })
 }
 
 /// Creates `dir` (and missing parents) with mode 0700; a directory that exists is left as it is.
