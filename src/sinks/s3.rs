@@ -314,16 +314,13 @@ pub(crate) struct S3Upload<'a> {
 
 impl S3Upload<'_> {
     fn send_part(&mut self, data: &[u8]) -> Result<(), ExportError> {
-        let d = self.dest;
         let upload_id = self.open()?;
         let number = self.parts.len() as u32 + 1;
-        let part = d.upload_part(&self.key, &upload_id, number, data)?;
+        let part = self.dest.upload_part(&self.key, &upload_id, number, data)?;
         self.parts.push(part);
         Ok(())
     }
-}
 
-impl S3Upload<'_> {
     /// The open multipart upload's id, opening one first if needed.
     fn open(&mut self) -> Result<String, ExportError> {
         if let Some(id) = &self.upload_id {

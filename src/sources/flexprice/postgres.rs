@@ -337,7 +337,7 @@ impl Snapshot<'_> {
         mut each: impl FnMut(&Fields<'_>) -> Result<(), ExportError>,
     ) -> Result<u64, ExportError> {
         let target = self.target;
-        let server = Canceller {
+        let mut server = Canceller {
             token: self.tx.cancel_token(),
             tls: self.tls,
             target,
@@ -385,7 +385,6 @@ impl Snapshot<'_> {
                     }
                 })
                 .map_err(ExportError::no_thread)?;
-            let mut server = server;
             let mut total = 0u64;
             let read = loop {
                 let rows = match batches.recv_timeout(CANCEL_POLL) {
